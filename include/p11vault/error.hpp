@@ -1,0 +1,31 @@
+// The one root error type of p11vault. Every failure that reaches the CLI is an Error
+// carrying the exit code of the command-line contract (shared/design/cli.md) and a
+// message that says what went wrong and what to do next. Messages never hold secrets.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace p11vault {
+
+// Exit codes of the command-line contract. Scripts depend on these numbers.
+enum class ExitCode : int {
+    ok = 0,
+    failure = 1,       // any other failure
+    usage = 2,         // bad or missing option
+    bad_password = 3,  // wrong password or MAC mismatch
+    bad_input = 4,     // input file malformed, unsupported or inconsistent
+    token = 5,         // module, slot, token not found; PIN wrong or locked
+    refused = 6,       // key not extractable, conflict, target exists
+};
+
+class Error : public std::runtime_error {
+public:
+    Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    ExitCode code() const noexcept { return code_; }
+
+private:
+    ExitCode code_;
+};
+
+}  // namespace p11vault

@@ -1,0 +1,139 @@
+// Session: one PKCS#11 session on one slot, and every operation p11vault performs in it.
+//
+// Login and logout are explicit calls (no logout in the destructor, which would hide
+// errors and break sessions shared by other users of the module). The destructor closes
+// the session and only logs a failure.
+//
+// Attribute reads are defensive, after pkcs11-provider: the length is asked first, and
+// CKR_ATTRIBUTE_SENSITIVE / CKR_ATTRIBUTE_TYPE_INVALID mean "absent", never an abort.
+#pragma once
+
+#include <p11-kit/pkcs11.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pkcs11/attributes.hpp"
+#include "pkcs11/module.hpp"
+#include "p11vault/secret.hpp"
+
+namespace p11vault::pkcs11 {
+
+// A mechanism with an owned parameter block. For parameters that hold pointers (e.g.
+// CK_PKCS5_PBKD2_PARAMS) the caller keeps the pointed-to data alive and passes the
+// struct bytes through `raw`.
+class Mechanism {
+public:
+    explicit Mechanism(CK_MECHANISM_TYPE type) : type_(type) {}
+    Mechanism(CK_MECHANISM_TYPE type, std::span<const std::uint8_t> parameter)
+        : type_(type), parameter_(parameter.begin(), parameter.end()) {}
+    template <typename Params>
+    static Mechanism with_struct(CK_MECHANISM_TYPE type, const Params& params) {
+        auto* p = reinterpret_cast<const std::uint8_t*>(&params);
+        return Mechanism(type, std::span<const std::uint8_t>(p, sizeof(Params)));
+    }
+    CK_MECHANISM_TYPE type() const { return type_; }
+    CK_MECHANISM get() {
+        return CK_MECHANISM{type_, parameter_.empty() ? nullptr : parameter_.data(),
+                            static_cast<CK_ULONG>(parameter_.size())};
+    }
+
+private:
+    CK_MECHANISM_TYPE type_;
+    Bytes parameter_;
+};
+
+// Values read from one object in one C_GetAttributeValue round trip; attributes the
+// token refused (sensitive, invalid type) are simply absent.
+class AttributeValues {
+public:
+    bool has(CK_ATTRIBUTE_TYPE type) const { return values_.count(type) != 0; }
+    const Bytes* bytes(CK_ATTRIBUTE_TYPE type) const;
+    std::optional<CK_ULONG> ulong(CK_ATTRIBUTE_TYPE type) const;
+    std::optional<bool> boolean(CK_ATTRIBUTE_TYPE type) const;
+    std::optional<std::string> text(CK_ATTRIBUTE_TYPE type) const;
+    void set(CK_ATTRIBUTE_TYPE type, Bytes value) { values_[type] = std::move(value); }
+
+private:
+    std::map<CK_ATTRIBUTE_TYPE, Bytes> values_;
+};
+
+enum class UserType { user, security_officer };
+
+class Session {
+public:
+    Session(std::shared_ptr<Module> module, CK_SLOT_ID slot, bool read_write);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    Module& module() const { return *module_; }
+    const std::shared_ptr<Module>& module_ptr() const { return module_; }
+    CK_SLOT_ID slot() const { return slot_; }
+    CK_SESSION_HANDLE handle() const { return handle_; }
+
+    // CKR_USER_ALREADY_LOGGED_IN is success (another session of this process logged in).
+    void login(const SecretBytes& pin, UserType who = UserType::user);
+    void logout();
+    void init_pin(const SecretBytes& pin);  // as SO: set the user PIN
+    CK_STATE state() const;
+
+    std::vector<CK_OBJECT_HANDLE> find(AttributeTemplate& match, std::size_t max_objects = 0);
+
+    AttributeValues get_attributes(CK_OBJECT_HANDLE object, std::span<const CK_ATTRIBUTE_TYPE> types);
+    std::optional<Bytes> get_bytes(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
+    std::optional<CK_ULONG> get_ulong(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
+    std::optional<bool> get_bool(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
+    void set_attributes(CK_OBJECT_HANDLE object, AttributeTemplate& values);
+
+    CK_OBJECT_HANDLE create_object(AttributeTemplate& attributes);
+    void destroy_object(CK_OBJECT_HANDLE object);
+
+    CK_OBJECT_HANDLE generate_key(Mechanism mechanism, AttributeTemplate& attributes);
+    std::pair<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> generate_key_pair(Mechanism mechanism,
+                                                                    AttributeTemplate& public_template,
+                                                                    AttributeTemplate& private_template);
+    // Returns the wrapped bytes (two-call length query).
+    Bytes wrap_key(Mechanism mechanism, CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key);
+    CK_OBJECT_HANDLE unwrap_key(Mechanism mechanism, CK_OBJECT_HANDLE unwrapping_key,
+                                std::span<const std::uint8_t> wrapped, AttributeTemplate& attributes);
+    CK_OBJECT_HANDLE derive_key(Mechanism mechanism, CK_OBJECT_HANDLE base_key, AttributeTemplate& attributes);
+
+    Bytes sign(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const std::uint8_t> data);
+    // False for CKR_SIGNATURE_INVALID / CKR_SIGNATURE_LEN_RANGE; other failures throw.
+    bool verify(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const std::uint8_t> data,
+                std::span<const std::uint8_t> signature);
+    Bytes encrypt(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const std::uint8_t> data);
+    SecretBytes decrypt(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const std::uint8_t> data);
+    void generate_random(std::span<std::uint8_t> out);
+
+private:
+    std::shared_ptr<Module> module_;
+    CK_FUNCTION_LIST* f_;
+    CK_SLOT_ID slot_;
+    CK_SESSION_HANDLE handle_ = CK_INVALID_HANDLE;
+};
+
+// Destroys a (session) object when it goes out of scope, unless released: ephemeral
+// wrapping keys, and objects a failed restore must not leave behind.
+class ScopedObject {
+public:
+    ScopedObject(Session& session, CK_OBJECT_HANDLE handle) : session_(&session), handle_(handle) {}
+    ~ScopedObject();
+    ScopedObject(const ScopedObject&) = delete;
+    ScopedObject& operator=(const ScopedObject&) = delete;
+    CK_OBJECT_HANDLE get() const { return handle_; }
+    CK_OBJECT_HANDLE release() { return std::exchange(handle_, CK_INVALID_HANDLE); }
+
+private:
+    Session* session_;
+    CK_OBJECT_HANDLE handle_;
+};
+
+}  // namespace p11vault::pkcs11

@@ -1,0 +1,54 @@
+// Conversion between OpenSSL keys and PKCS#11 key attributes, for RSA, EC (named curves)
+// and EdDSA (Ed25519/Ed448). Nothing here talks to a token.
+#pragma once
+
+#include <p11-kit/pkcs11.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pkcs11/attributes.hpp"
+#include "pkcs11/session.hpp"
+#include "src/ossl.hpp"
+
+namespace p11vault::keys {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// What a key is, for messages, listings and records: "RSA-2048", "EC-P256", "Ed25519".
+struct KeyDescription {
+    CK_KEY_TYPE key_type = CKK_RSA;
+    std::string algorithm;   // "RSA", "EC", "Ed25519", "Ed448", or an OID text for unknown ones
+    unsigned bits = 0;       // modulus bits, or field size for EC/EdDSA
+    std::string curve;       // "P-256", "P-384", "P-521", "Ed25519", "" for RSA
+    std::string name() const;  // "RSA-2048", "EC-P256", "Ed25519"
+};
+
+// Describes an OpenSSL key. Throws Error(bad_input) for key types p11vault cannot
+// represent on a PKCS#11 token.
+KeyDescription describe(const EVP_PKEY* key);
+
+// Attributes to read from a token public or private key object to rebuild its public key.
+const std::vector<CK_ATTRIBUTE_TYPE>& public_attribute_types();
+
+// The public key of a token object from its public attributes (CKA_KEY_TYPE plus
+// CKA_MODULUS/CKA_PUBLIC_EXPONENT, or CKA_EC_PARAMS/CKA_EC_POINT). Empty when the
+// attributes are not there (e.g. a private EC key without CKA_EC_POINT).
+ossl::Pkey public_key_from_attributes(const pkcs11::AttributeValues& values);
+
+// CKA_KEY_TYPE and the public components of `key`, as a public key object needs them.
+void add_public_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out);
+// CKA_KEY_TYPE and every private component of `key` (as secrets), for C_CreateObject of
+// a private key. RSA includes the public components too.
+void add_private_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out);
+// The raw public point 04||X||Y of an EC key (NSS softoken's CKA_NSS_DB on unwrap).
+Bytes ec_public_point(const EVP_PKEY* key);
+
+// DER SubjectPublicKeyInfo, and its SHA-256.
+Bytes spki_der(const EVP_PKEY* key);
+Bytes spki_sha256(const EVP_PKEY* key);
+bool same_public_key(const EVP_PKEY* a, const EVP_PKEY* b);
+
+}  // namespace p11vault::keys

@@ -1,0 +1,104 @@
+// Password-based encryption of PKCS#12: PBES2 (PBKDF2 + AES/3DES-CBC) and the PKCS#12
+// PBE schemes (3DES, RC2, RC4 with the PKCS#12 KDF), with one derived-key cache per
+// file so that a file whose bags share salt and iteration count costs one KDF.
+#pragma once
+
+#include <openssl/x509.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "p11vault/secret.hpp"
+#include "src/pkcs12/password.hpp"
+
+namespace p11vault::pkcs12 {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// Limits on what a hostile file can make us spend.
+struct Limits {
+    std::uint64_t max_iterations = 10'000'000;  // --max-iterations
+    std::size_t max_file_size = 64u << 20;      // --max-file-size
+    std::size_t max_bags = 100'000;
+    int max_nesting = 8;                        // safeContentsBag inside safeContentsBag
+};
+
+// A parsed PBES2 AlgorithmIdentifier (PBKDF2 + a CBC cipher).
+struct Pbes2Params {
+    Bytes salt;
+    std::uint64_t iterations = 0;
+    std::optional<std::size_t> key_length;  // PBKDF2 keyLength, when present
+    std::string prf_digest;                 // "SHA256", ...
+    std::string cipher;                     // "AES-256-CBC", "DES-EDE3-CBC"
+    std::size_t cipher_key_length = 0;
+    Bytes iv;
+    std::string describe() const;           // "PBES2 PBKDF2-HMAC-SHA256 600000 it, AES-256-CBC"
+};
+
+// Absent when `algorithm` is not PBES2 with PBKDF2; Error(bad_input) when it is but
+// malformed or over the limits.
+std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits& limits);
+
+// "PBES2 PBKDF2-HMAC-SHA256 600000 it, AES-256-CBC", "pbeWithSHAAnd3-KeyTripleDES-CBC 2000 it", ...
+std::string describe_algorithm(const X509_ALGOR* algorithm);
+// True for algorithms a careful reader should warn about (RC2, RC4, single DES, < 10,000 it).
+bool is_weak_algorithm(const X509_ALGOR* algorithm);
+
+// PBKDF2 and the PKCS#12 KDF over the private library context.
+SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t iterations,
+                   const std::string& digest, std::size_t length);
+SecretBytes pkcs12_kdf(const SecretBytes& bmp_password, const Bytes& salt, std::uint64_t iterations,
+                       const std::string& digest, int id, std::size_t length);
+
+// CBC with PKCS#7 padding. decrypt returns nothing when the padding is wrong.
+Bytes cbc_encrypt(const std::string& cipher, const SecretBytes& key, const Bytes& iv,
+                  const std::uint8_t* data, std::size_t size);
+std::optional<SecretBytes> cbc_decrypt(const std::string& cipher, const SecretBytes& key, const Bytes& iv,
+                                       const std::uint8_t* data, std::size_t size);
+
+// Decrypts the encrypted bags of one file with one password, trying the standard password
+// form first and the known producer quirks (quirks table in pbe.cpp) only after it fails.
+// Derived keys are cached for the lifetime of the object and wiped with it.
+class Decryptor {
+public:
+    Decryptor(const SecretBytes& password, PasswordForm pkcs12_form, Limits limits);
+
+    // `what` names the bag for messages ("key bag 1"). The plaintext must be one DER
+    // SEQUENCE (as every PKCS#12 payload is), which also tells a wrong key from a right one.
+    // Throws Error(bad_password) when no form decrypts, Error(bad_input) for unsupported
+    // or malformed algorithms.
+    SecretBytes decrypt(const X509_ALGOR* algorithm, const std::uint8_t* data, std::size_t size,
+                        const std::string& what);
+
+    // The PBKDF2 key of the standard form (for token-side unwrapping), cached.
+    const SecretBytes& pbes2_key(const Pbes2Params& params);
+
+    // Quirks that were needed, by name, for verify's report.
+    const std::vector<std::string>& quirks_used() const { return quirks_used_; }
+    const Limits& limits() const { return limits_; }
+    // The PKCS#12-KDF form of an empty password that the MAC verified with.
+    void set_pkcs12_form(PasswordForm form) { pkcs12_form_ = form; }
+
+private:
+    std::optional<SecretBytes> try_pbes2(const Pbes2Params& params, const std::uint8_t* data, std::size_t size);
+    std::optional<SecretBytes> try_pkcs12_pbe(const X509_ALGOR* algorithm, const std::uint8_t* data, std::size_t size);
+    const SecretBytes& cached(const std::string& key, const std::function<SecretBytes()>& derive);
+    void note_quirk(const std::string& name);
+
+    const SecretBytes& password_;
+    PasswordForm pkcs12_form_;
+    Limits limits_;
+    std::map<std::string, SecretBytes> cache_;
+    std::vector<std::string> quirks_used_;
+};
+
+// True when `data` is exactly one DER/BER SEQUENCE (what every decrypted PKCS#12 payload
+// is). Used to tell a wrong key from a right one after a lucky padding check.
+bool is_one_sequence(const std::uint8_t* data, std::size_t size);
+
+}  // namespace p11vault::pkcs12

@@ -1,0 +1,402 @@
+#include "src/pkcs12/reader.hpp"
+
+#include <openssl/asn1.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/objects.h>
+#include <openssl/pkcs12.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "p11vault/error.hpp"
+
+namespace p11vault::pkcs12 {
+
+namespace {
+
+constexpr int kBadInput = static_cast<int>(ExitCode::bad_input);
+
+[[noreturn]] void malformed(const std::string& what) {
+    ossl::last_error();  // drop OpenSSL's queue; our message says what matters
+    throw Error(ExitCode::bad_input, "not a valid PKCS#12 file: " + what);
+}
+
+std::string oid_text(const ASN1_OBJECT* object) {
+    char buffer[128];
+    OBJ_obj2txt(buffer, sizeof buffer, object, 0);
+    return buffer;
+}
+
+// One TLV header. Returns false at end of input or on an end-of-contents marker.
+struct Header {
+    int tag = 0;
+    int cls = 0;
+    bool constructed = false;
+    long length = 0;
+    bool indefinite = false;
+};
+Header read_header(const unsigned char*& p, const unsigned char* end, const char* what) {
+    Header h;
+    int ret = ASN1_get_object(&p, &h.length, &h.tag, &h.cls, end - p);
+    if ((ret & 0x80) != 0) malformed(what);
+    h.constructed = (ret & V_ASN1_CONSTRUCTED) != 0;
+    h.indefinite = (ret & 1) != 0;
+    return h;
+}
+
+const char* mac_digest(int nid) {
+    switch (nid) {
+        case NID_sha1: return "SHA1";
+        case NID_sha224: return "SHA224";
+        case NID_sha256: return "SHA256";
+        case NID_sha384: return "SHA384";
+        case NID_sha512: return "SHA512";
+        case NID_hmacWithSHA1: return "SHA1";
+        case NID_hmacWithSHA224: return "SHA224";
+        case NID_hmacWithSHA256: return "SHA256";
+        case NID_hmacWithSHA384: return "SHA384";
+        case NID_hmacWithSHA512: return "SHA512";
+        default: return nullptr;
+    }
+}
+
+Bytes hmac(const std::string& digest, const SecretBytes& key, const Bytes& data) {
+    ossl::Mac mac(EVP_MAC_fetch(ossl::libctx(), "HMAC", nullptr));
+    ossl::MacCtx ctx(mac ? EVP_MAC_CTX_new(mac.get()) : nullptr);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(digest.c_str()), 0),
+        OSSL_PARAM_construct_end(),
+    };
+    Bytes out(EVP_MAX_MD_SIZE);
+    std::size_t length = 0;
+    if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
+        EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
+        EVP_MAC_final(ctx.get(), out.data(), &length, out.size()) != 1)
+        ossl::fail(kBadInput, "computing the MAC");
+    out.resize(length);
+    return out;
+}
+
+bool equal_digest(const Bytes& computed, const ASN1_OCTET_STRING* expected) {
+    return static_cast<std::size_t>(ASN1_STRING_length(expected)) == computed.size() &&
+           CRYPTO_memcmp(computed.data(), ASN1_STRING_get0_data(expected), computed.size()) == 0;
+}
+
+Bytes octets(const ASN1_STRING* s) {
+    return Bytes(ASN1_STRING_get0_data(s), ASN1_STRING_get0_data(s) + ASN1_STRING_length(s));
+}
+
+// RFC 9579 PBMAC1: PBKDF2 (UTF-8 password) gives the HMAC key. keyLength is mandatory,
+// and a key shorter than the HMAC output is refused: a 1-byte key lets a forger find a
+// salt under which any password verifies.
+bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expected, const Bytes& data,
+                   const SecretBytes& password, const Limits& limits, MacInfo& info) {
+    if (algorithm->parameter == nullptr || algorithm->parameter->type != V_ASN1_SEQUENCE)
+        malformed("PBMAC1 without parameters");
+    const ASN1_STRING* seq = algorithm->parameter->value.sequence;
+    const unsigned char* p = ASN1_STRING_get0_data(seq);
+    const unsigned char* end = p + ASN1_STRING_length(seq);
+    Header outer = read_header(p, end, "PBMAC1 parameters");
+    if (outer.tag != V_ASN1_SEQUENCE) malformed("PBMAC1 parameters");
+    ossl::Algor kdf(d2i_X509_ALGOR(nullptr, &p, end - p));
+    ossl::Algor scheme(d2i_X509_ALGOR(nullptr, &p, end - p));
+    if (!kdf || !scheme) malformed("PBMAC1 parameters");
+    if (OBJ_obj2nid(kdf->algorithm) != NID_id_pbkdf2)
+        throw Error(ExitCode::bad_input, "PBMAC1 with unsupported key derivation " + oid_text(kdf->algorithm));
+    ossl::Pbkdf2Param params(static_cast<PBKDF2PARAM*>(
+        ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), kdf->parameter)));
+    if (!params || params->salt == nullptr || params->salt->type != V_ASN1_OCTET_STRING || params->iter == nullptr)
+        malformed("PBMAC1 PBKDF2 parameters");
+    if (params->keylength == nullptr)
+        throw Error(ExitCode::bad_input, "PBMAC1 without the mandatory PBKDF2 keyLength (RFC 9579); refusing the file");
+    const char* prf = mac_digest(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
+    const char* digest = mac_digest(OBJ_obj2nid(scheme->algorithm));
+    if (prf == nullptr || digest == nullptr)
+        throw Error(ExitCode::bad_input, "PBMAC1 with an unsupported PRF or MAC algorithm");
+    std::uint64_t key_length = 0, iterations = 0;
+    ASN1_INTEGER_get_uint64(&key_length, params->keylength);
+    ASN1_INTEGER_get_uint64(&iterations, params->iter);
+    ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
+    if (!md) ossl::fail(kBadInput, std::string("digest ") + digest);
+    if (key_length < static_cast<std::uint64_t>(EVP_MD_get_size(md.get())) || key_length > 128)
+        throw Error(ExitCode::bad_input,
+                    fmt::format("PBMAC1 key length {} is shorter than the {}-byte HMAC output: such a MAC can be "
+                                "forged; refusing the file",
+                                key_length, EVP_MD_get_size(md.get())));
+    if (iterations == 0 || iterations > limits.max_iterations)
+        throw Error(ExitCode::bad_input, fmt::format("PBMAC1: {} iterations is outside 1..{} (--max-iterations)",
+                                                     iterations, limits.max_iterations));
+    Bytes salt = octets(params->salt->value.octet_string);
+    SecretBytes key = pbkdf2(password, salt, iterations, prf, static_cast<std::size_t>(key_length));
+    info.algorithm = fmt::format("PBMAC1 (PBKDF2-HMAC-{}, HMAC-{})", prf, digest);
+    info.iterations = iterations;
+    info.password_form = PasswordForm::bmp;  // for the PKCS#12 PBE of the bags, if any
+    return equal_digest(hmac(digest, key, data), expected);
+}
+
+}  // namespace
+
+std::string key_algorithm_name(const PKCS8_PRIV_KEY_INFO* info) {
+    const ASN1_OBJECT* object = nullptr;
+    if (PKCS8_pkey_get0(&object, nullptr, nullptr, nullptr, info) != 1 || object == nullptr) return "unknown";
+    int nid = OBJ_obj2nid(object);
+    std::string oid = oid_text(object);
+    if (nid == NID_undef) {
+        char numeric[128];
+        OBJ_obj2txt(numeric, sizeof numeric, object, 1);
+        return numeric;
+    }
+    return fmt::format("{} ({})", OBJ_nid2sn(nid), [&] {
+        char numeric[128];
+        OBJ_obj2txt(numeric, sizeof numeric, object, 1);
+        return std::string(numeric);
+    }());
+}
+
+Bytes read_file(const std::string& path, std::size_t max_size) {
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!file) throw Error(ExitCode::bad_input, "cannot open " + path + ": " + std::strerror(errno));
+    Bytes data;
+    unsigned char buffer[65536];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
+        if (data.size() + n > max_size)
+            throw Error(ExitCode::bad_input, fmt::format("{} is larger than {} bytes; if it is genuine, raise the "
+                                                         "limit with --max-file-size",
+                                                         path, max_size));
+        data.insert(data.end(), buffer, buffer + n);
+    }
+    if (std::ferror(file.get())) throw Error(ExitCode::bad_input, "cannot read " + path);
+    return data;
+}
+
+Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
+    : password_(password.clone()), limits_(limits), decryptor_(password_, PasswordForm::bmp, limits) {
+    if (der.size() > limits.max_file_size)
+        throw Error(ExitCode::bad_input, "file larger than the limit (--max-file-size)");
+    // PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData MacData OPTIONAL }
+    const unsigned char* p = der.data();
+    const unsigned char* end = p + der.size();
+    Header pfx = read_header(p, end, "outer structure");
+    if (pfx.tag != V_ASN1_SEQUENCE || !pfx.constructed) malformed("it does not start with a SEQUENCE (wrong format?)");
+    if (!pfx.indefinite) {
+        if (pfx.length > end - p) malformed("truncated");
+        end = p + pfx.length;
+    }
+    ossl::Integer version(d2i_ASN1_INTEGER(nullptr, &p, end - p));
+    if (!version || ASN1_INTEGER_get(version.get()) != 3) malformed("version is not 3");
+    ossl::Pkcs7 auth_safe(d2i_PKCS7(nullptr, &p, end - p));
+    if (!auth_safe) malformed("authSafe ContentInfo");
+    int auth_type = OBJ_obj2nid(auth_safe->type);
+    if (auth_type == NID_pkcs7_signed)
+        throw Error(ExitCode::bad_input, "public-key integrity mode (signedData) is not supported");
+    if (auth_type != NID_pkcs7_data || auth_safe->d.data == nullptr) malformed("authSafe has no data content");
+    Bytes safe_bytes = octets(auth_safe->d.data);
+
+    // MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
+    bool has_mac = p < end && !(end - p >= 2 && p[0] == 0 && p[1] == 0);
+    if (has_mac) {
+        Header mac_header = read_header(p, end, "MacData");
+        const unsigned char* mac_end = mac_header.indefinite ? end : p + mac_header.length;
+        if (mac_header.tag != V_ASN1_SEQUENCE || mac_end > end) malformed("MacData");
+        ossl::Sig digest_info(d2i_X509_SIG(nullptr, &p, mac_end - p));
+        ossl::OctetString salt(d2i_ASN1_OCTET_STRING(nullptr, &p, mac_end - p));
+        ossl::Integer iterations;
+        if (p < mac_end && *p == V_ASN1_INTEGER) iterations.reset(d2i_ASN1_INTEGER(nullptr, &p, mac_end - p));
+        if (!digest_info || !salt) malformed("MacData");
+        const X509_ALGOR* algorithm = nullptr;
+        const ASN1_OCTET_STRING* expected = nullptr;
+        X509_SIG_get0(digest_info.get(), &algorithm, &expected);
+        MacInfo& info = contents_.mac;
+        info.present = true;
+        int nid = OBJ_obj2nid(algorithm->algorithm);
+        bool verified = false;
+        if (nid == NID_pbmac1) {
+            verified = verify_pbmac1(algorithm, expected, safe_bytes, password_, limits_, info);
+        } else {
+            const char* digest = mac_digest(nid);
+            if (digest == nullptr)
+                throw Error(ExitCode::bad_input, "unsupported MAC algorithm " + oid_text(algorithm->algorithm) +
+                                                     " (supported: HMAC with SHA-1/SHA-2, PBMAC1)");
+            std::uint64_t count = 1;
+            if (iterations && (ASN1_INTEGER_get_uint64(&count, iterations.get()) != 1 || count == 0))
+                malformed("MAC iteration count");
+            if (count > limits_.max_iterations)
+                throw Error(ExitCode::bad_input, fmt::format("MAC: {} iterations is above the limit of {}; if you "
+                                                             "trust this file, raise it with --max-iterations",
+                                                             count, limits_.max_iterations));
+            info.algorithm = fmt::format("HMAC-{} (PKCS#12 KDF)", digest);
+            info.iterations = count;
+            ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
+            std::size_t size = static_cast<std::size_t>(EVP_MD_get_size(md.get()));
+            Bytes salt_bytes = octets(salt.get());
+            // An empty password has two encodings in the wild: BMPString 00 00 (the
+            // standard) and 0 bytes (a NULL password); try the standard one first.
+            for (PasswordForm form : {PasswordForm::bmp, PasswordForm::absent}) {
+                if (form == PasswordForm::absent && !password_.empty()) break;
+                auto bmp = password_bytes(password_, form);
+                SecretBytes key = pkcs12_kdf(*bmp, salt_bytes, count, digest, 3, size);
+                if (equal_digest(hmac(digest, key, safe_bytes), expected)) {
+                    info.password_form = form;
+                    verified = true;
+                    break;
+                }
+            }
+        }
+        if (!verified)
+            throw Error(ExitCode::bad_password,
+                        "wrong password, or the file was changed (MAC mismatch); check the password and the file");
+    } else {
+        contents_.warnings.push_back("the file has no MAC: its integrity is not protected");
+    }
+    decryptor_.set_pkcs12_form(contents_.mac.password_form);
+    read_safes(safe_bytes);
+}
+
+void Reader::read_safes(const Bytes& authenticated_safe) {
+    const unsigned char* p = authenticated_safe.data();
+    ossl::Pkcs7Stack safes(static_cast<STACK_OF(PKCS7)*>(static_cast<void*>(
+        ASN1_item_d2i(nullptr, &p, static_cast<long>(authenticated_safe.size()), ASN1_ITEM_rptr(PKCS12_AUTHSAFES)))));
+    if (!safes) malformed("AuthenticatedSafe");
+    for (int i = 0; i < sk_PKCS7_num(safes.get()); ++i) {
+        PKCS7* safe = sk_PKCS7_value(safes.get(), i);
+        int type = OBJ_obj2nid(safe->type);
+        if (type == NID_pkcs7_data) {
+            if (safe->d.data == nullptr) malformed(fmt::format("safe {} has no content", i + 1));
+            const unsigned char* q = ASN1_STRING_get0_data(safe->d.data);
+            ossl::BagStack bags(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(ASN1_item_d2i(
+                nullptr, &q, ASN1_STRING_length(safe->d.data), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
+            if (!bags) malformed(fmt::format("safe {}", i + 1));
+            read_bags(bags.get(), 0);
+        } else if (type == NID_pkcs7_encrypted) {
+            PKCS7_ENC_CONTENT* content = safe->d.encrypted ? safe->d.encrypted->enc_data : nullptr;
+            if (content == nullptr || content->algorithm == nullptr || content->enc_data == nullptr)
+                malformed(fmt::format("encrypted safe {} has no content", i + 1));
+            contents_.safe_protection.push_back(describe_algorithm(content->algorithm));
+            SecretBytes plain = decryptor_.decrypt(content->algorithm, ASN1_STRING_get0_data(content->enc_data),
+                                                   static_cast<std::size_t>(ASN1_STRING_length(content->enc_data)),
+                                                   fmt::format("encrypted safe {}", i + 1));
+            const unsigned char* q = plain.data();
+            ossl::BagStack bags(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(
+                ASN1_item_d2i(nullptr, &q, static_cast<long>(plain.size()), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
+            if (!bags) malformed(fmt::format("encrypted safe {}", i + 1));
+            read_bags(bags.get(), 0);
+        } else {
+            throw Error(ExitCode::bad_input, fmt::format("safe {} is {} (public-key encrypted safes are not supported)",
+                                                         i + 1, OBJ_nid2ln(type)));
+        }
+    }
+}
+
+namespace {
+
+BagAttributes read_attributes(const PKCS12_SAFEBAG* bag) {
+    BagAttributes out;
+    const STACK_OF(X509_ATTRIBUTE)* attributes = PKCS12_SAFEBAG_get0_attrs(bag);
+    for (int i = 0; i < sk_X509_ATTRIBUTE_num(attributes); ++i) {
+        X509_ATTRIBUTE* attribute = sk_X509_ATTRIBUTE_value(attributes, i);
+        int nid = OBJ_obj2nid(X509_ATTRIBUTE_get0_object(attribute));
+        for (int v = 0; v < X509_ATTRIBUTE_count(attribute); ++v) {
+            ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(attribute, v);
+            if (nid == NID_localKeyID && value->type == V_ASN1_OCTET_STRING) {
+                out.local_key_ids.push_back(octets(value->value.octet_string));
+            } else if (nid == NID_friendlyName && value->type == V_ASN1_BMPSTRING && !out.friendly_name) {
+                const ASN1_BMPSTRING* name = value->value.bmpstring;
+                char* utf8 = OPENSSL_uni2utf8(ASN1_STRING_get0_data(name), ASN1_STRING_length(name));
+                if (utf8 != nullptr) {
+                    out.friendly_name = utf8;
+                    OPENSSL_free(utf8);
+                }
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
+    if (depth > limits_.max_nesting) throw Error(ExitCode::bad_input, "safe contents nested too deeply");
+    for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
+        if (++bag_count_ > limits_.max_bags)
+            throw Error(ExitCode::bad_input, fmt::format("more than {} bags; refusing the file", limits_.max_bags));
+        const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, i);
+        switch (PKCS12_SAFEBAG_get_nid(bag)) {
+            case NID_pkcs8ShroudedKeyBag: {
+                KeyBag key;
+                key.where = fmt::format("key bag {}", contents_.keys.size() + 1);
+                key.attributes = read_attributes(bag);
+                const X509_SIG* sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+                if (sig == nullptr) malformed(key.where);
+                key.shrouded.reset(ossl::dup_sig(sig));
+                const X509_ALGOR* algorithm = nullptr;
+                X509_SIG_get0(sig, &algorithm, nullptr);
+                key.protection = describe_algorithm(algorithm);
+                contents_.keys.push_back(std::move(key));
+                break;
+            }
+            case NID_keyBag: {
+                KeyBag key;
+                key.where = fmt::format("key bag {}", contents_.keys.size() + 1);
+                key.attributes = read_attributes(bag);
+                const PKCS8_PRIV_KEY_INFO* info = PKCS12_SAFEBAG_get0_p8inf(bag);
+                if (info == nullptr) malformed(key.where);
+                key.plain.reset(ossl::dup_p8info(info));
+                key.protection = "none (unencrypted keyBag)";
+                contents_.keys.push_back(std::move(key));
+                break;
+            }
+            case NID_certBag: {
+                CertBag cert;
+                cert.where = fmt::format("certificate bag {}", contents_.certificates.size() + 1);
+                if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate) {
+                    contents_.warnings.push_back(cert.where + " is not an X.509 certificate; ignored");
+                    break;
+                }
+                cert.attributes = read_attributes(bag);
+                cert.certificate.reset(PKCS12_SAFEBAG_get1_cert(bag));
+                if (!cert.certificate) malformed(cert.where + ": the certificate does not parse");
+                contents_.certificates.push_back(std::move(cert));
+                break;
+            }
+            case NID_safeContentsBag:
+                read_bags(PKCS12_SAFEBAG_get0_safes(bag), depth + 1);
+                break;
+            default:
+                contents_.warnings.push_back(
+                    fmt::format("ignored a {} bag", OBJ_nid2ln(PKCS12_SAFEBAG_get_nid(bag))));
+        }
+    }
+}
+
+ossl::P8Info Reader::decrypt_key(const KeyBag& bag) {
+    if (bag.plain) return ossl::P8Info(ossl::dup_p8info(bag.plain.get()));
+    const X509_ALGOR* algorithm = nullptr;
+    const ASN1_OCTET_STRING* data = nullptr;
+    X509_SIG_get0(bag.shrouded.get(), &algorithm, &data);
+    SecretBytes der = decryptor_.decrypt(algorithm, ASN1_STRING_get0_data(data),
+                                         static_cast<std::size_t>(ASN1_STRING_length(data)), bag.where);
+    const unsigned char* p = der.data();
+    ossl::P8Info info(d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(der.size())));
+    if (!info) malformed(bag.where + ": the decrypted key is not a PrivateKeyInfo");
+    return info;
+}
+
+ossl::Pkey Reader::private_key(const KeyBag& bag) {
+    ossl::P8Info info = decrypt_key(bag);
+    ossl::Pkey key(EVP_PKCS82PKEY_ex(info.get(), ossl::libctx(), nullptr));
+    if (!key) {
+        ossl::last_error();
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: key algorithm {} is not supported by this OpenSSL", bag.where,
+                                key_algorithm_name(info.get())));
+    }
+    return key;
+}
+
+}  // namespace p11vault::pkcs12

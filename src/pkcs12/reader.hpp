@@ -1,0 +1,92 @@
+// Reading a PKCS#12 file: the outer PFX, the MAC (HMAC with the PKCS#12 KDF, or PBMAC1
+// per RFC 9579), every safe (plain or password-encrypted) and every bag with its
+// attributes. Unlike PKCS12_parse, nothing is dropped: every key, every certificate,
+// every localKeyID and friendlyName.
+//
+// Key bags stay encrypted until a caller asks: restore may hand the encrypted bytes to
+// the token (token-unwrap) so the clear key never reaches the host.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "p11vault/secret.hpp"
+#include "src/ossl.hpp"
+#include "src/pkcs12/pbe.hpp"
+
+namespace p11vault::pkcs12 {
+
+struct BagAttributes {
+    std::vector<Bytes> local_key_ids;          // usually one; some producers write two
+    std::optional<std::string> friendly_name;  // UTF-8
+};
+
+struct KeyBag {
+    std::string where;         // "key bag 2" for messages
+    BagAttributes attributes;
+    ossl::Sig shrouded;        // pkcs8ShroudedKeyBag: EncryptedPrivateKeyInfo
+    ossl::P8Info plain;        // keyBag: the clear PrivateKeyInfo (no encryption in the file)
+    std::string protection;    // "PBES2 PBKDF2-HMAC-SHA256 600000 it, AES-256-CBC", or "none"
+};
+
+struct CertBag {
+    std::string where;
+    BagAttributes attributes;
+    ossl::Cert certificate;
+};
+
+struct MacInfo {
+    bool present = false;
+    std::string algorithm;          // "HMAC-SHA256 (PKCS#12 KDF)", "PBMAC1 ..."
+    std::uint64_t iterations = 0;
+    PasswordForm password_form = PasswordForm::bmp;  // the form it verified with
+};
+
+struct Contents {
+    std::vector<KeyBag> keys;
+    std::vector<CertBag> certificates;
+    MacInfo mac;
+    std::vector<std::string> safe_protection;  // one entry per encrypted safe
+    std::vector<std::string> warnings;         // unknown bag types etc.
+};
+
+class Reader {
+public:
+    // Parses and authenticates `der` with `password`. Throws Error(bad_password) for a
+    // wrong password / MAC mismatch, Error(bad_input) for anything malformed, unsupported
+    // or over `limits`.
+    Reader(const Bytes& der, const SecretBytes& password, Limits limits = {});
+    Reader(const Reader&) = delete;  // the decryptor refers to password_
+    Reader& operator=(const Reader&) = delete;
+
+    Contents& contents() { return contents_; }
+    const Contents& contents() const { return contents_; }
+    Decryptor& decryptor() { return decryptor_; }
+
+    // Host path: the clear PrivateKeyInfo of a key bag (decrypting when shrouded).
+    ossl::P8Info decrypt_key(const KeyBag& bag);
+    // The key as OpenSSL sees it. Error(bad_input) naming the algorithm OID when
+    // OpenSSL cannot parse that key type.
+    ossl::Pkey private_key(const KeyBag& bag);
+
+private:
+    void read_safes(const Bytes& authenticated_safe);
+    void read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth);
+
+    SecretBytes password_;
+    Limits limits_;
+    Contents contents_;
+    Decryptor decryptor_;
+    std::size_t bag_count_ = 0;
+};
+
+// The algorithm OID of a PrivateKeyInfo as text ("1.2.840.113549.1.1.1") and its name
+// where OpenSSL knows it.
+std::string key_algorithm_name(const PKCS8_PRIV_KEY_INFO* info);
+
+// Reads a whole file, refusing anything above `max_size` (exit 4) before allocating it.
+Bytes read_file(const std::string& path, std::size_t max_size);
+
+}  // namespace p11vault::pkcs12

@@ -1,0 +1,157 @@
+#include "src/pkcs12/writer.hpp"
+
+#include <openssl/objects.h>
+#include <openssl/pkcs12.h>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+
+namespace p11vault::pkcs12 {
+
+namespace {
+
+constexpr int kFailure = static_cast<int>(ExitCode::failure);
+constexpr std::size_t kSaltLength = 16;
+
+void add_attributes(PKCS12_SAFEBAG* bag, const EntryAttributes& attributes) {
+    if (attributes.local_key_id && !attributes.local_key_id->empty() &&
+        PKCS12_add_localkeyid(bag, const_cast<std::uint8_t*>(attributes.local_key_id->data()),
+                              static_cast<int>(attributes.local_key_id->size())) != 1)
+        ossl::fail(kFailure, "adding localKeyID");
+    if (attributes.friendly_name && !attributes.friendly_name->empty() &&
+        PKCS12_add_friendlyname_utf8(bag, attributes.friendly_name->c_str(),
+                                     static_cast<int>(attributes.friendly_name->size())) != 1)
+        ossl::fail(kFailure, "adding friendlyName");
+}
+
+// OpenSSL takes passwords as char* + length; an empty SecretBytes has no buffer.
+const char* password_text(const SecretBytes& password) {
+    return password.empty() ? "" : password.reveal_text().data();
+}
+
+Bytes bags_der(const STACK_OF(PKCS12_SAFEBAG) * bags) {
+    unsigned char* der = nullptr;
+    int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(const_cast<STACK_OF(PKCS12_SAFEBAG)*>(bags)), &der,
+                               ASN1_ITEM_rptr(PKCS12_SAFEBAGS));
+    if (length <= 0) ossl::fail(kFailure, "encoding safe contents");
+    Bytes out(der, der + length);
+    OPENSSL_free(der);
+    return out;
+}
+
+}  // namespace
+
+Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t iterations)
+    : profile_(profile),
+      password_(password.clone()),
+      iterations_(iterations),
+      key_bags_(sk_PKCS12_SAFEBAG_new_null()),
+      cert_bags_(sk_PKCS12_SAFEBAG_new_null()) {
+    if (iterations_ == 0 || iterations_ > static_cast<std::uint64_t>(INT32_MAX))
+        throw Error(ExitCode::usage, "--iter must be between 1 and 2147483647");
+    if (!key_bags_ || !cert_bags_) ossl::fail(kFailure, "allocating bags");
+    if (profile_ == Profile::modern) {
+        salt_ = ossl::random_bytes(kSaltLength);
+        shared_key_ = pbkdf2(password_, salt_, iterations_, "SHA256", 32);
+    }
+}
+
+BagEncryption Writer::next_bag_encryption() {
+    BagEncryption e;
+    if (profile_ == Profile::modern) {
+        e.cipher = "AES-256-CBC";
+        e.iv = ossl::random_bytes(16);
+        e.key = shared_key_.clone();
+        ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), "AES-256-CBC", nullptr));
+        e.algorithm.reset(PKCS5_pbe2_set_iv_ex(cipher.get(), static_cast<int>(iterations_), salt_.data(),
+                                               static_cast<int>(salt_.size()), e.iv.data(), NID_hmacWithSHA256,
+                                               ossl::libctx_modern()));
+    } else {
+        e.cipher = "DES-EDE3-CBC";
+        Bytes salt = ossl::random_bytes(kSaltLength);
+        auto bmp = password_bytes(password_, PasswordForm::bmp);
+        e.key = pkcs12_kdf(*bmp, salt, iterations_, "SHA1", 1, 24);
+        SecretBytes iv = pkcs12_kdf(*bmp, salt, iterations_, "SHA1", 2, 8);
+        e.iv.assign(iv.data(), iv.data() + iv.size());
+        e.algorithm.reset(PKCS5_pbe_set_ex(NID_pbe_WithSHA1And3_Key_TripleDES_CBC, static_cast<int>(iterations_),
+                                           salt.data(), static_cast<int>(salt.size()), ossl::libctx_modern()));
+    }
+    if (!e.algorithm) ossl::fail(kFailure, "building the bag encryption parameters");
+    return e;
+}
+
+void Writer::add_encrypted_key(BagEncryption encryption, const Bytes& encrypted_data,
+                               const EntryAttributes& attributes) {
+    ossl::Sig sig(X509_SIG_new());
+    X509_ALGOR* algorithm = nullptr;
+    ASN1_OCTET_STRING* data = nullptr;
+    X509_SIG_getm(sig.get(), &algorithm, &data);
+    if (!sig || X509_ALGOR_copy(algorithm, encryption.algorithm.get()) != 1 ||
+        ASN1_OCTET_STRING_set(data, encrypted_data.data(), static_cast<int>(encrypted_data.size())) != 1)
+        ossl::fail(kFailure, "building a shrouded key bag");
+    ossl::SafeBag bag(PKCS12_SAFEBAG_create0_pkcs8(sig.get()));
+    if (!bag) ossl::fail(kFailure, "building a shrouded key bag");
+    sig.release();  // owned by the bag now
+    add_attributes(bag.get(), attributes);
+    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(kFailure, "adding a key bag");
+    bag.release();
+}
+
+void Writer::add_clear_key(const SecretBytes& private_key_info, const EntryAttributes& attributes) {
+    if (!is_one_sequence(private_key_info.data(), private_key_info.size()))
+        throw Error(ExitCode::failure, "internal: the key to write is not a DER PrivateKeyInfo");
+    BagEncryption encryption = next_bag_encryption();
+    Bytes encrypted = cbc_encrypt(encryption.cipher, encryption.key, encryption.iv, private_key_info.data(),
+                                  private_key_info.size());
+    add_encrypted_key(std::move(encryption), encrypted, attributes);
+}
+
+void Writer::add_certificate(const X509* certificate, const EntryAttributes& attributes) {
+    ossl::SafeBag bag(PKCS12_SAFEBAG_create_cert(const_cast<X509*>(certificate)));
+    if (!bag) ossl::fail(kFailure, "building a certificate bag");
+    add_attributes(bag.get(), attributes);
+    if (sk_PKCS12_SAFEBAG_push(cert_bags_.get(), bag.get()) <= 0) ossl::fail(kFailure, "adding a certificate bag");
+    bag.release();
+}
+
+Bytes Writer::finish() {
+    ossl::Pkcs7Stack safes(sk_PKCS7_new_null());
+    if (sk_PKCS12_SAFEBAG_num(cert_bags_.get()) > 0) {
+        // The certificate safe is encrypted like a key bag (same salt and key in the
+        // modern profile), so the file reveals no certificate without the password.
+        Bytes plain = bags_der(cert_bags_.get());
+        BagEncryption encryption = next_bag_encryption();
+        Bytes encrypted = cbc_encrypt(encryption.cipher, encryption.key, encryption.iv, plain.data(), plain.size());
+        ossl::Pkcs7 safe(PKCS7_new());
+        if (!safe || PKCS7_set_type(safe.get(), NID_pkcs7_encrypted) != 1) ossl::fail(kFailure, "building a safe");
+        PKCS7_ENC_CONTENT* content = safe->d.encrypted->enc_data;
+        X509_ALGOR_free(content->algorithm);
+        content->algorithm = encryption.algorithm.release();
+        content->enc_data = ASN1_OCTET_STRING_new();
+        if (content->enc_data == nullptr ||
+            ASN1_OCTET_STRING_set(content->enc_data, encrypted.data(), static_cast<int>(encrypted.size())) != 1)
+            ossl::fail(kFailure, "building a safe");
+        if (sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(kFailure, "building the file");
+        safe.release();
+    }
+    if (sk_PKCS12_SAFEBAG_num(key_bags_.get()) > 0) {
+        ossl::Pkcs7 safe(PKCS12_pack_p7data(key_bags_.get()));
+        if (!safe || sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(kFailure, "building the key safe");
+        safe.release();
+    }
+    ossl::Pkcs12 p12(PKCS12_add_safes_ex(safes.get(), NID_pkcs7_data, ossl::libctx_modern(), nullptr));
+    if (!p12) ossl::fail(kFailure, "building the file");
+    ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), profile_ == Profile::modern ? "SHA256" : "SHA1", nullptr));
+    if (PKCS12_set_mac(p12.get(), password_text(password_), static_cast<int>(password_.size()), nullptr,
+                       static_cast<int>(kSaltLength), static_cast<int>(iterations_), md.get()) != 1)
+        ossl::fail(kFailure, "computing the MAC");
+    unsigned char* der = nullptr;
+    int length = i2d_PKCS12(p12.get(), &der);
+    if (length <= 0) ossl::fail(kFailure, "encoding the file");
+    Bytes out(der, der + length);
+    OPENSSL_free(der);
+    return out;
+}
+
+}  // namespace p11vault::pkcs12

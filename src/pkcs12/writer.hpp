@@ -1,0 +1,72 @@
+// Writing a PKCS#12 file.
+//
+// modern profile: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) for every key bag and the
+// certificate safe, HMAC-SHA256 MAC. One salt and one iteration count serve every PBES2
+// structure of the file, so the expensive PBKDF2 runs once however many keys the file
+// holds; every bag gets its own random IV. The MAC uses the same iteration count: a
+// cheaper MAC would be a cheaper oracle for guessing the password.
+// legacy profile: pbeWithSHAAnd3-KeyTripleDES-CBC and a SHA-1 MAC (Windows Server ≤ 2016,
+// old Java); the PKCS#12 KDF also derives the IV, so each bag gets its own salt.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "p11vault/secret.hpp"
+#include "src/ossl.hpp"
+#include "src/pkcs12/pbe.hpp"
+
+namespace p11vault::pkcs12 {
+
+enum class Profile { modern, legacy };
+
+constexpr std::uint64_t kModernIterations = 600'000;
+constexpr std::uint64_t kLegacyIterations = 2'000;
+
+struct EntryAttributes {
+    std::optional<Bytes> local_key_id;
+    std::optional<std::string> friendly_name;
+};
+
+// How one bag is encrypted: the AlgorithmIdentifier to write and the key and IV it
+// implies. Token wrapping uses key/iv with CKM_AES_CBC_PAD (modern) or CKM_DES3_CBC_PAD
+// (legacy), which produce exactly the bag's encryptedData.
+struct BagEncryption {
+    ossl::Algor algorithm;
+    std::string cipher;   // "AES-256-CBC" or "DES-EDE3-CBC"
+    SecretBytes key;
+    Bytes iv;
+};
+
+class Writer {
+public:
+    Writer(Profile profile, const SecretBytes& password, std::uint64_t iterations);
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    Profile profile() const { return profile_; }
+    // The encryption of the next key bag (fresh IV; for legacy also a fresh salt).
+    BagEncryption next_bag_encryption();
+
+    // A key bag whose encryptedData the token produced (C_WrapKey under `encryption`).
+    void add_encrypted_key(BagEncryption encryption, const Bytes& encrypted_data, const EntryAttributes& attributes);
+    // A key bag encrypted here from its clear PrivateKeyInfo DER (the host paths).
+    void add_clear_key(const SecretBytes& private_key_info, const EntryAttributes& attributes);
+    void add_certificate(const X509* certificate, const EntryAttributes& attributes);
+
+    // The DER of the whole PFX, with MAC.
+    Bytes finish();
+
+private:
+    Profile profile_;
+    SecretBytes password_;
+    std::uint64_t iterations_;
+    Bytes salt_;                 // modern: shared by every PBES2 structure
+    SecretBytes shared_key_;     // modern: PBKDF2(password, salt_, iterations_)
+    ossl::BagStack key_bags_;
+    ossl::BagStack cert_bags_;
+};
+
+}  // namespace p11vault::pkcs12

@@ -1,0 +1,56 @@
+// Selecting and opening the token a subcommand works on (cli.md, "Selecting a token").
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pkcs11/module.hpp"
+#include "pkcs11/session.hpp"
+#include "pkcs11/uri.hpp"
+
+namespace p11vault {
+
+struct TokenOptions {
+    std::optional<std::string> module;        // --module, else $P11VAULT_MODULE, else SoftHSM2
+    std::optional<std::string> module_init;   // --module-init, else $P11VAULT_MODULE_INIT
+    std::optional<std::string> token_uri;     // --token pkcs11:...
+    std::optional<std::string> token_label;   // --token-label
+    std::optional<unsigned long> slot;        // --slot
+    std::optional<std::string> pin_source;    // --pin SRC
+};
+
+// The module path the options resolve to; Error(token) saying how to choose one when
+// there is none.
+std::string resolve_module_path(const TokenOptions& options);
+// The SoftHSM2 module if installed (Debian paths), else empty.
+std::string default_softhsm_module();
+
+struct OpenToken {
+    std::shared_ptr<pkcs11::Module> module;
+    CK_SLOT_ID slot = 0;
+    pkcs11::TokenInfo info;
+    pkcs11::TokenUri uri;                     // object filters of --token (id=, object=)
+    std::unique_ptr<pkcs11::Session> session;
+};
+
+// Loads the module, finds exactly one token matching the options (Error(token) naming
+// what was searched for and what exists when none or several match), opens a session
+// and, when `login` and the token requires it, logs in with the PIN from
+// options.pin_source. Warns on stderr when the token reports a low PIN count or a final
+// try. Never retries a PIN.
+OpenToken open_token(const TokenOptions& options, bool read_write, bool login);
+
+// Loads the module only (for `list` without a selected token).
+std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options);
+
+// open_token on a module already loaded with load_module (the module's path and init
+// options are not looked at again).
+OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions& options, bool read_write,
+                     bool login);
+
+// True when --token, --token-label or --slot is given.
+bool token_selection_given(const TokenOptions& options);
+
+}  // namespace p11vault
