@@ -90,6 +90,9 @@ public:
     std::optional<Bytes> get_bytes(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
     std::optional<CK_ULONG> get_ulong(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
     std::optional<bool> get_bool(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
+    // A private key component of a non-sensitive key, read straight into SecretBytes so
+    // the value never sits in an ordinary buffer. Absent when the token refuses.
+    std::optional<SecretBytes> get_secret(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
     void set_attributes(CK_OBJECT_HANDLE object, AttributeTemplate& values);
 
     CK_OBJECT_HANDLE create_object(AttributeTemplate& attributes);

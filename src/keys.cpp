@@ -290,3 +290,94 @@ bool same_public_key(const EVP_PKEY* a, const EVP_PKEY* b) {
 }
 
 }  // namespace p11vault::keys
+
+namespace p11vault::keys {
+
+std::vector<CK_ATTRIBUTE_TYPE> private_component_types(CK_KEY_TYPE key_type) {
+    if (key_type == CKK_RSA)
+        return {CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2, CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT};
+    return {CKA_VALUE};
+}
+
+namespace {
+
+BigNum secret_bn(const SecretBytes& bytes) {
+    return BigNum(BN_bin2bn(bytes.data(), static_cast<int>(bytes.size()), nullptr));
+}
+
+const SecretBytes& component(const std::map<CK_ATTRIBUTE_TYPE, SecretBytes>& secrets, CK_ATTRIBUTE_TYPE type) {
+    auto found = secrets.find(type);
+    if (found == secrets.end() || found->second.empty())
+        throw Error(ExitCode::refused, "the token did not reveal every private key component");
+    return found->second;
+}
+
+}  // namespace
+
+ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::AttributeValues& public_values,
+                                       const std::map<CK_ATTRIBUTE_TYPE, SecretBytes>& secrets,
+                                       const EVP_PKEY* public_key) {
+    ParamBuild build(OSSL_PARAM_BLD_new());
+    std::vector<BigNum> keep;  // the builder refers to these until to_param
+    auto push = [&](const char* name, BigNum bn) {
+        OSSL_PARAM_BLD_push_BN(build.get(), name, bn.get());
+        keep.push_back(std::move(bn));
+    };
+    if (key_type == CKK_RSA) {
+        const Bytes* modulus = public_values.bytes(CKA_MODULUS);
+        const Bytes* exponent = public_values.bytes(CKA_PUBLIC_EXPONENT);
+        if (modulus == nullptr || exponent == nullptr) throw Error(ExitCode::refused, "RSA key without public components");
+        push(OSSL_PKEY_PARAM_RSA_N, BigNum(BN_bin2bn(modulus->data(), static_cast<int>(modulus->size()), nullptr)));
+        push(OSSL_PKEY_PARAM_RSA_E, BigNum(BN_bin2bn(exponent->data(), static_cast<int>(exponent->size()), nullptr)));
+        const std::pair<CK_ATTRIBUTE_TYPE, const char*> parts[] = {
+            {CKA_PRIVATE_EXPONENT, OSSL_PKEY_PARAM_RSA_D},   {CKA_PRIME_1, OSSL_PKEY_PARAM_RSA_FACTOR1},
+            {CKA_PRIME_2, OSSL_PKEY_PARAM_RSA_FACTOR2},      {CKA_EXPONENT_1, OSSL_PKEY_PARAM_RSA_EXPONENT1},
+            {CKA_EXPONENT_2, OSSL_PKEY_PARAM_RSA_EXPONENT2}, {CKA_COEFFICIENT, OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
+        };
+        for (const auto& [attribute, name] : parts) push(name, secret_bn(component(secrets, attribute)));
+        return from_params("RSA", build.get(), EVP_PKEY_KEYPAIR);
+    }
+    const Bytes* params = public_values.bytes(CKA_EC_PARAMS);
+    if (params == nullptr) throw Error(ExitCode::refused, "EC key without CKA_EC_PARAMS");
+    int nid = curve_nid_from_params(*params);
+    const SecretBytes& value = component(secrets, CKA_VALUE);
+    if (key_type == CKK_EC_EDWARDS && (nid == NID_ED25519 || nid == NID_ED448)) {
+        EVP_PKEY* key = EVP_PKEY_new_raw_private_key_ex(ossl::libctx(), nid == NID_ED25519 ? "ED25519" : "ED448",
+                                                        nullptr, value.data(), value.size());
+        if (key == nullptr) ossl::fail(kBadInput, "building an EdDSA key from token attributes");
+        return ossl::Pkey(key);
+    }
+    const Curve* curve = key_type == CKK_EC ? curve_by_nid(nid) : nullptr;
+    if (curve == nullptr) throw Error(ExitCode::refused, "unsupported key type or curve");
+    OSSL_PARAM_BLD_push_utf8_string(build.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->group, 0);
+    push(OSSL_PKEY_PARAM_PRIV_KEY, secret_bn(value));
+    Bytes point;
+    if (public_key != nullptr) {
+        point = ec_public_point(public_key);
+        OSSL_PARAM_BLD_push_octet_string(build.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+    }
+    return from_params("EC", build.get(), EVP_PKEY_KEYPAIR);
+}
+
+SecretBytes private_key_info_der(const EVP_PKEY* key) {
+    ossl::P8Info info(EVP_PKEY2PKCS8(key));
+    if (!info) ossl::fail(kBadInput, "encoding a private key");
+    unsigned char* der = nullptr;
+    int length = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &der);
+    if (length <= 0) ossl::fail(kBadInput, "encoding a private key");
+    SecretBytes out(der, static_cast<std::size_t>(length));
+    OPENSSL_clear_free(der, static_cast<std::size_t>(length));
+    return out;
+}
+
+std::size_t der_element_length(const std::uint8_t* data, std::size_t size) {
+    const unsigned char* p = data;
+    long length = 0;
+    int tag = 0, cls = 0;
+    int ret = ASN1_get_object(&p, &length, &tag, &cls, static_cast<long>(size));
+    if ((ret & 0x80) != 0 || (ret & 1) != 0) return 0;
+    std::size_t total = static_cast<std::size_t>(p - data) + static_cast<std::size_t>(length);
+    return total <= size ? total : 0;
+}
+
+}  // namespace p11vault::keys

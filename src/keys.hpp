@@ -5,6 +5,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,5 +51,24 @@ Bytes ec_public_point(const EVP_PKEY* key);
 Bytes spki_der(const EVP_PKEY* key);
 Bytes spki_sha256(const EVP_PKEY* key);
 bool same_public_key(const EVP_PKEY* a, const EVP_PKEY* b);
+
+}  // namespace p11vault::keys
+
+namespace p11vault::keys {
+
+// The private key of a token object whose components are readable (CKA_SENSITIVE=FALSE):
+// RSA CKA_MODULUS..CKA_COEFFICIENT, EC/EdDSA CKA_EC_PARAMS + CKA_VALUE (the public key,
+// when known, completes EC keys). Components arrive and leave as secrets.
+ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::AttributeValues& public_values,
+                                       const std::map<CK_ATTRIBUTE_TYPE, SecretBytes>& secrets,
+                                       const EVP_PKEY* public_key);
+// The private component attribute types of a key type.
+std::vector<CK_ATTRIBUTE_TYPE> private_component_types(CK_KEY_TYPE key_type);
+
+// DER PrivateKeyInfo of `key`, as a secret.
+SecretBytes private_key_info_der(const EVP_PKEY* key);
+// Length of the DER element at the start of `data` (KWP unwrap output may carry padding
+// bytes after it); 0 when it does not start with a complete DER element.
+std::size_t der_element_length(const std::uint8_t* data, std::size_t size);
 
 }  // namespace p11vault::keys

@@ -380,6 +380,18 @@ std::optional<SecretBytes> Decryptor::try_pkcs12_pbe(const X509_ALGOR* algorithm
     return std::nullopt;
 }
 
+std::optional<std::pair<SecretBytes, Bytes>> Decryptor::des3_key_iv(const X509_ALGOR* algorithm) {
+    if (OBJ_obj2nid(algorithm->algorithm) != NID_pbe_WithSHA1And3_Key_TripleDES_CBC) return std::nullopt;
+    ossl::PbeParam params(static_cast<PBEPARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), algorithm->parameter)));
+    if (!params || params->salt == nullptr) throw Error(ExitCode::bad_input, "malformed PKCS#12 PBE parameters");
+    Bytes salt = octets(params->salt);
+    std::uint64_t iterations = checked_iterations(params->iter, limits_, "PKCS#12 PBE");
+    auto bmp = password_bytes(password_, pkcs12_form_);
+    SecretBytes key = pkcs12_kdf(*bmp, salt, iterations, "SHA1", 1, 24);
+    SecretBytes iv = pkcs12_kdf(*bmp, salt, iterations, "SHA1", 2, 8);
+    return std::make_pair(std::move(key), Bytes(iv.data(), iv.data() + iv.size()));
+}
+
 SecretBytes Decryptor::decrypt(const X509_ALGOR* algorithm, const std::uint8_t* data, std::size_t size,
                                const std::string& what) {
     std::optional<SecretBytes> plain;

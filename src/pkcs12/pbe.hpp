@@ -78,6 +78,10 @@ public:
     // The PBKDF2 key of the standard form (for token-side unwrapping), cached.
     const SecretBytes& pbes2_key(const Pbes2Params& params);
 
+    // Key and IV of a pbeWithSHAAnd3-KeyTripleDES-CBC bag in the form the MAC verified
+    // with (for token-side unwrapping with CKM_DES3_CBC_PAD); nothing for other schemes.
+    std::optional<std::pair<SecretBytes, Bytes>> des3_key_iv(const X509_ALGOR* algorithm);
+
     // Quirks that were needed, by name, for verify's report.
     const std::vector<std::string>& quirks_used() const { return quirks_used_; }
     const Limits& limits() const { return limits_; }

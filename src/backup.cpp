@@ -1,0 +1,181 @@
+#include "src/backup.hpp"
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+#include "src/extraction.hpp"
+
+namespace p11vault {
+
+const char* path_name(ExtractionPath path) {
+    switch (path) {
+        case ExtractionPath::token_wrap: return "token-wrap";
+        case ExtractionPath::token_wrap_legacy: return "token-wrap-legacy";
+        case ExtractionPath::host_reencrypt: return "host-reencrypt";
+        case ExtractionPath::attribute_read: return "attribute-read";
+    }
+    return "?";
+}
+
+namespace {
+
+std::string describe_key(const TokenObject& key) {
+    return fmt::format("key id={} label=\"{}\"", key.id.empty() ? "(none)" : ossl::hex(key.id), key.label);
+}
+
+std::vector<ossl::Cert> read_pem_certificates(const std::string& path) {
+    ossl::Bio bio(BIO_new_file(path.c_str(), "r"));
+    if (!bio) throw Error(ExitCode::bad_input, "cannot open --chain file " + path);
+    std::vector<ossl::Cert> out;
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(cert);
+    ossl::last_error();  // the loop ends on "no start line"
+    if (out.empty()) throw Error(ExitCode::bad_input, "--chain file " + path + " holds no PEM certificate");
+    return out;
+}
+
+// Issuers of `cert` among the token's certificates, nearest first, stopping at a
+// self-signed certificate or a loop.
+std::vector<std::size_t> token_issuers(const Inventory& inventory, std::size_t cert_index) {
+    std::vector<std::size_t> chain;
+    std::set<std::size_t> seen{cert_index};
+    std::size_t current = cert_index;
+    for (;;) {
+        X509* subject = inventory.objects[current].certificate.get();
+        if (X509_check_issued(subject, subject) == X509_V_OK) break;  // self-signed: the root
+        std::optional<std::size_t> issuer;
+        for (std::size_t i : inventory.indexes_of(CKO_CERTIFICATE)) {
+            X509* candidate = inventory.objects[i].certificate.get();
+            if (candidate != nullptr && !seen.count(i) && X509_check_issued(candidate, subject) == X509_V_OK) {
+                issuer = i;
+                break;
+            }
+        }
+        if (!issuer) break;
+        chain.push_back(*issuer);
+        seen.insert(*issuer);
+        current = *issuer;
+    }
+    return chain;
+}
+
+}  // namespace
+
+std::vector<std::size_t> select_private_keys(const Inventory& inventory, const KeySelection& selection) {
+    if (selection.empty())
+        throw Error(ExitCode::usage, "choose the keys to back up: --all, --id HEX or --label TEXT");
+    std::vector<std::size_t> keys = inventory.indexes_of(CKO_PRIVATE_KEY);
+    std::vector<std::size_t> selected;
+    for (std::size_t i : keys) {
+        const TokenObject& key = inventory.objects[i];
+        bool match = selection.all;
+        for (const auto& id : selection.ids) match = match || key.id == id;
+        for (const auto& label : selection.labels) match = match || key.label == label;
+        if (match) selected.push_back(i);
+    }
+    // Every --id and --label must name a key: a typo must not silently back up less.
+    for (const auto& id : selection.ids) {
+        bool found = false;
+        for (std::size_t i : selected) found = found || inventory.objects[i].id == id;
+        if (!found) throw Error(ExitCode::failure, "no private key with CKA_ID " + ossl::hex(id) +
+                                                       " on the token; see `p11vault list`");
+    }
+    for (const auto& label : selection.labels) {
+        bool found = false;
+        for (std::size_t i : selected) found = found || inventory.objects[i].label == label;
+        if (!found) throw Error(ExitCode::failure, "no private key labelled \"" + label +
+                                                       "\" on the token; see `p11vault list`");
+    }
+    if (selected.empty())
+        throw Error(ExitCode::failure, keys.empty() ? "the token holds no private key (is the PIN right and the "
+                                                      "token the one you meant?)"
+                                                    : "no private key matches the selection");
+    return selected;
+}
+
+BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, const Inventory& inventory,
+                        const SecretBytes& password, const BackupOptions& options) {
+    std::vector<std::size_t> selected = select_private_keys(inventory, options.selection);
+    std::uint64_t iterations = options.iterations != 0 ? options.iterations
+                               : options.profile == pkcs12::Profile::modern ? pkcs12::kModernIterations
+                                                                            : pkcs12::kLegacyIterations;
+    pkcs12::Writer writer(options.profile, password, iterations);
+    KeyExporter exporter(session, quirks, writer, options.token_wrap_only);
+
+    BackupResult result;
+    std::vector<std::string> refusals;
+    std::set<std::vector<std::uint8_t>> certificates_written;
+    std::vector<std::pair<X509*, std::string>> chain;  // issuers to add after the keys
+
+    for (std::size_t index : selected) {
+        const TokenObject& key = inventory.objects[index];
+        KeyReport report;
+        report.id = key.id;
+        report.label = key.label;
+        report.type = key.description ? key.description->name() : "unknown";
+        const TokenObject* certificate = key.paired_certificate ? &inventory.objects[*key.paired_certificate] : nullptr;
+        const TokenObject* public_object = key.paired_public_key ? &inventory.objects[*key.paired_public_key] : nullptr;
+        const EVP_PKEY* public_key = key.public_key ? key.public_key.get()
+                                     : certificate && certificate->public_key ? certificate->public_key.get()
+                                     : public_object ? public_object->public_key.get()
+                                                     : nullptr;
+        pkcs12::EntryAttributes attributes;
+        if (!key.id.empty()) attributes.local_key_id = key.id;
+        if (!key.label.empty()) attributes.friendly_name = key.label;
+        auto exported = exporter.export_key(key, public_key, attributes, report.notes);
+        if (!exported) {
+            refusals.push_back(describe_key(key) + ": " + report.notes.back());
+            continue;
+        }
+        report.path = path_name(*exported);
+        if (public_key != nullptr) report.spki_sha256 = keys::spki_sha256(public_key);
+        if (certificate != nullptr && certificate->certificate) {
+            X509* cert = certificate->certificate.get();
+            pkcs12::EntryAttributes cert_attributes = attributes;
+            if (!certificate->label.empty()) cert_attributes.friendly_name = certificate->label;
+            auto der = ossl::cert_der(cert);
+            if (certificates_written.insert(der).second) writer.add_certificate(cert, cert_attributes);
+            report.certificate_sha256 = ossl::sha256(der.data(), der.size());
+            char subject[512];
+            X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+            report.certificate_subject = subject;
+            for (std::size_t issuer : token_issuers(inventory, *key.paired_certificate))
+                chain.emplace_back(inventory.objects[issuer].certificate.get(), inventory.objects[issuer].label);
+        } else {
+            report.notes.push_back("no certificate on the token pairs with this key; the key is backed up alone");
+            result.warnings.push_back(describe_key(key) + " has no certificate");
+        }
+        result.keys.push_back(std::move(report));
+    }
+    if (!refusals.empty()) {
+        std::string message = refusals.size() == 1 ? refusals.front()
+                                                   : fmt::format("{} of {} selected keys cannot be exported: ",
+                                                                 refusals.size(), selected.size());
+        if (refusals.size() > 1)
+            for (std::size_t i = 0; i < refusals.size(); ++i) message += (i ? "; " : "") + refusals[i];
+        throw Error(ExitCode::refused, message + "; no file was written");
+    }
+
+    std::vector<ossl::Cert> extra;
+    for (const auto& path : options.chain_files)
+        for (auto& cert : read_pem_certificates(path)) extra.push_back(std::move(cert));
+    for (const auto& cert : extra) chain.emplace_back(cert.get(), std::string());
+    for (const auto& [cert, label] : chain) {
+        auto der = ossl::cert_der(cert);
+        if (!certificates_written.insert(der).second) continue;
+        pkcs12::EntryAttributes attributes;
+        if (!label.empty()) attributes.friendly_name = label;
+        writer.add_certificate(cert, attributes);
+    }
+    result.certificates = certificates_written.size();
+    result.file = writer.finish();
+    return result;
+}
+
+}  // namespace p11vault

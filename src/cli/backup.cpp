@@ -1,0 +1,145 @@
+// p11vault backup: token -> password-protected PKCS#12 (shared/design/cli.md).
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "p11vault/secret_source.hpp"
+#include "src/atomic_file.hpp"
+#include "src/backup.hpp"
+#include "src/cli/commands.hpp"
+#include "src/cli/common.hpp"
+#include "src/cli/reports.hpp"
+#include "src/ossl.hpp"
+#include "src/token.hpp"
+
+namespace p11vault::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct BackupCommandOptions {
+    TokenOptions token;
+    std::string out;
+    std::optional<std::string> password;
+    std::vector<std::string> ids;
+    std::vector<std::string> labels;
+    bool all = false;
+    std::string profile = "modern";
+    std::vector<std::string> chain;
+    std::uint64_t iterations = 0;
+    bool token_wrap_only = false;
+    bool force = false;
+    std::optional<std::string> record;
+    bool json = false;
+};
+
+std::vector<std::uint8_t> parse_hex_id(const std::string& text) {
+    std::vector<std::uint8_t> out;
+    int high = -1;
+    for (char c : text) {
+        if (c == ':' || c == ' ') continue;
+        int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (v < 0) throw Error(ExitCode::usage, "--id " + text + " is not hexadecimal (e.g. --id 01a2)");
+        if (high < 0) {
+            high = v;
+        } else {
+            out.push_back(static_cast<std::uint8_t>(high * 16 + v));
+            high = -1;
+        }
+    }
+    if (high >= 0 || out.empty()) throw Error(ExitCode::usage, "--id " + text + " needs an even number of hex digits");
+    return out;
+}
+
+void run(const BackupCommandOptions& o) {
+    BackupOptions options;
+    options.selection.all = o.all;
+    for (const auto& id : o.ids) options.selection.ids.push_back(parse_hex_id(id));
+    options.selection.labels = o.labels;
+    options.profile = o.profile == "legacy" ? pkcs12::Profile::legacy : pkcs12::Profile::modern;
+    options.iterations = o.iterations;
+    options.chain_files = o.chain;
+    options.token_wrap_only = o.token_wrap_only;
+    // Refuse an existing target before asking for any secret.
+    if (!o.force && ::access(o.out.c_str(), F_OK) == 0)
+        throw Error(ExitCode::refused, o.out + " exists; choose another --out or give --force to replace it");
+
+    RunRecord record;
+    record.command = "backup";
+    record.file = o.out;
+    run_recorded(o.record, record, [&] {
+        OpenToken token = open_token(o.token, /*read_write=*/false, /*login=*/true);
+        record.token = token.info;
+        if (token.uri.object_id) options.selection.ids.push_back(*token.uri.object_id);
+        if (token.uri.object_label) options.selection.labels.push_back(*token.uri.object_label);
+        // Selection problems are reported before the password is asked for.
+        Inventory inventory = read_inventory(*token.session);
+        (void)select_private_keys(inventory, options.selection);
+        SecretBytes password = read_secret(o.password, "backup password", "--password", Prompt::confirm);
+        BackupResult result = run_backup(*token.session, quirks_for(token.info), inventory, password, options);
+        write_file_atomically(o.out, result.file, o.force ? Overwrite::allow : Overwrite::refuse);
+        record.keys = result.keys;
+        record.file_sha256 = ossl::hex(ossl::sha256(result.file.data(), result.file.size()));
+        record.details = {{"profile", o.profile}, {"certificates", result.certificates}};
+
+        if (o.json) {
+            Json document;
+            document["format"] = json_format("backup");
+            document["file"] = o.out;
+            document["file_sha256"] = *record.file_sha256;
+            document["profile"] = o.profile;
+            document["token"] = token_json(token.slot, token.info);
+            document["keys"] = Json::array();
+            for (const auto& key : result.keys) document["keys"].push_back(key_report_json(key));
+            document["certificates"] = result.certificates;
+            document["warnings"] = result.warnings;
+            print_json(document);
+        } else {
+            std::printf("Backed up %zu key%s and %zu certificate%s from token \"%s\" to %s (%s profile)\n",
+                        result.keys.size(), result.keys.size() == 1 ? "" : "s", result.certificates,
+                        result.certificates == 1 ? "" : "s", printable(token.info.label).c_str(), o.out.c_str(),
+                        o.profile.c_str());
+            print_key_table(result.keys, false);
+            for (const auto& key : result.keys)
+                if (key.path == "host-reencrypt" || key.path == "attribute-read")
+                    std::printf("note: key %s was decrypted on this host for a moment (%s); use a token that wraps "
+                                "with CKM_AES_CBC_PAD, or --token-wrap-only to refuse this\n",
+                                ossl::hex(key.id).c_str(), key.path.c_str());
+        }
+        print_warnings(result.warnings);
+    });
+}
+
+}  // namespace
+
+void add_backup_command(CLI::App& command) {
+    auto options = std::make_shared<BackupCommandOptions>();
+    add_token_options(command, options->token);
+    command.add_option("--out", options->out, "the PKCS#12 file to write")->required()->option_text("FILE.p12");
+    command.add_option("--password", options->password,
+                       "password source for the file: env:VAR, file:PATH, fd:N, stdin (absent: prompt twice)")
+        ->option_text("SRC");
+    command.add_option("--id", options->ids, "back up the private key with this CKA_ID (hex; repeatable)")
+        ->option_text("HEX");
+    command.add_option("--label", options->labels, "back up the private key with this CKA_LABEL (repeatable)")
+        ->option_text("TEXT");
+    command.add_flag("--all", options->all, "back up every private key of the token");
+    command.add_option("--profile", options->profile, "modern (PBES2 AES-256, default) or legacy (3DES, SHA-1 MAC)")
+        ->check(CLI::IsMember({"modern", "legacy"}));
+    command.add_option("--chain", options->chain, "PEM file with issuer certificates to include (repeatable)")
+        ->option_text("PEMFILE");
+    command.add_option("--iter", options->iterations, "KDF iterations (default 600000 modern, 2000 legacy)")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+    command.add_flag("--token-wrap-only", options->token_wrap_only,
+                     "refuse (exit 6) any key the token cannot wrap into the file itself");
+    command.add_flag("--force", options->force, "replace --out if it exists");
+    command.add_option("--record", options->record, "append a JSON record of this run to FILE")->option_text("FILE");
+    command.add_flag("--json", options->json, "print one JSON document on stdout");
+    command.callback([options] { run(*options); });
+}
+
+}  // namespace p11vault::cli

@@ -1,0 +1,106 @@
+// p11vault: the command line. One file per subcommand (commands.hpp); this file holds
+// the table of subcommands, process hardening, and the one place where failures become
+// the exit codes and the single `p11vault: error:` line of the contract
+// (shared/design/cli.md).
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+#include "src/cli/commands.hpp"
+
+namespace {
+
+using namespace p11vault;
+
+struct Command {
+    const char* name;
+    const char* summary;
+    void (*add)(CLI::App& command);
+};
+
+// Subcommands in the order `p11vault --help` shows them.
+constexpr Command commands[] = {
+    {"list", "show the tokens of a module, and the keys and certificates of one token", cli::add_list_command},
+    {"backup", "write private keys of a token into a PKCS#12 file", cli::add_backup_command},
+    {"restore", "put the keys of a PKCS#12 file onto a token", cli::add_restore_command},
+    // {"verify", "check a PKCS#12 backup, and compare it with a token", cli::add_verify_command},
+};
+
+// Secrets pass through this process: no core file, no ptrace by other users' processes,
+// no /proc/PID/mem reads by anyone but root.
+void harden_process() {
+    const rlimit no_core{0, 0};
+    (void)setrlimit(RLIMIT_CORE, &no_core);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+// The contract's one error line: multi-line texts (from libraries) are folded into it.
+int report_error(std::string_view message, ExitCode code) {
+    std::string line(message);
+    for (char& c : line) {
+        if (c == '\n' || c == '\r') c = ' ';
+    }
+    std::fprintf(stderr, "p11vault: error: %s\n", line.c_str());
+    return static_cast<int>(code);
+}
+
+bool debug_requested_by_environment() {
+    const char* value = std::getenv("P11VAULT_DEBUG");
+    return value != nullptr && std::string_view(value) == "1";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    harden_process();
+    if (debug_requested_by_environment()) pkcs11::set_debug_logging(true);
+
+    CLI::App app{"Back up private keys from PKCS#11 tokens into PKCS#12 files, and restore them.", "p11vault"};
+    app.set_version_flag("--version", std::string("p11vault ") + P11VAULT_VERSION);
+    app.add_flag_callback(
+        "--verbose", [] { pkcs11::set_debug_logging(true); },
+        "log every PKCS#11 call and its result (never argument values) to stderr; also P11VAULT_DEBUG=1");
+    app.require_subcommand(1);
+    app.fallthrough();  // `p11vault list --verbose` works as well as `p11vault --verbose list`
+    for (const Command& command : commands) {
+        CLI::App* subcommand = app.add_subcommand(command.name, command.summary);
+        command.add(*subcommand);
+    }
+
+    try {
+        app.parse(argc, argv);
+        return static_cast<int>(ExitCode::ok);
+    } catch (const CLI::Success& request) {  // --help, --version
+        return app.exit(request, std::cout, std::cerr);
+    } catch (const CLI::ParseError& error) {
+        if (app.get_subcommands().empty() && dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
+            const auto unexpected = app.remaining();
+            if (!unexpected.empty()) {
+                const bool is_option = unexpected.front().rfind('-', 0) == 0;
+                return report_error(fmt::format("unknown {} '{}' (see p11vault --help)",
+                                                is_option ? "option" : "subcommand", unexpected.front()),
+                                    ExitCode::usage);
+            }
+            std::fputs(app.help().c_str(), stderr);
+            return report_error("give a subcommand (see the list above)", ExitCode::usage);
+        }
+        const auto chosen = app.get_subcommands();
+        const std::string help = chosen.empty() ? "p11vault --help" : "p11vault " + chosen.front()->get_name() + " --help";
+        return report_error(std::string(error.what()) + " (see " + help + ")", ExitCode::usage);
+    } catch (const Error& error) {
+        return report_error(error.what(), error.code());
+    } catch (const std::exception& error) {
+        return report_error(error.what(), ExitCode::failure);
+    }
+}

@@ -1,0 +1,37 @@
+// Output shared by backup, restore and verify: per-key tables, warnings, and the
+// --record wrapper that logs a run whether it succeeds or fails.
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "p11vault/error.hpp"
+#include "src/record.hpp"
+#include "src/report.hpp"
+
+namespace p11vault::cli {
+
+// One row per key: id, label, type, path/status, certificate subject.
+void print_key_table(const std::vector<KeyReport>& keys, bool with_status);
+// "p11vault: warning: ..." lines on stderr.
+void print_warnings(const std::vector<std::string>& warnings);
+
+// Runs `body`; appends `record` to `record_path` (if given) afterwards, marked as
+// succeeded or failed with the error line, then rethrows any failure.
+template <typename Body>
+void run_recorded(const std::optional<std::string>& record_path, RunRecord& record, Body&& body) {
+    try {
+        body();
+        record.succeeded = true;
+    } catch (const Error& e) {
+        record.exit_code = static_cast<int>(e.code());
+        record.error = e.what();
+        if (record_path) append_record(*record_path, record);
+        throw;
+    }
+    if (record_path) append_record(*record_path, record);
+}
+
+}  // namespace p11vault::cli

@@ -1,0 +1,112 @@
+// p11vault restore: PKCS#12 from any producer -> token, all or nothing (shared/design/cli.md).
+#include <cstdio>
+#include <memory>
+
+#include "p11vault/error.hpp"
+#include "p11vault/secret_source.hpp"
+#include "src/cli/commands.hpp"
+#include "src/cli/common.hpp"
+#include "src/cli/reports.hpp"
+#include "src/ossl.hpp"
+#include "src/pkcs12/reader.hpp"
+#include "src/restore.hpp"
+#include "src/token.hpp"
+
+namespace p11vault::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct RestoreCommandOptions {
+    TokenOptions token;
+    std::string in;
+    std::optional<std::string> password;
+    bool dry_run = false;
+    std::string on_conflict = "fail";
+    bool extractable = false;
+    bool skip_unsupported = false;
+    pkcs12::Limits limits;
+    std::optional<std::string> record;
+    bool json = false;
+};
+
+void run(const RestoreCommandOptions& o) {
+    RestoreOptions options;
+    options.dry_run = o.dry_run;
+    options.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
+                          : o.on_conflict == "replace" ? ConflictPolicy::replace
+                                                       : ConflictPolicy::fail;
+    options.extractable = o.extractable;
+    options.skip_unsupported = o.skip_unsupported;
+
+    RunRecord record;
+    record.command = o.dry_run ? "restore-dry-run" : "restore";
+    record.file = o.in;
+    run_recorded(o.record, record, [&] {
+        pkcs12::Bytes data = pkcs12::read_file(o.in, o.limits.max_file_size);
+        record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
+        SecretBytes password = read_secret(o.password, "password of " + o.in, "--password", Prompt::once);
+        pkcs12::Reader reader(data, password, o.limits);
+        OpenToken token = open_token(o.token, /*read_write=*/true, /*login=*/true);
+        record.token = token.info;
+        RestoreResult result = run_restore(*token.session, quirks_for(token.info), reader, options);
+        record.keys = result.keys;
+        record.details = {{"certificates_written", result.certificates_written}, {"dry_run", result.dry_run}};
+
+        if (o.json) {
+            Json document;
+            document["format"] = json_format("restore");
+            document["file"] = o.in;
+            document["file_sha256"] = *record.file_sha256;
+            document["dry_run"] = result.dry_run;
+            document["token"] = token_json(token.slot, token.info);
+            document["keys"] = Json::array();
+            for (const auto& key : result.keys) document["keys"].push_back(key_report_json(key));
+            document["certificates_written"] = result.certificates_written;
+            document["quirks"] = reader.decryptor().quirks_used();
+            document["warnings"] = result.warnings;
+            print_json(document);
+        } else {
+            std::size_t restored = 0;
+            for (const auto& key : result.keys)
+                if (key.status == "restored" || key.status == "replaced" || key.status == "would-restore") ++restored;
+            std::printf("%s %zu of %zu key%s and %zu certificate%s from %s to token \"%s\"\n",
+                        result.dry_run ? "Dry run: would restore" : "Restored", restored, result.keys.size(),
+                        result.keys.size() == 1 ? "" : "s", result.certificates_written,
+                        result.certificates_written == 1 ? "" : "s", o.in.c_str(), printable(token.info.label).c_str());
+            print_key_table(result.keys, true);
+            for (const auto& quirk : reader.decryptor().quirks_used())
+                std::printf("note: the file needed a producer quirk to read: %s\n", quirk.c_str());
+        }
+        print_warnings(result.warnings);
+    });
+}
+
+}  // namespace
+
+void add_restore_command(CLI::App& command) {
+    auto options = std::make_shared<RestoreCommandOptions>();
+    add_token_options(command, options->token);
+    command.add_option("--in", options->in, "the PKCS#12 file to restore")->required()->option_text("FILE.p12");
+    command.add_option("--password", options->password,
+                       "password source: env:VAR, file:PATH, fd:N, stdin (absent: prompt)")
+        ->option_text("SRC");
+    command.add_flag("--dry-run", options->dry_run,
+                     "check everything (password, file, login, conflicts, key types) and write nothing");
+    command.add_option("--on-conflict", options->on_conflict,
+                       "when an object with the same CKA_ID or label exists: fail (default), skip, replace")
+        ->check(CLI::IsMember({"fail", "skip", "replace"}));
+    command.add_flag("--extractable", options->extractable,
+                     "make restored private keys extractable (default: CKA_EXTRACTABLE=FALSE)");
+    command.add_flag("--skip-unsupported", options->skip_unsupported,
+                     "restore the other keys when the token cannot hold a key's type");
+    command.add_option("--max-iterations", options->limits.max_iterations,
+                       "refuse files whose KDF iteration count is higher (default 10000000)");
+    command.add_option("--max-file-size", options->limits.max_file_size,
+                       "refuse larger files (bytes, default 67108864)");
+    command.add_option("--record", options->record, "append a JSON record of this run to FILE")->option_text("FILE");
+    command.add_flag("--json", options->json, "print one JSON document on stdout");
+    command.callback([options] { run(*options); });
+}
+
+}  // namespace p11vault::cli

@@ -1,0 +1,137 @@
+#include "src/extraction.hpp"
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+#include "src/keys.hpp"
+#include "src/transport.hpp"
+
+namespace p11vault {
+
+KeyExporter::KeyExporter(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Writer& writer,
+                         bool token_wrap_only)
+    : session_(session),
+      quirks_(quirks),
+      writer_(writer),
+      token_wrap_only_(token_wrap_only),
+      mechanisms_(session.module().mechanisms(session.slot())) {}
+
+bool KeyExporter::offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const {
+    for (const auto& entry : mechanisms_)
+        if (entry.type == mechanism) return entry.has(flag);
+    return false;
+}
+
+std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, const EVP_PKEY* public_key,
+                                                      const pkcs12::EntryAttributes& attributes,
+                                                      std::vector<std::string>& notes) {
+    const bool extractable = key.extractable.value_or(false);
+    const bool sensitive = key.sensitive.value_or(true);
+    const bool trusted_only = key.wrap_with_trusted.value_or(false);
+    auto attempt = [&](ExtractionPath path, auto&& run) -> bool {
+        try {
+            run();
+            return true;
+        } catch (const pkcs11::Pkcs11Error& e) {
+            if (!transport::means_path_unavailable(e.rv())) throw;
+            notes.push_back(fmt::format("{} not possible: {}", path_name(path), e.what()));
+            return false;
+        }
+    };
+
+    if (extractable && !trusted_only) {
+        if (writer_.profile() == pkcs12::Profile::modern) {
+            if (!offers(CKM_AES_CBC_PAD, CKF_WRAP))
+                notes.push_back("token-wrap not possible: the token does not offer CKM_AES_CBC_PAD for wrapping");
+            else if (attempt(ExtractionPath::token_wrap,
+                             [&] { token_wrap(key, CKM_AES_CBC_PAD, CKK_AES, attributes); }))
+                return ExtractionPath::token_wrap;
+        } else {
+            if (!offers(CKM_DES3_CBC_PAD, CKF_WRAP))
+                notes.push_back("token-wrap-legacy not possible: the token does not offer CKM_DES3_CBC_PAD for wrapping");
+            else if (attempt(ExtractionPath::token_wrap_legacy,
+                             [&] { token_wrap(key, CKM_DES3_CBC_PAD, CKK_DES3, attributes); }))
+                return ExtractionPath::token_wrap_legacy;
+        }
+        if (token_wrap_only_) {
+            notes.push_back("--token-wrap-only: the token cannot wrap this key into the file format itself, and "
+                            "every other path decrypts it on the host");
+            return std::nullopt;
+        }
+        if (!offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP))
+            notes.push_back("host-reencrypt not possible: the token does not offer CKM_AES_KEY_WRAP_PAD for wrapping");
+        else if (attempt(ExtractionPath::host_reencrypt, [&] { host_reencrypt(key, attributes); }))
+            return ExtractionPath::host_reencrypt;
+    }
+    if (!sensitive) {
+        if (token_wrap_only_) {
+            notes.push_back("--token-wrap-only: the key is not sensitive, but reading its components puts it on the host");
+            return std::nullopt;
+        }
+        if (attempt(ExtractionPath::attribute_read, [&] { attribute_read(key, public_key, attributes); }))
+            return ExtractionPath::attribute_read;
+    }
+    if (!extractable)
+        notes.push_back("the key is not extractable (CKA_EXTRACTABLE=FALSE): no PKCS#11 call can export it; only the "
+                        "HSM vendor's own backup or cloning can copy it");
+    else if (trusted_only)
+        notes.push_back("the key may only be wrapped by a trusted key (CKA_WRAP_WITH_TRUSTED=TRUE); use the HSM "
+                        "vendor's backup");
+    else
+        notes.push_back("the token offers no way to export this key (see the notes above)");
+    return std::nullopt;
+}
+
+void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE wrapping_key_type,
+                             const pkcs12::EntryAttributes& attributes) {
+    pkcs12::BagEncryption encryption = writer_.next_bag_encryption();
+    pkcs11::ScopedObject wrapping_key =
+        transport::import_session_key(session_, wrapping_key_type, encryption.key, transport::KeyUse::wrap);
+    pkcs11::Bytes wrapped =
+        session_.wrap_key(pkcs11::Mechanism(mechanism, encryption.iv), wrapping_key.get(), key.handle);
+    // The bag is what the token produced; make sure it is PKCS#8 and not a vendor format
+    // before it goes into a file someone will rely on years from now.
+    if (!transport::first_block_is_private_key_info(encryption.cipher, encryption.key, encryption.iv, wrapped))
+        throw Error(ExitCode::failure,
+                    fmt::format("C_WrapKey({}) did not produce a PKCS#8 PrivateKeyInfo; this token's wrap format is "
+                                "not supported",
+                                pkcs11::mechanism_name(mechanism)));
+    writer_.add_encrypted_key(std::move(encryption), wrapped, attributes);
+}
+
+void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttributes& attributes) {
+    std::vector<std::uint8_t> random = ossl::random_bytes(32);
+    SecretBytes ephemeral(random.data(), random.size());
+    secure_wipe(random.data(), random.size());
+    pkcs11::ScopedObject wrapping_key =
+        transport::import_session_key(session_, CKK_AES, ephemeral, transport::KeyUse::wrap);
+    pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(CKM_AES_KEY_WRAP_PAD), wrapping_key.get(), key.handle);
+    SecretBytes plain = transport::aes_unwrap_pad(ephemeral, wrapped);
+    // SoftHSM pads EC keys with bytes after the DER element: trust the DER length.
+    std::size_t length = keys::der_element_length(plain.data(), plain.size());
+    if (length == 0)
+        throw Error(ExitCode::failure, "the token's wrapped key is not a DER PrivateKeyInfo");
+    plain.resize(length);
+    writer_.add_clear_key(plain, attributes);
+}
+
+void KeyExporter::attribute_read(const TokenObject& key, const EVP_PKEY* public_key,
+                                 const pkcs12::EntryAttributes& attributes) {
+    if (!key.key_type) throw Error(ExitCode::refused, "key type unknown");
+    std::map<CK_ATTRIBUTE_TYPE, SecretBytes> secrets;
+    for (CK_ATTRIBUTE_TYPE type : keys::private_component_types(*key.key_type)) {
+        auto value = session_.get_secret(key.handle, type);
+        if (!value) {
+            throw pkcs11::Pkcs11Error("C_GetAttributeValue", CKR_ATTRIBUTE_SENSITIVE,
+                                      pkcs11::attribute_name(type) + " is not readable");
+        }
+        secrets.emplace(type, std::move(*value));
+    }
+    const auto& types = keys::public_attribute_types();
+    pkcs11::AttributeValues public_values = session_.get_attributes(key.handle, types);
+    ossl::Pkey private_key = keys::private_key_from_components(*key.key_type, public_values, secrets, public_key);
+    writer_.add_clear_key(keys::private_key_info_der(private_key.get()), attributes);
+}
+
+}  // namespace p11vault

@@ -1,0 +1,41 @@
+// The backup paths of extraction.md, in order of preference, for one key at a time.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pkcs11/session.hpp"
+#include "src/backup.hpp"
+#include "src/inventory.hpp"
+#include "src/pkcs12/writer.hpp"
+#include "src/quirks.hpp"
+
+namespace p11vault {
+
+class KeyExporter {
+public:
+    KeyExporter(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Writer& writer, bool token_wrap_only);
+
+    // Adds `key` to the writer by the best path the token and the key allow. Returns the
+    // path, or nothing when no path is allowed; then notes.back() says why, in words an
+    // operator can act on. Every path not taken leaves a note. PKCS#11 failures other
+    // than "cannot do this" propagate.
+    std::optional<ExtractionPath> export_key(const TokenObject& key, const EVP_PKEY* public_key,
+                                             const pkcs12::EntryAttributes& attributes, std::vector<std::string>& notes);
+
+private:
+    bool offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const;
+    void token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE wrapping_key_type,
+                    const pkcs12::EntryAttributes& attributes);
+    void host_reencrypt(const TokenObject& key, const pkcs12::EntryAttributes& attributes);
+    void attribute_read(const TokenObject& key, const EVP_PKEY* public_key, const pkcs12::EntryAttributes& attributes);
+
+    pkcs11::Session& session_;
+    const TokenQuirks& quirks_;
+    pkcs12::Writer& writer_;
+    bool token_wrap_only_;
+    std::vector<pkcs11::MechanismEntry> mechanisms_;
+};
+
+}  // namespace p11vault

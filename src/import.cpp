@@ -1,0 +1,189 @@
+#include "src/import.hpp"
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+#include "src/keys.hpp"
+#include "src/transport.hpp"
+
+namespace p11vault {
+
+namespace {
+
+// C_UnwrapKey answers that mean "these bytes do not decrypt to a key under this key":
+// a producer quirk the host path knows, or a wrong password in a file without a MAC.
+bool means_wrong_key(CK_RV rv) {
+    return rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_INVALID ||
+           rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID;
+}
+
+std::vector<std::uint8_t> der_name(const X509_NAME* name) {
+    unsigned char* der = nullptr;
+    int length = i2d_X509_NAME(name, &der);
+    if (length <= 0) return {};
+    std::vector<std::uint8_t> out(der, der + length);
+    OPENSSL_free(der);
+    return out;
+}
+
+SecretBytes encode_private_key_info(const PKCS8_PRIV_KEY_INFO* info) {
+    unsigned char* der = nullptr;
+    int length = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
+    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::bad_input), "encoding a private key");
+    SecretBytes out(der, static_cast<std::size_t>(length));
+    OPENSSL_clear_free(der, static_cast<std::size_t>(length));
+    return out;
+}
+
+}  // namespace
+
+KeyImporter::KeyImporter(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Reader& reader,
+                         bool extractable)
+    : session_(session),
+      quirks_(quirks),
+      reader_(reader),
+      extractable_(extractable),
+      mechanisms_(session.module().mechanisms(session.slot())) {}
+
+bool KeyImporter::offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const {
+    for (const auto& entry : mechanisms_)
+        if (entry.type == mechanism) return entry.has(flag);
+    return false;
+}
+
+pkcs11::AttributeTemplate KeyImporter::private_template(const PlannedKey& key, bool with_key_type) const {
+    pkcs11::AttributeTemplate t;
+    t.add_class(CKO_PRIVATE_KEY);
+    if (with_key_type) t.add_key_type(key.type->key_type);
+    // SoftHSM defaults CKA_SENSITIVE to FALSE: always say both explicitly.
+    t.add_bool(CKA_TOKEN, true)
+        .add_bool(CKA_PRIVATE, true)
+        .add_bool(CKA_SENSITIVE, true)
+        .add_bool(CKA_EXTRACTABLE, extractable_)
+        .add_bool(CKA_SIGN, true);
+    if (key.type->key_type == CKK_RSA) t.add_bool(CKA_DECRYPT, true).add_bool(CKA_UNWRAP, false);
+    if (key.type->key_type == CKK_EC) t.add_bool(CKA_DERIVE, true);
+    if (!key.id.empty()) t.add_bytes(CKA_ID, key.id);
+    if (!key.label.empty()) t.add_string(CKA_LABEL, key.label);
+    if (key.certificate) t.add_bytes(CKA_SUBJECT, der_name(X509_get_subject_name(key.certificate->certificate.get())));
+    if (quirks_.ec_unwrap_needs_nss_db && key.type->key_type == CKK_EC && key.public_key)
+        t.add_bytes(CKA_NSS_DB, keys::ec_public_point(key.public_key.get()));
+    return t;
+}
+
+CK_OBJECT_HANDLE KeyImporter::import_private_key(PlannedKey& key) {
+    const pkcs12::KeyBag& bag = *key.bag;
+    auto& notes = key.report.notes;
+    // The token-side paths need the key type before decryption, which the paired
+    // certificate gives; a key decrypted during planning goes the host way anyway.
+    if (bag.shrouded && !key.host_key) {
+        const X509_ALGOR* algorithm = nullptr;
+        X509_SIG_get0(bag.shrouded.get(), &algorithm, nullptr);
+        auto pbes2 = pkcs12::parse_pbes2(algorithm, reader_.decryptor().limits());
+        auto try_token = [&](const char* path, auto&& run) -> std::optional<CK_OBJECT_HANDLE> {
+            try {
+                CK_OBJECT_HANDLE handle = run();
+                key.report.path = path;
+                return handle;
+            } catch (const pkcs11::Pkcs11Error& e) {
+                if (!transport::means_path_unavailable(e.rv()) && !means_wrong_key(e.rv())) throw;
+                notes.push_back(fmt::format("{} not possible: {}", path, e.what()));
+                return std::nullopt;
+            }
+        };
+        if (pbes2 && pbes2->cipher.rfind("AES-", 0) == 0 && offers(CKM_AES_CBC_PAD, CKF_UNWRAP)) {
+            if (auto handle = try_token("token-unwrap", [&] { return token_unwrap(key, *pbes2, bag.shrouded.get()); }))
+                return *handle;
+        } else if (OBJ_obj2nid(algorithm->algorithm) == NID_pbe_WithSHA1And3_Key_TripleDES_CBC &&
+                   offers(CKM_DES3_CBC_PAD, CKF_UNWRAP)) {
+            if (auto handle = try_token("token-unwrap-legacy", [&] { return token_unwrap_legacy(key, bag.shrouded.get()); }))
+                return *handle;
+        } else {
+            notes.push_back(fmt::format("token-unwrap not possible: the bag is {} and the token {}", bag.protection,
+                                        offers(CKM_AES_CBC_PAD, CKF_UNWRAP) ? "offers CKM_AES_CBC_PAD"
+                                                                            : "does not offer CKM_AES_CBC_PAD unwrap"));
+        }
+    }
+    key.report.path = "host-decrypt";
+    return host_decrypt(key);
+}
+
+CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params,
+                                           const X509_SIG* bag) {
+    const ASN1_OCTET_STRING* data = nullptr;
+    X509_SIG_get0(bag, nullptr, &data);
+    const SecretBytes& derived = reader_.decryptor().pbes2_key(params);
+    pkcs11::ScopedObject unwrapping_key =
+        transport::import_session_key(session_, CKK_AES, derived, transport::KeyUse::unwrap);
+    pkcs11::AttributeTemplate t = private_template(key, true);
+    std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
+    CK_OBJECT_HANDLE handle = session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, params.iv), unwrapping_key.get(),
+                                                  wrapped, t);
+    // The certificate said what key to expect; make sure the token holds that key and
+    // not whatever else a mislabelled bag contained (RSA: the modulus is public).
+    if (key.type->key_type == CKK_RSA) {
+        pkcs11::ScopedObject created(session_, handle);
+        static const CK_ATTRIBUTE_TYPE types[] = {CKA_KEY_TYPE, CKA_MODULUS, CKA_PUBLIC_EXPONENT};
+        ossl::Pkey unwrapped = keys::public_key_from_attributes(session_.get_attributes(handle, types));
+        if (unwrapped && !keys::same_public_key(unwrapped.get(), key.public_key.get()))
+            throw Error(ExitCode::bad_input,
+                        key.bag->where + ": the key does not match its certificate (different public key)");
+        created.release();
+    }
+    return handle;
+}
+
+CK_OBJECT_HANDLE KeyImporter::token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag) {
+    const X509_ALGOR* algorithm = nullptr;
+    const ASN1_OCTET_STRING* data = nullptr;
+    X509_SIG_get0(bag, &algorithm, &data);
+    auto key_iv = reader_.decryptor().des3_key_iv(algorithm);
+    pkcs11::ScopedObject unwrapping_key =
+        transport::import_session_key(session_, CKK_DES3, key_iv->first, transport::KeyUse::unwrap);
+    pkcs11::AttributeTemplate t = private_template(key, true);
+    std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
+    return session_.unwrap_key(pkcs11::Mechanism(CKM_DES3_CBC_PAD, key_iv->second), unwrapping_key.get(), wrapped, t);
+}
+
+CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
+    auto& notes = key.report.notes;
+    ossl::P8Info info = reader_.decrypt_key(*key.bag);
+    ossl::Pkey host_key(EVP_PKCS82PKEY_ex(info.get(), ossl::libctx(), nullptr));
+    if (!host_key) ossl::fail(static_cast<int>(ExitCode::bad_input), key.bag->where + ": the key does not parse");
+    if (key.public_key && !keys::same_public_key(host_key.get(), key.public_key.get()))
+        throw Error(ExitCode::bad_input,
+                    key.bag->where + ": the key does not match its certificate (different public key)");
+    // Prefer C_UnwrapKey under an ephemeral key (some tokens refuse C_CreateObject of
+    // private keys); RSA-PSS PKCS#8 and tokens that cannot unwrap go by C_CreateObject.
+    const bool pss = EVP_PKEY_is_a(host_key.get(), "RSA-PSS");
+    const bool eddsa_broken = key.type->key_type == CKK_EC_EDWARDS && quirks_.eddsa_unwrap_broken;
+    if (!pss && !eddsa_broken && (offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP) || offers(CKM_AES_CBC_PAD, CKF_UNWRAP))) {
+        std::vector<std::uint8_t> random = ossl::random_bytes(32);
+        SecretBytes ephemeral(random.data(), random.size());
+        secure_wipe(random.data(), random.size());
+        SecretBytes der = encode_private_key_info(info.get());
+        pkcs11::ScopedObject unwrapping_key =
+            transport::import_session_key(session_, CKK_AES, ephemeral, transport::KeyUse::unwrap);
+        pkcs11::AttributeTemplate t = private_template(key, true);
+        try {
+            if (offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP)) {
+                std::vector<std::uint8_t> wrapped = transport::aes_wrap_pad(ephemeral, der);
+                return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_KEY_WRAP_PAD), unwrapping_key.get(), wrapped, t);
+            }
+            std::vector<std::uint8_t> iv = ossl::random_bytes(16);
+            std::vector<std::uint8_t> wrapped = pkcs12::cbc_encrypt("AES-256-CBC", ephemeral, iv, der.data(), der.size());
+            return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, iv), unwrapping_key.get(), wrapped, t);
+        } catch (const pkcs11::Pkcs11Error& e) {
+            if (!transport::means_path_unavailable(e.rv())) throw;
+            notes.push_back(fmt::format("C_UnwrapKey refused ({}); creating the key object instead", e.what()));
+        }
+    } else if (eddsa_broken) {
+        notes.push_back("this token cannot unwrap EdDSA keys; creating the key object instead");
+    }
+    pkcs11::AttributeTemplate t = private_template(key, false);
+    keys::add_private_attributes(host_key.get(), t);
+    return session_.create_object(t);
+}
+
+}  // namespace p11vault

@@ -1,0 +1,38 @@
+// The restore paths of extraction.md for one private key: token-unwrap (the clear key
+// never on the host), token-unwrap-legacy, host-decrypt.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pkcs11/session.hpp"
+#include "src/pkcs12/reader.hpp"
+#include "src/quirks.hpp"
+#include "src/restore_plan.hpp"
+
+namespace p11vault {
+
+class KeyImporter {
+public:
+    KeyImporter(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Reader& reader, bool extractable);
+
+    // Creates the private key object of `key` and returns its handle; sets
+    // key.report.path and adds a note for every path that was tried and not taken.
+    CK_OBJECT_HANDLE import_private_key(PlannedKey& key);
+    // Whether the token offers `mechanism` with `flag` (for dry runs and reports).
+    bool offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const;
+
+private:
+    pkcs11::AttributeTemplate private_template(const PlannedKey& key, bool with_key_type) const;
+    CK_OBJECT_HANDLE token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params, const X509_SIG* bag);
+    CK_OBJECT_HANDLE token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag);
+    CK_OBJECT_HANDLE host_decrypt(PlannedKey& key);
+
+    pkcs11::Session& session_;
+    const TokenQuirks& quirks_;
+    pkcs12::Reader& reader_;
+    bool extractable_;
+    std::vector<pkcs11::MechanismEntry> mechanisms_;
+};
+
+}  // namespace p11vault

@@ -1,0 +1,358 @@
+// Reading what a token holds, and pairing keys with their certificates and public keys.
+#include "src/inventory.hpp"
+
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <array>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+
+namespace p11vault {
+namespace {
+
+using ossl::Owned;
+using EcGroup = Owned<EC_GROUP, EC_GROUP_free>;
+using Printable = Owned<ASN1_PRINTABLESTRING, ASN1_PRINTABLESTRING_free>;
+
+// Listing order: what a backup is about first.
+constexpr std::array<CK_OBJECT_CLASS, 4> listed_classes = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY,
+                                                           CKO_CERTIFICATE};
+
+std::size_t class_rank(CK_OBJECT_CLASS object_class) {
+    return static_cast<std::size_t>(std::find(listed_classes.begin(), listed_classes.end(), object_class) -
+                                    listed_classes.begin());
+}
+
+// Attributes that hold private key material. They are never asked for, even if a list of
+// "public" attribute types should one day contain one by mistake.
+bool is_private_component(CK_ATTRIBUTE_TYPE type) {
+    switch (type) {
+        case CKA_VALUE:
+        case CKA_PRIVATE_EXPONENT:
+        case CKA_PRIME_1:
+        case CKA_PRIME_2:
+        case CKA_EXPONENT_1:
+        case CKA_EXPONENT_2:
+        case CKA_COEFFICIENT:
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::vector<CK_ATTRIBUTE_TYPE> attribute_types_for(CK_OBJECT_CLASS object_class) {
+    std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_ID, CKA_LABEL, CKA_PRIVATE};
+    if (object_class == CKO_CERTIFICATE) {
+        types.insert(types.end(), {CKA_CERTIFICATE_TYPE, CKA_VALUE});
+        return types;
+    }
+    types.push_back(CKA_KEY_TYPE);
+    if (object_class == CKO_PRIVATE_KEY || object_class == CKO_SECRET_KEY) {
+        types.insert(types.end(), {CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE,
+                                   CKA_WRAP_WITH_TRUSTED});
+    }
+    if (object_class == CKO_SECRET_KEY) {
+        types.push_back(CKA_VALUE_LEN);
+        return types;
+    }
+    types.push_back(CKA_MODULUS_BITS);
+    for (CK_ATTRIBUTE_TYPE type : keys::public_attribute_types()) {
+        if (!is_private_component(type) && std::find(types.begin(), types.end(), type) == types.end()) {
+            types.push_back(type);
+        }
+    }
+    return types;
+}
+
+// The curve named by CKA_EC_PARAMS: a DER OID, or for EdDSA on older tokens a
+// PrintableString ("edwards25519").
+int curve_nid(const std::vector<std::uint8_t>& params) {
+    const unsigned char* p = params.data();
+    ossl::Object oid(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(params.size())));
+    if (oid) return OBJ_obj2nid(oid.get());
+    p = params.data();
+    Printable name(d2i_ASN1_PRINTABLESTRING(nullptr, &p, static_cast<long>(params.size())));
+    if (!name) return NID_undef;
+    const std::string text(reinterpret_cast<const char*>(name->data), static_cast<std::size_t>(name->length));
+    if (text == "edwards25519") return NID_ED25519;
+    if (text == "edwards448") return NID_ED448;
+    return NID_undef;
+}
+
+// "P-256" for NIST curves, else OpenSSL's short name ("secp256k1", "brainpoolP256r1").
+std::string curve_display_name(int nid) {
+    if (const char* nist = EC_curve_nid2nist(nid)) return nist;
+    if (const char* short_name = OBJ_nid2sn(nid)) return short_name;
+    return "unknown";
+}
+
+// "EC_EDWARDS" for CKK_EC_EDWARDS.
+std::string key_type_text(CK_KEY_TYPE key_type) {
+    std::string name = pkcs11::key_type_name(key_type);
+    return name.rfind("CKK_", 0) == 0 ? name.substr(4) : name;
+}
+
+std::string secret_key_algorithm(CK_KEY_TYPE key_type) {
+    switch (key_type) {
+        case CKK_AES: return "AES";
+        case CKK_DES3: return "DES3";
+        case CKK_DES: return "DES";
+        case CKK_GENERIC_SECRET: return "generic-secret";
+        default: return key_type_text(key_type);
+    }
+}
+
+// What a key is, from its attributes alone: for private keys whose public key is not on
+// the object (EC keys rarely carry CKA_EC_POINT) and for secret keys.
+std::optional<keys::KeyDescription> describe_from_attributes(CK_OBJECT_CLASS object_class,
+                                                             const pkcs11::AttributeValues& values) {
+    const auto key_type = values.ulong(CKA_KEY_TYPE);
+    if (!key_type) return std::nullopt;
+    keys::KeyDescription d;
+    d.key_type = *key_type;
+    if (object_class == CKO_SECRET_KEY) {
+        d.algorithm = secret_key_algorithm(*key_type);
+        d.bits = static_cast<unsigned>(values.ulong(CKA_VALUE_LEN).value_or(0) * 8);
+        return d;
+    }
+    if (*key_type == CKK_RSA) {
+        d.algorithm = "RSA";
+        if (auto bits = values.ulong(CKA_MODULUS_BITS)) {
+            d.bits = static_cast<unsigned>(*bits);
+        } else if (const auto* modulus = values.bytes(CKA_MODULUS)) {
+            const auto first = std::find_if(modulus->begin(), modulus->end(), [](auto b) { return b != 0; });
+            const auto bytes = static_cast<unsigned>(modulus->end() - first);
+            d.bits = bytes == 0 ? 0 : (bytes - 1) * 8 + static_cast<unsigned>(32 - __builtin_clz(*first));
+        }
+        return d;
+    }
+    const auto* params = values.bytes(CKA_EC_PARAMS);
+    const int nid = params != nullptr ? curve_nid(*params) : NID_undef;
+    if (*key_type == CKK_EC_EDWARDS && (nid == NID_ED25519 || nid == NID_ED448)) {
+        d.algorithm = d.curve = nid == NID_ED25519 ? "Ed25519" : "Ed448";
+        d.bits = nid == NID_ED25519 ? 255 : 448;
+        return d;
+    }
+    if (*key_type == CKK_EC) {
+        d.algorithm = "EC";
+        if (nid != NID_undef) {
+            d.curve = curve_display_name(nid);
+            EcGroup group(EC_GROUP_new_by_curve_name_ex(ossl::libctx(), nullptr, nid));
+            if (group) d.bits = static_cast<unsigned>(EC_GROUP_get_degree(group.get()));
+        }
+        return d;
+    }
+    d.algorithm = key_type_text(*key_type);
+    return d;
+}
+
+// keys::describe for the key types p11vault handles; a plain description for the others
+// (a certificate may hold any key).
+keys::KeyDescription describe_public_key(const EVP_PKEY* key) {
+    try {
+        return keys::describe(key);
+    } catch (const Error&) {
+        keys::KeyDescription d;
+        d.bits = static_cast<unsigned>(std::max(EVP_PKEY_get_bits(key), 0));
+        if (EVP_PKEY_is_a(key, "EC")) {
+            d.key_type = CKK_EC;
+            d.algorithm = "EC";
+            char group[80] = {};
+            if (EVP_PKEY_get_group_name(key, group, sizeof group, nullptr) == 1) {
+                d.curve = curve_display_name(OBJ_sn2nid(group));
+                if (d.curve == "unknown") d.curve = group;
+            }
+        } else {
+            const char* name = EVP_PKEY_get0_type_name(key);
+            d.algorithm = name != nullptr ? name : "unknown";
+            d.key_type = EVP_PKEY_is_a(key, "DSA") ? CKK_DSA : CKK_VENDOR_DEFINED;
+        }
+        return d;
+    }
+}
+
+ossl::Pkey share(const ossl::Pkey& key) {
+    if (!key || EVP_PKEY_up_ref(key.get()) != 1) return {};
+    return ossl::Pkey(key.get());
+}
+
+void set_public_key(TokenObject& object, ossl::Pkey key) {
+    object.public_key = std::move(key);
+    if (!object.public_key) return;
+    try {
+        object.spki_sha256 = keys::spki_sha256(object.public_key.get());
+    } catch (const Error&) {
+        object.spki_sha256.clear();
+    }
+}
+
+void read_certificate(TokenObject& object, const pkcs11::AttributeValues& values) {
+    const auto certificate_type = values.ulong(CKA_CERTIFICATE_TYPE);
+    const auto* der = values.bytes(CKA_VALUE);
+    if ((certificate_type && *certificate_type != CKC_X_509) || der == nullptr || der->empty()) return;
+    ossl::Cert cert(X509_new_ex(ossl::libctx(), nullptr));
+    X509* target = cert.get();
+    const unsigned char* p = der->data();
+    if (!target || d2i_X509(&target, &p, static_cast<long>(der->size())) == nullptr) {
+        ERR_clear_error();  // not X.509 after all: listed without certificate details
+        return;
+    }
+    if (ossl::Pkey key{X509_get_pubkey(cert.get())}) {
+        object.description = describe_public_key(key.get());
+        set_public_key(object, std::move(key));
+    }
+    ERR_clear_error();
+    object.certificate = std::move(cert);
+}
+
+void read_key(TokenObject& object, const pkcs11::AttributeValues& values) {
+    if (object.object_class != CKO_SECRET_KEY) {
+        ossl::Pkey key;
+        try {
+            key = keys::public_key_from_attributes(values);
+        } catch (const Error&) {
+            ERR_clear_error();  // malformed public attributes: described from the rest
+        }
+        if (key) {
+            object.description = describe_public_key(key.get());
+            set_public_key(object, std::move(key));
+            return;
+        }
+    }
+    object.description = describe_from_attributes(object.object_class, values);
+}
+
+TokenObject read_object(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS object_class) {
+    const auto types = attribute_types_for(object_class);
+    const pkcs11::AttributeValues values = session.get_attributes(handle, types);
+    TokenObject object;
+    object.handle = handle;
+    object.object_class = object_class;
+    if (object_class != CKO_CERTIFICATE) object.key_type = values.ulong(CKA_KEY_TYPE);
+    if (const auto* id = values.bytes(CKA_ID)) object.id = *id;
+    object.label = values.text(CKA_LABEL).value_or("");
+    object.sensitive = values.boolean(CKA_SENSITIVE);
+    object.extractable = values.boolean(CKA_EXTRACTABLE);
+    object.never_extractable = values.boolean(CKA_NEVER_EXTRACTABLE);
+    object.always_sensitive = values.boolean(CKA_ALWAYS_SENSITIVE);
+    object.is_private = values.boolean(CKA_PRIVATE);
+    object.wrap_with_trusted = values.boolean(CKA_WRAP_WITH_TRUSTED);
+    if (object_class == CKO_CERTIFICATE) {
+        read_certificate(object, values);
+    } else {
+        read_key(object, values);
+    }
+    return object;
+}
+
+// --- pairing -----------------------------------------------------------------------
+
+bool same_id(const TokenObject& a, const TokenObject& b) { return !a.id.empty() && a.id == b.id; }
+
+// Objects of the same CKA_ID belong together unless their public keys are both known and
+// differ (a CA certificate that happens to share an id).
+bool compatible(const TokenObject& a, const TokenObject& b) {
+    return !a.public_key || !b.public_key || keys::same_public_key(a.public_key.get(), b.public_key.get());
+}
+
+// The first object of `wanted` class that pairs with `key` and is still free: same CKA_ID
+// first, else the same public key.
+std::optional<std::size_t> find_partner(const Inventory& inventory, const TokenObject& key, CK_OBJECT_CLASS wanted,
+                                        const std::vector<bool>& taken) {
+    const auto& objects = inventory.objects;
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+        if (objects[i].object_class == wanted && !taken[i] && same_id(key, objects[i]) && compatible(key, objects[i]))
+            return i;
+    }
+    if (!key.public_key) return std::nullopt;
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+        if (objects[i].object_class == wanted && !taken[i] &&
+            keys::same_public_key(key.public_key.get(), objects[i].public_key.get()))
+            return i;
+    }
+    return std::nullopt;
+}
+
+// An EC private key rarely carries its point: take the public key of a same-id public key
+// object or certificate.
+void complete_public_key(Inventory& inventory, std::size_t index) {
+    TokenObject& key = inventory.objects[index];
+    if (key.public_key) return;
+    for (CK_OBJECT_CLASS source : {CKO_PUBLIC_KEY, CKO_CERTIFICATE}) {
+        for (const auto& other : inventory.objects) {
+            if (other.object_class != source || !other.public_key || !same_id(key, other)) continue;
+            if (key.key_type && other.description && other.description->key_type != *key.key_type) continue;
+            set_public_key(key, share(other.public_key));
+            if (!key.description) key.description = describe_public_key(key.public_key.get());
+            return;
+        }
+    }
+}
+
+void pair_objects(Inventory& inventory) {
+    auto& objects = inventory.objects;
+    std::vector<bool> taken_certificate(objects.size(), false);
+    std::vector<bool> taken_public_key(objects.size(), false);
+    for (std::size_t i : inventory.indexes_of(CKO_PRIVATE_KEY)) {
+        complete_public_key(inventory, i);
+        if (auto public_key = find_partner(inventory, objects[i], CKO_PUBLIC_KEY, taken_public_key)) {
+            taken_public_key[*public_key] = true;
+            objects[i].paired_public_key = public_key;
+            objects[*public_key].paired_private_key = i;
+        }
+        if (auto certificate = find_partner(inventory, objects[i], CKO_CERTIFICATE, taken_certificate)) {
+            taken_certificate[*certificate] = true;
+            objects[i].paired_certificate = certificate;
+            objects[*certificate].paired_private_key = i;
+        }
+    }
+    // A public key object pairs with the certificate of its private key, or on its own.
+    for (std::size_t i : inventory.indexes_of(CKO_PUBLIC_KEY)) {
+        if (const auto& owner = objects[i].paired_private_key) {
+            objects[i].paired_certificate = objects[*owner].paired_certificate;
+            continue;
+        }
+        std::vector<bool> unavailable(objects.size(), false);
+        for (std::size_t c = 0; c < objects.size(); ++c) unavailable[c] = objects[c].paired_private_key.has_value();
+        if (auto certificate = find_partner(inventory, objects[i], CKO_CERTIFICATE, unavailable)) {
+            objects[i].paired_certificate = certificate;
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<std::size_t> Inventory::indexes_of(CK_OBJECT_CLASS object_class) const {
+    std::vector<std::size_t> indexes;
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+        if (objects[i].object_class == object_class) indexes.push_back(i);
+    }
+    return indexes;
+}
+
+Inventory read_inventory(pkcs11::Session& session) {
+    Inventory inventory;
+    for (CK_OBJECT_CLASS object_class : listed_classes) {
+        pkcs11::AttributeTemplate match;
+        match.add_class(object_class);
+        for (CK_OBJECT_HANDLE handle : session.find(match)) {
+            inventory.objects.push_back(read_object(session, handle, object_class));
+        }
+    }
+    std::stable_sort(inventory.objects.begin(), inventory.objects.end(), [](const auto& a, const auto& b) {
+        const std::size_t rank_a = class_rank(a.object_class), rank_b = class_rank(b.object_class);
+        return std::tie(rank_a, a.id, a.label) < std::tie(rank_b, b.id, b.label);
+    });
+    pair_objects(inventory);
+    return inventory;
+}
+
+}  // namespace p11vault

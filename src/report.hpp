@@ -1,0 +1,24 @@
+// What a run did with each key, for the human output, --json and --record.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace p11vault {
+
+// One key of a backup, restore or verify run.
+struct KeyReport {
+    std::vector<std::uint8_t> id;
+    std::string label;
+    std::string type;                            // "RSA-2048"
+    std::string path;                            // extraction or import path
+    std::optional<std::string> certificate_subject;
+    std::vector<std::uint8_t> spki_sha256;
+    std::vector<std::uint8_t> certificate_sha256;
+    std::string status = "ok";                   // restore: "restored", "skipped", "replaced"
+    std::vector<std::string> notes;              // why a path was not taken, warnings
+};
+
+}  // namespace p11vault

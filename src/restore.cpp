@@ -1,0 +1,163 @@
+#include "src/restore.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+#include "src/import.hpp"
+#include "src/keys.hpp"
+#include "src/restore_plan.hpp"
+
+namespace p11vault {
+
+namespace {
+
+template <typename Encode, typename T>
+std::vector<std::uint8_t> der_of(Encode encode, const T* value) {
+    unsigned char* der = nullptr;
+    int length = encode(value, &der);
+    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::bad_input), "encoding a certificate field");
+    std::vector<std::uint8_t> out(der, der + length);
+    OPENSSL_free(der);
+    return out;
+}
+
+pkcs11::AttributeTemplate certificate_template(const X509* cert, const std::vector<std::uint8_t>& id,
+                                               const std::string& label) {
+    pkcs11::AttributeTemplate t;
+    t.add_class(CKO_CERTIFICATE)
+        .add_ulong(CKA_CERTIFICATE_TYPE, CKC_X_509)
+        .add_bool(CKA_TOKEN, true)
+        .add_bool(CKA_PRIVATE, false)
+        .add_bytes(CKA_VALUE, ossl::cert_der(cert))
+        .add_bytes(CKA_SUBJECT, der_of(i2d_X509_NAME, X509_get_subject_name(cert)))
+        .add_bytes(CKA_ISSUER, der_of(i2d_X509_NAME, X509_get_issuer_name(cert)))
+        .add_bytes(CKA_SERIAL_NUMBER, der_of(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert)));
+    if (!id.empty()) t.add_bytes(CKA_ID, id);
+    if (!label.empty()) t.add_string(CKA_LABEL, label);
+    return t;
+}
+
+pkcs11::AttributeTemplate public_key_template(const PlannedKey& key) {
+    pkcs11::AttributeTemplate t;
+    t.add_class(CKO_PUBLIC_KEY).add_bool(CKA_TOKEN, true).add_bool(CKA_PRIVATE, false).add_bool(CKA_VERIFY, true);
+    if (key.type->key_type == CKK_RSA) t.add_bool(CKA_ENCRYPT, true);
+    if (!key.id.empty()) t.add_bytes(CKA_ID, key.id);
+    if (!key.label.empty()) t.add_string(CKA_LABEL, key.label);
+    keys::add_public_attributes(key.public_key.get(), t);
+    return t;
+}
+
+// Objects this run created, destroyed in reverse order unless the run commits.
+class Rollback {
+public:
+    explicit Rollback(pkcs11::Session& session) : session_(session) {}
+    void add(CK_OBJECT_HANDLE handle, std::string what) { created_.emplace_back(handle, std::move(what)); }
+    void commit() { created_.clear(); }
+    std::vector<CK_OBJECT_HANDLE> handles() const {
+        std::vector<CK_OBJECT_HANDLE> out;
+        for (const auto& entry : created_) out.push_back(entry.first);
+        return out;
+    }
+    // Returns what could not be destroyed, for the error message.
+    std::vector<std::string> undo() {
+        std::vector<std::string> left;
+        for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+            try {
+                session_.destroy_object(it->first);
+            } catch (const Error& e) {
+                left.push_back(it->second + " (" + e.what() + ")");
+            }
+        }
+        created_.clear();
+        return left;
+    }
+
+private:
+    pkcs11::Session& session_;
+    std::vector<std::pair<CK_OBJECT_HANDLE, std::string>> created_;
+};
+
+std::string name_of(const std::vector<std::uint8_t>& id, const std::string& label, const char* what) {
+    return fmt::format("{} id={} label=\"{}\"", what, id.empty() ? "(none)" : ossl::hex(id), label);
+}
+
+}  // namespace
+
+RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Reader& reader,
+                          const RestoreOptions& options) {
+    RestoreResult result;
+    result.dry_run = options.dry_run;
+    result.warnings = reader.contents().warnings;
+    RestorePlan plan = plan_restore(session, reader, options, result.warnings);
+    KeyImporter importer(session, quirks, reader, options.extractable);
+
+    if (options.dry_run) {
+        for (PlannedKey& key : plan.keys) {
+            if (!key.skip) key.report.status = "would-restore";
+            result.keys.push_back(std::move(key.report));
+        }
+        for (const auto& cert : plan.certificates)
+            if (!cert.skip && !cert.already_present) ++result.certificates_written;
+        return result;
+    }
+
+    Rollback rollback(session);
+    std::vector<CK_OBJECT_HANDLE> to_replace;
+    try {
+        for (PlannedKey& key : plan.keys) {
+            if (key.skip) continue;
+            rollback.add(importer.import_private_key(key), name_of(key.id, key.label, "private key"));
+            pkcs11::AttributeTemplate public_template = public_key_template(key);
+            rollback.add(session.create_object(public_template), name_of(key.id, key.label, "public key"));
+            key.report.status = key.replaces.empty() ? "restored" : "replaced";
+            to_replace.insert(to_replace.end(), key.replaces.begin(), key.replaces.end());
+        }
+        for (const PlannedCertificate& cert : plan.certificates) {
+            if (cert.skip || cert.already_present) continue;
+            pkcs11::AttributeTemplate t = certificate_template(cert.bag->certificate.get(), cert.id, cert.label);
+            rollback.add(session.create_object(t), name_of(cert.id, cert.label, "certificate"));
+            to_replace.insert(to_replace.end(), cert.replaces.begin(), cert.replaces.end());
+            ++result.certificates_written;
+        }
+    } catch (const Error& e) {
+        std::vector<std::string> left = rollback.undo();
+        std::string message = e.what();
+        if (!left.empty())
+            message += "; the rollback failed too, these objects are still on the token: " +
+                       fmt::format("{}", fmt::join(left, ", "));
+        else
+            message += "; nothing was left on the token";
+        throw Error(e.code(), message);
+    } catch (...) {
+        rollback.undo();
+        throw;
+    }
+    std::vector<CK_OBJECT_HANDLE> created = rollback.handles();
+    rollback.commit();
+
+    // --on-conflict replace: the old objects go only now that every new one exists, and
+    // a failure here no longer undoes the new ones (that would lose both). A token that
+    // replaces same-id objects on create (NSS) may already have dropped the old ones and
+    // even reused their handles: never destroy what this run created.
+    std::vector<std::string> not_replaced;
+    for (CK_OBJECT_HANDLE old : to_replace) {
+        if (std::find(created.begin(), created.end(), old) != created.end()) continue;
+        try {
+            session.destroy_object(old);
+        } catch (const pkcs11::Pkcs11Error& e) {
+            if (e.rv() == CKR_OBJECT_HANDLE_INVALID && quirks.create_replaces_same_id) continue;
+            not_replaced.push_back(fmt::format("object {} ({})", old, e.what()));
+        }
+    }
+    if (!not_replaced.empty())
+        throw Error(ExitCode::token, "the new objects were written, but these old objects could not be removed: " +
+                                         fmt::format("{}", fmt::join(not_replaced, ", ")));
+    for (PlannedKey& key : plan.keys) result.keys.push_back(std::move(key.report));
+    return result;
+}
+
+}  // namespace p11vault

@@ -1,0 +1,39 @@
+// restore: PKCS#12 -> token, identity intact (CKA_ID = localKeyID, CKA_LABEL =
+// friendlyName), keys sensitive and non-extractable by default, all or nothing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pkcs11/session.hpp"
+#include "src/pkcs12/reader.hpp"
+#include "src/quirks.hpp"
+#include "src/report.hpp"
+
+namespace p11vault {
+
+enum class ConflictPolicy { fail, skip, replace };
+
+struct RestoreOptions {
+    bool dry_run = false;
+    ConflictPolicy on_conflict = ConflictPolicy::fail;
+    bool extractable = false;      // CKA_EXTRACTABLE of restored private keys
+    bool skip_unsupported = false; // restore the rest when a key type cannot go on the token
+};
+
+struct RestoreResult {
+    std::vector<KeyReport> keys;            // every key of the file, with its status
+    std::size_t certificates_written = 0;   // certificate objects created (or that would be)
+    std::vector<std::string> warnings;
+    bool dry_run = false;
+};
+
+// Plans every object first (pairing, ids, labels, key types, conflicts: Error before any
+// write), then writes; on any failure destroys every object this run created and
+// rethrows (the message lists objects that could not be destroyed, if any).
+RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Reader& reader,
+                          const RestoreOptions& options);
+
+}  // namespace p11vault

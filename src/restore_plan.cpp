@@ -1,0 +1,255 @@
+#include "src/restore_plan.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+
+namespace p11vault {
+
+namespace {
+
+struct ExistingObject {
+    CK_OBJECT_HANDLE handle;
+    CK_OBJECT_CLASS object_class;
+    std::vector<std::uint8_t> id;
+    std::string label;
+    std::vector<std::uint8_t> value;  // certificates: DER
+};
+
+// One pass over the token, up front: every later conflict question is answered from
+// this list, not by another search per key.
+std::vector<ExistingObject> scan_token(pkcs11::Session& session) {
+    pkcs11::AttributeTemplate any;
+    std::vector<ExistingObject> out;
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_CLASS, CKA_ID, CKA_LABEL};
+    for (CK_OBJECT_HANDLE handle : session.find(any)) {
+        pkcs11::AttributeValues values = session.get_attributes(handle, types);
+        ExistingObject object{handle, values.ulong(CKA_CLASS).value_or(CKO_DATA), {}, {}, {}};
+        if (const auto* id = values.bytes(CKA_ID)) object.id = *id;
+        object.label = values.text(CKA_LABEL).value_or("");
+        if (object.object_class == CKO_CERTIFICATE)
+            object.value = session.get_bytes(handle, CKA_VALUE).value_or(pkcs11::Bytes{});
+        out.push_back(std::move(object));
+    }
+    return out;
+}
+
+bool same_identity(const ExistingObject& existing, CK_OBJECT_CLASS object_class, const std::vector<std::uint8_t>& id,
+                   const std::string& label) {
+    if (existing.object_class != object_class) return false;
+    return (!id.empty() && existing.id == id) || (!label.empty() && existing.label == label);
+}
+
+std::string describe(const std::vector<std::uint8_t>& id, const std::string& label) {
+    return fmt::format("id={} label=\"{}\"", id.empty() ? "(none)" : ossl::hex(id), label);
+}
+
+bool shares_local_key_id(const pkcs12::BagAttributes& a, const pkcs12::BagAttributes& b) {
+    for (const auto& x : a.local_key_ids)
+        for (const auto& y : b.local_key_ids)
+            if (!x.empty() && x == y) return true;
+    return false;
+}
+
+bool offers(const std::vector<pkcs11::MechanismEntry>& mechanisms, std::initializer_list<CK_MECHANISM_TYPE> any_of) {
+    for (const auto& entry : mechanisms)
+        for (CK_MECHANISM_TYPE type : any_of)
+            if (entry.type == type) return true;
+    return false;
+}
+
+// Whether the token can hold and use a key of this type, from its mechanism list.
+std::optional<std::string> unsupported_reason(const keys::KeyDescription& type,
+                                              const std::vector<pkcs11::MechanismEntry>& mechanisms) {
+    bool ok = false;
+    switch (type.key_type) {
+        case CKK_RSA: ok = offers(mechanisms, {CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN}); break;
+        case CKK_EC: ok = offers(mechanisms, {CKM_ECDSA, CKM_EC_KEY_PAIR_GEN}); break;
+        case CKK_EC_EDWARDS:
+            ok = offers(mechanisms, {CKM_EDDSA, CKM_EC_EDWARDS_KEY_PAIR_GEN}) && type.curve == "Ed25519";
+            break;
+        default: break;
+    }
+    if (ok) return std::nullopt;
+    return fmt::format("the token offers no mechanism for {} keys", type.name());
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
+    std::vector<std::uint8_t> material;
+    if (EVP_PKEY_is_a(public_key, "RSA") || EVP_PKEY_is_a(public_key, "RSA-PSS")) {
+        BIGNUM* n = nullptr;
+        if (EVP_PKEY_get_bn_param(public_key, OSSL_PKEY_PARAM_RSA_N, &n) == 1) {
+            material.resize(static_cast<std::size_t>(BN_num_bytes(n)));
+            BN_bn2bin(n, material.data());
+            BN_free(n);
+        }
+    } else {
+        std::size_t size = 0;
+        if (EVP_PKEY_get_octet_string_param(public_key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0, &size) == 1) {
+            material.resize(size);
+            EVP_PKEY_get_octet_string_param(public_key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, material.data(), size,
+                                            &size);
+        }
+    }
+    if (material.empty()) return keys::spki_sha256(public_key);
+    std::vector<std::uint8_t> digest(20);
+    EVP_Q_digest(ossl::libctx(), "SHA1", nullptr, material.data(), material.size(), digest.data(), nullptr);
+    return digest;
+}
+
+RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
+                         std::vector<std::string>& warnings) {
+    pkcs12::Contents& contents = reader.contents();
+    const auto mechanisms = session.module().mechanisms(session.slot());
+    RestorePlan plan;
+    std::set<const pkcs12::CertBag*> paired;
+
+    for (const pkcs12::KeyBag& bag : contents.keys) {
+        PlannedKey key;
+        key.bag = &bag;
+        // Pair by localKeyID first; only a key without a matching certificate has to be
+        // decrypted on the host to pair by public key.
+        for (const auto& cert : contents.certificates)
+            if (shares_local_key_id(bag.attributes, cert.attributes)) {
+                key.certificate = &cert;
+                break;
+            }
+        try {
+            if (key.certificate == nullptr) {
+                key.host_key = reader.private_key(bag);
+                for (const auto& cert : contents.certificates)
+                    if (EVP_PKEY_eq(X509_get0_pubkey(cert.certificate.get()), key.host_key.get()) == 1) {
+                        key.certificate = &cert;
+                        break;
+                    }
+                key.public_key.reset(EVP_PKEY_dup(key.host_key.get()));
+            } else {
+                key.public_key.reset(EVP_PKEY_dup(X509_get0_pubkey(key.certificate->certificate.get())));
+            }
+            key.type = keys::describe(key.public_key.get());
+            key.unsupported = unsupported_reason(*key.type, mechanisms);
+        } catch (const Error& e) {
+            if (e.code() != ExitCode::bad_input) throw;
+            key.unsupported = e.what();
+        }
+        if (key.certificate != nullptr) paired.insert(key.certificate);
+        if (!bag.attributes.local_key_ids.empty()) key.id = bag.attributes.local_key_ids.front();
+        else if (key.public_key) key.id = derived_key_id(key.public_key.get());
+        if (bag.attributes.friendly_name) key.label = *bag.attributes.friendly_name;
+        else if (key.certificate && key.certificate->attributes.friendly_name)
+            key.label = *key.certificate->attributes.friendly_name;
+        key.report.id = key.id;
+        key.report.label = key.label;
+        key.report.type = key.type ? key.type->name() : "unknown";
+        if (key.public_key) key.report.spki_sha256 = keys::spki_sha256(key.public_key.get());
+        if (key.certificate) {
+            auto der = ossl::cert_der(key.certificate->certificate.get());
+            key.report.certificate_sha256 = ossl::sha256(der.data(), der.size());
+            char subject[512];
+            X509_NAME_oneline(X509_get_subject_name(key.certificate->certificate.get()), subject, sizeof subject);
+            key.report.certificate_subject = subject;
+        }
+        plan.keys.push_back(std::move(key));
+    }
+
+    // Certificates: each key's own, then the rest (chain, CA certificates), once each.
+    std::set<std::vector<std::uint8_t>> seen_certificates;
+    auto add_certificate = [&](const pkcs12::CertBag* bag, std::vector<std::uint8_t> id, std::string label) {
+        if (!seen_certificates.insert(ossl::cert_der(bag->certificate.get())).second) return;
+        plan.certificates.push_back({bag, std::move(id), std::move(label), false, {}, false});
+    };
+    for (const PlannedKey& key : plan.keys)
+        if (key.certificate) {
+            std::string label = key.certificate->attributes.friendly_name.value_or(key.label);
+            add_certificate(key.certificate, key.id, label);
+        }
+    for (const auto& cert : contents.certificates)
+        if (!paired.count(&cert))
+            add_certificate(&cert, cert.attributes.local_key_ids.empty() ? std::vector<std::uint8_t>{}
+                                                                          : cert.attributes.local_key_ids.front(),
+                            cert.attributes.friendly_name.value_or(""));
+
+    // Unsupported key types: refuse before writing, unless told to skip them.
+    std::vector<std::string> unsupported;
+    for (PlannedKey& key : plan.keys)
+        if (key.unsupported) {
+            std::string text = fmt::format("{} ({}): {}", key.bag->where, describe(key.id, key.label), *key.unsupported);
+            if (options.skip_unsupported) {
+                key.skip = true;
+                key.report.status = "skipped-unsupported";
+                key.report.notes.push_back(*key.unsupported);
+                warnings.push_back("skipped " + text);
+            } else {
+                unsupported.push_back(text);
+            }
+        }
+    if (!unsupported.empty()) {
+        std::string message = "cannot restore ";
+        for (std::size_t i = 0; i < unsupported.size(); ++i) message += (i ? "; " : "") + unsupported[i];
+        throw Error(ExitCode::refused, message + "; nothing was written (--skip-unsupported restores the rest)");
+    }
+
+    // Conflicts, from one scan of the token.
+    std::vector<ExistingObject> existing = scan_token(session);
+    std::vector<std::string> conflicts;
+    for (PlannedKey& key : plan.keys) {
+        if (key.skip) continue;
+        std::vector<CK_OBJECT_HANDLE> clashes;
+        for (const auto& object : existing)
+            if (same_identity(object, CKO_PRIVATE_KEY, key.id, key.label) ||
+                same_identity(object, CKO_PUBLIC_KEY, key.id, key.label))
+                clashes.push_back(object.handle);
+        if (clashes.empty()) continue;
+        std::string text = fmt::format("{} {} is already on the token", key.type ? key.type->name() : "key",
+                                       describe(key.id, key.label));
+        switch (options.on_conflict) {
+            case ConflictPolicy::fail: conflicts.push_back(text); break;
+            case ConflictPolicy::skip:
+                key.skip = true;
+                key.report.status = "skipped-conflict";
+                warnings.push_back("skipped: " + text);
+                break;
+            case ConflictPolicy::replace: key.replaces = clashes; break;
+        }
+    }
+    for (PlannedCertificate& cert : plan.certificates) {
+        auto der = ossl::cert_der(cert.bag->certificate.get());
+        std::vector<CK_OBJECT_HANDLE> clashes;
+        for (const auto& object : existing) {
+            if (object.object_class != CKO_CERTIFICATE) continue;
+            if (object.value == der) cert.already_present = true;
+            else if (same_identity(object, CKO_CERTIFICATE, cert.id, cert.label)) clashes.push_back(object.handle);
+        }
+        // A certificate that belongs to a skipped key is skipped with it.
+        for (const PlannedKey& key : plan.keys)
+            if (key.skip && key.certificate == cert.bag) cert.skip = true;
+        if (cert.already_present || cert.skip || clashes.empty()) continue;
+        std::string text = fmt::format("a different certificate {} is already on the token", describe(cert.id, cert.label));
+        switch (options.on_conflict) {
+            case ConflictPolicy::fail: conflicts.push_back(text); break;
+            case ConflictPolicy::skip:
+                cert.skip = true;
+                warnings.push_back("skipped: " + text);
+                break;
+            case ConflictPolicy::replace: cert.replaces = clashes; break;
+        }
+    }
+    if (!conflicts.empty()) {
+        std::string message;
+        for (std::size_t i = 0; i < conflicts.size(); ++i) message += (i ? "; " : "") + conflicts[i];
+        throw Error(ExitCode::refused,
+                    message + "; nothing was written (use --on-conflict skip or --on-conflict replace)");
+    }
+    return plan;
+}
+
+}  // namespace p11vault

@@ -1,0 +1,54 @@
+// Planning a restore: which certificate belongs to which key, what each object's CKA_ID
+// and CKA_LABEL will be, whether the token can hold each key, and what already exists.
+// Nothing here writes to the token.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pkcs11/session.hpp"
+#include "src/keys.hpp"
+#include "src/pkcs12/reader.hpp"
+#include "src/restore.hpp"
+
+namespace p11vault {
+
+struct PlannedKey {
+    const pkcs12::KeyBag* bag = nullptr;
+    const pkcs12::CertBag* certificate = nullptr;  // the paired certificate, if any
+    std::vector<std::uint8_t> id;
+    std::string label;
+    ossl::Pkey public_key;              // from the certificate, or the host-decrypted key
+    ossl::Pkey host_key;                // set when planning already had to decrypt on the host
+    std::optional<keys::KeyDescription> type;
+    std::optional<std::string> unsupported;  // why the token cannot hold it
+    std::vector<CK_OBJECT_HANDLE> replaces;  // existing objects to destroy (--on-conflict replace)
+    bool skip = false;
+    KeyReport report;
+};
+
+struct PlannedCertificate {
+    const pkcs12::CertBag* bag = nullptr;
+    std::vector<std::uint8_t> id;
+    std::string label;
+    bool already_present = false;            // the same certificate is on the token
+    std::vector<CK_OBJECT_HANDLE> replaces;
+    bool skip = false;
+};
+
+struct RestorePlan {
+    std::vector<PlannedKey> keys;
+    std::vector<PlannedCertificate> certificates;  // paired and chain certificates
+};
+
+// Error(refused) for conflicts under --on-conflict fail and for unsupported key types
+// without --skip-unsupported, naming every offending key, before anything is written.
+RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
+                         std::vector<std::string>& warnings);
+
+// The id other tools give a key without localKeyID: SHA-1 of the RSA modulus, or of the
+// EC/EdDSA public point (NSS, pkcs11-tool).
+std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key);
+
+}  // namespace p11vault

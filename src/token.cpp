@@ -1,0 +1,200 @@
+// Selecting and opening a token (shared/design/cli.md, "Selecting a token").
+#include "src/token.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "p11vault/secret_source.hpp"
+
+namespace p11vault {
+namespace {
+
+// Debian's SoftHSM2 paths, in the order the package installs them.
+constexpr const char* softhsm_module_paths[] = {
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+};
+
+std::optional<std::string> non_empty_environment(const char* name) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') return std::nullopt;
+    return std::string(value);
+}
+
+struct PresentToken {
+    CK_SLOT_ID slot = 0;
+    pkcs11::TokenInfo info;
+};
+
+std::vector<PresentToken> present_tokens(const pkcs11::Module& module) {
+    std::vector<PresentToken> tokens;
+    for (CK_SLOT_ID slot : module.slots(true)) tokens.push_back({slot, module.token_info(slot)});
+    return tokens;
+}
+
+std::string describe_tokens(const std::vector<PresentToken>& tokens) {
+    if (tokens.empty()) return "the module has no token";
+    std::string text = "tokens present: ";
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if (i != 0) text += ", ";
+        const auto& token = tokens[i];
+        text += token.info.token_initialized() ? fmt::format("\"{}\" (slot {})", token.info.label, token.slot)
+                                               : fmt::format("uninitialized (slot {})", token.slot);
+    }
+    return text;
+}
+
+// What the options ask for, as the user wrote it, for messages.
+std::string describe_selection(const TokenOptions& options) {
+    std::vector<std::string> parts;
+    if (options.token_uri) parts.push_back("--token " + *options.token_uri);
+    if (options.token_label) parts.push_back("--token-label \"" + *options.token_label + "\"");
+    if (options.slot) parts.push_back(fmt::format("--slot {}", *options.slot));
+    std::string text;
+    for (const auto& part : parts) text += (text.empty() ? "" : " ") + part;
+    return text;
+}
+
+bool matches(const PresentToken& token, const TokenOptions& options, const pkcs11::TokenUri& uri) {
+    if (options.slot && token.slot != *options.slot) return false;
+    if (uri.slot_id && token.slot != *uri.slot_id) return false;
+    // Labels, serials etc. of an uninitialized token mean nothing; only --slot reaches it.
+    if (!token.info.token_initialized() && (options.token_label || options.token_uri)) return false;
+    if (options.token_label && token.info.label != *options.token_label) return false;
+    if (options.token_uri && !uri.matches(token.info)) return false;
+    return true;
+}
+
+PresentToken select_token(const pkcs11::Module& module, const TokenOptions& options,
+                          const pkcs11::TokenUri& uri) {
+    const auto tokens = present_tokens(module);
+    if (!token_selection_given(options)) {
+        // Uninitialized tokens (SoftHSM always offers one free slot) cannot be meant.
+        std::vector<PresentToken> usable;
+        for (const auto& token : tokens) {
+            if (token.info.token_initialized()) usable.push_back(token);
+        }
+        if (usable.size() == 1) return usable.front();
+        if (usable.empty()) {
+            throw Error(ExitCode::token, fmt::format("no initialized token in module {}: initialize one "
+                                                     "(e.g. softhsm2-util --init-token) or choose another --module",
+                                                     module.path()));
+        }
+        throw Error(ExitCode::token, fmt::format("module {} has {} tokens ({}): choose one with --token-label "
+                                                 "or --slot",
+                                                 module.path(), usable.size(), describe_tokens(usable)));
+    }
+
+    std::vector<PresentToken> found;
+    for (const auto& token : tokens) {
+        if (matches(token, options, uri)) found.push_back(token);
+    }
+    if (found.empty()) {
+        throw Error(ExitCode::token, fmt::format("no token matches {} in module {} ({}): check the selection",
+                                                 describe_selection(options), module.path(),
+                                                 describe_tokens(tokens)));
+    }
+    if (found.size() > 1) {
+        throw Error(ExitCode::token, fmt::format("{} tokens match {} ({}): choose one with --slot", found.size(),
+                                                 describe_selection(options), describe_tokens(found)));
+    }
+    if (!found.front().info.token_initialized()) {
+        throw Error(ExitCode::token, fmt::format("the token in slot {} is not initialized: initialize it "
+                                                 "(e.g. softhsm2-util --init-token) or choose another slot",
+                                                 found.front().slot));
+    }
+    return found.front();
+}
+
+void refuse_locked_pin(const pkcs11::TokenInfo& info) {
+    if (info.pin_locked()) {
+        throw Error(ExitCode::token, fmt::format("the user PIN of token \"{}\" is locked: unlock it with the SO "
+                                                 "PIN (C_InitPIN, e.g. the token vendor's tool) and try again",
+                                                 info.label));
+    }
+}
+
+void warn_about_pin_tries(const pkcs11::TokenInfo& info) {
+    if (info.pin_final_try()) {
+        std::fprintf(stderr,
+                     "p11vault: warning: token \"%s\": one PIN try left; a wrong PIN now locks the user PIN\n",
+                     info.label.c_str());
+    } else if (info.pin_count_low()) {
+        std::fprintf(stderr, "p11vault: warning: token \"%s\": a wrong PIN was entered recently; few tries left\n",
+                     info.label.c_str());
+    }
+}
+
+void log_in(pkcs11::Session& session, const pkcs11::TokenInfo& info, const TokenOptions& options) {
+    refuse_locked_pin(info);
+    // The warning comes right before the PIN is used: before a prompt, or after a PIN
+    // source was read (so a bad --pin option gives its error line alone).
+    const bool prompting = !options.pin_source && isatty(STDIN_FILENO);
+    if (prompting) warn_about_pin_tries(info);
+    const SecretBytes pin =
+        read_secret(options.pin_source, fmt::format("PIN of token \"{}\"", info.label), "--pin", Prompt::once);
+    if (!prompting) warn_about_pin_tries(info);
+    session.login(pin);  // a wrong PIN throws C_Login: CKR_PIN_INCORRECT; never retried
+}
+
+}  // namespace
+
+std::string default_softhsm_module() {
+    for (const char* path : softhsm_module_paths) {
+        if (::access(path, R_OK) == 0) return path;
+    }
+    return {};
+}
+
+std::string resolve_module_path(const TokenOptions& options) {
+    if (options.module) {
+        if (options.module->empty()) throw Error(ExitCode::usage, "--module needs a path to a PKCS#11 library");
+        return *options.module;
+    }
+    if (auto from_environment = non_empty_environment("P11VAULT_MODULE")) return *from_environment;
+    std::string softhsm = default_softhsm_module();
+    if (!softhsm.empty()) return softhsm;
+    throw Error(ExitCode::token, "no PKCS#11 module: give --module PATH or set P11VAULT_MODULE");
+}
+
+std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options) {
+    const std::string path = resolve_module_path(options);
+    std::optional<std::string> init = options.module_init;
+    if (!init) init = non_empty_environment("P11VAULT_MODULE_INIT");
+    return pkcs11::Module::load(path, init);
+}
+
+bool token_selection_given(const TokenOptions& options) {
+    return options.token_uri.has_value() || options.token_label.has_value() || options.slot.has_value();
+}
+
+OpenToken open_token(const TokenOptions& options, bool read_write, bool login) {
+    // A typo in the URI is a usage error, reported before anything is loaded.
+    if (options.token_uri) (void)pkcs11::parse_token_uri(*options.token_uri);
+    return open_token(load_module(options), options, read_write, login);
+}
+
+OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions& options, bool read_write,
+                     bool login) {
+    pkcs11::TokenUri uri;
+    if (options.token_uri) uri = pkcs11::parse_token_uri(*options.token_uri);
+
+    OpenToken token;
+    token.module = std::move(module);
+    const PresentToken chosen = select_token(*token.module, options, uri);
+    token.slot = chosen.slot;
+    token.info = chosen.info;
+    token.uri = std::move(uri);
+    token.session = std::make_unique<pkcs11::Session>(token.module, token.slot, read_write);
+
+    // NSS softoken with an empty password has no CKF_LOGIN_REQUIRED: logging in would fail.
+    if (login && token.info.login_required()) log_in(*token.session, token.info, options);
+    return token;
+}
+
+}  // namespace p11vault

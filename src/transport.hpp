@@ -1,0 +1,37 @@
+// The host side of moving key bytes in and out of a token: ephemeral session keys, the
+// RFC 5649 key wrap (CKM_AES_KEY_WRAP_PAD) on the host, and the first-block check that
+// proves a token wrapped PKCS#8 without decrypting the key.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "p11vault/secret.hpp"
+#include "pkcs11/session.hpp"
+
+namespace p11vault::transport {
+
+using Bytes = std::vector<std::uint8_t>;
+
+enum class KeyUse { wrap, unwrap };
+
+// A session (CKA_TOKEN=FALSE) secret key holding `value`, sensitive and non-extractable,
+// allowed only to wrap or only to unwrap. Destroyed when the ScopedObject goes.
+pkcs11::ScopedObject import_session_key(pkcs11::Session& session, CK_KEY_TYPE key_type, const SecretBytes& value,
+                                        KeyUse use);
+
+// RFC 5649 AES key wrap with padding, as CKM_AES_KEY_WRAP_PAD computes it.
+Bytes aes_wrap_pad(const SecretBytes& key, const SecretBytes& plain);
+SecretBytes aes_unwrap_pad(const SecretBytes& key, const Bytes& wrapped);
+
+// True when the first cipher block of `encrypted` (CBC under key/iv) starts like a DER
+// PrivateKeyInfo: SEQUENCE, INTEGER version 0 or 1, SEQUENCE (AlgorithmIdentifier).
+// Only that block is decrypted, and it is wiped.
+bool first_block_is_private_key_info(const std::string& cipher_cbc, const SecretBytes& key, const Bytes& iv,
+                                     const Bytes& encrypted);
+
+// True for the answers that mean "this token cannot do this path for this key" (the
+// caller then tries the next path), as opposed to failures that must stop the run.
+bool means_path_unavailable(CK_RV rv);
+
+}  // namespace p11vault::transport
