@@ -142,9 +142,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
             auto der = ossl::cert_der(cert);
             if (certificates_written.insert(der).second) writer.add_certificate(cert, cert_attributes);
             report.certificate_sha256 = ossl::sha256(der.data(), der.size());
-            char subject[512];
-            X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
-            report.certificate_subject = subject;
+            report.certificate_subject = ossl::name_text(X509_get_subject_name(cert));
             for (std::size_t issuer : token_issuers(inventory, *key.paired_certificate))
                 chain.emplace_back(inventory.objects[issuer].certificate.get(), inventory.objects[issuer].label);
         } else {

@@ -122,4 +122,12 @@ std::vector<std::uint8_t> cert_der(const X509* cert) {
     return out;
 }
 
+std::string name_text(const X509_NAME* name) {
+    Bio bio(BIO_new(BIO_s_mem()));
+    if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) return "";
+    char* data = nullptr;
+    long length = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(length));
+}
+
 }  // namespace p11vault::ossl

@@ -77,5 +77,7 @@ std::string hex(const std::uint8_t* data, std::size_t size);            // lower
 std::string hex(const std::vector<std::uint8_t>& data);
 std::string fingerprint(const std::vector<std::uint8_t>& sha256);      // AA:BB:... as openssl prints
 std::vector<std::uint8_t> cert_der(const X509* cert);
+// One-line RFC 2253 form of a name ("CN=x,O=y"), as `openssl x509 -nameopt RFC2253` prints.
+std::string name_text(const X509_NAME* name);
 
 }  // namespace p11vault::ossl

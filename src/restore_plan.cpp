@@ -154,9 +154,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         if (key.certificate) {
             auto der = ossl::cert_der(key.certificate->certificate.get());
             key.report.certificate_sha256 = ossl::sha256(der.data(), der.size());
-            char subject[512];
-            X509_NAME_oneline(X509_get_subject_name(key.certificate->certificate.get()), subject, sizeof subject);
-            key.report.certificate_subject = subject;
+            key.report.certificate_subject = ossl::name_text(X509_get_subject_name(key.certificate->certificate.get()));
         }
         plan.keys.push_back(std::move(key));
     }

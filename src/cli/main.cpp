@@ -34,7 +34,7 @@ constexpr Command commands[] = {
     {"list", "show the tokens of a module, and the keys and certificates of one token", cli::add_list_command},
     {"backup", "write private keys of a token into a PKCS#12 file", cli::add_backup_command},
     {"restore", "put the keys of a PKCS#12 file onto a token", cli::add_restore_command},
-    // {"verify", "check a PKCS#12 backup, and compare it with a token", cli::add_verify_command},
+    {"verify", "check a PKCS#12 backup, and compare it with a token", cli::add_verify_command},
 };
 
 // Secrets pass through this process: no core file, no ptrace by other users' processes,

@@ -42,15 +42,14 @@ struct Pkcs12Pbe {
     const char* cipher;
     std::size_t key_length;
     std::size_t iv_length;
-    bool weak;
 };
 constexpr Pkcs12Pbe kPkcs12Pbes[] = {
-    {NID_pbe_WithSHA1And3_Key_TripleDES_CBC, "DES-EDE3-CBC", 24, 8, false},
-    {NID_pbe_WithSHA1And2_Key_TripleDES_CBC, "DES-EDE-CBC", 16, 8, true},
-    {NID_pbe_WithSHA1And128BitRC2_CBC, "RC2-CBC", 16, 8, true},
-    {NID_pbe_WithSHA1And40BitRC2_CBC, "RC2-40-CBC", 5, 8, true},
-    {NID_pbe_WithSHA1And128BitRC4, "RC4", 16, 0, true},
-    {NID_pbe_WithSHA1And40BitRC4, "RC4-40", 5, 0, true},
+    {NID_pbe_WithSHA1And3_Key_TripleDES_CBC, "DES-EDE3-CBC", 24, 8},
+    {NID_pbe_WithSHA1And2_Key_TripleDES_CBC, "DES-EDE-CBC", 16, 8},
+    {NID_pbe_WithSHA1And128BitRC2_CBC, "RC2-CBC", 16, 8},
+    {NID_pbe_WithSHA1And40BitRC2_CBC, "RC2-40-CBC", 5, 8},
+    {NID_pbe_WithSHA1And128BitRC4, "RC4", 16, 0},
+    {NID_pbe_WithSHA1And40BitRC4, "RC4-40", 5, 0},
 };
 
 const Pkcs12Pbe* find_pkcs12_pbe(int nid) {
@@ -180,19 +179,16 @@ std::string describe_algorithm(const X509_ALGOR* algorithm) {
     return oid_text(algorithm->algorithm);
 }
 
-bool is_weak_algorithm(const X509_ALGOR* algorithm) {
-    Limits unlimited;
-    unlimited.max_iterations = UINT64_MAX;
-    try {
-        if (auto p = parse_pbes2(algorithm, unlimited)) return p->iterations < 10000;
-    } catch (const Error&) {
+bool is_weak_description(const std::string& description) {
+    if (description.find("RC2") != std::string::npos || description.find("RC4") != std::string::npos ||
+        description.find("2-Key") != std::string::npos)
         return true;
-    }
-    const Pkcs12Pbe* pbe = find_pkcs12_pbe(OBJ_obj2nid(algorithm->algorithm));
-    if (pbe == nullptr || pbe->weak) return true;
-    ossl::PbeParam params(static_cast<PBEPARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), algorithm->parameter)));
-    std::uint64_t iterations = 0;
-    return !params || !params->iter || ASN1_INTEGER_get_uint64(&iterations, params->iter) != 1 || iterations < 10000;
+    // "... 2000 it" / "... 600000 it, AES-256-CBC": the number before " it".
+    auto at = description.find(" it");
+    if (at == std::string::npos) return false;
+    auto start = description.rfind(' ', at - 1);
+    std::string number = description.substr(start + 1, at - start - 1);
+    return !number.empty() && number.find_first_not_of("0123456789") == std::string::npos && std::stoull(number) < 10000;
 }
 
 SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t iterations,

@@ -46,8 +46,9 @@ std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits
 
 // "PBES2 PBKDF2-HMAC-SHA256 600000 it, AES-256-CBC", "pbeWithSHAAnd3-KeyTripleDES-CBC 2000 it", ...
 std::string describe_algorithm(const X509_ALGOR* algorithm);
-// True for algorithms a careful reader should warn about (RC2, RC4, single DES, < 10,000 it).
-bool is_weak_algorithm(const X509_ALGOR* algorithm);
+// True for schemes a careful reader should warn about, judged on a describe_algorithm()
+// text: RC2, RC4, 2-key 3DES, fewer than 10,000 iterations.
+bool is_weak_description(const std::string& description);
 
 // PBKDF2 and the PKCS#12 KDF over the private library context.
 SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t iterations,

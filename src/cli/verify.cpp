@@ -1,0 +1,183 @@
+// p11vault verify: prove a backup is good — MAC, every bag, key/certificate pairs,
+// fingerprints, optionally a restore-and-sign drill and a comparison with a live token.
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "p11vault/secret_source.hpp"
+#include "src/cli/commands.hpp"
+#include "src/cli/common.hpp"
+#include "src/cli/reports.hpp"
+#include "src/drill.hpp"
+#include "src/ossl.hpp"
+#include "src/token.hpp"
+#include "src/verify.hpp"
+
+namespace p11vault::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct VerifyCommandOptions {
+    TokenOptions token;
+    std::string in;
+    std::optional<std::string> password;
+    bool drill = false;
+    pkcs12::Limits limits;
+    std::optional<std::string> record;
+    bool json = false;
+};
+
+Json nullable(const std::optional<std::string>& text) { return text ? Json(*text) : Json(nullptr); }
+
+Json verification_json(const Verification& v) {
+    Json document;
+    document["mac"] = v.mac;
+    document["safe_protection"] = v.safe_protection;
+    document["quirks"] = v.quirks;
+    document["keys"] = Json::array();
+    for (const auto& key : v.keys) {
+        document["keys"].push_back({{"local_key_id", ossl::hex(key.local_key_id)},
+                                    {"friendly_name", nullable(key.friendly_name)},
+                                    {"type", key.type},
+                                    {"supported", key.supported},
+                                    {"spki_sha256", key.spki_sha256.empty() ? Json(nullptr) : Json(ossl::hex(key.spki_sha256))},
+                                    {"protection", key.protection},
+                                    {"certificate", key.certificate ? Json(*key.certificate) : Json(nullptr)}});
+    }
+    document["certificates"] = Json::array();
+    for (const auto& cert : v.certificates) {
+        document["certificates"].push_back({{"subject", cert.subject},
+                                            {"issuer", cert.issuer},
+                                            {"not_before", cert.not_before},
+                                            {"not_after", cert.not_after},
+                                            {"expired", cert.expired},
+                                            {"sha256_fingerprint", ossl::fingerprint(cert.sha256)},
+                                            {"local_key_id", ossl::hex(cert.local_key_id)},
+                                            {"friendly_name", nullable(cert.friendly_name)},
+                                            {"key", cert.key ? Json(*cert.key) : Json(nullptr)}});
+    }
+    return document;
+}
+
+void print_verification(const std::string& file, const Verification& v) {
+    std::printf("File %s\n  MAC: %s\n", file.c_str(), v.mac.c_str());
+    for (const auto& protection : v.safe_protection) std::printf("  certificate safe: %s\n", protection.c_str());
+    for (const auto& quirk : v.quirks) std::printf("  needed producer quirk: %s\n", quirk.c_str());
+    std::printf("\nKeys (%zu)\n", v.keys.size());
+    for (const auto& key : v.keys) {
+        std::printf("  %s  localKeyID=%s  friendlyName=\"%s\"\n    SPKI SHA-256 %s\n    protection: %s\n    certificate: %s\n",
+                    key.type.c_str(), key.local_key_id.empty() ? "(none)" : ossl::hex(key.local_key_id).c_str(),
+                    printable(key.friendly_name.value_or("")).c_str(),
+                    key.spki_sha256.empty() ? "(unknown)" : ossl::hex(key.spki_sha256).c_str(), key.protection.c_str(),
+                    key.certificate ? printable(v.certificates[*key.certificate].subject).c_str() : "(none)");
+    }
+    std::printf("\nCertificates (%zu)\n", v.certificates.size());
+    for (const auto& cert : v.certificates) {
+        std::printf("  subject %s\n    issuer %s\n    valid %s .. %s%s\n    SHA-256 Fingerprint=%s\n",
+                    printable(cert.subject).c_str(), printable(cert.issuer).c_str(), cert.not_before.c_str(),
+                    cert.not_after.c_str(), cert.expired ? " (EXPIRED)" : "", ossl::fingerprint(cert.sha256).c_str());
+    }
+}
+
+void run(const VerifyCommandOptions& o) {
+    RunRecord record;
+    record.command = "verify";
+    record.file = o.in;
+    run_recorded(o.record, record, [&] {
+        pkcs12::Bytes data = pkcs12::read_file(o.in, o.limits.max_file_size);
+        record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
+        SecretBytes password = read_secret(o.password, "password of " + o.in, "--password", Prompt::once);
+        pkcs12::Reader reader(data, password, o.limits);
+        Verification verification = verify_file(reader);
+        for (const auto& key : verification.keys) {
+            KeyReport report;
+            report.id = key.local_key_id;
+            report.label = key.friendly_name.value_or("");
+            report.type = key.type;
+            report.spki_sha256 = key.spki_sha256;
+            if (key.certificate) report.certificate_sha256 = verification.certificates[*key.certificate].sha256;
+            record.keys.push_back(std::move(report));
+        }
+
+        std::optional<TokenComparison> comparison;
+        if (token_selection_given(o.token)) {
+            // The token is closed (and its module released) before a drill loads SoftHSM.
+            OpenToken token = open_token(o.token, /*read_write=*/false, /*login=*/true);
+            record.token = token.info;
+            std::vector<std::vector<std::uint8_t>> only_ids;
+            if (token.uri.object_id) only_ids.push_back(*token.uri.object_id);
+            comparison = compare_with_token(verification, read_inventory(*token.session), only_ids);
+        }
+        std::vector<DrillResult> drill;
+        if (o.drill) drill = run_drill(reader, verification, "");
+
+        bool drill_ok = true;
+        for (const auto& result : drill) drill_ok = drill_ok && result.ok;
+        record.details = {{"drill", o.drill}, {"drill_ok", drill_ok},
+                          {"token_matches", comparison ? Json(comparison->same()) : Json(nullptr)}};
+        if (o.json) {
+            Json document;
+            document["format"] = json_format("verify");
+            document["file"] = o.in;
+            document["file_sha256"] = *record.file_sha256;
+            Json details = verification_json(verification);
+            for (auto& [name, value] : details.items()) document[name] = value;
+            document["warnings"] = verification.warnings;
+            if (o.drill) {
+                document["drill"] = Json::array();
+                for (const auto& result : drill)
+                    document["drill"].push_back({{"key", result.key}, {"ok", result.ok}, {"detail", result.detail}});
+            }
+            if (comparison)
+                document["token_comparison"] = {{"matched", comparison->matched},
+                                                {"missing_on_token", comparison->missing_on_token},
+                                                {"missing_in_file", comparison->missing_in_file}};
+            print_json(document);
+        } else {
+            print_verification(o.in, verification);
+            if (o.drill) {
+                std::printf("\nDrill (throw-away SoftHSM token)\n");
+                for (const auto& result : drill)
+                    std::printf("  %s  %s: %s\n", result.ok ? "ok  " : "FAIL", printable(result.key).c_str(),
+                                printable(result.detail).c_str());
+            }
+            if (comparison) {
+                std::printf("\nComparison with the token: %zu key%s match\n", comparison->matched,
+                            comparison->matched == 1 ? "" : "s");
+                for (const auto& line : comparison->missing_on_token) std::printf("  - %s\n", printable(line).c_str());
+                for (const auto& line : comparison->missing_in_file) std::printf("  + %s\n", printable(line).c_str());
+            }
+        }
+        print_warnings(verification.warnings);
+        if (!drill_ok) throw Error(ExitCode::bad_input, "the drill failed for at least one key (see above)");
+        if (comparison && !comparison->same())
+            throw Error(ExitCode::bad_input,
+                        fmt::format("the file and the token differ ({} difference{}; see above)",
+                                    comparison->missing_on_token.size() + comparison->missing_in_file.size(),
+                                    comparison->missing_on_token.size() + comparison->missing_in_file.size() == 1 ? "" : "s"));
+    });
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& command) {
+    auto options = std::make_shared<VerifyCommandOptions>();
+    add_token_options(command, options->token);
+    command.add_option("--in", options->in, "the PKCS#12 file to verify")->required()->option_text("FILE.p12");
+    command.add_option("--password", options->password,
+                       "password source: env:VAR, file:PATH, fd:N, stdin (absent: prompt)")
+        ->option_text("SRC");
+    command.add_flag("--drill", options->drill,
+                     "also restore into a throw-away SoftHSM token and sign and verify with every key");
+    command.add_option("--max-iterations", options->limits.max_iterations,
+                       "refuse files whose KDF iteration count is higher (default 10000000)");
+    command.add_option("--max-file-size", options->limits.max_file_size, "refuse larger files (bytes)");
+    command.add_option("--record", options->record, "append a JSON record of this run to FILE")->option_text("FILE");
+    command.add_flag("--json", options->json, "print one JSON document on stdout");
+    command.callback([options] { run(*options); });
+}
+
+}  // namespace p11vault::cli

@@ -1,0 +1,186 @@
+#include "src/drill.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "pkcs11/error.hpp"
+#include "src/keys.hpp"
+#include "src/quirks.hpp"
+#include "src/restore.hpp"
+#include "src/token.hpp"
+
+namespace p11vault {
+
+namespace {
+
+constexpr const char* kDrillLabel = "p11vault-drill";
+const std::uint8_t kMessage[] = "p11vault drill: this backup restores and signs";
+
+// A private SoftHSM home for the drill; the previous SOFTHSM2_CONF is put back and the
+// directory removed when it goes.
+class DrillHome {
+public:
+    DrillHome() {
+        const char* base = std::getenv("TMPDIR");
+        std::string pattern = std::string(base && *base ? base : "/tmp") + "/p11vault-drill-XXXXXX";
+        if (::mkdtemp(pattern.data()) == nullptr)
+            throw Error(ExitCode::failure, "cannot create a temporary directory for the drill");
+        dir_ = pattern;
+        std::filesystem::create_directory(dir_ + "/tokens");
+        std::ofstream conf(dir_ + "/softhsm2.conf");
+        conf << "directories.tokendir = " << dir_ << "/tokens\nobjectstore.backend = file\nlog.level = ERROR\n";
+        if (const char* previous = std::getenv("SOFTHSM2_CONF")) previous_ = previous;
+        ::setenv("SOFTHSM2_CONF", (dir_ + "/softhsm2.conf").c_str(), 1);
+    }
+    ~DrillHome() {
+        if (previous_) ::setenv("SOFTHSM2_CONF", previous_->c_str(), 1);
+        else ::unsetenv("SOFTHSM2_CONF");
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+    DrillHome(const DrillHome&) = delete;
+    DrillHome& operator=(const DrillHome&) = delete;
+
+private:
+    std::string dir_;
+    std::optional<std::string> previous_;
+};
+
+SecretBytes random_pin() {
+    auto bytes = ossl::random_bytes(16);
+    SecretBytes pin = SecretBytes::from_text(ossl::hex(bytes));
+    secure_wipe(bytes.data(), bytes.size());
+    return pin;
+}
+
+std::vector<std::uint8_t> sha256_of_message() { return ossl::sha256(kMessage, sizeof kMessage); }
+
+// r||s (PKCS#11) -> DER ECDSA-Sig-Value (OpenSSL).
+std::vector<std::uint8_t> ecdsa_der(const std::vector<std::uint8_t>& raw) {
+    using EcdsaSig = ossl::Owned<ECDSA_SIG, ECDSA_SIG_free>;
+    std::size_t half = raw.size() / 2;
+    EcdsaSig sig(ECDSA_SIG_new());
+    ECDSA_SIG_set0(sig.get(), BN_bin2bn(raw.data(), static_cast<int>(half), nullptr),
+                   BN_bin2bn(raw.data() + half, static_cast<int>(half), nullptr));
+    unsigned char* der = nullptr;
+    int length = i2d_ECDSA_SIG(sig.get(), &der);
+    std::vector<std::uint8_t> out(der, der + (length > 0 ? length : 0));
+    OPENSSL_free(der);
+    return out;
+}
+
+bool host_verify(const EVP_PKEY* key, CK_KEY_TYPE type, const std::vector<std::uint8_t>& signature) {
+    ossl::MdCtx ctx(EVP_MD_CTX_new());
+    EVP_PKEY* pkey = const_cast<EVP_PKEY*>(key);
+    if (type == CKK_EC) {
+        ossl::PkeyCtx pctx(EVP_PKEY_CTX_new_from_pkey(ossl::libctx(), pkey, nullptr));
+        auto digest = sha256_of_message();
+        auto der = ecdsa_der(signature);
+        return pctx && EVP_PKEY_verify_init(pctx.get()) == 1 &&
+               EVP_PKEY_verify(pctx.get(), der.data(), der.size(), digest.data(), digest.size()) == 1;
+    }
+    const char* md = type == CKK_RSA ? "SHA256" : nullptr;
+    return EVP_DigestVerifyInit_ex(ctx.get(), nullptr, md, ossl::libctx(), nullptr, pkey, nullptr) == 1 &&
+           EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), kMessage, sizeof kMessage) == 1;
+}
+
+std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key) {
+    std::vector<std::uint8_t> signature;
+    if (type == CKK_RSA) {
+        signature = session.sign(pkcs11::Mechanism(CKM_SHA256_RSA_PKCS), handle, kMessage);
+    } else if (type == CKK_EC) {
+        signature = session.sign(pkcs11::Mechanism(CKM_ECDSA), handle, sha256_of_message());  // no CKM_ECDSA_SHA256 on SoftHSM
+    } else {
+        signature = session.sign(pkcs11::Mechanism(CKM_EDDSA), handle, kMessage);
+    }
+    if (!host_verify(public_key, type, signature))
+        throw Error(ExitCode::bad_input, "the signature made with the restored key does not verify with the file's public key");
+    std::string detail = "signed and verified";
+    if (type == CKK_RSA) {
+        ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(ossl::libctx(), const_cast<EVP_PKEY*>(public_key), nullptr));
+        std::vector<std::uint8_t> cipher(static_cast<std::size_t>(EVP_PKEY_get_size(public_key)));
+        std::size_t length = cipher.size();
+        if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1 ||
+            EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
+            EVP_PKEY_encrypt(ctx.get(), cipher.data(), &length, kMessage, sizeof kMessage) != 1)
+            ossl::fail(static_cast<int>(ExitCode::failure), "RSA encryption for the drill");
+        cipher.resize(length);
+        SecretBytes plain = session.decrypt(pkcs11::Mechanism(CKM_RSA_PKCS), handle, cipher);
+        if (plain.size() != sizeof kMessage || std::memcmp(plain.data(), kMessage, sizeof kMessage) != 0)
+            throw Error(ExitCode::bad_input, "the restored RSA key does not decrypt what its public key encrypted");
+        detail += ", encrypted and decrypted";
+    }
+    return detail;
+}
+
+}  // namespace
+
+std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
+                                   const std::string& softhsm_module) {
+    std::string module_path = softhsm_module.empty() ? default_softhsm_module() : softhsm_module;
+    if (module_path.empty() || !std::filesystem::exists(module_path))
+        throw Error(ExitCode::token, "--drill needs the SoftHSM2 module (apt-get install softhsm2)");
+    DrillHome home;
+    std::vector<DrillResult> results;
+    {
+        auto module = pkcs11::Module::load(module_path);
+        if (!module->owns_initialization())
+            throw Error(ExitCode::token, "--drill cannot run: SoftHSM2 is already initialized in this process");
+        std::vector<CK_SLOT_ID> slots = module->slots(true);
+        if (slots.empty()) throw Error(ExitCode::token, "SoftHSM2 offers no slot for the drill token");
+        SecretBytes so_pin = random_pin();
+        SecretBytes user_pin = random_pin();
+        module->init_token(slots.front(), so_pin, kDrillLabel);
+        // SoftHSM moves an initialized token to a new slot id: look it up by label.
+        std::optional<CK_SLOT_ID> slot;
+        for (CK_SLOT_ID s : module->slots(true))
+            if (module->token_info(s).label == kDrillLabel) slot = s;
+        if (!slot) throw Error(ExitCode::token, "the drill token disappeared after C_InitToken");
+        pkcs11::Session session(module, *slot, true);
+        session.login(so_pin, pkcs11::UserType::security_officer);
+        session.init_pin(user_pin);
+        session.logout();
+        session.login(user_pin);
+
+        RestoreOptions options;
+        options.skip_unsupported = true;
+        RestoreResult restored = run_restore(session, quirks_for(module->token_info(*slot)), reader, options);
+        for (std::size_t i = 0; i < restored.keys.size() && i < verification.keys.size(); ++i) {
+            const KeyReport& report = restored.keys[i];
+            const VerifiedKey& key = verification.keys[i];
+            DrillResult result;
+            result.key = fmt::format("id={} label=\"{}\" {}", report.id.empty() ? "(none)" : ossl::hex(report.id),
+                                     report.label, key.type);
+            if (report.status != "restored") {
+                result.detail = "not restored: " + (report.notes.empty() ? report.status : report.notes.back());
+                results.push_back(std::move(result));
+                continue;
+            }
+            try {
+                pkcs11::AttributeTemplate match;
+                match.add_class(CKO_PRIVATE_KEY).add_bytes(CKA_ID, report.id);
+                auto handles = session.find(match, 2);
+                if (handles.size() != 1) throw Error(ExitCode::failure, "the restored key is not found by its CKA_ID");
+                CK_KEY_TYPE type = session.get_ulong(handles.front(), CKA_KEY_TYPE).value_or(CKK_RSA);
+                result.detail = fmt::format("restored ({}), {}", report.path,
+                                            exercise_key(session, handles.front(), type, key.public_key.get()));
+                result.ok = true;
+            } catch (const Error& e) {
+                result.detail = e.what();
+            }
+            results.push_back(std::move(result));
+        }
+        session.logout();
+    }
+    return results;
+}
+
+}  // namespace p11vault

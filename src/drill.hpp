@@ -1,0 +1,26 @@
+// verify --drill: restore the file into a throw-away SoftHSM token (private directory and
+// SOFTHSM2_CONF), sign and verify a test message with every key (and RSA
+// encrypt/decrypt), then delete the token. Proves the backup restores and works, not
+// only that it parses.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "src/pkcs12/reader.hpp"
+#include "src/verify.hpp"
+
+namespace p11vault {
+
+struct DrillResult {
+    std::string key;        // "id=01 label=\"ca\" RSA-2048"
+    bool ok = false;
+    std::string detail;     // "restored (host-decrypt), signed and verified, decrypted"
+};
+
+// Error(token) when the SoftHSM2 module is not installed. `softhsm_module` empty means
+// the default Debian path.
+std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
+                                   const std::string& softhsm_module);
+
+}  // namespace p11vault

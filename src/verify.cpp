@@ -1,0 +1,180 @@
+#include "src/verify.hpp"
+
+#include <openssl/x509v3.h>
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "src/keys.hpp"
+
+namespace p11vault {
+
+namespace {
+
+std::string time_text(const ASN1_TIME* time) {
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(time, &tm) != 1) return "";
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
+
+std::string describe_id(const std::vector<std::uint8_t>& id, const std::optional<std::string>& label) {
+    return fmt::format("id={} label=\"{}\"", id.empty() ? "(none)" : ossl::hex(id), label.value_or(""));
+}
+
+}  // namespace
+
+Verification verify_file(pkcs12::Reader& reader) {
+    const pkcs12::Contents& contents = reader.contents();
+    Verification v;
+    v.mac = contents.mac.present ? fmt::format("{}, {} iterations", contents.mac.algorithm, contents.mac.iterations)
+                                 : "none";
+    v.safe_protection = contents.safe_protection;
+    v.warnings = contents.warnings;
+    if (contents.mac.present && contents.mac.algorithm.find("SHA1") != std::string::npos)
+        v.warnings.push_back("the MAC uses SHA-1");
+    if (contents.mac.present && contents.mac.iterations < 10000)
+        v.warnings.push_back(fmt::format("the MAC uses only {} iterations: the password is cheap to guess from this file",
+                                         contents.mac.iterations));
+
+    for (const auto& bag : contents.certificates) {
+        VerifiedCertificate c;
+        X509* cert = bag.certificate.get();
+        c.subject = ossl::name_text(X509_get_subject_name(cert));
+        c.issuer = ossl::name_text(X509_get_issuer_name(cert));
+        c.not_before = time_text(X509_get0_notBefore(cert));
+        c.not_after = time_text(X509_get0_notAfter(cert));
+        c.expired = X509_cmp_current_time(X509_get0_notAfter(cert)) < 0;
+        auto der = ossl::cert_der(cert);
+        c.sha256 = ossl::sha256(der.data(), der.size());
+        if (!bag.attributes.local_key_ids.empty()) c.local_key_id = bag.attributes.local_key_ids.front();
+        c.friendly_name = bag.attributes.friendly_name;
+        if (c.expired) v.warnings.push_back(fmt::format("certificate {} expired on {}", c.subject, c.not_after));
+        v.certificates.push_back(std::move(c));
+    }
+
+    for (const auto& bag : contents.keys) {
+        VerifiedKey k;
+        k.where = bag.where;
+        if (!bag.attributes.local_key_ids.empty()) k.local_key_id = bag.attributes.local_key_ids.front();
+        k.friendly_name = bag.attributes.friendly_name;
+        k.protection = bag.protection;
+        ossl::P8Info info;
+        try {
+            info = reader.decrypt_key(bag);
+        } catch (const Error& e) {
+            // The MAC proved the password; a bag that still does not decrypt is damage.
+            if (e.code() == ExitCode::bad_password && contents.mac.present)
+                throw Error(ExitCode::bad_input,
+                            std::string(e.what()) + ", although the MAC verified: the file is inconsistent");
+            throw;
+        }
+        ossl::Pkey key(EVP_PKCS82PKEY_ex(info.get(), ossl::libctx(), nullptr));
+        if (!key) {
+            ossl::last_error();
+            k.supported = false;
+            k.type = pkcs12::key_algorithm_name(info.get());
+            v.warnings.push_back(fmt::format("{} ({}): key algorithm {} cannot be read by this OpenSSL and cannot be "
+                                             "restored to a token",
+                                             bag.where, describe_id(k.local_key_id, k.friendly_name), k.type));
+        } else {
+            try {
+                k.type = keys::describe(key.get()).name();
+            } catch (const Error&) {
+                k.supported = false;
+                k.type = EVP_PKEY_get0_type_name(key.get()) ? EVP_PKEY_get0_type_name(key.get()) : "unknown";
+                v.warnings.push_back(fmt::format("{} ({}): {} keys cannot be restored to a PKCS#11 token by p11vault",
+                                                 bag.where, describe_id(k.local_key_id, k.friendly_name), k.type));
+            }
+            k.spki_sha256 = keys::spki_sha256(key.get());
+            k.public_key.reset(EVP_PKEY_dup(key.get()));
+        }
+        if (pkcs12::is_weak_description(bag.protection))
+            v.warnings.push_back(fmt::format("{} is protected by a weak scheme: {}", bag.where, bag.protection));
+        // Pair: localKeyID first, then public key.
+        for (std::size_t i = 0; i < contents.certificates.size(); ++i) {
+            const auto& cert_bag = contents.certificates[i];
+            bool by_id = false;
+            for (const auto& a : bag.attributes.local_key_ids)
+                for (const auto& b : cert_bag.attributes.local_key_ids) by_id = by_id || (!a.empty() && a == b);
+            bool by_key = k.public_key && EVP_PKEY_eq(X509_get0_pubkey(cert_bag.certificate.get()), k.public_key.get()) == 1;
+            if (by_id && k.public_key && !by_key)
+                throw Error(ExitCode::bad_input,
+                            fmt::format("{} ({}) does not match its certificate {} (same localKeyID, different public "
+                                        "key)",
+                                        bag.where, describe_id(k.local_key_id, k.friendly_name),
+                                        v.certificates[i].subject));
+            if (by_id || by_key) {
+                k.certificate = i;
+                v.certificates[i].key = v.keys.size();
+                break;
+            }
+        }
+        if (!k.certificate)
+            v.warnings.push_back(fmt::format("{} ({}) has no certificate in the file", bag.where,
+                                             describe_id(k.local_key_id, k.friendly_name)));
+        v.keys.push_back(std::move(k));
+    }
+    for (const auto& protection : v.safe_protection)
+        if (pkcs12::is_weak_description(protection))
+            v.warnings.push_back("a certificate safe is protected by a weak scheme: " + protection);
+    v.quirks = reader.decryptor().quirks_used();
+    return v;
+}
+
+TokenComparison compare_with_token(const Verification& verification, const Inventory& inventory,
+                                   const std::vector<std::vector<std::uint8_t>>& only_ids) {
+    TokenComparison result;
+    // The public key of each token private key, from wherever the token shows it.
+    struct TokenKey {
+        const TokenObject* object;
+        const EVP_PKEY* public_key;
+    };
+    std::vector<TokenKey> token_keys;
+    for (std::size_t i : inventory.indexes_of(CKO_PRIVATE_KEY)) {
+        const TokenObject& key = inventory.objects[i];
+        if (!only_ids.empty() && std::find(only_ids.begin(), only_ids.end(), key.id) == only_ids.end()) continue;
+        const EVP_PKEY* public_key = key.public_key.get();
+        if (!public_key && key.paired_public_key) public_key = inventory.objects[*key.paired_public_key].public_key.get();
+        if (!public_key && key.paired_certificate)
+            public_key = inventory.objects[*key.paired_certificate].public_key.get();
+        token_keys.push_back({&key, public_key});
+    }
+    std::vector<bool> token_matched(token_keys.size(), false);
+    for (const auto& file_key : verification.keys) {
+        bool found = false;
+        for (std::size_t t = 0; t < token_keys.size(); ++t) {
+            if (!file_key.public_key || !keys::same_public_key(file_key.public_key.get(), token_keys[t].public_key))
+                continue;
+            token_matched[t] = true;
+            if (token_keys[t].object->id != file_key.local_key_id) {
+                result.missing_on_token.push_back(
+                    fmt::format("file key {} is on the token with another CKA_ID ({})",
+                                describe_id(file_key.local_key_id, file_key.friendly_name),
+                                ossl::hex(token_keys[t].object->id)));
+            } else {
+                ++result.matched;
+            }
+            found = true;
+            break;
+        }
+        if (!found)
+            result.missing_on_token.push_back(fmt::format("file key {} ({}) is not on the token",
+                                                          describe_id(file_key.local_key_id, file_key.friendly_name),
+                                                          file_key.type));
+    }
+    for (std::size_t t = 0; t < token_keys.size(); ++t) {
+        if (token_matched[t]) continue;
+        const TokenObject& key = *token_keys[t].object;
+        result.missing_in_file.push_back(fmt::format(
+            "token key id={} label=\"{}\" ({}) is not in the file{}", key.id.empty() ? "(none)" : ossl::hex(key.id),
+            key.label, key.description ? key.description->name() : "unknown type",
+            token_keys[t].public_key ? "" : " (the token shows no public key for it)"));
+    }
+    return result;
+}
+
+}  // namespace p11vault
