@@ -6,6 +6,7 @@
 // buffer ever holds a copy. Messages name the source ("env:PW", "file:/x"), never its
 // content.
 #include "p11vault/secret_source.hpp"
+#include "src/shares.hpp"
 
 #include <fcntl.h>
 #include <termios.h>
@@ -242,8 +243,18 @@ SecretBytes read_pass(std::string_view text) {
 }
 
 // The one place shares: plugs in (Shamir shares made by `split`).
-SecretBytes read_shares(const std::string& /*files*/, const std::string& /*option_name*/) {
-    usage_error("shares: is not supported yet");
+SecretBytes read_shares(const std::string& files, const std::string& option_name) {
+    if (option_name != "--password") usage_error(option_name + " does not take shares: (only --password does)");
+    std::vector<std::string> paths;
+    std::size_t start = 0;
+    while (start <= files.size()) {
+        std::size_t comma = files.find(',', start);
+        if (comma == std::string::npos) comma = files.size();
+        if (comma > start) paths.push_back(files.substr(start, comma - start));
+        start = comma + 1;
+    }
+    if (paths.empty()) usage_error(option_name + " shares: needs share files: shares:FILE,FILE,...");
+    return shares::combine_files(paths);
 }
 
 // A prefix is named in errors only if it looks like one (short, lower-case word): a bare

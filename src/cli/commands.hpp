@@ -16,5 +16,8 @@ void add_list_command(CLI::App& command);
 void add_backup_command(CLI::App& command);
 void add_restore_command(CLI::App& command);
 void add_verify_command(CLI::App& command);
+void add_split_command(CLI::App& command);
+void add_combine_command(CLI::App& command);
+void add_record_check_command(CLI::App& command);
 
 }  // namespace p11vault::cli
