@@ -157,7 +157,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                                                                  refusals.size(), selected.size());
         if (refusals.size() > 1)
             for (std::size_t i = 0; i < refusals.size(); ++i) message += (i ? "; " : "") + refusals[i];
-        throw Error(ExitCode::refused, message + "; no file was written");
+        throw Error(ExitCode::refused, message + "; nothing was exported");
     }
 
     std::vector<ossl::Cert> extra;

@@ -19,5 +19,6 @@ void add_verify_command(CLI::App& command);
 void add_split_command(CLI::App& command);
 void add_combine_command(CLI::App& command);
 void add_record_check_command(CLI::App& command);
+void add_migrate_command(CLI::App& command);
 
 }  // namespace p11vault::cli

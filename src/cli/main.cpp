@@ -35,6 +35,7 @@ constexpr Command commands[] = {
     {"backup", "write private keys of a token into a PKCS#12 file", cli::add_backup_command},
     {"restore", "put the keys of a PKCS#12 file onto a token", cli::add_restore_command},
     {"verify", "check a PKCS#12 backup, and compare it with a token", cli::add_verify_command},
+    {"migrate", "move keys from one token to another, in memory", cli::add_migrate_command},
     {"split", "split a backup password into M-of-N shares", cli::add_split_command},
     {"combine", "recover a password from K or more shares", cli::add_combine_command},
     {"record-check", "verify the hash chain of a --record file", cli::add_record_check_command},

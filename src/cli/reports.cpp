@@ -24,4 +24,22 @@ void print_warnings(const std::vector<std::string>& warnings) {
     for (const auto& warning : warnings) std::fprintf(stderr, "p11vault: warning: %s\n", printable(warning).c_str());
 }
 
+std::vector<std::uint8_t> parse_hex_id(const std::string& text) {
+    std::vector<std::uint8_t> out;
+    int high = -1;
+    for (char c : text) {
+        if (c == ':' || c == ' ') continue;
+        int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (v < 0) throw Error(ExitCode::usage, "--id " + text + " is not hexadecimal (e.g. --id 01a2)");
+        if (high < 0) {
+            high = v;
+        } else {
+            out.push_back(static_cast<std::uint8_t>(high * 16 + v));
+            high = -1;
+        }
+    }
+    if (high >= 0 || out.empty()) throw Error(ExitCode::usage, "--id " + text + " needs an even number of hex digits");
+    return out;
+}
+
 }  // namespace p11vault::cli

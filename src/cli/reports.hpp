@@ -13,6 +13,9 @@
 
 namespace p11vault::cli {
 
+// --id HEX ("01a2", "01:a2") as bytes; Error(usage) for anything else.
+std::vector<std::uint8_t> parse_hex_id(const std::string& text);
+
 // One row per key: id, label, type, path/status, certificate subject.
 void print_key_table(const std::vector<KeyReport>& keys, bool with_status);
 // "p11vault: warning: ..." lines on stderr.

@@ -1,0 +1,71 @@
+#include "src/migrate.hpp"
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "src/inventory.hpp"
+#include "src/keys.hpp"
+#include "src/ossl.hpp"
+
+namespace p11vault {
+
+namespace {
+
+// The public key a token shows for a private key: its own attributes (RSA), else its
+// public key object or certificate.
+const EVP_PKEY* shown_public_key(const Inventory& inventory, const TokenObject& key) {
+    if (key.public_key) return key.public_key.get();
+    if (key.paired_public_key && inventory.objects[*key.paired_public_key].public_key)
+        return inventory.objects[*key.paired_public_key].public_key.get();
+    if (key.paired_certificate) return inventory.objects[*key.paired_certificate].public_key.get();
+    return nullptr;
+}
+
+}  // namespace
+
+MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_quirks, pkcs11::Session& target,
+                          const TokenQuirks& target_quirks, const BackupOptions& backup_options,
+                          const RestoreOptions& restore_options) {
+    // 256 random bits: a password nobody types needs no slow KDF.
+    std::vector<std::uint8_t> random = ossl::random_bytes(32);
+    SecretBytes password = SecretBytes::from_text(ossl::hex(random));
+    secure_wipe(random.data(), random.size());
+    BackupOptions options = backup_options;
+    options.profile = pkcs12::Profile::modern;
+    options.iterations = 1000;
+
+    MigrateResult result;
+    Inventory source_inventory = read_inventory(source);
+    result.exported = run_backup(source, source_quirks, source_inventory, password, options);
+    {
+        pkcs12::Reader reader(result.exported.file, password);
+        result.imported = run_restore(target, target_quirks, reader, restore_options);
+    }
+    secure_wipe(result.exported.file.data(), result.exported.file.size());
+    result.exported.file.clear();
+    if (restore_options.dry_run) return result;
+
+    // Proof: every migrated key is on the target with the same CKA_ID and public key.
+    Inventory target_inventory = read_inventory(target);
+    std::vector<std::string> problems;
+    for (const KeyReport& exported : result.exported.keys) {
+        bool found = false;
+        for (std::size_t i : target_inventory.indexes_of(CKO_PRIVATE_KEY)) {
+            const TokenObject& key = target_inventory.objects[i];
+            if (key.id != exported.id) continue;
+            const EVP_PKEY* public_key = shown_public_key(target_inventory, key);
+            found = public_key != nullptr && keys::spki_sha256(public_key) == exported.spki_sha256;
+            if (found) break;
+        }
+        if (!found)
+            problems.push_back(fmt::format("key id={} label=\"{}\"", ossl::hex(exported.id), exported.label));
+    }
+    if (!problems.empty()) {
+        std::string message = "after the migration the target does not show the same public key for: ";
+        for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? ", " : "") + problems[i];
+        throw Error(ExitCode::failure, message);
+    }
+    return result;
+}
+
+}  // namespace p11vault
