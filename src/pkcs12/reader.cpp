@@ -295,6 +295,45 @@ void Reader::read_safes(const Bytes& authenticated_safe) {
 
 namespace {
 
+// BMPString (UTF-16BE, some producers add a terminating 00 00) to UTF-8. Written here
+// because OPENSSL_uni2utf8 in OpenSSL 3.0 returns NULL for characters such as U+263A.
+// Unpaired surrogates become U+FFFD.
+std::optional<std::string> bmp_to_utf8(const unsigned char* data, std::size_t size) {
+    if (size % 2 != 0) return std::nullopt;
+    std::string out;
+    auto put = [&out](std::uint32_t cp) {
+        if (cp < 0x80) {
+            out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else if (cp < 0x10000) {
+            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+    };
+    for (std::size_t i = 0; i < size; i += 2) {
+        std::uint32_t unit = (static_cast<std::uint32_t>(data[i]) << 8) | data[i + 1];
+        if (unit == 0 && i + 2 == size) break;  // terminating NUL
+        if (unit >= 0xD800 && unit < 0xDC00 && i + 3 < size) {
+            std::uint32_t low = (static_cast<std::uint32_t>(data[i + 2]) << 8) | data[i + 3];
+            if (low >= 0xDC00 && low < 0xE000) {
+                put(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00));
+                i += 2;
+                continue;
+            }
+        }
+        put(unit >= 0xD800 && unit < 0xE000 ? 0xFFFD : unit);
+    }
+    return out;
+}
+
 BagAttributes read_attributes(const PKCS12_SAFEBAG* bag) {
     BagAttributes out;
     const STACK_OF(X509_ATTRIBUTE)* attributes = PKCS12_SAFEBAG_get0_attrs(bag);
@@ -307,11 +346,8 @@ BagAttributes read_attributes(const PKCS12_SAFEBAG* bag) {
                 out.local_key_ids.push_back(octets(value->value.octet_string));
             } else if (nid == NID_friendlyName && value->type == V_ASN1_BMPSTRING && !out.friendly_name) {
                 const ASN1_BMPSTRING* name = value->value.bmpstring;
-                char* utf8 = OPENSSL_uni2utf8(ASN1_STRING_get0_data(name), ASN1_STRING_length(name));
-                if (utf8 != nullptr) {
-                    out.friendly_name = utf8;
-                    OPENSSL_free(utf8);
-                }
+                out.friendly_name = bmp_to_utf8(ASN1_STRING_get0_data(name),
+                                                static_cast<std::size_t>(ASN1_STRING_length(name)));
             }
         }
     }

@@ -1,0 +1,101 @@
+#include <gtest/gtest.h>
+
+#include "p11vault/error.hpp"
+#include "src/shares.hpp"
+
+namespace p11vault {
+namespace {
+
+std::string text(const SecretBytes& s) { return std::string(s.reveal_text()); }
+
+std::vector<shares::Share> pick(const std::vector<shares::Share>& all, std::initializer_list<int> numbers) {
+    std::vector<shares::Share> out;
+    for (int n : numbers) {
+        // Through the printed form, as in a ceremony (and Share holds a move-only secret).
+        out.push_back(shares::parse_share(shares::format_share(all[static_cast<std::size_t>(n - 1)]), "share"));
+    }
+    return out;
+}
+
+TEST(Shares, AnyKOfNRecoverTheSecret) {
+    auto secret = SecretBytes::from_text("the backup password");
+    auto all = shares::split(secret, 3, 5);
+    ASSERT_EQ(all.size(), 5u);
+    EXPECT_EQ(text(shares::combine(pick(all, {1, 2, 3}))), "the backup password");
+    EXPECT_EQ(text(shares::combine(pick(all, {5, 2, 4}))), "the backup password");
+    EXPECT_EQ(text(shares::combine(pick(all, {1, 2, 3, 4, 5}))), "the backup password");
+}
+
+TEST(Shares, FewerThanKFailLoudly) {
+    auto all = shares::split(SecretBytes::from_text("pw"), 3, 5);
+    try {
+        shares::combine(pick(all, {1, 4}));
+        FAIL() << "two of a 3-of-5 set recovered something";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ExitCode::bad_input);
+    }
+}
+
+TEST(Shares, ForgedThresholdStillDetectedByTheInnerHash) {
+    // Someone edits the header of two shares to say threshold 2: the combination is
+    // wrong, and the hash inside the split secret must say so.
+    auto all = shares::split(SecretBytes::from_text("pw"), 3, 5);
+    auto two = pick(all, {1, 2});
+    for (auto& s : two) s.threshold = 2;
+    EXPECT_THROW(shares::combine(two), Error);
+}
+
+TEST(Shares, MixedSetsAreRefused) {
+    auto a = shares::split(SecretBytes::from_text("pw"), 2, 3);
+    auto b = shares::split(SecretBytes::from_text("pw"), 2, 3);
+    std::vector<shares::Share> mixed = pick(a, {1});
+    mixed.push_back(shares::parse_share(shares::format_share(b[1]), "b2"));
+    try {
+        shares::combine(mixed);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("different sets"), std::string::npos);
+    }
+}
+
+TEST(Shares, TypingMistakeIsFoundAtItsLine) {
+    auto all = shares::split(SecretBytes::from_text("pw"), 2, 2);
+    std::string printed = shares::format_share(all[0]);
+    auto at = printed.find("\n03 ");
+    ASSERT_NE(at, std::string::npos);
+    printed[at + 4] = printed[at + 4] == 'A' ? 'B' : 'A';
+    try {
+        shares::parse_share(printed, "share-1");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Shares, ShareTextHoldsNoHashOfThePassword) {
+    // Only the split value and per-line checksums of share data: nothing derived from the
+    // password alone that would let a holder test guesses.
+    auto secret = SecretBytes::from_text("guessable");
+    auto all = shares::split(secret, 2, 3);
+    std::string printed = shares::format_share(all[0]);
+    EXPECT_EQ(printed.find("guessable"), std::string::npos);
+    EXPECT_EQ(printed.find("hash"), std::string::npos);
+    EXPECT_EQ(printed.find("digest"), std::string::npos);
+}
+
+TEST(Shares, GeneratedPasswordsHaveAtLeast128Bits) {
+    auto a = shares::generate_password();
+    auto b = shares::generate_password();
+    EXPECT_GE(a.size() * 5, 128u);  // base32: 5 bits a character
+    EXPECT_FALSE(a == b);
+}
+
+TEST(Shares, BadParametersAreUsageErrors) {
+    auto s = SecretBytes::from_text("x");
+    EXPECT_THROW(shares::split(s, 1, 3), Error);
+    EXPECT_THROW(shares::split(s, 4, 3), Error);
+    EXPECT_THROW(shares::split(s, 2, 256), Error);
+}
+
+}  // namespace
+}  // namespace p11vault
