@@ -28,10 +28,6 @@ std::map<CK_FUNCTION_LIST*, Registration>& registry() {
     return modules;
 }
 
-std::string describe_init(const std::optional<std::string>& init) {
-    return init ? "with --module-init parameters" : "without --module-init parameters";
-}
-
 std::string padded(std::string_view text, std::size_t width, const char* what) {
     if (text.size() > width) {
         throw Error(ExitCode::usage, std::string(what) + " is longer than " + std::to_string(width) + " bytes");
@@ -82,20 +78,19 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
                          (!init_string || registration.init_string == *init_string);
         if (!same_init) {
             throw Error(ExitCode::token, "PKCS#11 module " + path +
-                                             " is already initialized in this process " +
-                                             describe_init(registration.has_init_string
-                                                               ? std::optional(registration.init_string)
-                                                               : std::nullopt) +
-                                             " that differ from these; a module serves one configuration "
-                                             "per process");
+                                             " is already in use in this process with other --module-init "
+                                             "parameters; a module serves one configuration per process "
+                                             "(NSS softoken: one database)");
         }
         ++registration.users;
         module->registered_ = true;
-        debug_log("C_Initialize: skipped, " + path + " is already initialized by p11vault in this process");
+        if (debug_logging()) {
+            debug_log("C_Initialize: skipped, " + path + " is already initialized by p11vault in this process");
+        }
         return module;
     }
 
-    auto [entry, inserted] = modules.emplace(module->functions_, Registration{});
+    auto entry = modules.emplace(module->functions_, Registration{}).first;
     Registration& registration = entry->second;
     registration.has_init_string = init_string.has_value();
     if (init_string) registration.init_string = *init_string;

@@ -85,7 +85,7 @@ Session::Session(std::shared_ptr<Module> module, CK_SLOT_ID slot, bool read_writ
     : module_(std::move(module)), f_(module_->functions()), slot_(slot) {
     CK_FLAGS flags = CKF_SERIAL_SESSION | (read_write ? CKF_RW_SESSION : 0);
     check(f_->C_OpenSession(slot_, flags, nullptr, nullptr, &handle_), "C_OpenSession",
-          read_write ? "read-write" : "read-only");
+          "slot " + std::to_string(slot_) + (read_write ? " read-write" : " read-only"));
 }
 
 Session::~Session() {

@@ -109,16 +109,24 @@ CK_OBJECT_HANDLE KeyImporter::import_private_key(PlannedKey& key) {
     return host_decrypt(key);
 }
 
+CK_OBJECT_HANDLE KeyImporter::session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type) {
+    for (const auto& [known, object] : session_keys_)
+        if (known == value) return object->get();
+    pkcs11::ScopedObject created = transport::import_session_key(session_, key_type, value, transport::KeyUse::unwrap);
+    auto object = std::make_unique<pkcs11::ScopedObject>(session_, created.release());
+    CK_OBJECT_HANDLE handle = object->get();
+    session_keys_.emplace_back(value.clone(), std::move(object));
+    return handle;
+}
+
 CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params,
                                            const X509_SIG* bag) {
     const ASN1_OCTET_STRING* data = nullptr;
     X509_SIG_get0(bag, nullptr, &data);
-    const SecretBytes& derived = reader_.decryptor().pbes2_key(params);
-    pkcs11::ScopedObject unwrapping_key =
-        transport::import_session_key(session_, CKK_AES, derived, transport::KeyUse::unwrap);
+    CK_OBJECT_HANDLE unwrapping_key = session_key_for(reader_.decryptor().pbes2_key(params), CKK_AES);
     pkcs11::AttributeTemplate t = private_template(key, true);
     std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
-    CK_OBJECT_HANDLE handle = session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, params.iv), unwrapping_key.get(),
+    CK_OBJECT_HANDLE handle = session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, params.iv), unwrapping_key,
                                                   wrapped, t);
     // The certificate said what key to expect; make sure the token holds that key and
     // not whatever else a mislabelled bag contained (RSA: the modulus is public).
@@ -139,11 +147,10 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap_legacy(const PlannedKey& key, const X
     const ASN1_OCTET_STRING* data = nullptr;
     X509_SIG_get0(bag, &algorithm, &data);
     auto key_iv = reader_.decryptor().des3_key_iv(algorithm);
-    pkcs11::ScopedObject unwrapping_key =
-        transport::import_session_key(session_, CKK_DES3, key_iv->first, transport::KeyUse::unwrap);
+    CK_OBJECT_HANDLE unwrapping_key = session_key_for(key_iv->first, CKK_DES3);
     pkcs11::AttributeTemplate t = private_template(key, true);
     std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
-    return session_.unwrap_key(pkcs11::Mechanism(CKM_DES3_CBC_PAD, key_iv->second), unwrapping_key.get(), wrapped, t);
+    return session_.unwrap_key(pkcs11::Mechanism(CKM_DES3_CBC_PAD, key_iv->second), unwrapping_key, wrapped, t);
 }
 
 CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
@@ -159,21 +166,22 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     const bool pss = EVP_PKEY_is_a(host_key.get(), "RSA-PSS");
     const bool eddsa_broken = key.type->key_type == CKK_EC_EDWARDS && quirks_.eddsa_unwrap_broken;
     if (!pss && !eddsa_broken && (offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP) || offers(CKM_AES_CBC_PAD, CKF_UNWRAP))) {
-        std::vector<std::uint8_t> random = ossl::random_bytes(32);
-        SecretBytes ephemeral(random.data(), random.size());
-        secure_wipe(random.data(), random.size());
+        if (ephemeral_.empty()) {
+            std::vector<std::uint8_t> random = ossl::random_bytes(32);
+            ephemeral_ = SecretBytes(random.data(), random.size());
+            secure_wipe(random.data(), random.size());
+        }
         SecretBytes der = encode_private_key_info(info.get());
-        pkcs11::ScopedObject unwrapping_key =
-            transport::import_session_key(session_, CKK_AES, ephemeral, transport::KeyUse::unwrap);
+        CK_OBJECT_HANDLE unwrapping_key = session_key_for(ephemeral_, CKK_AES);
         pkcs11::AttributeTemplate t = private_template(key, true);
         try {
             if (offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP)) {
-                std::vector<std::uint8_t> wrapped = transport::aes_wrap_pad(ephemeral, der);
-                return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_KEY_WRAP_PAD), unwrapping_key.get(), wrapped, t);
+                std::vector<std::uint8_t> wrapped = transport::aes_wrap_pad(ephemeral_, der);
+                return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_KEY_WRAP_PAD), unwrapping_key, wrapped, t);
             }
             std::vector<std::uint8_t> iv = ossl::random_bytes(16);
-            std::vector<std::uint8_t> wrapped = pkcs12::cbc_encrypt("AES-256-CBC", ephemeral, iv, der.data(), der.size());
-            return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, iv), unwrapping_key.get(), wrapped, t);
+            std::vector<std::uint8_t> wrapped = pkcs12::cbc_encrypt("AES-256-CBC", ephemeral_, iv, der.data(), der.size());
+            return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, iv), unwrapping_key, wrapped, t);
         } catch (const pkcs11::Pkcs11Error& e) {
             if (!transport::means_path_unavailable(e.rv())) throw;
             notes.push_back(fmt::format("C_UnwrapKey refused ({}); creating the key object instead", e.what()));

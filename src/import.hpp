@@ -2,6 +2,7 @@
 // never on the host), token-unwrap-legacy, host-decrypt.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,11 +29,17 @@ private:
     CK_OBJECT_HANDLE token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag);
     CK_OBJECT_HANDLE host_decrypt(PlannedKey& key);
 
+    // Session keys live for the whole run, not per key: one C_CreateObject per distinct
+    // key instead of one per bag (a file written by backup has one PBKDF2 key in all).
+    CK_OBJECT_HANDLE session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type);
+
     pkcs11::Session& session_;
     const TokenQuirks& quirks_;
     pkcs12::Reader& reader_;
     bool extractable_;
     std::vector<pkcs11::MechanismEntry> mechanisms_;
+    SecretBytes ephemeral_;  // the host-decrypt path's transport key, made on first use
+    std::vector<std::pair<SecretBytes, std::unique_ptr<pkcs11::ScopedObject>>> session_keys_;
 };
 
 }  // namespace p11vault

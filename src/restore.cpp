@@ -25,22 +25,6 @@ std::vector<std::uint8_t> der_of(Encode encode, const T* value) {
     return out;
 }
 
-pkcs11::AttributeTemplate certificate_template(const X509* cert, const std::vector<std::uint8_t>& id,
-                                               const std::string& label) {
-    pkcs11::AttributeTemplate t;
-    t.add_class(CKO_CERTIFICATE)
-        .add_ulong(CKA_CERTIFICATE_TYPE, CKC_X_509)
-        .add_bool(CKA_TOKEN, true)
-        .add_bool(CKA_PRIVATE, false)
-        .add_bytes(CKA_VALUE, ossl::cert_der(cert))
-        .add_bytes(CKA_SUBJECT, der_of(i2d_X509_NAME, X509_get_subject_name(cert)))
-        .add_bytes(CKA_ISSUER, der_of(i2d_X509_NAME, X509_get_issuer_name(cert)))
-        .add_bytes(CKA_SERIAL_NUMBER, der_of(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert)));
-    if (!id.empty()) t.add_bytes(CKA_ID, id);
-    if (!label.empty()) t.add_string(CKA_LABEL, label);
-    return t;
-}
-
 pkcs11::AttributeTemplate public_key_template(const PlannedKey& key) {
     pkcs11::AttributeTemplate t;
     t.add_class(CKO_PUBLIC_KEY).add_bool(CKA_TOKEN, true).add_bool(CKA_PRIVATE, false).add_bool(CKA_VERIFY, true);
@@ -87,6 +71,22 @@ std::string name_of(const std::vector<std::uint8_t>& id, const std::string& labe
 
 }  // namespace
 
+pkcs11::AttributeTemplate certificate_object_template(const X509* cert, const std::vector<std::uint8_t>& id,
+                                               const std::string& label) {
+    pkcs11::AttributeTemplate t;
+    t.add_class(CKO_CERTIFICATE)
+        .add_ulong(CKA_CERTIFICATE_TYPE, CKC_X_509)
+        .add_bool(CKA_TOKEN, true)
+        .add_bool(CKA_PRIVATE, false)
+        .add_bytes(CKA_VALUE, ossl::cert_der(cert))
+        .add_bytes(CKA_SUBJECT, der_of(i2d_X509_NAME, X509_get_subject_name(cert)))
+        .add_bytes(CKA_ISSUER, der_of(i2d_X509_NAME, X509_get_issuer_name(cert)))
+        .add_bytes(CKA_SERIAL_NUMBER, der_of(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert)));
+    if (!id.empty()) t.add_bytes(CKA_ID, id);
+    if (!label.empty()) t.add_string(CKA_LABEL, label);
+    return t;
+}
+
 RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Reader& reader,
                           const RestoreOptions& options) {
     RestoreResult result;
@@ -118,7 +118,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         }
         for (const PlannedCertificate& cert : plan.certificates) {
             if (cert.skip || cert.already_present) continue;
-            pkcs11::AttributeTemplate t = certificate_template(cert.bag->certificate.get(), cert.id, cert.label);
+            pkcs11::AttributeTemplate t = certificate_object_template(cert.bag->certificate.get(), cert.id, cert.label);
             rollback.add(session.create_object(t), name_of(cert.id, cert.label, "certificate"));
             to_replace.insert(to_replace.end(), cert.replaces.begin(), cert.replaces.end());
             ++result.certificates_written;

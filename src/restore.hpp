@@ -33,6 +33,11 @@ struct RestoreResult {
 // Plans every object first (pairing, ids, labels, key types, conflicts: Error before any
 // write), then writes; on any failure destroys every object this run created and
 // rethrows (the message lists objects that could not be destroyed, if any).
+// The attributes of a CKO_CERTIFICATE/CKC_X_509 token object for `cert`: value, subject,
+// issuer, serial number, and CKA_ID/CKA_LABEL when not empty.
+pkcs11::AttributeTemplate certificate_object_template(const X509* cert, const std::vector<std::uint8_t>& id,
+                                                      const std::string& label);
+
 RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Reader& reader,
                           const RestoreOptions& options);
 

@@ -26,17 +26,6 @@ std::optional<std::string> non_empty_environment(const char* name) {
     return std::string(value);
 }
 
-struct PresentToken {
-    CK_SLOT_ID slot = 0;
-    pkcs11::TokenInfo info;
-};
-
-std::vector<PresentToken> present_tokens(const pkcs11::Module& module) {
-    std::vector<PresentToken> tokens;
-    for (CK_SLOT_ID slot : module.slots(true)) tokens.push_back({slot, module.token_info(slot)});
-    return tokens;
-}
-
 std::string describe_tokens(const std::vector<PresentToken>& tokens) {
     if (tokens.empty()) return "the module has no token";
     std::string text = "tokens present: ";
@@ -167,6 +156,12 @@ std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options) {
     std::optional<std::string> init = options.module_init;
     if (!init) init = non_empty_environment("P11VAULT_MODULE_INIT");
     return pkcs11::Module::load(path, init);
+}
+
+std::vector<PresentToken> present_tokens(const pkcs11::Module& module) {
+    std::vector<PresentToken> tokens;
+    for (CK_SLOT_ID slot : module.slots(true)) tokens.push_back({slot, module.token_info(slot)});
+    return tokens;
 }
 
 bool token_selection_given(const TokenOptions& options) {

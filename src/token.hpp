@@ -50,6 +50,13 @@ std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options);
 OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions& options, bool read_write,
                      bool login);
 
+// Every slot of the module with a token present, in slot order, with its token info.
+struct PresentToken {
+    CK_SLOT_ID slot = 0;
+    pkcs11::TokenInfo info;
+};
+std::vector<PresentToken> present_tokens(const pkcs11::Module& module);
+
 // True when --token, --token-label or --slot is given.
 bool token_selection_given(const TokenOptions& options);
 

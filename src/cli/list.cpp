@@ -1,5 +1,6 @@
 // p11vault list: every token of the module, and for the selected token every key and
 // certificate with the facts a backup decision needs (shared/design/cli.md, docs/json.md).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -22,11 +23,6 @@ struct ListOptions {
     bool json = false;
 };
 
-struct PresentToken {
-    CK_SLOT_ID slot = 0;
-    pkcs11::TokenInfo info;
-};
-
 struct Listing {
     std::shared_ptr<pkcs11::Module> module;
     std::vector<PresentToken> tokens;
@@ -39,17 +35,30 @@ Listing collect(const TokenOptions& options) {
     if (options.token_uri) (void)pkcs11::parse_token_uri(*options.token_uri);
     Listing listing;
     listing.module = load_module(options);
-    std::size_t initialized = 0;
-    for (CK_SLOT_ID slot : listing.module->slots(true)) {
-        listing.tokens.push_back({slot, listing.module->token_info(slot)});
-        if (listing.tokens.back().info.token_initialized()) ++initialized;
-    }
+    listing.tokens = present_tokens(*listing.module);
+    const auto initialized = std::count_if(listing.tokens.begin(), listing.tokens.end(),
+                                           [](const PresentToken& token) { return token.info.token_initialized(); });
     // Without a selection, objects are shown only when there is no doubt which token is meant.
     if (token_selection_given(options) || initialized == 1) {
         listing.selected = open_token(listing.module, options, /*read_write=*/false, /*login=*/true);
         listing.inventory = read_inventory(*listing.selected->session);
     }
     return listing;
+}
+
+// --token pkcs11:...;id=%01;object=x;type=private narrows the listing to those objects
+// (pairing still sees every object, so a key's certificate is named even if not listed).
+bool shown(const pkcs11::TokenUri& uri, const TokenObject& object) {
+    return (!uri.object_id || *uri.object_id == object.id) && (!uri.object_label || *uri.object_label == object.label) &&
+           (!uri.object_class || *uri.object_class == object.object_class);
+}
+
+std::vector<const TokenObject*> shown_objects(const Listing& listing) {
+    std::vector<const TokenObject*> objects;
+    for (const auto& object : listing.inventory.objects) {
+        if (shown(listing.selected->uri, object)) objects.push_back(&object);
+    }
+    return objects;
 }
 
 // --- JSON --------------------------------------------------------------------------
@@ -119,7 +128,7 @@ void print_listing_json(const Listing& listing) {
     if (listing.selected) {
         document["token"] = token_json(listing.selected->slot, listing.selected->info);
         Json objects = Json::array();
-        for (const auto& object : listing.inventory.objects) objects.push_back(object_json(listing.inventory, object));
+        for (const TokenObject* object : shown_objects(listing)) objects.push_back(object_json(listing.inventory, *object));
         document["objects"] = std::move(objects);
     } else {
         document["token"] = nullptr;
@@ -197,16 +206,16 @@ void print_listing_text(const Listing& listing) {
         return;
     }
     const Inventory& inventory = listing.inventory;
+    const auto shown = shown_objects(listing);
     std::printf("\nToken \"%s\" (slot %lu): %zu object%s\n", printable(listing.selected->info.label).c_str(),
-                static_cast<unsigned long>(listing.selected->slot), inventory.objects.size(),
-                inventory.objects.size() == 1 ? "" : "s");
-    if (inventory.objects.empty()) return;
+                static_cast<unsigned long>(listing.selected->slot), shown.size(), shown.size() == 1 ? "" : "s");
+    if (shown.empty()) return;
     Table objects({"CLASS", "TYPE", "ID", "LABEL", "FLAGS", "CERTIFICATE / KEY"});
-    for (const auto& object : inventory.objects) {
-        std::string algorithm = algorithm_text(object.description);
-        objects.add_row({object_class_text(object.object_class), algorithm.empty() ? "?" : algorithm,
-                         object.id.empty() ? "-" : ossl::hex(object.id), object.label, key_flags_text(object),
-                         pairing_text(inventory, object)});
+    for (const TokenObject* object : shown) {
+        std::string algorithm = algorithm_text(object->description);
+        objects.add_row({object_class_text(object->object_class), algorithm.empty() ? "?" : algorithm,
+                         object->id.empty() ? "-" : ossl::hex(object->id), object->label, key_flags_text(*object),
+                         pairing_text(inventory, *object)});
     }
     objects.print(stdout);
 }

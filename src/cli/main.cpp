@@ -49,11 +49,13 @@ void harden_process() {
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-// The contract's one error line: multi-line texts (from libraries) are folded into it.
+// The contract's one error line: multi-line texts (from libraries) are folded into it,
+// and other control characters (a token label may hold an escape sequence) shown as '?'.
 int report_error(std::string_view message, ExitCode code) {
     std::string line(message);
     for (char& c : line) {
-        if (c == '\n' || c == '\r') c = ' ';
+        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
     }
     std::fprintf(stderr, "p11vault: error: %s\n", line.c_str());
     return static_cast<int>(code);
