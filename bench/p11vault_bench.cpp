@@ -1,6 +1,7 @@
 // p11vault-bench: fixtures and the token floor for scripts/bench.
 //
-//   p11vault-bench make-p12 --rsa N --ec M --iter I --out FILE      (password: $BENCH_PASSWORD)
+//   p11vault-bench make-p12 --rsa N --ec M --iter I --out FILE [--tag T]  (password: $BENCH_PASSWORD)
+//       ids are T's first byte + a 2-byte index, labels "T-<n>" (default tag "bench")
 //   p11vault-bench floor-restore --module M [--module-init S] --token-label L --in FILE
 //   p11vault-bench floor-backup  --module M [--module-init S] --token-label L
 //       (PIN: $BENCH_PIN; file password: $BENCH_PASSWORD)
@@ -73,14 +74,16 @@ int make_p12(int argc, char** argv) {
     int ec = std::stoi(arg(argc, argv, "--ec", "0"));
     std::uint64_t iterations = std::stoull(arg(argc, argv, "--iter", "600000"));
     std::string out = arg(argc, argv, "--out");
+    std::string tag = arg(argc, argv, "--tag", "bench");
     SecretBytes password = env_secret("BENCH_PASSWORD");
     pkcs12::Writer writer(pkcs12::Profile::modern, password, iterations);
     for (int i = 0; i < rsa + ec; ++i) {
         ossl::Pkey key(i < rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048))
                                : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
         ossl::Cert cert = self_signed(key.get(), i + 1);
-        pkcs12::EntryAttributes attributes{pkcs12::Bytes{static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)},
-                                           "bench-" + std::to_string(i + 1)};
+        pkcs12::EntryAttributes attributes{
+            pkcs12::Bytes{static_cast<std::uint8_t>(tag[0]), static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)},
+            tag + "-" + std::to_string(i + 1)};
         writer.add_clear_key(keys::private_key_info_der(key.get()), attributes);
         writer.add_certificate(cert.get(), attributes);
     }

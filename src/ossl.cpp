@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/provider.h>
+#include <openssl/objects.h>
 #include <openssl/rand.h>
 
 #include <mutex>
@@ -120,6 +121,17 @@ std::vector<std::uint8_t> cert_der(const X509* cert) {
     std::vector<std::uint8_t> out(der, der + length);
     OPENSSL_free(der);
     return out;
+}
+
+std::string oid_text(const ASN1_OBJECT* object) {
+    char buffer[128];
+    OBJ_obj2txt(buffer, sizeof buffer, object, 0);
+    return buffer;
+}
+
+std::vector<std::uint8_t> octets(const ASN1_STRING* string) {
+    const unsigned char* data = ASN1_STRING_get0_data(string);
+    return std::vector<std::uint8_t>(data, data + ASN1_STRING_length(string));
 }
 
 std::string name_text(const X509_NAME* name) {

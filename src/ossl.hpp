@@ -77,6 +77,10 @@ std::string hex(const std::uint8_t* data, std::size_t size);            // lower
 std::string hex(const std::vector<std::uint8_t>& data);
 std::string fingerprint(const std::vector<std::uint8_t>& sha256);      // AA:BB:... as openssl prints
 std::vector<std::uint8_t> cert_der(const X509* cert);
+// An OID as dotted text or its long name, and the bytes of an ASN.1 string.
+std::string oid_text(const ASN1_OBJECT* object);
+std::vector<std::uint8_t> octets(const ASN1_STRING* string);
+
 // One-line RFC 2253 form of a name ("CN=x,O=y"), as `openssl x509 -nameopt RFC2253` prints.
 std::string name_text(const X509_NAME* name);
 

@@ -58,8 +58,15 @@ const Pkcs12Pbe* find_pkcs12_pbe(int nid) {
     return nullptr;
 }
 
-const char* prf_digest(int nid) {
+}  // namespace
+
+const char* digest_name(int nid) {
     switch (nid) {
+        case NID_sha1: return "SHA1";
+        case NID_sha224: return "SHA224";
+        case NID_sha256: return "SHA256";
+        case NID_sha384: return "SHA384";
+        case NID_sha512: return "SHA512";
         case NID_hmacWithSHA1: return "SHA1";
         case NID_hmacWithSHA224: return "SHA224";
         case NID_hmacWithSHA256: return "SHA256";
@@ -68,6 +75,8 @@ const char* prf_digest(int nid) {
         default: return nullptr;
     }
 }
+
+namespace {
 
 const char* cbc_cipher(int nid, std::size_t* key_length) {
     switch (nid) {
@@ -86,16 +95,6 @@ const char* aes_for_key_length(std::size_t length) {
         case 32: return "AES-256-CBC";
         default: return nullptr;
     }
-}
-
-std::string oid_text(const ASN1_OBJECT* object) {
-    char buffer[128];
-    OBJ_obj2txt(buffer, sizeof buffer, object, 0);
-    return buffer;
-}
-
-Bytes octets(const ASN1_STRING* s) {
-    return Bytes(ASN1_STRING_get0_data(s), ASN1_STRING_get0_data(s) + ASN1_STRING_length(s));
 }
 
 std::uint64_t checked_iterations(const ASN1_INTEGER* value, const Limits& limits, const char* what) {
@@ -120,7 +119,7 @@ std::string cache_key(const char* kind, const SecretBytes&, PasswordForm form, c
 }  // namespace
 
 std::string Pbes2Params::describe() const {
-    return fmt::format("PBES2 PBKDF2-HMAC-{} {} it, {}", prf_digest == "SHA1" ? "SHA1" : prf_digest, iterations,
+    return fmt::format("PBES2 PBKDF2-HMAC-{} {} it, {}", prf_digest, iterations,
                        cipher);
 }
 
@@ -130,13 +129,13 @@ std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), algorithm->parameter)));
     if (!pbe2) throw Error(ExitCode::bad_input, "malformed PBES2 parameters");
     if (OBJ_obj2nid(pbe2->keyfunc->algorithm) != NID_id_pbkdf2)
-        throw Error(ExitCode::bad_input, "unsupported PBES2 key derivation " + oid_text(pbe2->keyfunc->algorithm));
+        throw Error(ExitCode::bad_input, "unsupported PBES2 key derivation " + ossl::oid_text(pbe2->keyfunc->algorithm));
     ossl::Pbkdf2Param kdf(static_cast<PBKDF2PARAM*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)));
     if (!kdf || kdf->salt == nullptr || kdf->salt->type != V_ASN1_OCTET_STRING)
         throw Error(ExitCode::bad_input, "malformed PBKDF2 parameters");
     Pbes2Params p;
-    p.salt = octets(kdf->salt->value.octet_string);
+    p.salt = ossl::octets(kdf->salt->value.octet_string);
     p.iterations = checked_iterations(kdf->iter, limits, "PBKDF2");
     if (kdf->keylength != nullptr) {
         std::uint64_t length = 0;
@@ -145,19 +144,19 @@ std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits
         p.key_length = static_cast<std::size_t>(length);
     }
     int prf = kdf->prf == nullptr ? NID_hmacWithSHA1 : OBJ_obj2nid(kdf->prf->algorithm);
-    const char* digest = prf_digest(prf);
+    const char* digest = digest_name(prf);
     if (digest == nullptr)
-        throw Error(ExitCode::bad_input, "unsupported PBKDF2 PRF " + oid_text(kdf->prf->algorithm));
+        throw Error(ExitCode::bad_input, "unsupported PBKDF2 PRF " + ossl::oid_text(kdf->prf->algorithm));
     p.prf_digest = digest;
     const char* cipher = cbc_cipher(OBJ_obj2nid(pbe2->encryption->algorithm), &p.cipher_key_length);
     if (cipher == nullptr)
         throw Error(ExitCode::bad_input,
-                    "unsupported PBES2 cipher " + oid_text(pbe2->encryption->algorithm) + " (supported: AES-CBC, 3DES-CBC)");
+                    "unsupported PBES2 cipher " + ossl::oid_text(pbe2->encryption->algorithm) + " (supported: AES-CBC, 3DES-CBC)");
     p.cipher = cipher;
     const ASN1_TYPE* iv = pbe2->encryption->parameter;
     if (iv == nullptr || iv->type != V_ASN1_OCTET_STRING)
         throw Error(ExitCode::bad_input, "PBES2 cipher without an IV");
-    p.iv = octets(iv->value.octet_string);
+    p.iv = ossl::octets(iv->value.octet_string);
     return p;
 }
 
@@ -176,7 +175,7 @@ std::string describe_algorithm(const X509_ALGOR* algorithm) {
         if (pbe && pbe->iter) ASN1_INTEGER_get_uint64(&iterations, pbe->iter);
         return fmt::format("{} {} it", OBJ_nid2ln(nid), iterations);
     }
-    return oid_text(algorithm->algorithm);
+    return ossl::oid_text(algorithm->algorithm);
 }
 
 bool is_weak_description(const std::string& description) {
@@ -343,7 +342,7 @@ std::optional<SecretBytes> Decryptor::try_pkcs12_pbe(const X509_ALGOR* algorithm
     const Pkcs12Pbe* scheme = find_pkcs12_pbe(OBJ_obj2nid(algorithm->algorithm));
     ossl::PbeParam params(static_cast<PBEPARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), algorithm->parameter)));
     if (!params || params->salt == nullptr) throw Error(ExitCode::bad_input, "malformed PKCS#12 PBE parameters");
-    Bytes salt = octets(params->salt);
+    Bytes salt = ossl::octets(params->salt);
     std::uint64_t iterations = checked_iterations(params->iter, limits_, "PKCS#12 PBE");
     // The form the MAC verified with first; the other empty-password form after it.
     PasswordForm forms[2] = {pkcs12_form_,
@@ -380,7 +379,7 @@ std::optional<std::pair<SecretBytes, Bytes>> Decryptor::des3_key_iv(const X509_A
     if (OBJ_obj2nid(algorithm->algorithm) != NID_pbe_WithSHA1And3_Key_TripleDES_CBC) return std::nullopt;
     ossl::PbeParam params(static_cast<PBEPARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), algorithm->parameter)));
     if (!params || params->salt == nullptr) throw Error(ExitCode::bad_input, "malformed PKCS#12 PBE parameters");
-    Bytes salt = octets(params->salt);
+    Bytes salt = ossl::octets(params->salt);
     std::uint64_t iterations = checked_iterations(params->iter, limits_, "PKCS#12 PBE");
     auto bmp = password_bytes(password_, pkcs12_form_);
     SecretBytes key = pkcs12_kdf(*bmp, salt, iterations, "SHA1", 1, 24);
@@ -397,7 +396,7 @@ SecretBytes Decryptor::decrypt(const X509_ALGOR* algorithm, const std::uint8_t* 
         plain = try_pkcs12_pbe(algorithm, data, size);
     } else {
         throw Error(ExitCode::bad_input, fmt::format("{}: unsupported encryption algorithm {}", what,
-                                                     oid_text(algorithm->algorithm)));
+                                                     ossl::oid_text(algorithm->algorithm)));
     }
     if (!plain)
         throw Error(ExitCode::bad_password,

@@ -40,6 +40,9 @@ struct Pbes2Params {
     std::string describe() const;           // "PBES2 PBKDF2-HMAC-SHA256 600000 it, AES-256-CBC"
 };
 
+// The OpenSSL digest name ("SHA256") of a digest or HMAC-with-digest OID; nullptr when unsupported.
+const char* digest_name(int nid);
+
 // Absent when `algorithm` is not PBES2 with PBKDF2; Error(bad_input) when it is but
 // malformed or over the limits.
 std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits& limits);

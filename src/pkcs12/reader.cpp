@@ -26,12 +26,6 @@ constexpr int kBadInput = static_cast<int>(ExitCode::bad_input);
     throw Error(ExitCode::bad_input, "not a valid PKCS#12 file: " + what);
 }
 
-std::string oid_text(const ASN1_OBJECT* object) {
-    char buffer[128];
-    OBJ_obj2txt(buffer, sizeof buffer, object, 0);
-    return buffer;
-}
-
 // One TLV header. Returns false at end of input or on an end-of-contents marker.
 struct Header {
     int tag = 0;
@@ -47,22 +41,6 @@ Header read_header(const unsigned char*& p, const unsigned char* end, const char
     h.constructed = (ret & V_ASN1_CONSTRUCTED) != 0;
     h.indefinite = (ret & 1) != 0;
     return h;
-}
-
-const char* mac_digest(int nid) {
-    switch (nid) {
-        case NID_sha1: return "SHA1";
-        case NID_sha224: return "SHA224";
-        case NID_sha256: return "SHA256";
-        case NID_sha384: return "SHA384";
-        case NID_sha512: return "SHA512";
-        case NID_hmacWithSHA1: return "SHA1";
-        case NID_hmacWithSHA224: return "SHA224";
-        case NID_hmacWithSHA256: return "SHA256";
-        case NID_hmacWithSHA384: return "SHA384";
-        case NID_hmacWithSHA512: return "SHA512";
-        default: return nullptr;
-    }
 }
 
 Bytes hmac(const std::string& digest, const SecretBytes& key, const Bytes& data) {
@@ -87,10 +65,6 @@ bool equal_digest(const Bytes& computed, const ASN1_OCTET_STRING* expected) {
            CRYPTO_memcmp(computed.data(), ASN1_STRING_get0_data(expected), computed.size()) == 0;
 }
 
-Bytes octets(const ASN1_STRING* s) {
-    return Bytes(ASN1_STRING_get0_data(s), ASN1_STRING_get0_data(s) + ASN1_STRING_length(s));
-}
-
 // RFC 9579 PBMAC1: PBKDF2 (UTF-8 password) gives the HMAC key. keyLength is mandatory,
 // and a key shorter than the HMAC output is refused: a 1-byte key lets a forger find a
 // salt under which any password verifies.
@@ -107,15 +81,15 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
     ossl::Algor scheme(d2i_X509_ALGOR(nullptr, &p, end - p));
     if (!kdf || !scheme) malformed("PBMAC1 parameters");
     if (OBJ_obj2nid(kdf->algorithm) != NID_id_pbkdf2)
-        throw Error(ExitCode::bad_input, "PBMAC1 with unsupported key derivation " + oid_text(kdf->algorithm));
+        throw Error(ExitCode::bad_input, "PBMAC1 with unsupported key derivation " + ossl::oid_text(kdf->algorithm));
     ossl::Pbkdf2Param params(static_cast<PBKDF2PARAM*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), kdf->parameter)));
     if (!params || params->salt == nullptr || params->salt->type != V_ASN1_OCTET_STRING || params->iter == nullptr)
         malformed("PBMAC1 PBKDF2 parameters");
     if (params->keylength == nullptr)
         throw Error(ExitCode::bad_input, "PBMAC1 without the mandatory PBKDF2 keyLength (RFC 9579); refusing the file");
-    const char* prf = mac_digest(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
-    const char* digest = mac_digest(OBJ_obj2nid(scheme->algorithm));
+    const char* prf = digest_name(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
+    const char* digest = digest_name(OBJ_obj2nid(scheme->algorithm));
     if (prf == nullptr || digest == nullptr)
         throw Error(ExitCode::bad_input, "PBMAC1 with an unsupported PRF or MAC algorithm");
     std::uint64_t key_length = 0, iterations = 0;
@@ -131,7 +105,7 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
     if (iterations == 0 || iterations > limits.max_iterations)
         throw Error(ExitCode::bad_input, fmt::format("PBMAC1: {} iterations is outside 1..{} (--max-iterations)",
                                                      iterations, limits.max_iterations));
-    Bytes salt = octets(params->salt->value.octet_string);
+    Bytes salt = ossl::octets(params->salt->value.octet_string);
     SecretBytes key = pbkdf2(password, salt, iterations, prf, static_cast<std::size_t>(key_length));
     info.algorithm = fmt::format("PBMAC1 (PBKDF2-HMAC-{}, HMAC-{})", prf, digest);
     info.iterations = iterations;
@@ -145,7 +119,7 @@ std::string key_algorithm_name(const PKCS8_PRIV_KEY_INFO* info) {
     const ASN1_OBJECT* object = nullptr;
     if (PKCS8_pkey_get0(&object, nullptr, nullptr, nullptr, info) != 1 || object == nullptr) return "unknown";
     int nid = OBJ_obj2nid(object);
-    std::string oid = oid_text(object);
+    std::string oid = ossl::oid_text(object);
     if (nid == NID_undef) {
         char numeric[128];
         OBJ_obj2txt(numeric, sizeof numeric, object, 1);
@@ -196,7 +170,7 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
     if (auth_type == NID_pkcs7_signed)
         throw Error(ExitCode::bad_input, "public-key integrity mode (signedData) is not supported");
     if (auth_type != NID_pkcs7_data || auth_safe->d.data == nullptr) malformed("authSafe has no data content");
-    Bytes safe_bytes = octets(auth_safe->d.data);
+    Bytes safe_bytes = ossl::octets(auth_safe->d.data);
 
     // MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
     bool has_mac = p < end && !(end - p >= 2 && p[0] == 0 && p[1] == 0);
@@ -219,9 +193,9 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
         if (nid == NID_pbmac1) {
             verified = verify_pbmac1(algorithm, expected, safe_bytes, password_, limits_, info);
         } else {
-            const char* digest = mac_digest(nid);
+            const char* digest = digest_name(nid);
             if (digest == nullptr)
-                throw Error(ExitCode::bad_input, "unsupported MAC algorithm " + oid_text(algorithm->algorithm) +
+                throw Error(ExitCode::bad_input, "unsupported MAC algorithm " + ossl::oid_text(algorithm->algorithm) +
                                                      " (supported: HMAC with SHA-1/SHA-2, PBMAC1)");
             std::uint64_t count = 1;
             if (iterations && (ASN1_INTEGER_get_uint64(&count, iterations.get()) != 1 || count == 0))
@@ -234,7 +208,7 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
             info.iterations = count;
             ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
             std::size_t size = static_cast<std::size_t>(EVP_MD_get_size(md.get()));
-            Bytes salt_bytes = octets(salt.get());
+            Bytes salt_bytes = ossl::octets(salt.get());
             // An empty password has two encodings in the wild: BMPString 00 00 (the
             // standard) and 0 bytes (a NULL password); try the standard one first.
             for (PasswordForm form : {PasswordForm::bmp, PasswordForm::absent}) {
@@ -343,7 +317,7 @@ BagAttributes read_attributes(const PKCS12_SAFEBAG* bag) {
         for (int v = 0; v < X509_ATTRIBUTE_count(attribute); ++v) {
             ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(attribute, v);
             if (nid == NID_localKeyID && value->type == V_ASN1_OCTET_STRING) {
-                out.local_key_ids.push_back(octets(value->value.octet_string));
+                out.local_key_ids.push_back(ossl::octets(value->value.octet_string));
             } else if (nid == NID_friendlyName && value->type == V_ASN1_BMPSTRING && !out.friendly_name) {
                 const ASN1_BMPSTRING* name = value->value.bmpstring;
                 out.friendly_name = bmp_to_utf8(ASN1_STRING_get0_data(name),
