@@ -88,13 +88,24 @@ bool host_verify(const EVP_PKEY* key, CK_KEY_TYPE type, const std::vector<std::u
                EVP_PKEY_verify(pctx.get(), der.data(), der.size(), digest.data(), digest.size()) == 1;
     }
     const char* md = type == CKK_RSA ? "SHA256" : nullptr;
-    return EVP_DigestVerifyInit_ex(ctx.get(), nullptr, md, ossl::libctx(), nullptr, pkey, nullptr) == 1 &&
-           EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), kMessage, sizeof kMessage) == 1;
+    EVP_PKEY_CTX* pctx = nullptr;
+    if (EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md, ossl::libctx(), nullptr, pkey, nullptr) != 1) return false;
+    if (EVP_PKEY_is_a(key, "RSA-PSS") &&
+        (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) != 1))
+        return false;
+    return EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), kMessage, sizeof kMessage) == 1;
 }
 
 std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key) {
     std::vector<std::uint8_t> signature;
-    if (type == CKK_RSA) {
+    // An RSA-PSS key (restricted to PSS by its algorithm identifier) signs with PSS only
+    // and does not encrypt.
+    const bool pss = EVP_PKEY_is_a(public_key, "RSA-PSS");
+    if (type == CKK_RSA && pss) {
+        CK_RSA_PKCS_PSS_PARAMS params{CKM_SHA256, CKG_MGF1_SHA256, 32};
+        signature = session.sign(pkcs11::Mechanism::with_struct(CKM_SHA256_RSA_PKCS_PSS, params), handle, kMessage);
+    } else if (type == CKK_RSA) {
         signature = session.sign(pkcs11::Mechanism(CKM_SHA256_RSA_PKCS), handle, kMessage);
     } else if (type == CKK_EC) {
         signature = session.sign(pkcs11::Mechanism(CKM_ECDSA), handle, sha256_of_message());  // no CKM_ECDSA_SHA256 on SoftHSM
@@ -103,8 +114,8 @@ std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_K
     }
     if (!host_verify(public_key, type, signature))
         throw Error(ExitCode::bad_input, "the signature made with the restored key does not verify with the file's public key");
-    std::string detail = "signed and verified";
-    if (type == CKK_RSA) {
+    std::string detail = pss ? "signed (PSS) and verified" : "signed and verified";
+    if (type == CKK_RSA && !pss) {
         ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(ossl::libctx(), const_cast<EVP_PKEY*>(public_key), nullptr));
         std::vector<std::uint8_t> cipher(static_cast<std::size_t>(EVP_PKEY_get_size(public_key)));
         std::size_t length = cipher.size();

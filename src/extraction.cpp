@@ -5,6 +5,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/keys.hpp"
+#include "src/pkcs12/pbe.hpp"
 #include "src/transport.hpp"
 
 namespace p11vault {
@@ -59,8 +60,9 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
                             "every other path decrypts it on the host");
             return std::nullopt;
         }
-        if (!offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP))
-            notes.push_back("host-reencrypt not possible: the token does not offer CKM_AES_KEY_WRAP_PAD for wrapping");
+        if (!offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP) && !offers(CKM_AES_CBC_PAD, CKF_WRAP))
+            notes.push_back("host-reencrypt not possible: the token offers neither CKM_AES_CBC_PAD nor "
+                            "CKM_AES_KEY_WRAP_PAD for wrapping");
         else if (attempt(ExtractionPath::host_reencrypt, [&] { host_reencrypt(key, attributes); }))
             return ExtractionPath::host_reencrypt;
     }
@@ -106,8 +108,28 @@ void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttr
     secure_wipe(random.data(), random.size());
     pkcs11::ScopedObject wrapping_key =
         transport::import_session_key(session_, CKK_AES, ephemeral, transport::KeyUse::wrap);
-    pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(CKM_AES_KEY_WRAP_PAD), wrapping_key.get(), key.handle);
-    SecretBytes plain = transport::aes_unwrap_pad(ephemeral, wrapped);
+    // CBC_PAD first (its format is the same on every token; NSS's CKM_AES_KEY_WRAP_PAD is
+    // not RFC 5649); SoftHSM offers CBC_PAD but refuses it for private keys, then RFC 5649.
+    SecretBytes plain;
+    for (CK_MECHANISM_TYPE mechanism : {CKM_AES_CBC_PAD, CKM_AES_KEY_WRAP_PAD}) {
+        if (!offers(mechanism, CKF_WRAP)) continue;
+        try {
+            if (mechanism == CKM_AES_CBC_PAD) {
+                std::vector<std::uint8_t> iv = ossl::random_bytes(16);
+                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism, iv), wrapping_key.get(), key.handle);
+                auto decrypted = pkcs12::cbc_decrypt("AES-256-CBC", ephemeral, iv, wrapped.data(), wrapped.size());
+                if (!decrypted) throw Error(ExitCode::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
+                plain = std::move(*decrypted);
+            } else {
+                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism), wrapping_key.get(), key.handle);
+                plain = transport::aes_unwrap_pad(ephemeral, wrapped);
+            }
+            break;
+        } catch (const pkcs11::Pkcs11Error& e) {
+            if (!transport::means_path_unavailable(e.rv()) || mechanism == CKM_AES_KEY_WRAP_PAD) throw;
+        }
+    }
+    if (plain.empty()) throw pkcs11::Pkcs11Error("C_WrapKey", CKR_MECHANISM_INVALID, "no usable wrapping mechanism");
     // SoftHSM pads EC keys with bytes after the DER element: trust the DER length.
     std::size_t length = keys::der_element_length(plain.data(), plain.size());
     if (length == 0)

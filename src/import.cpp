@@ -173,19 +173,27 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
         }
         SecretBytes der = encode_private_key_info(info.get());
         CK_OBJECT_HANDLE unwrapping_key = session_key_for(ephemeral_, CKK_AES);
-        pkcs11::AttributeTemplate t = private_template(key, true);
-        try {
-            if (offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP)) {
+        // CBC_PAD first: its format is the same on every token, while NSS's
+        // CKM_AES_KEY_WRAP_PAD is RFC 3394 with PKCS#7 padding, not RFC 5649. SoftHSM
+        // offers CBC_PAD but refuses it for private keys (CKR_MECHANISM_INVALID): then KWP.
+        for (CK_MECHANISM_TYPE mechanism : {CKM_AES_CBC_PAD, CKM_AES_KEY_WRAP_PAD}) {
+            if (!offers(mechanism, CKF_UNWRAP)) continue;
+            pkcs11::AttributeTemplate t = private_template(key, true);
+            try {
+                if (mechanism == CKM_AES_CBC_PAD) {
+                    std::vector<std::uint8_t> iv = ossl::random_bytes(16);
+                    std::vector<std::uint8_t> wrapped =
+                        pkcs12::cbc_encrypt("AES-256-CBC", ephemeral_, iv, der.data(), der.size());
+                    return session_.unwrap_key(pkcs11::Mechanism(mechanism, iv), unwrapping_key, wrapped, t);
+                }
                 std::vector<std::uint8_t> wrapped = transport::aes_wrap_pad(ephemeral_, der);
-                return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_KEY_WRAP_PAD), unwrapping_key, wrapped, t);
+                return session_.unwrap_key(pkcs11::Mechanism(mechanism), unwrapping_key, wrapped, t);
+            } catch (const pkcs11::Pkcs11Error& e) {
+                if (!transport::means_path_unavailable(e.rv())) throw;
+                notes.push_back(fmt::format("C_UnwrapKey refused ({})", e.what()));
             }
-            std::vector<std::uint8_t> iv = ossl::random_bytes(16);
-            std::vector<std::uint8_t> wrapped = pkcs12::cbc_encrypt("AES-256-CBC", ephemeral_, iv, der.data(), der.size());
-            return session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, iv), unwrapping_key, wrapped, t);
-        } catch (const pkcs11::Pkcs11Error& e) {
-            if (!transport::means_path_unavailable(e.rv())) throw;
-            notes.push_back(fmt::format("C_UnwrapKey refused ({}); creating the key object instead", e.what()));
         }
+        notes.push_back("creating the key object instead");
     } else if (eddsa_broken) {
         notes.push_back("this token cannot unwrap EdDSA keys; creating the key object instead");
     }

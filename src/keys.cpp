@@ -133,7 +133,7 @@ ossl::Pkey from_params(const char* type, OSSL_PARAM_BLD* build, int selection) {
 }  // namespace
 
 std::string KeyDescription::name() const {
-    if (algorithm == "RSA") return fmt::format("RSA-{}", bits);
+    if (algorithm == "RSA" || algorithm == "RSA-PSS") return fmt::format("{}-{}", algorithm, bits);
     if (algorithm == "EC") {
         std::string c = curve;
         c.erase(std::remove(c.begin(), c.end(), '-'), c.end());
@@ -144,9 +144,10 @@ std::string KeyDescription::name() const {
 
 KeyDescription describe(const EVP_PKEY* key) {
     KeyDescription d;
-    if (EVP_PKEY_is_a(key, "RSA")) {
+    if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS")) {
+        // An RSA-PSS key is an RSA key restricted to PSS: CKK_RSA on a token.
         d.key_type = CKK_RSA;
-        d.algorithm = "RSA";
+        d.algorithm = EVP_PKEY_is_a(key, "RSA-PSS") ? "RSA-PSS" : "RSA";
         d.bits = static_cast<unsigned>(EVP_PKEY_get_bits(key));
     } else if (EVP_PKEY_is_a(key, "EC")) {
         const Curve* curve = curve_by_group(group_name(key));

@@ -123,6 +123,12 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
                 key.certificate = &cert;
                 break;
             }
+        // A certificate whose public key this OpenSSL cannot decode (ML-DSA under 3.0)
+        // says nothing about the key's type: take the host path, which names the algorithm.
+        if (key.certificate != nullptr && X509_get0_pubkey(key.certificate->certificate.get()) == nullptr) {
+            ossl::last_error();
+            key.certificate = nullptr;
+        }
         try {
             if (key.certificate == nullptr) {
                 key.host_key = reader.private_key(bag);

@@ -119,8 +119,7 @@ void add_backup_command(CLI::App& command) {
     command.add_flag("--token-wrap-only", options->token_wrap_only,
                      "refuse (exit 6) any key the token cannot wrap into the file itself");
     command.add_flag("--force", options->force, "replace --out if it exists");
-    command.add_option("--record", options->record, "append a JSON record of this run to FILE")->option_text("FILE");
-    command.add_flag("--json", options->json, "print one JSON document on stdout");
+    add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }
 

@@ -124,8 +124,7 @@ void add_migrate_command(CLI::App& command) {
         ->check(CLI::IsMember({"fail", "skip", "replace"}));
     command.add_flag("--extractable", options->extractable, "make the migrated keys extractable on the target");
     command.add_flag("--dry-run", options->dry_run, "check everything and write nothing to the target");
-    command.add_option("--record", options->record, "append a JSON record of this run to FILE")->option_text("FILE");
-    command.add_flag("--json", options->json, "print one JSON document on stdout");
+    add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }
 

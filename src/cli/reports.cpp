@@ -5,6 +5,21 @@
 
 namespace p11vault::cli {
 
+void add_file_input_options(CLI::App& command, FileInputOptions& options, const std::string& purpose) {
+    command.add_option("--in", options.in, "the PKCS#12 file to " + purpose)->required()->option_text("FILE.p12");
+    command.add_option("--password", options.password, "password source: env:VAR, file:PATH, fd:N, stdin, "
+                                                        "shares:FILE,... (absent: prompt)")
+        ->option_text("SRC");
+    command.add_option("--max-iterations", options.limits.max_iterations,
+                       "refuse files whose KDF iteration count is higher (default 10000000)");
+    command.add_option("--max-file-size", options.limits.max_file_size, "refuse larger files (bytes, default 64 MiB)");
+}
+
+void add_output_options(CLI::App& command, std::optional<std::string>& record, bool& json) {
+    command.add_option("--record", record, "append a JSON record of this run to FILE")->option_text("FILE");
+    command.add_flag("--json", json, "print one JSON document on stdout");
+}
+
 void print_key_table(const std::vector<KeyReport>& keys, bool with_status) {
     std::vector<std::string> headings = {"ID", "LABEL", "TYPE", "PATH"};
     if (with_status) headings.push_back("STATUS");

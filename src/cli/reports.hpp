@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "p11vault/error.hpp"
+#include <CLI/CLI.hpp>
+
+#include "src/pkcs12/pbe.hpp"
 #include "src/record.hpp"
 #include "src/report.hpp"
 
@@ -15,6 +18,17 @@ namespace p11vault::cli {
 
 // --id HEX ("01a2", "01:a2") as bytes; Error(usage) for anything else.
 std::vector<std::uint8_t> parse_hex_id(const std::string& text);
+
+// --in FILE.p12, --password SRC, --max-iterations, --max-file-size: the options of every
+// command that reads a PKCS#12 file.
+struct FileInputOptions {
+    std::string in;
+    std::optional<std::string> password;
+    pkcs12::Limits limits;
+};
+void add_file_input_options(CLI::App& command, FileInputOptions& options, const std::string& purpose);
+// --record FILE and --json.
+void add_output_options(CLI::App& command, std::optional<std::string>& record, bool& json);
 
 // One row per key: id, label, type, path/status, certificate subject.
 void print_key_table(const std::vector<KeyReport>& keys, bool with_status);

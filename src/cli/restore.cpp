@@ -19,13 +19,11 @@ using Json = nlohmann::ordered_json;
 
 struct RestoreCommandOptions {
     TokenOptions token;
-    std::string in;
-    std::optional<std::string> password;
+    FileInputOptions file;
     bool dry_run = false;
     std::string on_conflict = "fail";
     bool extractable = false;
     bool skip_unsupported = false;
-    pkcs12::Limits limits;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -41,12 +39,12 @@ void run(const RestoreCommandOptions& o) {
 
     RunRecord record;
     record.command = o.dry_run ? "restore-dry-run" : "restore";
-    record.file = o.in;
+    record.file = o.file.in;
     run_recorded(o.record, record, [&] {
-        pkcs12::Bytes data = pkcs12::read_file(o.in, o.limits.max_file_size);
+        pkcs12::Bytes data = pkcs12::read_file(o.file.in, o.file.limits.max_file_size);
         record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
-        SecretBytes password = read_secret(o.password, "password of " + o.in, "--password", Prompt::once);
-        pkcs12::Reader reader(data, password, o.limits);
+        SecretBytes password = read_secret(o.file.password, "password of " + o.file.in, "--password", Prompt::once);
+        pkcs12::Reader reader(data, password, o.file.limits);
         OpenToken token = open_token(o.token, /*read_write=*/true, /*login=*/true);
         record.token = token.info;
         RestoreResult result = run_restore(*token.session, quirks_for(token.info), reader, options);
@@ -56,7 +54,7 @@ void run(const RestoreCommandOptions& o) {
         if (o.json) {
             Json document;
             document["format"] = json_format("restore");
-            document["file"] = o.in;
+            document["file"] = o.file.in;
             document["file_sha256"] = *record.file_sha256;
             document["dry_run"] = result.dry_run;
             document["token"] = token_json(token.slot, token.info);
@@ -73,7 +71,7 @@ void run(const RestoreCommandOptions& o) {
             std::printf("%s %zu of %zu key%s and %zu certificate%s from %s to token \"%s\"\n",
                         result.dry_run ? "Dry run: would restore" : "Restored", restored, result.keys.size(),
                         result.keys.size() == 1 ? "" : "s", result.certificates_written,
-                        result.certificates_written == 1 ? "" : "s", o.in.c_str(), printable(token.info.label).c_str());
+                        result.certificates_written == 1 ? "" : "s", o.file.in.c_str(), printable(token.info.label).c_str());
             print_key_table(result.keys, true);
             for (const auto& quirk : reader.decryptor().quirks_used())
                 std::printf("note: the file needed a producer quirk to read: %s\n", quirk.c_str());
@@ -87,10 +85,7 @@ void run(const RestoreCommandOptions& o) {
 void add_restore_command(CLI::App& command) {
     auto options = std::make_shared<RestoreCommandOptions>();
     add_token_options(command, options->token);
-    command.add_option("--in", options->in, "the PKCS#12 file to restore")->required()->option_text("FILE.p12");
-    command.add_option("--password", options->password,
-                       "password source: env:VAR, file:PATH, fd:N, stdin (absent: prompt)")
-        ->option_text("SRC");
+    add_file_input_options(command, options->file, "restore");
     command.add_flag("--dry-run", options->dry_run,
                      "check everything (password, file, login, conflicts, key types) and write nothing");
     command.add_option("--on-conflict", options->on_conflict,
@@ -100,12 +95,7 @@ void add_restore_command(CLI::App& command) {
                      "make restored private keys extractable (default: CKA_EXTRACTABLE=FALSE)");
     command.add_flag("--skip-unsupported", options->skip_unsupported,
                      "restore the other keys when the token cannot hold a key's type");
-    command.add_option("--max-iterations", options->limits.max_iterations,
-                       "refuse files whose KDF iteration count is higher (default 10000000)");
-    command.add_option("--max-file-size", options->limits.max_file_size,
-                       "refuse larger files (bytes, default 67108864)");
-    command.add_option("--record", options->record, "append a JSON record of this run to FILE")->option_text("FILE");
-    command.add_flag("--json", options->json, "print one JSON document on stdout");
+    add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }
 

@@ -22,10 +22,8 @@ using Json = nlohmann::ordered_json;
 
 struct VerifyCommandOptions {
     TokenOptions token;
-    std::string in;
-    std::optional<std::string> password;
+    FileInputOptions file;
     bool drill = false;
-    pkcs12::Limits limits;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -85,12 +83,12 @@ void print_verification(const std::string& file, const Verification& v) {
 void run(const VerifyCommandOptions& o) {
     RunRecord record;
     record.command = "verify";
-    record.file = o.in;
+    record.file = o.file.in;
     run_recorded(o.record, record, [&] {
-        pkcs12::Bytes data = pkcs12::read_file(o.in, o.limits.max_file_size);
+        pkcs12::Bytes data = pkcs12::read_file(o.file.in, o.file.limits.max_file_size);
         record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
-        SecretBytes password = read_secret(o.password, "password of " + o.in, "--password", Prompt::once);
-        pkcs12::Reader reader(data, password, o.limits);
+        SecretBytes password = read_secret(o.file.password, "password of " + o.file.in, "--password", Prompt::once);
+        pkcs12::Reader reader(data, password, o.file.limits);
         Verification verification = verify_file(reader);
         for (const auto& key : verification.keys) {
             KeyReport report;
@@ -121,7 +119,7 @@ void run(const VerifyCommandOptions& o) {
         if (o.json) {
             Json document;
             document["format"] = json_format("verify");
-            document["file"] = o.in;
+            document["file"] = o.file.in;
             document["file_sha256"] = *record.file_sha256;
             Json details = verification_json(verification);
             for (auto& [name, value] : details.items()) document[name] = value;
@@ -137,7 +135,7 @@ void run(const VerifyCommandOptions& o) {
                                                 {"missing_in_file", comparison->missing_in_file}};
             print_json(document);
         } else {
-            print_verification(o.in, verification);
+            print_verification(o.file.in, verification);
             if (o.drill) {
                 std::printf("\nDrill (throw-away SoftHSM token)\n");
                 for (const auto& result : drill)
@@ -166,17 +164,10 @@ void run(const VerifyCommandOptions& o) {
 void add_verify_command(CLI::App& command) {
     auto options = std::make_shared<VerifyCommandOptions>();
     add_token_options(command, options->token);
-    command.add_option("--in", options->in, "the PKCS#12 file to verify")->required()->option_text("FILE.p12");
-    command.add_option("--password", options->password,
-                       "password source: env:VAR, file:PATH, fd:N, stdin (absent: prompt)")
-        ->option_text("SRC");
+    add_file_input_options(command, options->file, "verify");
     command.add_flag("--drill", options->drill,
                      "also restore into a throw-away SoftHSM token and sign and verify with every key");
-    command.add_option("--max-iterations", options->limits.max_iterations,
-                       "refuse files whose KDF iteration count is higher (default 10000000)");
-    command.add_option("--max-file-size", options->limits.max_file_size, "refuse larger files (bytes)");
-    command.add_option("--record", options->record, "append a JSON record of this run to FILE")->option_text("FILE");
-    command.add_flag("--json", options->json, "print one JSON document on stdout");
+    add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }
 

@@ -1,0 +1,667 @@
+// `p11vault verify` (issue 6, shared/design/cli.md), run as a script would run it: the
+// built binary as a child process, on real PKCS#12 files of many producers (the corpus),
+// on files built here with OpenSSL's API (a key whose certificate belongs to another key),
+// on damaged files, with --drill, with --record, and compared with a live SoftHSM token.
+//
+// Expected values come from elsewhere than p11vault: the corpus MANIFEST, what
+// `openssl pkcs12 -info` prints for the bag attributes, and fingerprints computed by
+// `openssl x509 -fingerprint -sha256` and `openssl pkey -pubout -outform DER`.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <sstream>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "tests/support/run.hpp"
+#include "tests/support/test_token.hpp"
+
+namespace p11vault::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kPasswordVariable = "P11VAULT_TEST_PW";
+constexpr const char* kPinVariable = "P11VAULT_TEST_PIN";
+
+std::string corpus(const std::string& name) { return std::string(P11VAULT_CORPUS_DIR) + "/" + name; }
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    EXPECT_TRUE(in.good()) << "cannot read " << path;
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::string& data) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+std::string lower(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+}
+
+std::string hex_of(const std::string& bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::string sha256_hex(const std::string& data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EXPECT_EQ(EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr), 1);
+    return hex_of(std::string(reinterpret_cast<char*>(digest), length));
+}
+
+// "AB:CD:..." -> "abcd..."
+std::string plain_hex(const std::string& fingerprint) {
+    std::string out;
+    for (char c : fingerprint)
+        if (std::isxdigit(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// `p11vault verify ARGS... --password env:P11VAULT_TEST_PW` with `password` in the variable.
+RunResult verify(std::vector<std::string> args, const std::string& password, RunOptions options = {}) {
+    options.env[kPasswordVariable] = password;
+    args.insert(args.begin(), "verify");
+    args.insert(args.end(), {"--password", std::string("env:") + kPasswordVariable});
+    return run_p11vault(args, options);
+}
+
+// The one JSON document on stdout (a failed expectation when there is none).
+json stdout_json(const RunResult& result) {
+    json document;
+    EXPECT_NO_THROW(document = json::parse(result.out)) << "stdout is not one JSON document:\n" << result.out;
+    return document;
+}
+
+// The contract's failure shape: exactly one `p11vault: error:` line (warnings may precede it),
+// and no crash.
+void expect_one_error_line(const RunResult& result) {
+    EXPECT_LT(result.exit_code, 128) << "crashed (signal " << result.exit_code - 128 << ")\n" << result.err;
+    int errors = 0;
+    for (const auto& line : result.err_lines())
+        if (line.rfind("p11vault: error:", 0) == 0) ++errors;
+    EXPECT_EQ(errors, 1) << result.err;
+}
+
+bool any_contains(const json& strings, const std::string& needle) {
+    for (const auto& s : strings)
+        if (lower(s.get<std::string>()).find(lower(needle)) != std::string::npos) return true;
+    return false;
+}
+
+// `openssl pkcs12 ARGS` on a file, retrying with -legacy (RC2-40 and friends need it on 3.x).
+RunResult openssl_pkcs12(const std::string& file, const std::string& password, const std::vector<std::string>& args) {
+    RunOptions options;
+    options.env["OPENSSL_TEST_PW"] = password;
+    std::vector<std::string> argv = {"openssl", "pkcs12", "-in", file, "-passin", "env:OPENSSL_TEST_PW"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunResult result = run(argv, options);
+    if (result.exit_code != 0) {
+        argv.insert(argv.begin() + 2, "-legacy");
+        result = run(argv, options);
+    }
+    return result;
+}
+
+// Every PEM block of `type` ("CERTIFICATE") in `text`.
+std::vector<std::string> pem_blocks(const std::string& text, const std::string& type) {
+    std::vector<std::string> out;
+    const std::string begin = "-----BEGIN " + type + "-----", end = "-----END " + type + "-----";
+    for (std::size_t at = text.find(begin); at != std::string::npos; at = text.find(begin, at + 1)) {
+        std::size_t stop = text.find(end, at);
+        if (stop == std::string::npos) break;
+        out.push_back(text.substr(at, stop + end.size() - at) + "\n");
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Good files of several producers: counts, types, localKeyID and friendlyName.
+
+struct GoodFile {
+    std::string file;
+    std::string password;
+    std::size_t keys;
+    std::size_t certificates;
+    // Per key, in file order: type, localKeyID (hex) and friendlyName as
+    // `openssl pkcs12 -info` / pyca show them; "" friendlyName means none.
+    std::vector<std::tuple<std::string, std::string, std::string>> key_details;
+};
+
+void PrintTo(const GoodFile& file, std::ostream* out) { *out << file.file; }
+
+const std::vector<GoodFile>& good_files() {
+    static const std::vector<GoodFile> files = {
+        {"windows7-certmgr-legacy.p12", "foo", 1, 1, {{"RSA-2048", "01000000", "ee6d8805-06d9-42e2-8b68-feab5ef28270"}}},
+        {"windows-certmgr-pbes2-aes256-sha256.p12", "password", 1, 1,
+         {{"RSA-2048", "01000000", "te-c6bda622-30a4-4ecb-a844-19ccbf12a511"}}},
+        {"nss-chrome-linux-export.p12", "foo", 1, 1,
+         {{"RSA-2048", "14742d528e0d0c066c3264d37e3331688b281a75", "Internet Widgits Pty Ltd"}}},
+        {"macos-keychain-rsa.p12", "", 1, 1,
+         {{"RSA-2048", "3939d5cbe561a3e16af98c385c4de21c7745a7db", "{79A09B06-D1D0-4CF6-A8FD-8BF16CD29742}"}}},
+        {"openssl3-ec-p384.p12", "password", 1, 1, {{"EC-P384", "3da7c20d99dad49f79c3b1be658d6f84c0c8baf1", "test"}}},
+        {"openssl3-ed25519.p12", "password", 1, 1, {{"Ed25519", "9876b0aedf156d097f5cefe2b7649cf04a52e010", "test"}}},
+        {"openssl3-rsa-full-chain.p12", "password", 1, 3,
+         {{"RSA-2048", "48cfde778040655277100b1a1f323ba42d68d61d", "test"}}},
+        {"keytool-two-entries.p12", "password", 2, 6,
+         {{"RSA-2048", "48cfde778040655277100b1a1f323ba42d68d61d", "test"},
+          {"RSA-2048", "54696d652031373135333436353033393137", "test2"}}},
+        {"rfc9579-pbmac1-sha256.p12", "1234", 1, 1, {}},
+        {"unknown-key-inside-encrypted-safe.p12", "user", 1, 1, {{"RSA-1024", "37", ""}}},
+        {"openssl-unicode-password.p12", "Hello, 世界", 1, 1,
+         {{"EC-P256", "3f3138ecb9f145e13e90710dc128ba4e6fa09ced", ""}}},
+        // friendlyName U+263A on the key (a BMPString 26 3A; pyca/cryptography reads it).
+        {"pyca-unicode-friendlynames.p12", "password", 1, 3,
+         {{"EC-P256", "2534f63c8f948ce54827f670d924d5fc81faa12c", "\u263a"}}},
+    };
+    return files;
+}
+
+class VerifyGoodFile : public ::testing::TestWithParam<GoodFile> {};
+
+TEST_P(VerifyGoodFile, ReportsKeysCertificatesAndAttributes) {
+    const GoodFile& expected = GetParam();
+    const RunResult result = verify({"--in", corpus(expected.file), "--json"}, expected.password);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    EXPECT_EQ(document.value("format", ""), "p11vault.verify/1");
+    ASSERT_EQ(document.at("keys").size(), expected.keys) << document.dump(2);
+    ASSERT_EQ(document.at("certificates").size(), expected.certificates) << document.dump(2);
+    for (std::size_t i = 0; i < expected.key_details.size(); ++i) {
+        const auto& [type, id, name] = expected.key_details[i];
+        const json& key = document.at("keys").at(i);
+        EXPECT_EQ(key.at("type"), type) << "key " << i;
+        EXPECT_EQ(lower(key.at("local_key_id").get<std::string>()), id) << "key " << i;
+        if (name.empty()) {
+            EXPECT_TRUE(key.at("friendly_name").is_null()) << "key " << i << ": " << key.dump();
+        } else {
+            EXPECT_EQ(key.at("friendly_name"), name) << "key " << i << ": " << key.dump();
+        }
+        EXPECT_TRUE(key.at("supported").get<bool>()) << key.dump();
+        // Every key of these files has its certificate in the file.
+        EXPECT_TRUE(key.at("certificate").is_number()) << "key " << i << " not paired: " << key.dump();
+    }
+    for (const auto& key : document.at("keys")) EXPECT_EQ(plain_hex(key.value("spki_sha256", "")).size(), 64u);
+    for (const auto& cert : document.at("certificates"))
+        EXPECT_EQ(plain_hex(cert.value("sha256_fingerprint", "")).size(), 64u) << cert.dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Producers, VerifyGoodFile, ::testing::ValuesIn(good_files()),
+                         [](const ::testing::TestParamInfo<GoodFile>& info) {
+                             std::string name = info.param.file.substr(0, info.param.file.find('.'));
+                             for (char& c : name)
+                                 if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                             return name;
+                         });
+
+// ---------------------------------------------------------------------------------------
+// Fingerprints agree with what openssl prints.
+
+class VerifyFingerprints : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(VerifyFingerprints, CertificateSha256MatchesOpensslX509) {
+    const auto& [file, password] = GetParam();
+    const RunResult result = verify({"--in", corpus(file), "--json"}, password);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+
+    const RunResult certs = openssl_pkcs12(corpus(file), password, {"-nokeys"});
+    ASSERT_EQ(certs.exit_code, 0) << certs.err;
+    std::vector<std::string> from_openssl;
+    for (const auto& pem : pem_blocks(certs.out, "CERTIFICATE")) {
+        RunOptions options;
+        options.stdin_data = pem;
+        const RunResult fp = run({"openssl", "x509", "-noout", "-fingerprint", "-sha256"}, options);
+        ASSERT_EQ(fp.exit_code, 0) << fp.err;
+        ASSERT_NE(fp.out.find('='), std::string::npos) << fp.out;
+        from_openssl.push_back(plain_hex(fp.out.substr(fp.out.find('=') + 1)));
+    }
+    std::vector<std::string> from_p11vault;
+    for (const auto& cert : document.at("certificates"))
+        from_p11vault.push_back(plain_hex(cert.at("sha256_fingerprint").get<std::string>()));
+    std::sort(from_openssl.begin(), from_openssl.end());
+    std::sort(from_p11vault.begin(), from_p11vault.end());
+    ASSERT_FALSE(from_openssl.empty());
+    EXPECT_EQ(from_p11vault, from_openssl);
+}
+
+TEST_P(VerifyFingerprints, SpkiSha256MatchesOpensslPkeyPubout) {
+    const auto& [file, password] = GetParam();
+    const RunResult result = verify({"--in", corpus(file), "--json"}, password);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    ASSERT_EQ(document.at("keys").size(), 1u);
+
+    const RunResult key = openssl_pkcs12(corpus(file), password, {"-nocerts", "-nodes"});
+    ASSERT_EQ(key.exit_code, 0) << key.err;
+    RunOptions options;
+    options.stdin_data = key.out;
+    const RunResult spki = run({"openssl", "pkey", "-pubout", "-outform", "DER"}, options);
+    ASSERT_EQ(spki.exit_code, 0) << spki.err;
+    ASSERT_FALSE(spki.out.empty());
+    EXPECT_EQ(plain_hex(document.at("keys").at(0).at("spki_sha256").get<std::string>()), sha256_hex(spki.out));
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, VerifyFingerprints,
+                         ::testing::Values(std::make_pair("openssl3-rsa-full-chain.p12", "password"),
+                                           std::make_pair("windows7-certmgr-legacy.p12", "foo"),
+                                           std::make_pair("openssl3-ec-p384.p12", "password"),
+                                           std::make_pair("openssl3-ed25519.p12", "password")),
+                         [](const auto& info) {
+                             std::string name = info.param.first.substr(0, info.param.first.find('.'));
+                             for (char& c : name)
+                                 if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                             return name;
+                         });
+
+// ---------------------------------------------------------------------------------------
+// Files built here with OpenSSL's API: PKCS12_create refuses a key with another key's
+// certificate, so the bags are assembled one by one.
+
+struct PkeyDeleter {
+    void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+
+Pkey new_ec_key() { return Pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")); }
+
+// A PFX holding `key` (PBES2 AES-256 shrouded key bag) and `cert` (in an AES-256 encrypted
+// safe), both with localKeyID C0FFEE and friendlyName "pair", SHA-256 MAC.
+std::string build_pfx(EVP_PKEY* key, X509* cert, const std::string& password) {
+    static const unsigned char id[] = {0xc0, 0xff, 0xee};
+    STACK_OF(PKCS12_SAFEBAG)* cert_bags = nullptr;
+    PKCS12_SAFEBAG* cert_bag = PKCS12_add_cert(&cert_bags, cert);
+    EXPECT_NE(cert_bag, nullptr);
+    EXPECT_EQ(PKCS12_add_localkeyid(cert_bag, const_cast<unsigned char*>(id), sizeof id), 1);
+    EXPECT_EQ(PKCS12_add_friendlyname_utf8(cert_bag, "pair", -1), 1);
+    STACK_OF(PKCS12_SAFEBAG)* key_bags = nullptr;
+    PKCS12_SAFEBAG* key_bag = PKCS12_add_key(&key_bags, key, 0, 2048, NID_aes_256_cbc, password.c_str());
+    EXPECT_NE(key_bag, nullptr);
+    EXPECT_EQ(PKCS12_add_localkeyid(key_bag, const_cast<unsigned char*>(id), sizeof id), 1);
+    EXPECT_EQ(PKCS12_add_friendlyname_utf8(key_bag, "pair", -1), 1);
+    STACK_OF(PKCS7)* safes = nullptr;
+    EXPECT_EQ(PKCS12_add_safe(&safes, cert_bags, NID_aes_256_cbc, 2048, password.c_str()), 1);
+    EXPECT_EQ(PKCS12_add_safe(&safes, key_bags, -1, 0, nullptr), 1);
+    PKCS12* p12 = PKCS12_add_safes(safes, 0);
+    EXPECT_NE(p12, nullptr);
+    EXPECT_EQ(PKCS12_set_mac(p12, password.c_str(), -1, nullptr, 0, 2048, EVP_sha256()), 1);
+    unsigned char* der = nullptr;
+    const int length = i2d_PKCS12(p12, &der);
+    std::string out(reinterpret_cast<char*>(der), length > 0 ? static_cast<std::size_t>(length) : 0);
+    OPENSSL_free(der);
+    PKCS12_free(p12);
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    sk_PKCS12_SAFEBAG_pop_free(cert_bags, PKCS12_SAFEBAG_free);
+    sk_PKCS12_SAFEBAG_pop_free(key_bags, PKCS12_SAFEBAG_free);
+    return out;
+}
+
+class VerifyBuiltFile : public ::testing::Test {
+protected:
+    void SetUp() override { dir_ = make_temp_dir("verify-test"); }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::string path(const std::string& name) const { return dir_ + "/" + name; }
+    std::string dir_;
+};
+
+TEST_F(VerifyBuiltFile, MatchingKeyAndCertificateBuiltTheSameWayVerify) {
+    // The control for the mismatch test: the same construction with the right certificate.
+    Pkey key = new_ec_key();
+    const IssuedCert cert = TestCa::instance().issue(key.get(), "matching pair");
+    write_bytes(path("good.p12"), build_pfx(key.get(), cert.cert.get(), "pw-1"));
+    const RunResult result = verify({"--in", path("good.p12"), "--json"}, "pw-1");
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    ASSERT_EQ(document.at("keys").size(), 1u);
+    EXPECT_EQ(document.at("keys").at(0).at("local_key_id"), "c0ffee");
+    EXPECT_EQ(document.at("keys").at(0).at("friendly_name"), "pair");
+    EXPECT_EQ(document.at("keys").at(0).at("certificate"), 0);
+}
+
+TEST_F(VerifyBuiltFile, KeyWithAnotherKeysCertificateIsExit4NamingTheProblem) {
+    Pkey key_a = new_ec_key();
+    Pkey key_b = new_ec_key();
+    const IssuedCert cert_b = TestCa::instance().issue(key_b.get(), "certificate of key B");
+    write_bytes(path("mismatch.p12"), build_pfx(key_a.get(), cert_b.cert.get(), "pw-1"));
+
+    for (const bool json_output : {false, true}) {
+        std::vector<std::string> args = {"--in", path("mismatch.p12")};
+        if (json_output) args.push_back("--json");
+        const RunResult result = verify(args, "pw-1");
+        EXPECT_EQ(result.exit_code, 4) << "json=" << json_output << "\n" << result.out << result.err;
+        expect_one_error_line(result);
+        std::string error_line;
+        for (const auto& line : result.err_lines())
+            if (line.rfind("p11vault: error:", 0) == 0) error_line = line;
+        // It names what is wrong: the key does not match the certificate (named by subject).
+        EXPECT_NE(lower(error_line).find("match"), std::string::npos) << error_line;
+        EXPECT_NE(error_line.find("certificate of key B"), std::string::npos) << error_line;
+    }
+}
+
+TEST_F(VerifyBuiltFile, WrongPasswordIsExit3) {
+    Pkey key = new_ec_key();
+    const IssuedCert cert = TestCa::instance().issue(key.get(), "wrong password");
+    write_bytes(path("good.p12"), build_pfx(key.get(), cert.cert.get(), "right password"));
+    const RunResult result = verify({"--in", path("good.p12")}, "wrong password");
+    EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
+    expect_one_error_line(result);
+    EXPECT_EQ(result.err.find("right password"), std::string::npos);
+}
+
+TEST(VerifyCorpus, WrongPasswordOnProducerFilesIsExit3) {
+    for (const char* file : {"windows10-export-3des.p12", "openssl3-ec-p384.p12", "rfc9579-pbmac1-sha256.p12"}) {
+        const RunResult result = verify({"--in", corpus(file), "--json"}, "not the password");
+        EXPECT_EQ(result.exit_code, 3) << file << "\n" << result.err;
+        expect_one_error_line(result);
+        EXPECT_EQ(result.err.find("not the password"), std::string::npos) << "the password was printed";
+        EXPECT_EQ(result.out.find("not the password"), std::string::npos) << "the password was printed";
+    }
+}
+
+TEST_F(VerifyBuiltFile, TruncatedFileIsExit4) {
+    const std::string whole = read_bytes(corpus("openssl3-ec-p384.p12"));
+    ASSERT_GT(whole.size(), 100u);
+    for (const std::size_t keep : {whole.size() / 2, whole.size() - 1, std::size_t{16}}) {
+        write_bytes(path("truncated.p12"), whole.substr(0, keep));
+        const RunResult result = verify({"--in", path("truncated.p12"), "--json"}, "password");
+        EXPECT_EQ(result.exit_code, 4) << "kept " << keep << " of " << whole.size() << " bytes\n" << result.err;
+        expect_one_error_line(result);
+    }
+}
+
+TEST_F(VerifyBuiltFile, EmptyFileIsExit4) {
+    write_bytes(path("empty.p12"), "");
+    const RunResult result = verify({"--in", path("empty.p12")}, "password");
+    EXPECT_EQ(result.exit_code, 4) << result.err;
+    expect_one_error_line(result);
+}
+
+// ---------------------------------------------------------------------------------------
+// Warnings.
+
+TEST(VerifyWarnings, LegacyWindowsFileWarnsAboutRc2Sha1MacAndIterations) {
+    const RunResult result = verify({"--in", corpus("windows7-certmgr-legacy.p12"), "--json"}, "foo");
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json warnings = stdout_json(result).at("warnings");
+    EXPECT_TRUE(any_contains(warnings, "RC2")) << warnings.dump(2);
+    EXPECT_TRUE(any_contains(warnings, "SHA-1") || any_contains(warnings, "SHA1")) << warnings.dump(2);
+    EXPECT_TRUE(any_contains(warnings, "2000 iterations") || any_contains(warnings, "2000 it")) << warnings.dump(2);
+    // Human output: the same warnings on stderr, as warnings, not errors.
+    const RunResult text = verify({"--in", corpus("windows7-certmgr-legacy.p12")}, "foo");
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_NE(text.err.find("p11vault: warning:"), std::string::npos) << text.err;
+    EXPECT_NE(text.err.find("RC2"), std::string::npos) << text.err;
+}
+
+TEST(VerifyWarnings, ModernFileHasNoWeakSchemeWarning) {
+    // The control: 600001 iterations, PBES2 AES-256, SHA-256 MAC.
+    const RunResult result = verify({"--in", corpus("openssl3-600001-iterations.p12"), "--json"}, "");
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json warnings = stdout_json(result).at("warnings");
+    EXPECT_FALSE(any_contains(warnings, "RC2")) << warnings.dump(2);
+    EXPECT_FALSE(any_contains(warnings, "SHA-1")) << warnings.dump(2);
+    EXPECT_FALSE(any_contains(warnings, "iterations")) << warnings.dump(2);
+}
+
+TEST(VerifyWarnings, KeyWithoutCertificateWarns) {
+    const RunResult result = verify({"--in", corpus("pyca-key-only-no-cert.p12"), "--json"}, "cryptography");
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    ASSERT_EQ(document.at("keys").size(), 1u);
+    EXPECT_EQ(document.at("certificates").size(), 0u);
+    EXPECT_TRUE(document.at("keys").at(0).at("certificate").is_null());
+    EXPECT_TRUE(any_contains(document.at("warnings"), "no certificate")) << document.at("warnings").dump(2);
+}
+
+// ---------------------------------------------------------------------------------------
+// --drill.
+
+// The lines of the drill section of the human output.
+std::vector<std::string> drill_lines(const std::string& out) {
+    std::vector<std::string> lines;
+    std::istringstream in(out);
+    std::string line;
+    bool in_drill = false;
+    while (std::getline(in, line)) {
+        if (line.rfind("Drill", 0) == 0) {
+            in_drill = true;
+            continue;
+        }
+        if (in_drill && line.empty()) break;
+        if (in_drill) lines.push_back(line);
+    }
+    return lines;
+}
+
+TEST(VerifyDrill, GoodFileGivesOneOkLinePerKey) {
+    for (const auto& [file, password, keys] :
+         {std::tuple<std::string, std::string, std::size_t>{"keytool-two-entries.p12", "password", 2},
+          {"windows10-export-3des.p12", "1", 1},
+          {"openssl3-ec-p384.p12", "password", 1}}) {
+        const RunResult result = verify({"--in", corpus(file), "--drill"}, password);
+        EXPECT_EQ(result.exit_code, 0) << file << "\n" << result.out << result.err;
+        const auto lines = drill_lines(result.out);
+        EXPECT_EQ(lines.size(), keys) << file << "\n" << result.out;
+        for (const auto& line : lines) EXPECT_TRUE(std::regex_search(line, std::regex("^\\s*ok\\b"))) << line;
+
+        const RunResult as_json = verify({"--in", corpus(file), "--drill", "--json"}, password);
+        ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+        const json drill = stdout_json(as_json).at("drill");
+        ASSERT_EQ(drill.size(), keys) << drill.dump(2);
+        for (const auto& entry : drill) EXPECT_TRUE(entry.at("ok").get<bool>()) << entry.dump();
+    }
+}
+
+TEST(VerifyDrill, UnsupportedKeyIsReportedAsNotRestoredAndFails) {
+    const RunResult result = verify({"--in", corpus("openssl3-x25519.p12"), "--drill"}, "secret123");
+    EXPECT_NE(result.exit_code, 0) << result.out;
+    expect_one_error_line(result);
+    const auto lines = drill_lines(result.out);
+    ASSERT_EQ(lines.size(), 1u) << result.out;
+    EXPECT_FALSE(std::regex_search(lines[0], std::regex("^\\s*ok\\b"))) << lines[0];
+    EXPECT_NE(lines[0].find("not restored"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("X25519"), std::string::npos) << lines[0];
+
+    const RunResult as_json = verify({"--in", corpus("openssl3-x25519.p12"), "--drill", "--json"}, "secret123");
+    EXPECT_NE(as_json.exit_code, 0);
+    EXPECT_LT(as_json.exit_code, 128);
+    const json drill = stdout_json(as_json).at("drill");
+    ASSERT_EQ(drill.size(), 1u);
+    EXPECT_FALSE(drill.at(0).at("ok").get<bool>());
+}
+
+TEST(VerifyDrill, FileWhoseKeyOpensslCannotParseDoesNotCrash) {
+    // ML-DSA-65 (OpenSSL 3.0 has no decoder): the drill must report the key as not
+    // restored, never crash.
+    const RunResult result = verify({"--in", corpus("openssl35-ml-dsa-65.p12"), "--drill", "--json"}, "secret123");
+    EXPECT_LT(result.exit_code, 128) << "crashed: " << result.err;
+    EXPECT_NE(result.exit_code, 0);
+    expect_one_error_line(result);
+    const json document = json::parse(result.out, nullptr, false);
+    ASSERT_FALSE(document.is_discarded()) << result.out;
+    ASSERT_EQ(document.at("drill").size(), 1u);
+    EXPECT_FALSE(document.at("drill").at(0).at("ok").get<bool>());
+}
+
+// ---------------------------------------------------------------------------------------
+// --record.
+
+TEST_F(VerifyBuiltFile, RecordAppendsOneLinePerRun) {
+    const std::string record = path("ceremony.log");
+    const std::string file = corpus("openssl3-ec-p384.p12");
+    const RunResult first = verify({"--in", file, "--json", "--record", record}, "password");
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    const json verified = stdout_json(first);
+
+    auto lines_of = [&] {
+        std::vector<std::string> lines;
+        std::istringstream in(read_bytes(record));
+        for (std::string line; std::getline(in, line);)
+            if (!line.empty()) lines.push_back(line);
+        return lines;
+    };
+    auto lines = lines_of();
+    ASSERT_EQ(lines.size(), 1u);
+    const json one = json::parse(lines[0]);
+    EXPECT_EQ(one.at("command"), "verify");
+    EXPECT_EQ(one.at("result"), "ok");
+    EXPECT_EQ(one.at("file_sha256"), sha256_hex(read_bytes(file)));
+    ASSERT_EQ(one.at("keys").size(), 1u);
+    EXPECT_EQ(plain_hex(one.at("keys").at(0).at("spki_sha256").get<std::string>()),
+              plain_hex(verified.at("keys").at(0).at("spki_sha256").get<std::string>()));
+    EXPECT_EQ(lower(one.at("keys").at(0).at("id").get<std::string>()), "3da7c20d99dad49f79c3b1be658d6f84c0c8baf1");
+
+    // A failing run (wrong password) is recorded too, chained to the first line.
+    const RunResult second = verify({"--in", file, "--record", record}, "wrong-password-xyz");
+    EXPECT_EQ(second.exit_code, 3);
+    lines = lines_of();
+    ASSERT_EQ(lines.size(), 2u);
+    const json two = json::parse(lines[1]);
+    EXPECT_EQ(two.at("command"), "verify");
+    EXPECT_EQ(two.at("result"), "failed");
+    EXPECT_EQ(two.at("exit_code"), 3);
+    EXPECT_EQ(two.at("previous_sha256"), sha256_hex(lines[0]));
+    const std::string all = read_bytes(record);
+    EXPECT_EQ(all.find("wrong-password-xyz"), std::string::npos) << "a secret in the record";
+    EXPECT_EQ(all.find("\"password\""), std::string::npos) << "a secret in the record";
+}
+
+// ---------------------------------------------------------------------------------------
+// Comparison with a token.
+
+std::vector<std::string> with_token(const TestToken& token, std::vector<std::string> args) {
+    const auto token_args = token.cli_token_args();
+    args.insert(args.end(), token_args.begin(), token_args.end());
+    args.insert(args.end(), {"--pin", std::string("env:") + kPinVariable});
+    return args;
+}
+
+RunOptions token_env(const TestToken& token) {
+    RunOptions options;
+    add_env_entries(options, token.env_for_child());
+    options.env[kPinVariable] = token.user_pin();
+    return options;
+}
+
+void destroy_objects_with_id(pkcs11::Session& session, const Bytes& id) {
+    pkcs11::AttributeTemplate match;
+    match.add_bytes(CKA_ID, id);
+    const auto handles = session.find(match);
+    ASSERT_FALSE(handles.empty());
+    for (CK_OBJECT_HANDLE handle : handles) session.destroy_object(handle);
+}
+
+TEST(VerifyWithToken, BackupMatchesItsTokenThenReportsKeysAddedAndRemoved) {
+    TestToken token(Backend::softhsm);
+    {
+        auto session = token.open_session();
+        const TestKey a = generate_rsa(*session, 2048, {0x0a, 0x01}, "key A");
+        certify(*session, a);
+        const TestKey b = generate_ec(*session, "P-256", {0x0b, 0x02}, "key B");
+        certify(*session, b);
+    }
+    const std::string file = token.dir() + "/backup.p12";
+    RunOptions options = token_env(token);
+    options.env[kPasswordVariable] = "backup password 1";
+    const RunResult backup = run_p11vault(
+        with_token(token, {"backup", "--all", "--out", file, "--password", std::string("env:") + kPasswordVariable,
+                           "--iter", "2000"}),
+        options);
+    ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
+
+    {
+        const RunResult result = verify(with_token(token, {"--in", file, "--json"}), "backup password 1", token_env(token));
+        ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+        const json comparison = stdout_json(result).at("token_comparison");
+        EXPECT_EQ(comparison.at("matched"), 2) << comparison.dump(2);
+        EXPECT_TRUE(comparison.at("missing_on_token").empty()) << comparison.dump(2);
+        EXPECT_TRUE(comparison.at("missing_in_file").empty()) << comparison.dump(2);
+    }
+
+    // Key C joins the token, key B leaves it.
+    {
+        auto session = token.open_session();
+        const TestKey c = generate_ec(*session, "P-256", {0x0c, 0x03}, "key C");
+        certify(*session, c);
+        destroy_objects_with_id(*session, {0x0b, 0x02});
+    }
+    const auto objects_before = token.objects();
+    const RunResult result = verify(with_token(token, {"--in", file, "--json"}), "backup password 1", token_env(token));
+    EXPECT_EQ(result.exit_code, 4) << result.out << result.err;
+    expect_one_error_line(result);
+    const json comparison = stdout_json(result).at("token_comparison");
+    EXPECT_EQ(comparison.at("matched"), 1) << comparison.dump(2);
+    ASSERT_EQ(comparison.at("missing_on_token").size(), 1u) << comparison.dump(2);
+    ASSERT_EQ(comparison.at("missing_in_file").size(), 1u) << comparison.dump(2);
+    const std::string missing_on_token = lower(comparison.at("missing_on_token").at(0).get<std::string>());
+    const std::string missing_in_file = lower(comparison.at("missing_in_file").at(0).get<std::string>());
+    EXPECT_NE(missing_on_token.find("0b02"), std::string::npos) << missing_on_token;
+    EXPECT_NE(missing_in_file.find("0c03"), std::string::npos) << missing_in_file;
+    EXPECT_EQ(missing_on_token.find("0a01"), std::string::npos) << missing_on_token;
+    // Verify only reads the token.
+    EXPECT_EQ(token.objects(), objects_before);
+
+    // The human output lists the differences too.
+    const RunResult text = verify(with_token(token, {"--in", file}), "backup password 1", token_env(token));
+    EXPECT_EQ(text.exit_code, 4);
+    EXPECT_NE(lower(text.out).find("0b02"), std::string::npos) << text.out;
+    EXPECT_NE(lower(text.out).find("0c03"), std::string::npos) << text.out;
+}
+
+TEST(VerifyWithToken, SameKeyUnderAnotherIdIsADifference) {
+    // The file's key is on the token, but with another CKA_ID: still exit 4.
+    TestToken token(Backend::softhsm);
+    {
+        auto session = token.open_session();
+        const TestKey a = generate_ec(*session, "P-256", {0x01}, "key A");
+        certify(*session, a);
+    }
+    const std::string file = token.dir() + "/backup.p12";
+    RunOptions options = token_env(token);
+    options.env[kPasswordVariable] = "pw";
+    const RunResult backup = run_p11vault(
+        with_token(token, {"backup", "--all", "--out", file, "--password", std::string("env:") + kPasswordVariable,
+                           "--iter", "2000"}),
+        options);
+    ASSERT_EQ(backup.exit_code, 0) << backup.err;
+    {
+        auto session = token.open_session();
+        pkcs11::AttributeTemplate match;
+        match.add_bytes(CKA_ID, Bytes{0x01});
+        for (CK_OBJECT_HANDLE handle : session->find(match)) {
+            pkcs11::AttributeTemplate change;
+            change.add_bytes(CKA_ID, Bytes{0x02});
+            session->set_attributes(handle, change);
+        }
+    }
+    const RunResult result = verify(with_token(token, {"--in", file, "--json"}), "pw", token_env(token));
+    EXPECT_EQ(result.exit_code, 4) << result.out << result.err;
+    const json comparison = stdout_json(result).at("token_comparison");
+    EXPECT_EQ(comparison.at("matched"), 0) << comparison.dump(2);
+    EXPECT_FALSE(comparison.at("missing_on_token").empty()) << comparison.dump(2);
+}
+
+}  // namespace
+}  // namespace p11vault::testing
