@@ -1,0 +1,654 @@
+// `p11vault restore` (issue 5), run as an operator runs it against throw-away SoftHSM and
+// NSS softoken tokens: files made by OpenSSL in the test and real files of the corpus go
+// onto the token with their identity, the keys sign; wrong passwords, damaged files,
+// conflicts, unsupported key types and dry runs leave the token exactly as it was; the
+// --record log chains and holds no secret.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <openssl/bn.h>
+#include <openssl/pkcs12.h>
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "tests/support/cli_helpers.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/test_token.hpp"
+
+namespace p11vault::testing {
+namespace {
+
+using nlohmann::json;
+
+// The import path measured for a PBES2/AES file (shared/design/extraction.md).
+std::string expected_restore_path(Backend backend) { return backend == Backend::nss ? "token-unwrap" : "host-decrypt"; }
+
+// A PKCS#12 file made by `openssl pkcs12 -export` from a host key and a TestCa certificate.
+struct SourceFile {
+    std::string path;
+    HostCredential credential;
+    pkcs11::Bytes id;   // the localKeyID OpenSSL chose (SHA-1 of the certificate)
+    std::string label;  // -name
+};
+
+SourceFile openssl_file(const std::string& dir, const std::string& name, const std::string& algorithm,
+                        const std::vector<std::string>& extra = {}) {
+    SourceFile file;
+    file.credential = make_host_credential(dir, name, algorithm);
+    file.path = dir + "/" + name + ".p12";
+    file.label = name + " label";
+    std::vector<std::string> argv = {"openssl", "pkcs12", "-export", "-inkey", file.credential.key_path, "-in",
+                                     file.credential.cert_path, "-name", file.label, "-out", file.path, "-passout",
+                                     std::string("env:") + kPasswordVariable};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const RunResult made = run_tool(argv);
+    if (made.exit_code != 0) throw std::runtime_error("openssl pkcs12 -export failed: " + made.err);
+    const P12File parsed = read_p12(file.path);
+    if (parsed.keys().size() != 1 || parsed.keys()[0]->local_key_ids.size() != 1)
+        throw std::runtime_error("unexpected openssl output");
+    file.id = parsed.keys()[0]->local_key_ids[0];
+    return file;
+}
+
+
+// A PKCS#12 file written in-process, for layouts the tools do not make: any key with any
+// certificate (even one that does not match), any localKeyID or none. Key bags PBES2
+// AES-256 (2048 iterations), certificate bags in the clear, SHA-256 MAC.
+struct Entry {
+    EVP_PKEY* key = nullptr;   // a key bag (may be null)
+    X509* cert = nullptr;      // a certificate bag (may be null)
+    pkcs11::Bytes id;          // localKeyID on both (none when empty)
+    std::string label;         // friendlyName on both (none when empty)
+};
+
+void write_pfx(const std::string& path, const std::vector<Entry>& entries, const std::string& password = kTestPassword) {
+    STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
+    auto attributes = [](PKCS12_SAFEBAG* bag, const Entry& entry) {
+        ASSERT_NE(bag, nullptr);
+        if (!entry.id.empty()) {
+            ASSERT_EQ(PKCS12_add_localkeyid(bag, const_cast<unsigned char*>(entry.id.data()),
+                                            static_cast<int>(entry.id.size())),
+                      1);
+        }
+        if (!entry.label.empty()) {
+            ASSERT_EQ(PKCS12_add_friendlyname_utf8(bag, entry.label.c_str(), -1), 1);
+        }
+    };
+    for (const Entry& entry : entries) {
+        if (entry.key != nullptr)
+            attributes(PKCS12_add_key(&bags, entry.key, 0, 2048, NID_aes_256_cbc, password.c_str()), entry);
+        if (entry.cert != nullptr) attributes(PKCS12_add_cert(&bags, entry.cert), entry);
+    }
+    STACK_OF(PKCS7)* safes = nullptr;
+    ASSERT_EQ(PKCS12_add_safe(&safes, bags, -1, 0, nullptr), 1);
+    PKCS12* p12 = PKCS12_add_safes(safes, 0);
+    ASSERT_NE(p12, nullptr);
+    ASSERT_EQ(PKCS12_set_mac(p12, password.c_str(), -1, nullptr, 0, 2048, EVP_sha256()), 1);
+    unsigned char* der = nullptr;
+    const int length = i2d_PKCS12(p12, &der);
+    ASSERT_GT(length, 0);
+    write_text(path, std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
+    OPENSSL_free(der);
+    PKCS12_free(p12);
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+}
+
+class RestoreTest : public ::testing::TestWithParam<Backend> {
+protected:
+    RestoreTest() : token_(GetParam()) {}
+
+    std::string path(const std::string& name) const { return token_.dir() + "/" + name; }
+
+    // Something on the token before the run, so "unchanged" is not just "empty".
+    void add_bystander() {
+        auto session = token_.open_session();
+        const TestKey key = generate_ec(*session, "P-256", {0xbb}, "bystander");
+        certify(*session, key);
+    }
+
+    // The restored private key `id` signs what the certificate's public key verifies.
+    void expect_signs(const pkcs11::Bytes& id, const X509* cert) {
+        auto session = token_.open_session();
+        const auto keys = find_objects(*session, CKO_PRIVATE_KEY, id);
+        ASSERT_EQ(keys.size(), 1u) << "private keys with id " << hex(id);
+        EXPECT_TRUE(token_key_signs_for(*session, keys[0], X509_get0_pubkey(cert)))
+            << "the restored key " << hex(id) << " does not sign for its certificate";
+    }
+
+    // Every object class with id `id`, once each.
+    void expect_objects_once(const pkcs11::Bytes& id) {
+        auto session = token_.open_session();
+        EXPECT_EQ(find_objects(*session, CKO_PRIVATE_KEY, id).size(), 1u);
+        EXPECT_EQ(find_objects(*session, CKO_PUBLIC_KEY, id).size(), 1u);
+        EXPECT_EQ(find_objects(*session, CKO_CERTIFICATE, id).size(), 1u);
+    }
+
+    TestToken token_;
+};
+
+TEST_P(RestoreTest, RsaFileFromOpensslRestoresAndSigns) {
+    const SourceFile file = openssl_file(token_.dir(), "openssl-rsa", "RSA");
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file.path, {"--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    EXPECT_EQ(document.at("format"), "p11vault.restore/1");
+    EXPECT_EQ(document.at("dry_run"), false);
+    EXPECT_EQ(document.at("certificates_written"), 1);
+    ASSERT_EQ(document.at("keys").size(), 1u);
+    const json& key = document.at("keys")[0];
+    EXPECT_EQ(key.at("id"), hex(file.id));
+    EXPECT_EQ(key.at("label"), file.label);
+    EXPECT_EQ(key.at("type"), "RSA-2048");
+    EXPECT_EQ(key.at("status"), "restored");
+    EXPECT_EQ(key.at("path"), expected_restore_path(GetParam())) << key.dump(2);
+    EXPECT_EQ(key.at("spki_sha256"), spki_sha256_hex(file.credential.key.get()));
+    EXPECT_EQ(token_.objects().size(), before.size() + 3) << "private key, public key, certificate";
+    expect_objects_once(file.id);
+    expect_signs(file.id, file.credential.cert.get());
+}
+
+TEST_P(RestoreTest, EcFileFromOpensslRestoresAndSigns) {
+    const SourceFile file = openssl_file(token_.dir(), "openssl-ec", "EC");
+    const RunResult result = restore(token_, file.path, {"--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    const json key = document.at("keys")[0];
+    EXPECT_EQ(key.at("type"), "EC-P256");
+    EXPECT_EQ(key.at("path"), expected_restore_path(GetParam())) << key.dump(2);
+    expect_objects_once(file.id);
+    expect_signs(file.id, file.credential.cert.get());
+}
+
+TEST_P(RestoreTest, LegacyOpensslFileRestoresAndSigns) {
+    // -legacy: RC2-40 certificate safe, 3DES key bag, SHA-1 MAC.
+    const SourceFile rsa = openssl_file(token_.dir(), "legacy-rsa", "RSA", {"-legacy"});
+    const SourceFile ec = openssl_file(token_.dir(), "legacy-ec", "EC", {"-legacy"});
+    for (const SourceFile* file : {&rsa, &ec}) {
+        SCOPED_TRACE(file->path);
+        const RunResult result = restore(token_, file->path, {"--json"});
+        ASSERT_EQ(result.exit_code, 0) << result.err;
+        const json document = stdout_json(result);
+        const json key = document.at("keys")[0];
+        if (GetParam() == Backend::softhsm) EXPECT_EQ(key.at("path"), "host-decrypt");
+        else EXPECT_EQ(key.at("path"), "token-unwrap-legacy") << key.dump(2);  // 3DES bag, CKM_DES3_CBC_PAD
+        expect_objects_once(file->id);
+        expect_signs(file->id, file->credential.cert.get());
+    }
+}
+
+TEST_P(RestoreTest, RestoredObjectsCarryTheFilesIdentity) {
+    const SourceFile file = openssl_file(token_.dir(), "identity", "RSA");
+    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
+    auto session = token_.open_session();
+    const CK_OBJECT_HANDLE key = find_one(*session, CKO_PRIVATE_KEY, file.id);
+    EXPECT_EQ(session->get_bool(key, CKA_SENSITIVE), true);
+    EXPECT_EQ(session->get_bool(key, CKA_EXTRACTABLE), false);
+    EXPECT_EQ(session->get_bool(key, CKA_TOKEN), true);
+    EXPECT_EQ(session->get_bool(key, CKA_PRIVATE), true);
+    EXPECT_EQ(session->get_bool(key, CKA_SIGN), true);
+    EXPECT_EQ(key_type_of(*session, key), static_cast<CK_KEY_TYPE>(CKK_RSA));
+    EXPECT_EQ(label_of(*session, key), file.label);
+
+    const CK_OBJECT_HANDLE public_key = find_one(*session, CKO_PUBLIC_KEY, file.id);
+    EXPECT_EQ(label_of(*session, public_key), file.label);
+    EXPECT_EQ(EVP_PKEY_eq(public_key_from_token(*session, public_key).get(), file.credential.key.get()), 1);
+
+    const CK_OBJECT_HANDLE cert = find_one(*session, CKO_CERTIFICATE, file.id);
+    EXPECT_EQ(label_of(*session, cert), file.label);
+    EXPECT_EQ(X509_cmp(certificate_from_token(*session, cert).get(), file.credential.cert.get()), 0);
+    unsigned char* subject = nullptr;
+    const int length = i2d_X509_NAME(X509_get_subject_name(file.credential.cert.get()), &subject);
+    EXPECT_EQ(session->get_bytes(cert, CKA_SUBJECT), pkcs11::Bytes(subject, subject + length));
+    OPENSSL_free(subject);
+}
+
+TEST_P(RestoreTest, ExtractableOptionMakesTheKeyExtractable) {
+    const SourceFile file = openssl_file(token_.dir(), "extractable", "EC");
+    ASSERT_EQ(restore(token_, file.path, {"--extractable"}).exit_code, 0);
+    auto session = token_.open_session();
+    const CK_OBJECT_HANDLE key = find_one(*session, CKO_PRIVATE_KEY, file.id);
+    EXPECT_EQ(session->get_bool(key, CKA_SENSITIVE), true);
+    EXPECT_EQ(session->get_bool(key, CKA_EXTRACTABLE), true);
+}
+
+TEST_P(RestoreTest, WrongPasswordIsExit3AndChangesNothing) {
+    add_bystander();
+    const SourceFile file = openssl_file(token_.dir(), "wrong-password", "RSA");
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file.path, {}, "not the password");
+    EXPECT_EQ(result.exit_code, 3);
+    ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
+    EXPECT_EQ(result.err_lines()[0].rfind("p11vault: error: ", 0), 0u) << result.err;
+    EXPECT_NE(result.err.find("password"), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("not the password"), std::string::npos) << "leaks the password: " << result.err;
+    EXPECT_EQ(token_.objects(), before);
+}
+
+TEST_P(RestoreTest, TruncatedFileIsExit4AndChangesNothing) {
+    add_bystander();
+    const SourceFile file = openssl_file(token_.dir(), "truncated", "RSA");
+    const std::string data = read_text(file.path);
+    const auto before = token_.objects();
+    for (std::size_t keep : {std::size_t{0}, std::size_t{10}, data.size() / 2, data.size() - 1}) {
+        SCOPED_TRACE("first " + std::to_string(keep) + " of " + std::to_string(data.size()) + " bytes");
+        const std::string damaged = path("truncated-" + std::to_string(keep) + ".p12");
+        write_text(damaged, data.substr(0, keep));
+        const RunResult result = restore(token_, damaged, {});
+        EXPECT_EQ(result.exit_code, 4) << result.err;
+        EXPECT_EQ(result.err_lines().size(), 1u) << result.err;
+        EXPECT_EQ(token_.objects(), before);
+    }
+}
+
+TEST_P(RestoreTest, CorruptedFileIsRefusedAndChangesNothing) {
+    add_bystander();
+    const SourceFile file = openssl_file(token_.dir(), "corrupt", "RSA");
+    const std::string data = read_text(file.path);
+    // Where the MAC value sits: a flip there is a MAC mismatch (exit 3).
+    std::size_t mac_at = std::string::npos;
+    {
+        const unsigned char* p = reinterpret_cast<const unsigned char*>(data.data());
+        PKCS12* p12 = d2i_PKCS12(nullptr, &p, static_cast<long>(data.size()));
+        ASSERT_NE(p12, nullptr);
+        const ASN1_OCTET_STRING* mac = nullptr;
+        PKCS12_get0_mac(&mac, nullptr, nullptr, nullptr, p12);
+        ASSERT_NE(mac, nullptr);
+        const std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(mac)),
+                                static_cast<std::size_t>(ASN1_STRING_length(mac)));
+        mac_at = data.find(value);
+        PKCS12_free(p12);
+        ASSERT_NE(mac_at, std::string::npos);
+    }
+    const auto before = token_.objects();
+    struct Flip {
+        std::size_t offset;
+        std::vector<int> allowed;
+        const char* where;
+    };
+    const std::vector<Flip> flips = {
+        {0, {4}, "the outer SEQUENCE tag"},
+        {data.size() / 3, {3, 4}, "inside the authenticated content"},
+        {data.size() / 2, {3, 4}, "inside the authenticated content"},
+        {mac_at + 5, {3}, "the MAC value"},
+    };
+    for (const Flip& flip : flips) {
+        SCOPED_TRACE(std::string("flipped a bit at ") + std::to_string(flip.offset) + " (" + flip.where + ")");
+        std::string damaged = data;
+        damaged[flip.offset] = static_cast<char>(damaged[flip.offset] ^ 0x10);
+        const std::string damaged_path = path("flipped-" + std::to_string(flip.offset) + ".p12");
+        write_text(damaged_path, damaged);
+        const RunResult result = restore(token_, damaged_path, {});
+        EXPECT_NE(std::find(flip.allowed.begin(), flip.allowed.end(), result.exit_code), flip.allowed.end())
+            << "exit " << result.exit_code << ": " << result.err;
+        EXPECT_EQ(result.err_lines().size(), 1u) << result.err;
+        EXPECT_EQ(token_.objects(), before);
+    }
+}
+
+TEST_P(RestoreTest, RestoringTwiceConflictsWithExit6AndChangesNothing) {
+    const SourceFile file = openssl_file(token_.dir(), "twice", "RSA");
+    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file.path, {});
+    EXPECT_EQ(result.exit_code, 6);
+    ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
+    EXPECT_NE(result.err.find(hex(file.id)), std::string::npos) << "names the key: " << result.err;
+    EXPECT_NE(result.err.find("--on-conflict"), std::string::npos) << "says what to do: " << result.err;
+    EXPECT_EQ(token_.objects(), before);
+    expect_objects_once(file.id);
+}
+
+TEST_P(RestoreTest, OnConflictSkipWritesNothingNew) {
+    const SourceFile file = openssl_file(token_.dir(), "skip", "EC");
+    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file.path, {"--on-conflict", "skip", "--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    EXPECT_EQ(document.at("keys")[0].at("status"), "skipped-conflict") << document.dump(2);
+    EXPECT_EQ(document.at("certificates_written"), 0);
+    EXPECT_EQ(token_.objects(), before);
+}
+
+TEST_P(RestoreTest, OnConflictReplaceLeavesEachObjectOnceAndTheKeySigns) {
+    add_bystander();
+    const SourceFile file = openssl_file(token_.dir(), "replace", "RSA");
+    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file.path, {"--on-conflict", "replace", "--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(stdout_json(result).at("keys")[0].at("status"), "replaced");
+    EXPECT_EQ(token_.objects(), before) << "the same objects, each once";
+    expect_objects_once(file.id);
+    expect_signs(file.id, file.credential.cert.get());
+}
+
+TEST_P(RestoreTest, DryRunWritesNothingButChecksEverything) {
+    add_bystander();
+    const SourceFile file = openssl_file(token_.dir(), "dry", "RSA");
+    const auto before = token_.objects();
+
+    RunResult result = restore(token_, file.path, {"--dry-run", "--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    EXPECT_EQ(document.at("dry_run"), true);
+    EXPECT_EQ(document.at("keys")[0].at("status"), "would-restore");
+    EXPECT_EQ(token_.objects(), before) << "a dry run wrote to the token";
+
+    result = restore(token_, file.path, {"--dry-run"}, "wrong password");
+    EXPECT_EQ(result.exit_code, 3) << result.err;
+    EXPECT_EQ(token_.objects(), before);
+
+    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
+    const auto restored = token_.objects();
+    result = restore(token_, file.path, {"--dry-run"});
+    EXPECT_EQ(result.exit_code, 6) << result.err;
+    EXPECT_EQ(token_.objects(), restored);
+}
+
+TEST_P(RestoreTest, RecordChainsRunsAndHoldsNoSecret) {
+    const SourceFile file = openssl_file(token_.dir(), "record", "EC");
+    const std::string record = path("ceremony.jsonl");
+    EXPECT_EQ(restore(token_, file.path, {"--dry-run", "--record", record}).exit_code, 0);
+    EXPECT_EQ(restore(token_, file.path, {"--record", record}).exit_code, 0);
+    EXPECT_EQ(restore(token_, file.path, {"--record", record}).exit_code, 6);  // conflict: recorded as failed
+
+    const std::string text = read_text(record);
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) lines.push_back(line);
+    ASSERT_EQ(lines.size(), 3u) << text;
+    std::vector<json> records;
+    for (const auto& line : lines) records.push_back(json::parse(line));
+    EXPECT_TRUE(records[0].at("previous_sha256").is_null());
+    EXPECT_EQ(records[1].at("previous_sha256"), sha256_hex(lines[0]));
+    EXPECT_EQ(records[2].at("previous_sha256"), sha256_hex(lines[1]));
+    EXPECT_EQ(records[0].at("command"), "restore-dry-run");
+    EXPECT_EQ(records[1].at("command"), "restore");
+    EXPECT_EQ(records[1].at("result"), "ok");
+    EXPECT_EQ(records[2].at("result"), "failed");
+    EXPECT_EQ(records[2].at("exit_code"), 6);
+    EXPECT_EQ(records[1].at("file_sha256"), sha256_hex(read_text(file.path)));
+    ASSERT_EQ(records[1].at("keys").size(), 1u);
+    EXPECT_EQ(records[1].at("keys")[0].at("id"), hex(file.id));
+    EXPECT_EQ(records[1].at("keys")[0].at("spki_sha256"), spki_sha256_hex(file.credential.key.get()));
+    EXPECT_EQ(records[1].at("token").at("label"), token_.label());
+
+    EXPECT_EQ(text.find(kTestPassword), std::string::npos) << "the password is in the record";
+    EXPECT_EQ(text.find(token_.user_pin()), std::string::npos) << "the PIN is in the record";
+
+    const RunResult check = run_p11vault({"record-check", record});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+TEST_P(RestoreTest, FailureOnTheSecondKeyRemovesWhatTheFirstCreated) {
+    add_bystander();
+    const HostCredential good = make_host_credential(token_.dir(), "good", "RSA");
+    const HostCredential bad = make_host_credential(token_.dir(), "bad", "RSA");
+    const HostCredential other = make_host_credential(token_.dir(), "other", "RSA");
+    // The second key bag is paired (by localKeyID) with a certificate of another key:
+    // found only when the key is on its way into the token, after the first is there.
+    const std::string file = path("second-key-bad.p12");
+    write_pfx(file, {{good.key.get(), good.cert.get(), {0x01}, "good key"},
+                     {bad.key.get(), other.cert.get(), {0x02}, "mismatched key"}});
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file, {});
+    EXPECT_EQ(result.exit_code, 4) << result.err;
+    ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
+    EXPECT_NE(result.err.find("does not match"), std::string::npos) << result.err;
+    EXPECT_EQ(token_.objects(), before) << "objects of the failed run are left on the token";
+}
+
+TEST_P(RestoreTest, SameLabelOfTheSameClassIsAConflict) {
+    {
+        auto session = token_.open_session();
+        certify(*session, generate_rsa(*session, 2048, {0x77}, "shared label"));
+    }
+    const HostCredential credential = make_host_credential(token_.dir(), "label-clash", "RSA");
+    const std::string file = path("label-clash.p12");
+    write_pfx(file, {{credential.key.get(), credential.cert.get(), {0x78}, "shared label"}});
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file, {});
+    EXPECT_EQ(result.exit_code, 6) << result.err;
+    ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
+    EXPECT_NE(result.err.find("shared label"), std::string::npos) << result.err;
+    EXPECT_EQ(token_.objects(), before);
+}
+
+TEST_P(RestoreTest, OnConflictReplaceSwapsAnOlderKeyWithTheSameId) {
+    {
+        auto session = token_.open_session();
+        certify(*session, generate_rsa(*session, 2048, {0x42}, "old key"));
+    }
+    const HostCredential fresh = make_host_credential(token_.dir(), "fresh", "RSA");
+    const std::string file = path("replacement.p12");
+    write_pfx(file, {{fresh.key.get(), fresh.cert.get(), {0x42}, "new key"}});
+    const auto before = token_.objects();
+    EXPECT_EQ(restore(token_, file, {}).exit_code, 6);
+    EXPECT_EQ(token_.objects(), before);
+
+    const RunResult result = restore(token_, file, {"--on-conflict", "replace", "--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(stdout_json(result).at("keys")[0].at("status"), "replaced");
+    EXPECT_EQ(token_.objects().size(), before.size());
+    expect_objects_once({0x42});
+    auto session = token_.open_session();
+    const CK_OBJECT_HANDLE key = find_one(*session, CKO_PRIVATE_KEY, {0x42});
+    EXPECT_EQ(label_of(*session, key), "new key");
+    EXPECT_TRUE(token_key_signs_for(*session, key, X509_get0_pubkey(fresh.cert.get())));
+    const CK_OBJECT_HANDLE public_key = find_one(*session, CKO_PUBLIC_KEY, {0x42});
+    EXPECT_EQ(EVP_PKEY_eq(public_key_from_token(*session, public_key).get(), fresh.key.get()), 1);
+    const CK_OBJECT_HANDLE cert = find_one(*session, CKO_CERTIFICATE, {0x42});
+    EXPECT_EQ(X509_cmp(certificate_from_token(*session, cert).get(), fresh.cert.get()), 0);
+}
+
+TEST_P(RestoreTest, WithoutLocalKeyIdTheIdIsDerivedFromThePublicKey) {
+    const HostCredential credential = make_host_credential(token_.dir(), "no-id", "RSA");
+    const std::string file = path("no-local-key-id.p12");
+    write_pfx(file, {{credential.key.get(), credential.cert.get(), {}, "no id"}});
+    // SHA-1 of the modulus, as NSS and pkcs11-tool derive it.
+    BIGNUM* n = nullptr;
+    ASSERT_EQ(EVP_PKEY_get_bn_param(credential.key.get(), "n", &n), 1);
+    std::vector<unsigned char> modulus(static_cast<std::size_t>(BN_num_bytes(n)));
+    BN_bn2bin(n, modulus.data());
+    BN_free(n);
+    pkcs11::Bytes expected(20);
+    ASSERT_EQ(EVP_Digest(modulus.data(), modulus.size(), expected.data(), nullptr, EVP_sha1(), nullptr), 1);
+
+    const RunResult result = restore(token_, file, {"--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(stdout_json(result).at("keys")[0].at("id"), hex(expected));
+    expect_objects_once(expected);
+    expect_signs(expected, credential.cert.get());
+    // Stable: the same file conflicts with what it restored.
+    EXPECT_EQ(restore(token_, file, {"--dry-run"}).exit_code, 6);
+}
+
+TEST_P(RestoreTest, WrongPasswordOnAFileWithoutMacIsExit3AndChangesNothing) {
+    add_bystander();
+    const SourceFile file = openssl_file(token_.dir(), "no-mac", "RSA", {"-nomac"});
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file.path, {}, "not the password");
+    EXPECT_EQ(result.exit_code, 3) << result.err;
+    EXPECT_EQ(result.err_lines().size(), 1u) << result.err;
+    EXPECT_EQ(token_.objects(), before);
+    // And with the right password it restores (with a warning about the missing MAC).
+    const RunResult good = restore(token_, file.path, {});
+    ASSERT_EQ(good.exit_code, 0) << good.err;
+    EXPECT_NE(good.err.find("p11vault: warning: "), std::string::npos) << good.err;
+    expect_signs(file.id, file.credential.cert.get());
+}
+
+TEST_P(RestoreTest, UnencryptedKeyBagRestoresAndSigns) {
+    // `-keypbe NONE -certpbe NONE`: a plain keyBag, protected only by the MAC. It can only
+    // take the host path.
+    const SourceFile file = openssl_file(token_.dir(), "plain-bags", "RSA", {"-keypbe", "NONE", "-certpbe", "NONE"});
+    const RunResult result = restore(token_, file.path, {"--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    EXPECT_EQ(document.at("keys")[0].at("path"), "host-decrypt");
+    expect_objects_once(file.id);
+    expect_signs(file.id, file.credential.cert.get());
+}
+
+TEST_P(RestoreTest, WrongPinIsExit5AndChangesNothing) {
+    add_bystander();
+    const SourceFile file = openssl_file(token_.dir(), "wrong-pin", "EC");
+    const auto before = token_.objects();
+    RunOptions options;
+    add_env_entries(options, token_.env_for_child());
+    options.env["P11VAULT_TEST_WRONG_PIN"] = "not-the-pin";
+    options.env[kPasswordVariable] = kTestPassword;
+    for (const std::string mode : {"--on-conflict=fail", "--dry-run"}) {
+        SCOPED_TRACE(mode);
+        std::vector<std::string> args = {"restore"};
+        for (const auto& arg : token_.cli_token_args()) args.push_back(arg);
+        args.insert(args.end(), {"--pin", "env:P11VAULT_TEST_WRONG_PIN", "--password",
+                                 std::string("env:") + kPasswordVariable, "--in", file.path, mode});
+        const RunResult result = run_p11vault(args, options);
+        EXPECT_EQ(result.exit_code, 5);
+        ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
+        EXPECT_EQ(result.err_lines()[0].rfind("p11vault: error: C_Login: CKR_PIN_INCORRECT", 0), 0u) << result.err;
+        EXPECT_EQ(token_.objects(), before);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RestoreTest, all_backends(), BackendParamName());
+
+// --- corpus files: real producers -------------------------------------------------------
+
+struct CorpusCase {
+    const char* file;
+    const char* password;
+    std::size_t keys;
+};
+
+std::ostream& operator<<(std::ostream& out, const CorpusCase& c) { return out << c.file; }
+
+class RestoreCorpusTest : public ::testing::TestWithParam<std::tuple<Backend, CorpusCase>> {};
+
+TEST_P(RestoreCorpusTest, RestoresAndEveryKeySignsForItsCertificate) {
+    const auto [backend, corpus] = GetParam();
+    TestToken token(backend);
+    const std::string file = std::string(P11VAULT_CORPUS_DIR) + "/" + corpus.file;
+    ASSERT_TRUE(file_exists(file)) << file;
+    const P12File parsed = read_p12(file, corpus.password);
+    const auto before = token.objects();
+
+    const RunResult result = restore(token, file, {"--json"}, corpus.password);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    ASSERT_EQ(document.at("keys").size(), corpus.keys) << document.dump(2);
+    const auto after = token.objects();
+    EXPECT_EQ(count_class(after, CKO_PRIVATE_KEY), count_class(before, CKO_PRIVATE_KEY) + corpus.keys);
+    EXPECT_GT(count_class(after, CKO_CERTIFICATE), count_class(before, CKO_CERTIFICATE));
+
+    auto session = token.open_session();
+    for (const auto& key : document.at("keys")) {
+        SCOPED_TRACE(key.dump());
+        EXPECT_EQ(key.at("status"), "restored");
+        // The certificate of the file with the public key the report names.
+        const X509* cert = nullptr;
+        for (const P12Bag* bag : parsed.certificates())
+            if (spki_sha256_hex(X509_get0_pubkey(bag->cert.get())) == key.at("spki_sha256")) cert = bag->cert.get();
+        ASSERT_NE(cert, nullptr) << "no certificate in the file for this key";
+        const pkcs11::Bytes id = bytes_from_hex(key.at("id"));
+        const auto handles = find_objects(*session, CKO_PRIVATE_KEY, id);
+        ASSERT_EQ(handles.size(), 1u);
+        EXPECT_EQ(session->get_bool(handles[0], CKA_SENSITIVE), true);
+        EXPECT_EQ(session->get_bool(handles[0], CKA_EXTRACTABLE), false);
+        EXPECT_TRUE(token_key_signs_for(*session, handles[0], X509_get0_pubkey(cert)));
+        // The certificate is on the token too.
+        bool on_token = false;
+        for (CK_OBJECT_HANDLE object : find_objects(*session, CKO_CERTIFICATE))
+            on_token = on_token || X509_cmp(certificate_from_token(*session, object).get(), cert) == 0;
+        EXPECT_TRUE(on_token);
+    }
+}
+
+std::string corpus_name(const ::testing::TestParamInfo<std::tuple<Backend, CorpusCase>>& info) {
+    std::string name = backend_name(std::get<0>(info.param)) + "_" + std::get<1>(info.param).file;
+    std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, RestoreCorpusTest,
+                         ::testing::Combine(all_backends(),
+                                            ::testing::Values(CorpusCase{"openssl3-ec-p384.p12", "password", 1},
+                                                              CorpusCase{"windows-certmgr-pbes2-aes256-sha256.p12",
+                                                                         "password", 1},
+                                                              CorpusCase{"windows7-certmgr-legacy.p12", "foo", 1},
+                                                              CorpusCase{"keytool-two-entries.p12", "password", 2})),
+                         corpus_name);
+
+// --- key types no token here holds --------------------------------------------------------
+
+struct UnsupportedCase {
+    const char* file;
+    const char* key_type;  // as the error names it
+};
+
+std::ostream& operator<<(std::ostream& out, const UnsupportedCase& c) { return out << c.file; }
+
+class RestoreUnsupportedTest : public ::testing::TestWithParam<std::tuple<Backend, UnsupportedCase>> {};
+
+TEST_P(RestoreUnsupportedTest, IsRefusedByTypeAndSkippedOnRequest) {
+    const auto [backend, unsupported] = GetParam();
+    TestToken token(backend);
+    const std::string file = std::string(P11VAULT_CORPUS_DIR) + "/" + unsupported.file;
+    const auto before = token.objects();
+
+    RunResult result = restore(token, file, {}, "secret123");
+    EXPECT_EQ(result.exit_code, 6);
+    ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
+    EXPECT_NE(result.err.find(unsupported.key_type), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("--skip-unsupported"), std::string::npos) << "says what to do: " << result.err;
+    EXPECT_EQ(token.objects(), before);
+
+    result = restore(token, file, {"--skip-unsupported", "--json"}, "secret123");
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json document = stdout_json(result);
+    ASSERT_EQ(document.at("keys").size(), 1u);
+    const json key = document.at("keys")[0];
+    EXPECT_EQ(key.at("status"), "skipped-unsupported");
+    const auto after = token.objects();
+    EXPECT_EQ(count_class(after, CKO_PRIVATE_KEY), count_class(before, CKO_PRIVATE_KEY));
+    EXPECT_EQ(count_class(after, CKO_PUBLIC_KEY), count_class(before, CKO_PUBLIC_KEY));
+
+    // The chain (every certificate of the file but the skipped key's own) is on the token.
+    const P12File parsed = read_p12(file, "secret123");
+    auto session = token.open_session();
+    std::vector<X509Ptr> on_token;
+    for (CK_OBJECT_HANDLE object : find_objects(*session, CKO_CERTIFICATE))
+        on_token.push_back(certificate_from_token(*session, object));
+    std::size_t chain = 0;
+    for (const P12Bag* bag : parsed.certificates()) {
+        if (spki_sha256_hex(X509_get0_pubkey(bag->cert.get())) == key.at("spki_sha256")) continue;
+        ++chain;
+        EXPECT_TRUE(std::any_of(on_token.begin(), on_token.end(),
+                                [&](const X509Ptr& cert) { return X509_cmp(cert.get(), bag->cert.get()) == 0; }))
+            << "a chain certificate of the file is not on the token";
+    }
+    EXPECT_EQ(chain, 2u);
+    EXPECT_GE(document.at("certificates_written").get<std::size_t>(), chain);
+}
+
+std::string unsupported_name(const ::testing::TestParamInfo<std::tuple<Backend, UnsupportedCase>>& info) {
+    return backend_name(std::get<0>(info.param)) + "_" + std::get<1>(info.param).key_type;
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, RestoreUnsupportedTest,
+                         ::testing::Combine(all_backends(),
+                                            ::testing::Values(UnsupportedCase{"openssl3-x25519.p12", "X25519"},
+                                                              UnsupportedCase{"openssl3-dsa-2048-ms-csp.p12", "DSA"})),
+                         unsupported_name);
+
+}  // namespace
+}  // namespace p11vault::testing
