@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -41,6 +42,7 @@ TEST(Records, ChainDetectsRemovedAndEditedRecords) {
     std::string removed = text.substr(text.find('\n') + 1);
     std::ofstream(path, std::ios::trunc) << removed;
     EXPECT_FALSE(check_records(path).problems.empty()) << "removing the first record must be detected";
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
