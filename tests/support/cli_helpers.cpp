@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -30,12 +31,26 @@ struct BioFree {
 };
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 
+// Unloaded at exit, before OPENSSL_cleanup (which was registered with atexit earlier, by
+// OpenSSL's own initialisation, so it runs later): a provider still loaded then is never
+// freed, and the legacy provider's child library context with it, which LeakSanitizer
+// rightly reports.
+OSSL_PROVIDER* default_provider = nullptr;
+OSSL_PROVIDER* legacy_provider = nullptr;
+
+void unload_providers() {
+    if (legacy_provider != nullptr) OSSL_PROVIDER_unload(legacy_provider);
+    if (default_provider != nullptr) OSSL_PROVIDER_unload(default_provider);
+    legacy_provider = default_provider = nullptr;
+}
+
 void load_providers() {
     static std::once_flag once;
     std::call_once(once, [] {
         // Loading one provider explicitly stops the automatic load of the default one.
-        OSSL_PROVIDER_load(nullptr, "default");
-        OSSL_PROVIDER_load(nullptr, "legacy");
+        default_provider = OSSL_PROVIDER_load(nullptr, "default");
+        legacy_provider = OSSL_PROVIDER_load(nullptr, "legacy");
+        std::atexit(unload_providers);
     });
 }
 
