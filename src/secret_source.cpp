@@ -292,8 +292,11 @@ SecretBytes read_secret(const std::optional<std::string>& source, std::string_vi
     if (prefix == "shares") return read_shares(rest(), option);
 
     const std::string choices = "use env:VAR, file:PATH, fd:N, stdin or pass:TEXT";
+    // The text before the colon is not repeated: it may be the start of a password typed
+    // where its source belongs.
     if (colon != std::string::npos && looks_like_prefix(prefix)) {
-        usage_error(option + ": unknown secret source '" + std::string(prefix) + ":': " + choices);
+        usage_error(option + ": unknown secret source (the text before ':' is none of env, file, fd, pass, "
+                             "shares): " + choices);
     }
     usage_error(option + " takes a secret source, not the secret itself: " + choices);
 }

@@ -158,9 +158,14 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
     const unsigned char* end = p + der.size();
     Header pfx = read_header(p, end, "outer structure");
     if (pfx.tag != V_ASN1_SEQUENCE || !pfx.constructed) malformed("it does not start with a SEQUENCE (wrong format?)");
+    // Nothing may follow the PFX. Bytes after it are how a MacData is cut off without
+    // touching the authenticated content (shorten the outer length, or make it indefinite
+    // with end-of-contents before the MacData); read on, such a file would pass as one
+    // that merely has no MAC.
     if (!pfx.indefinite) {
         if (pfx.length > end - p) malformed("truncated");
-        end = p + pfx.length;
+        if (pfx.length < end - p)
+            malformed(fmt::format("{} bytes after the end of the PFX structure", end - p - pfx.length));
     }
     ossl::Integer version(d2i_ASN1_INTEGER(nullptr, &p, end - p));
     if (!version || ASN1_INTEGER_get(version.get()) != 3) malformed("version is not 3");
@@ -178,11 +183,20 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
         Header mac_header = read_header(p, end, "MacData");
         const unsigned char* mac_end = mac_header.indefinite ? end : p + mac_header.length;
         if (mac_header.tag != V_ASN1_SEQUENCE || mac_end > end) malformed("MacData");
+        if (!mac_header.indefinite && !pfx.indefinite && mac_end != end) malformed("data after the MacData");
         ossl::Sig digest_info(d2i_X509_SIG(nullptr, &p, mac_end - p));
         ossl::OctetString salt(d2i_ASN1_OCTET_STRING(nullptr, &p, mac_end - p));
         ossl::Integer iterations;
         if (p < mac_end && *p == V_ASN1_INTEGER) iterations.reset(d2i_ASN1_INTEGER(nullptr, &p, mac_end - p));
         if (!digest_info || !salt) malformed("MacData");
+        if (mac_header.indefinite) {
+            if (mac_end - p < 2 || p[0] != 0 || p[1] != 0) malformed("MacData has no end-of-contents");
+            p += 2;
+        }
+        if (pfx.indefinite) {
+            if (end - p < 2 || p[0] != 0 || p[1] != 0) malformed("data after the MacData");
+            if (end - p > 2) malformed(fmt::format("{} bytes after the end of the PFX structure", end - p - 2));
+        }
         const X509_ALGOR* algorithm = nullptr;
         const ASN1_OCTET_STRING* expected = nullptr;
         X509_SIG_get0(digest_info.get(), &algorithm, &expected);
@@ -226,6 +240,9 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
             throw Error(ExitCode::bad_password,
                         "wrong password, or the file was changed (MAC mismatch); check the password and the file");
     } else {
+        if (pfx.indefinite && end - p < 2) malformed("the PFX has no end-of-contents");
+        if (pfx.indefinite && end - p > 2)
+            malformed(fmt::format("{} bytes after the end of the PFX structure", end - p - 2));
         contents_.warnings.push_back("the file has no MAC: its integrity is not protected");
     }
     decryptor_.set_pkcs12_form(contents_.mac.password_form);

@@ -1,0 +1,306 @@
+// A fault-injecting PKCS#11 module for tests: every function forwards to a real module
+// and one chosen call fails with a chosen return value, so that tests can check what
+// p11vault does when a token fails half-way (restore leaves the token as it was, backup
+// leaves no file).
+//
+// Environment (read once, by C_GetFunctionList):
+//   P11VAULT_FAULT_MODULE    the real module (default /usr/lib/softhsm/libsofthsm2.so)
+//   P11VAULT_FAULT_AT=K      fail the K-th counted call (from 1). Counted: every function
+//                            except the module's load and unload (C_GetFunctionList,
+//                            C_Initialize, C_Finalize: a C_Finalize failure comes after
+//                            the outcome is decided) and the read-only information
+//                            queries (C_GetInfo, C_GetSlotList, C_GetSlotInfo,
+//                            C_GetTokenInfo, C_GetMechanismList, C_GetMechanismInfo),
+//                            which change nothing and are many (p11vault asks for every
+//                            mechanism's info): fail those by name instead.
+//   P11VAULT_FAULT_FUNCTION=C_Name   fail every call of C_Name (counted or not) ...
+//   P11VAULT_FAULT_NTH=N             ... or only its N-th call (from 1).
+//   P11VAULT_FAULT_RV        the return value of a failed call: a CKR_ name from the table
+//                            below, or a number (0x30 or 48). Default CKR_DEVICE_ERROR.
+//   P11VAULT_FAULT_TOKEN_FLAGS  a number OR'ed into the flags C_GetTokenInfo returns
+//                            (e.g. 0x20000 CKF_USER_PIN_FINAL_TRY), to play a token whose
+//                            PIN is nearly or wholly used up.
+//   P11VAULT_FAULT_LOG       append one line per call to this file:
+//                            "<K or -> <function> <CKR name> [injected]"
+//                            where K is the call's counted number and - an uncounted call.
+// FAULT_AT and FAULT_FUNCTION may be combined: a call fails when either rule matches
+// (e.g. fail the 7th call and every C_DestroyObject, to make a rollback fail too).
+//
+// A failed call does not reach the real module. A bad setting makes C_GetFunctionList
+// fail with CKR_ARGUMENTS_BAD after a line on stderr, so a typo cannot pass silently.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <p11-kit/pkcs11.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace {
+
+// Every member of CK_FUNCTION_LIST (2.40), in order.
+#define FAULT_FUNCTIONS(X)                                                                                   \
+    X(C_Initialize) X(C_Finalize) X(C_GetInfo) X(C_GetFunctionList) X(C_GetSlotList) X(C_GetSlotInfo)        \
+    X(C_GetTokenInfo) X(C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN) X(C_SetPIN)    \
+    X(C_OpenSession) X(C_CloseSession) X(C_CloseAllSessions) X(C_GetSessionInfo) X(C_GetOperationState)      \
+    X(C_SetOperationState) X(C_Login) X(C_Logout) X(C_CreateObject) X(C_CopyObject) X(C_DestroyObject)       \
+    X(C_GetObjectSize) X(C_GetAttributeValue) X(C_SetAttributeValue) X(C_FindObjectsInit) X(C_FindObjects)   \
+    X(C_FindObjectsFinal) X(C_EncryptInit) X(C_Encrypt) X(C_EncryptUpdate) X(C_EncryptFinal)                 \
+    X(C_DecryptInit) X(C_Decrypt) X(C_DecryptUpdate) X(C_DecryptFinal) X(C_DigestInit) X(C_Digest)           \
+    X(C_DigestUpdate) X(C_DigestKey) X(C_DigestFinal) X(C_SignInit) X(C_Sign) X(C_SignUpdate)                \
+    X(C_SignFinal) X(C_SignRecoverInit) X(C_SignRecover) X(C_VerifyInit) X(C_Verify) X(C_VerifyUpdate)       \
+    X(C_VerifyFinal) X(C_VerifyRecoverInit) X(C_VerifyRecover) X(C_DigestEncryptUpdate)                      \
+    X(C_DecryptDigestUpdate) X(C_SignEncryptUpdate) X(C_DecryptVerifyUpdate) X(C_GenerateKey)                \
+    X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey) X(C_DeriveKey) X(C_SeedRandom) X(C_GenerateRandom)      \
+    X(C_GetFunctionStatus) X(C_CancelFunction) X(C_WaitForSlotEvent)
+
+enum Function : int {
+#define FAULT_ENUM(name) name##_index,
+    FAULT_FUNCTIONS(FAULT_ENUM)
+#undef FAULT_ENUM
+    function_count
+};
+
+const char* const function_names[] = {
+#define FAULT_NAME(name) #name,
+    FAULT_FUNCTIONS(FAULT_NAME)
+#undef FAULT_NAME
+};
+
+bool counted(int function) {
+    switch (function) {
+        case C_GetFunctionList_index:
+        case C_Initialize_index:
+        case C_Finalize_index:
+        case C_GetInfo_index:
+        case C_GetSlotList_index:
+        case C_GetSlotInfo_index:
+        case C_GetTokenInfo_index:
+        case C_GetMechanismList_index:
+        case C_GetMechanismInfo_index:
+            return false;
+        default:
+            return true;
+    }
+}
+
+struct RvName {
+    const char* name;
+    CK_RV rv;
+};
+#define RV(name) {#name, name}
+const RvName rv_names[] = {
+    RV(CKR_OK), RV(CKR_HOST_MEMORY), RV(CKR_SLOT_ID_INVALID), RV(CKR_GENERAL_ERROR), RV(CKR_FUNCTION_FAILED),
+    RV(CKR_ARGUMENTS_BAD), RV(CKR_ATTRIBUTE_SENSITIVE), RV(CKR_ATTRIBUTE_TYPE_INVALID),
+    RV(CKR_ATTRIBUTE_VALUE_INVALID), RV(CKR_DATA_INVALID), RV(CKR_DATA_LEN_RANGE), RV(CKR_DEVICE_ERROR),
+    RV(CKR_DEVICE_MEMORY), RV(CKR_DEVICE_REMOVED), RV(CKR_ENCRYPTED_DATA_INVALID), RV(CKR_FUNCTION_CANCELED),
+    RV(CKR_FUNCTION_NOT_SUPPORTED), RV(CKR_KEY_HANDLE_INVALID), RV(CKR_KEY_SIZE_RANGE), RV(CKR_KEY_TYPE_INCONSISTENT),
+    RV(CKR_KEY_NOT_WRAPPABLE), RV(CKR_KEY_UNEXTRACTABLE), RV(CKR_MECHANISM_INVALID), RV(CKR_MECHANISM_PARAM_INVALID),
+    RV(CKR_OBJECT_HANDLE_INVALID), RV(CKR_OPERATION_ACTIVE), RV(CKR_OPERATION_NOT_INITIALIZED), RV(CKR_PIN_INCORRECT),
+    RV(CKR_PIN_LOCKED), RV(CKR_SESSION_CLOSED), RV(CKR_SESSION_COUNT), RV(CKR_SESSION_HANDLE_INVALID),
+    RV(CKR_SESSION_READ_ONLY), RV(CKR_TEMPLATE_INCOMPLETE), RV(CKR_TEMPLATE_INCONSISTENT), RV(CKR_TOKEN_NOT_PRESENT),
+    RV(CKR_TOKEN_NOT_RECOGNIZED), RV(CKR_TOKEN_WRITE_PROTECTED), RV(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
+    RV(CKR_USER_NOT_LOGGED_IN), RV(CKR_WRAPPED_KEY_INVALID), RV(CKR_WRAPPING_KEY_HANDLE_INVALID),
+    RV(CKR_BUFFER_TOO_SMALL), RV(CKR_CRYPTOKI_NOT_INITIALIZED), RV(CKR_SIGNATURE_INVALID),
+};
+#undef RV
+
+std::string rv_text(CK_RV rv) {
+    for (const auto& entry : rv_names)
+        if (entry.rv == rv) return entry.name;
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "CKR_0x%lx", static_cast<unsigned long>(rv));
+    return buffer;
+}
+
+std::optional<unsigned long> parse_number(const char* text) {
+    if (text == nullptr || *text == '\0') return std::nullopt;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long value = std::strtoul(text, &end, 0);
+    if (errno != 0 || end == nullptr || *end != '\0') return std::nullopt;
+    return value;
+}
+
+struct Settings {
+    bool valid = true;
+    std::string module = "/usr/lib/softhsm/libsofthsm2.so";
+    unsigned long fail_at = 0;  // 0: off
+    int fail_function = -1;     // -1: off
+    unsigned long fail_nth = 0; // 0: every call of fail_function
+    CK_RV rv = CKR_DEVICE_ERROR;
+    CK_FLAGS token_flags = 0;
+    std::string log;
+};
+
+std::mutex state_mutex;
+Settings settings;
+CK_FUNCTION_LIST* real = nullptr;
+unsigned long counted_calls = 0;
+unsigned long calls_of[function_count] = {};
+
+void complain(const std::string& what) {
+    std::fprintf(stderr, "p11vault fault module: %s\n", what.c_str());
+    settings.valid = false;
+}
+
+void read_settings() {
+    if (const char* module = std::getenv("P11VAULT_FAULT_MODULE"); module != nullptr && *module != '\0')
+        settings.module = module;
+    if (const char* at = std::getenv("P11VAULT_FAULT_AT"); at != nullptr && *at != '\0') {
+        auto value = parse_number(at);
+        if (!value || *value == 0) complain(std::string("P11VAULT_FAULT_AT must be a number >= 1, not ") + at);
+        else settings.fail_at = *value;
+    }
+    if (const char* name = std::getenv("P11VAULT_FAULT_FUNCTION"); name != nullptr && *name != '\0') {
+        for (int i = 0; i < function_count; ++i)
+            if (std::strcmp(function_names[i], name) == 0) settings.fail_function = i;
+        if (settings.fail_function < 0) complain(std::string("P11VAULT_FAULT_FUNCTION: unknown function ") + name);
+    }
+    if (const char* nth = std::getenv("P11VAULT_FAULT_NTH"); nth != nullptr && *nth != '\0') {
+        auto value = parse_number(nth);
+        if (!value || *value == 0) complain(std::string("P11VAULT_FAULT_NTH must be a number >= 1, not ") + nth);
+        else if (settings.fail_function < 0) complain("P11VAULT_FAULT_NTH needs P11VAULT_FAULT_FUNCTION");
+        else settings.fail_nth = *value;
+    }
+    if (const char* rv = std::getenv("P11VAULT_FAULT_RV"); rv != nullptr && *rv != '\0') {
+        bool found = false;
+        for (const auto& entry : rv_names) {
+            if (std::strcmp(entry.name, rv) == 0) {
+                settings.rv = entry.rv;
+                found = true;
+            }
+        }
+        if (!found) {
+            auto value = parse_number(rv);
+            if (!value) complain(std::string("P11VAULT_FAULT_RV: unknown return value ") + rv);
+            else settings.rv = *value;
+        }
+    }
+    if (const char* flags = std::getenv("P11VAULT_FAULT_TOKEN_FLAGS"); flags != nullptr && *flags != '\0') {
+        auto value = parse_number(flags);
+        if (!value) complain(std::string("P11VAULT_FAULT_TOKEN_FLAGS must be a number, not ") + flags);
+        else settings.token_flags = *value;
+    }
+    if (const char* log = std::getenv("P11VAULT_FAULT_LOG")) settings.log = log;
+}
+
+void write_log(const std::string& line) {
+    if (settings.log.empty()) return;
+    int fd = ::open(settings.log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    std::string text = line + "\n";
+    ssize_t ignored = ::write(fd, text.data(), text.size());
+    (void)ignored;
+    ::close(fd);
+}
+
+// Decides, before the call, whether it fails; returns the call's counted number (0 when
+// uncounted) through `number`.
+std::optional<CK_RV> decide(int function, unsigned long& number) {
+    std::lock_guard lock(state_mutex);
+    number = counted(function) ? ++counted_calls : 0;
+    unsigned long nth_of_function = ++calls_of[function];
+    bool fail = (settings.fail_at != 0 && number == settings.fail_at) ||
+                (settings.fail_function == function && (settings.fail_nth == 0 || settings.fail_nth == nth_of_function));
+    if (fail) return settings.rv;
+    return std::nullopt;
+}
+
+void record(int function, unsigned long number, CK_RV rv, bool injected) {
+    if (settings.log.empty()) return;
+    std::string line = (number != 0 ? std::to_string(number) : std::string("-")) + " " + function_names[function] +
+                       " " + rv_text(rv) + (injected ? " injected" : "");
+    write_log(line);
+}
+
+void add_token_flags(CK_SLOT_ID, CK_TOKEN_INFO_PTR info) {
+    if (info != nullptr) info->flags |= settings.token_flags;
+}
+
+// One forwarder per member of CK_FUNCTION_LIST, made from the member's own type.
+template <auto Member, int Index, typename Pointer>
+struct Forwarder;
+
+template <auto Member, int Index, typename... Args>
+struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
+    static CK_RV call(Args... args) {
+        unsigned long number = 0;
+        std::optional<CK_RV> fault = decide(Index, number);
+        CK_RV rv = CKR_OK;
+        if (fault) rv = *fault;
+        else if (real == nullptr) rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+        else rv = (real->*Member)(args...);
+        if constexpr (Index == C_GetTokenInfo_index) {
+            if (rv == CKR_OK) add_token_flags(args...);
+        }
+        record(Index, number, rv, fault.has_value());
+        return rv;
+    }
+};
+
+CK_RV get_function_list_entry(CK_FUNCTION_LIST_PTR_PTR list);
+
+CK_FUNCTION_LIST make_table() {
+    CK_FUNCTION_LIST table{};
+    table.version.major = 2;
+    table.version.minor = 40;
+#define FAULT_ENTRY(name)                                                                                   \
+    table.name = &Forwarder<&CK_FUNCTION_LIST::name, name##_index,                                          \
+                            std::remove_reference_t<decltype(std::declval<CK_FUNCTION_LIST&>().name)>>::call;
+    FAULT_FUNCTIONS(FAULT_ENTRY)
+#undef FAULT_ENTRY
+    table.C_GetFunctionList = &get_function_list_entry;
+    return table;
+}
+
+CK_FUNCTION_LIST table = make_table();
+
+CK_RV load() {
+    static std::once_flag once;
+    static CK_RV result = CKR_OK;
+    std::call_once(once, [] {
+        read_settings();
+        if (!settings.valid) {
+            result = CKR_ARGUMENTS_BAD;
+            return;
+        }
+        void* handle = dlopen(settings.module.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (handle == nullptr) {
+            const char* reason = dlerror();
+            std::fprintf(stderr, "p11vault fault module: cannot load %s: %s\n", settings.module.c_str(),
+                         reason != nullptr ? reason : "?");
+            result = CKR_GENERAL_ERROR;
+            return;
+        }
+        auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, "C_GetFunctionList"));
+        if (get == nullptr || get(&real) != CKR_OK || real == nullptr) {
+            std::fprintf(stderr, "p11vault fault module: %s has no usable C_GetFunctionList\n",
+                         settings.module.c_str());
+            real = nullptr;
+            result = CKR_GENERAL_ERROR;
+        }
+    });
+    return result;
+}
+
+CK_RV get_function_list_entry(CK_FUNCTION_LIST_PTR_PTR list) {
+    if (list == nullptr) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = load();
+    if (rv != CKR_OK) return rv;
+    *list = &table;
+    return CKR_OK;
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list) {
+    return get_function_list_entry(list);
+}
