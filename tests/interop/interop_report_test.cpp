@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 
 #include "tests/support/run.hpp"
@@ -22,6 +25,21 @@ TEST(InteropReport, EveryCellAgreesWithTheExpectation) {
     EXPECT_NE(result.out.find("| file | producer | expect | verify | restore | sign |"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("| consumer | modern | legacy |"), std::string::npos) << result.out;
     EXPECT_EQ(result.out.find("FAIL"), std::string::npos) << result.out;
+
+    // README.md shows the current table: every row printed now must be in it, verbatim.
+    std::ifstream readme_file(std::string(P11VAULT_SOURCE_DIR) + "/README.md");
+    const std::string readme((std::istreambuf_iterator<char>(readme_file)), std::istreambuf_iterator<char>());
+    std::istringstream rows(result.out);
+    std::size_t checked = 0;
+    for (std::string row; std::getline(rows, row);) {
+        if (row.rfind("| ", 0) != 0) continue;
+        ++checked;
+        EXPECT_NE(readme.find(row + "\n"), std::string::npos)
+            << "README.md does not show this row of the current report (paste the output of "
+               "scripts/interop-report into README.md):\n"
+            << row;
+    }
+    EXPECT_GT(checked, 60u);
 }
 
 TEST(InteropReport, RefusesAMissingBinaryWithUsageExit) {

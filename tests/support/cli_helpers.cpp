@@ -1,5 +1,7 @@
 #include "tests/support/cli_helpers.hpp"
 
+#include <gtest/gtest.h>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -390,5 +392,27 @@ HostCredential make_host_credential(const std::string& dir, const std::string& n
     write_text(out.cert_path, issued.pem);
     return out;
 }
+
+void expect_every_key_signs(const TestToken& token, const std::string& file, const std::string& password,
+                            const nlohmann::json& report, std::size_t expected_keys) {
+    ASSERT_EQ(report.at("keys").size(), expected_keys) << report.dump(2);
+    const P12File parsed = read_p12(file, password);
+    auto session = token.open_session();
+    for (const auto& key : report.at("keys")) {
+        SCOPED_TRACE(key.dump());
+        EXPECT_EQ(key.at("status"), "restored");
+        const X509* cert = nullptr;
+        for (const P12Bag* bag : parsed.certificates())
+            if (spki_sha256_hex(X509_get0_pubkey(bag->cert.get())) == key.at("spki_sha256")) cert = bag->cert.get();
+        ASSERT_NE(cert, nullptr) << "no certificate in the file for this key";
+        // The key is found by the CKA_ID the report gives: the file's localKeyID.
+        const pkcs11::Bytes id = bytes_from_hex(key.at("id"));
+        const auto handles = find_objects(*session, CKO_PRIVATE_KEY, id);
+        ASSERT_EQ(handles.size(), 1u);
+        EXPECT_EQ(label_of(*session, handles[0]), key.at("label"));
+        EXPECT_TRUE(token_key_signs_for(*session, handles[0], X509_get0_pubkey(cert)));
+    }
+}
+
 
 }  // namespace p11vault::testing

@@ -109,6 +109,12 @@ std::size_t count_class(const std::vector<ObjectSummary>& objects, CK_OBJECT_CLA
 // Signs with the token key and verifies with `verifier` (sign_for_openssl/openssl_verify).
 bool token_key_signs_for(pkcs11::Session& session, CK_OBJECT_HANDLE private_key, EVP_PKEY* verifier);
 
+// Asserts (gtest) that a `restore --json` report lists `expected_keys` keys, each
+// restored, found on the token by the CKA_ID and label the report gives, and signing for
+// the certificate in `file` that has the same public key.
+void expect_every_key_signs(const TestToken& token, const std::string& file, const std::string& password,
+                            const nlohmann::json& report, std::size_t expected_keys);
+
 // Every PEM private key in a text (e.g. `openssl pkcs12 -nodes` output), in order.
 std::vector<PkeyPtr> private_keys_in_pem(const std::string& pem);
 // Every PEM certificate in a text.

@@ -200,10 +200,14 @@ TEST(SecretSourceTest, AbsentWithoutTerminalIsUsageError) {
                  "no --pin given and stdin is not a terminal: give --pin env:VAR, file:PATH, fd:N or stdin");
 }
 
-TEST(SecretSourceTest, UnknownPrefixNamesThePrefixNotTheValue) {
+// Neither part is repeated: "bogus" may be the first half of a password typed where its
+// source belongs ("c0ffee9f:PW-horse"). The message says what the sources are instead.
+TEST(SecretSourceTest, UnknownPrefixRepeatsNeitherPrefixNorValue) {
     const Error error = error_of([] { read_secret("bogus:hunter2", "PIN", "--pin"); });
     EXPECT_EQ(error.code(), ExitCode::usage);
-    EXPECT_NE(std::string(error.what()).find("bogus"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("unknown secret source"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("env:VAR"), std::string::npos) << error.what();
+    EXPECT_EQ(std::string(error.what()).find("bogus"), std::string::npos) << error.what();
     EXPECT_EQ(std::string(error.what()).find("hunter2"), std::string::npos) << error.what();
 }
 
