@@ -11,10 +11,16 @@
 #include "src/atomic_file.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/qr.hpp"
 #include "src/shares.hpp"
 
 namespace p11vault::cli {
 namespace {
+
+// share-1-of-3.txt -> share-1-of-3.png: the QR code of the same text.
+std::string png_path(const std::string& text_path) {
+    return text_path.substr(0, text_path.size() - std::string_view(".txt").size()) + ".png";
+}
 
 struct SplitOptions {
     std::optional<std::string> password;
@@ -22,6 +28,7 @@ struct SplitOptions {
     unsigned threshold = 0;
     unsigned shares = 0;
     std::string out_dir;
+    bool qr = false;
 };
 
 void run_split(const SplitOptions& o) {
@@ -35,18 +42,30 @@ void run_split(const SplitOptions& o) {
         paths.push_back(fmt::format("{}/share-{}-of-{}.txt", o.out_dir, i, o.shares));
         if (::access(paths.back().c_str(), F_OK) == 0)
             throw Error(ExitCode::refused, paths.back() + " exists; choose an empty --out-dir");
+        if (o.qr && ::access(png_path(paths.back()).c_str(), F_OK) == 0)
+            throw Error(ExitCode::refused, png_path(paths.back()) + " exists; choose an empty --out-dir");
     }
+    if (o.qr && !qr::available())
+        throw Error(ExitCode::failure, "--qr needs the qrencode program: apt install qrencode, or leave out --qr");
     SecretBytes secret = o.generate ? shares::generate_password()
                                     : read_secret(o.password, "password to split", "--password", Prompt::confirm);
     std::vector<shares::Share> parts = shares::split(secret, o.threshold, o.shares);
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-        std::string text = shares::format_share(parts[i]);
-        write_file_atomically(paths[i], std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
-                              Overwrite::refuse);
+    // Every text and image is made before the first file is written, so that a failing
+    // qrencode leaves no partial set behind.
+    std::vector<SecretBytes> texts, images;
+    for (const auto& part : parts) {
+        std::string text = shares::format_share(part);
+        texts.emplace_back(text.data(), text.size());
         secure_wipe(text.data(), text.size());
+        if (o.qr) images.push_back(qr::png_of(texts.back()));
     }
-    std::printf("Wrote %u shares of set %s to %s; any %u recover the password%s.\n", o.shares,
-                parts.front().set_id.c_str(), o.out_dir.c_str(), o.threshold,
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        write_file_atomically(paths[i], texts[i].bytes(), Overwrite::refuse);
+        if (o.qr) write_file_atomically(png_path(paths[i]), images[i].bytes(), Overwrite::refuse);
+    }
+    std::printf("Wrote %u shares of set %s to %s%s; any %u recover the password%s.\n", o.shares,
+                parts.front().set_id.c_str(), o.out_dir.c_str(), o.qr ? " (each also as a QR code, .png)" : "",
+                o.threshold,
                 o.generate ? " (a new random password that exists only in these shares: use --password shares:FILE,...)"
                            : "");
 }
@@ -80,6 +99,9 @@ void add_split_command(CLI::App& command) {
     command.add_option("--threshold", options->threshold, "shares needed to recover (K)")->required();
     command.add_option("--shares", options->shares, "shares to make (N)")->required();
     command.add_option("--out-dir", options->out_dir, "directory for share-I-of-N.txt (mode 0600)")->required();
+    command.add_flag("--qr", options->qr,
+                     "also write each share as a QR code, share-I-of-N.png (mode 0600), for printing and scanning; "
+                     "needs qrencode");
     command.callback([options] { run_split(*options); });
 }
 

@@ -1,0 +1,21 @@
+// QR codes of share texts, for printing and scanning at a ceremony (`split --qr`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "p11vault/secret.hpp"
+
+namespace p11vault::qr {
+
+// A PNG image of a QR code holding `text` exactly, made by the qrencode program (found in
+// PATH). The text goes to qrencode on its stdin, never on its command line, where every
+// user of the machine could read it. Throws Error(failure) when qrencode is missing,
+// fails, or the text does not fit in a QR code.
+SecretBytes png_of(const SecretBytes& text);
+
+// Whether qrencode can be run; checked before anything is written.
+bool available();
+
+}  // namespace p11vault::qr

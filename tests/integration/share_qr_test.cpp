@@ -1,0 +1,73 @@
+// `split --qr` (issue 9): each share also as a QR code that a scanner turns back into the
+// share text. The test scans the images with zbarimg (zbar-tools) and combines the
+// scanned texts: the password comes back. Without qrencode in PATH, --qr fails before
+// writing anything.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/support/cli_helpers.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/test_token.hpp"
+
+namespace p11vault::testing {
+namespace {
+
+constexpr const char* kCeremonyPassword = "the ceremony password \u263a";
+
+RunResult split_with_qr(const std::string& dir, RunOptions options = {}) {
+    options.env["P11VAULT_TEST_PW"] = kCeremonyPassword;
+    return run_p11vault({"split", "--password", "env:P11VAULT_TEST_PW", "--threshold", "2", "--shares", "3", "--out-dir",
+                         dir, "--qr"},
+                        options);
+}
+
+TEST(ShareQrTest, ScannedQrCodesCombineIntoThePassword) {
+    const std::string dir = make_temp_dir("split-qr");
+    const RunResult split = split_with_qr(dir);
+    ASSERT_EQ(split.exit_code, 0) << split.err;
+    EXPECT_EQ(directory_entries(dir), (std::vector<std::string>{"share-1-of-3.png", "share-1-of-3.txt",
+                                                                "share-2-of-3.png", "share-2-of-3.txt",
+                                                                "share-3-of-3.png", "share-3-of-3.txt"}));
+    std::vector<std::string> scanned;
+    for (int i : {1, 3}) {
+        const std::string png = dir + "/share-" + std::to_string(i) + "-of-3.png";
+        EXPECT_EQ(file_mode(png), 0600u) << png;
+        const RunResult scan = run({"zbarimg", "--raw", "-q", png});
+        ASSERT_EQ(scan.exit_code, 0) << "zbarimg cannot read " << png << ": " << scan.err;
+        // zbarimg ends what it read with a newline of its own.
+        std::string text = scan.out;
+        ASSERT_FALSE(text.empty());
+        text.pop_back();
+        EXPECT_EQ(text, read_text(dir + "/share-" + std::to_string(i) + "-of-3.txt"))
+            << "the QR code does not hold the share text exactly";
+        scanned.push_back(dir + "/scanned-" + std::to_string(i) + ".txt");
+        write_text(scanned.back(), scan.out);
+    }
+    const RunResult combined =
+        run_p11vault({"combine", "--share", scanned[0], "--share", scanned[1], "--out", dir + "/recovered"});
+    ASSERT_EQ(combined.exit_code, 0) << combined.err;
+    EXPECT_EQ(read_text(dir + "/recovered"), kCeremonyPassword);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(ShareQrTest, WithoutQrencodeNothingIsWritten) {
+    const std::string dir = make_temp_dir("split-qr-missing");
+    // A PATH holding none of the programs: p11vault itself is run by its full path.
+    const std::string empty_path = make_temp_dir("empty-path");
+    RunOptions options;
+    options.env["PATH"] = empty_path;
+    const RunResult split = split_with_qr(dir, options);
+    EXPECT_EQ(split.exit_code, 1) << split.err;
+    ASSERT_EQ(split.err_lines().size(), 1u) << split.err;
+    EXPECT_NE(split.err.find("qrencode"), std::string::npos) << split.err;
+    EXPECT_TRUE(directory_entries(dir).empty());
+    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(empty_path);
+}
+
+}  // namespace
+}  // namespace p11vault::testing
