@@ -130,7 +130,14 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         if (!key.label.empty()) attributes.friendly_name = key.label;
         auto exported = exporter.export_key(key, public_key, attributes, report.notes);
         if (!exported) {
-            refusals.push_back(describe_key(key) + ": " + report.notes.back());
+            // The last note is the verdict; the ones before say what each path met.
+            std::string reasons = report.notes.back();
+            if (report.notes.size() > 1) {
+                reasons += " (";
+                for (std::size_t i = 0; i + 1 < report.notes.size(); ++i) reasons += (i ? "; " : "") + report.notes[i];
+                reasons += ")";
+            }
+            refusals.push_back(describe_key(key) + ": " + reasons);
             continue;
         }
         report.path = path_name(*exported);

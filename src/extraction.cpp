@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/keys.hpp"
@@ -46,13 +48,13 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
             if (!offers(CKM_AES_CBC_PAD, CKF_WRAP))
                 notes.push_back("token-wrap not possible: the token does not offer CKM_AES_CBC_PAD for wrapping");
             else if (attempt(ExtractionPath::token_wrap,
-                             [&] { token_wrap(key, CKM_AES_CBC_PAD, CKK_AES, attributes); }))
+                             [&] { token_wrap(key, CKM_AES_CBC_PAD, CKK_AES, attributes, notes); }))
                 return ExtractionPath::token_wrap;
         } else {
             if (!offers(CKM_DES3_CBC_PAD, CKF_WRAP))
                 notes.push_back("token-wrap-legacy not possible: the token does not offer CKM_DES3_CBC_PAD for wrapping");
             else if (attempt(ExtractionPath::token_wrap_legacy,
-                             [&] { token_wrap(key, CKM_DES3_CBC_PAD, CKK_DES3, attributes); }))
+                             [&] { token_wrap(key, CKM_DES3_CBC_PAD, CKK_DES3, attributes, notes); }))
                 return ExtractionPath::token_wrap_legacy;
         }
         if (token_wrap_only_) {
@@ -81,17 +83,41 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
         notes.push_back("the key may only be wrapped by a trusted key (CKA_WRAP_WITH_TRUSTED=TRUE); use the HSM "
                         "vendor's backup");
     else
-        notes.push_back("the token offers no way to export this key (see the notes above)");
+        notes.push_back("the token offers no way to export this key");
     return std::nullopt;
 }
 
 void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE wrapping_key_type,
-                             const pkcs12::EntryAttributes& attributes) {
+                             const pkcs12::EntryAttributes& attributes, std::vector<std::string>& notes) {
     pkcs12::BagEncryption encryption = writer_.next_bag_encryption();
-    pkcs11::ScopedObject wrapping_key =
-        transport::import_session_key(session_, wrapping_key_type, encryption.key, transport::KeyUse::wrap);
-    pkcs11::Bytes wrapped =
-        session_.wrap_key(pkcs11::Mechanism(mechanism, encryption.iv), wrapping_key.get(), key.handle);
+    std::unique_ptr<pkcs11::ScopedObject> imported;
+    CK_OBJECT_HANDLE wrapping_key = CK_INVALID_HANDLE;
+    try {
+        imported = std::make_unique<pkcs11::ScopedObject>(
+            session_, transport::import_session_key(session_, wrapping_key_type, encryption.key,
+                                                    transport::KeyUse::wrap)
+                          .release());
+        wrapping_key = imported->get();
+    } catch (const pkcs11::Pkcs11Error& e) {
+        // A token that refuses clear keys (softoken in FIPS mode) may still compute the
+        // modern profile's PBKDF2 key itself; the legacy PKCS#12 KDF has no mechanism.
+        if (!transport::means_clear_key_refused(e.rv()) || writer_.profile() != pkcs12::Profile::modern ||
+            !offers(CKM_PKCS5_PBKD2, CKF_GENERATE))
+            throw;
+        if (!derived_wrapping_key_) {
+            derived_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(
+                session_, transport::derive_session_key(session_, writer_.password(), writer_.shared_salt(),
+                                                        writer_.iterations(), "SHA256", encryption.key.size(),
+                                                        transport::KeyUse::wrap,
+                                                        quirks_.pbkd2_password_length_by_pointer)
+                              .release());
+        }
+        wrapping_key = derived_wrapping_key_->get();
+        notes.push_back(fmt::format("the token refuses a clear AES key ({}); it derived the file key itself "
+                                    "(CKM_PKCS5_PBKD2, {} iterations)",
+                                    e.what(), writer_.iterations()));
+    }
+    pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism, encryption.iv), wrapping_key, key.handle);
     // The bag is what the token produced; make sure it is PKCS#8 and not a vendor format
     // before it goes into a file someone will rely on years from now.
     if (!transport::first_block_is_private_key_info(encryption.cipher, encryption.key, encryption.iv, wrapped))

@@ -1,6 +1,7 @@
 // The backup paths of extraction.md, in order of preference, for one key at a time.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,7 +28,7 @@ public:
 private:
     bool offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const;
     void token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE wrapping_key_type,
-                    const pkcs12::EntryAttributes& attributes);
+                    const pkcs12::EntryAttributes& attributes, std::vector<std::string>& notes);
     void host_reencrypt(const TokenObject& key, const pkcs12::EntryAttributes& attributes);
     void attribute_read(const TokenObject& key, const EVP_PKEY* public_key, const pkcs12::EntryAttributes& attributes);
 
@@ -36,6 +37,9 @@ private:
     pkcs12::Writer& writer_;
     bool token_wrap_only_;
     std::vector<pkcs11::MechanismEntry> mechanisms_;
+    // The file key derived by the token (CKM_PKCS5_PBKD2) when it refuses clear keys:
+    // one derivation per file, as the key is the same for every bag.
+    std::unique_ptr<pkcs11::ScopedObject> derived_wrapping_key_;
 };
 
 }  // namespace p11vault

@@ -93,8 +93,11 @@ CK_OBJECT_HANDLE KeyImporter::import_private_key(PlannedKey& key) {
             }
         };
         if (pbes2 && pbes2->cipher.rfind("AES-", 0) == 0 && offers(CKM_AES_CBC_PAD, CKF_UNWRAP)) {
-            if (auto handle = try_token("token-unwrap", [&] { return token_unwrap(key, *pbes2, bag.shrouded.get()); }))
+            if (auto handle = try_token("token-unwrap", [&] { return token_unwrap(key, *pbes2, bag.shrouded.get()); })) {
+                if (key_derived_in_token_)
+                    notes.push_back("the token refuses clear AES keys; it derived the bag key itself (CKM_PKCS5_PBKD2)");
                 return *handle;
+            }
         } else if (OBJ_obj2nid(algorithm->algorithm) == NID_pbe_WithSHA1And3_Key_TripleDES_CBC &&
                    offers(CKM_DES3_CBC_PAD, CKF_UNWRAP)) {
             if (auto handle = try_token("token-unwrap-legacy", [&] { return token_unwrap_legacy(key, bag.shrouded.get()); }))
@@ -109,11 +112,18 @@ CK_OBJECT_HANDLE KeyImporter::import_private_key(PlannedKey& key) {
     return host_decrypt(key);
 }
 
-CK_OBJECT_HANDLE KeyImporter::session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type) {
+CK_OBJECT_HANDLE KeyImporter::session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type,
+                                              const std::function<pkcs11::ScopedObject()>& derive) {
     for (const auto& [known, object] : session_keys_)
         if (known == value) return object->get();
-    pkcs11::ScopedObject created = transport::import_session_key(session_, key_type, value, transport::KeyUse::unwrap);
-    auto object = std::make_unique<pkcs11::ScopedObject>(session_, created.release());
+    CK_OBJECT_HANDLE handle_made = CK_INVALID_HANDLE;
+    try {
+        handle_made = transport::import_session_key(session_, key_type, value, transport::KeyUse::unwrap).release();
+    } catch (const pkcs11::Pkcs11Error& e) {
+        if (!derive || !transport::means_clear_key_refused(e.rv())) throw;
+        handle_made = derive().release();
+    }
+    auto object = std::make_unique<pkcs11::ScopedObject>(session_, handle_made);
     CK_OBJECT_HANDLE handle = object->get();
     session_keys_.emplace_back(value.clone(), std::move(object));
     return handle;
@@ -123,7 +133,19 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::
                                            const X509_SIG* bag) {
     const ASN1_OCTET_STRING* data = nullptr;
     X509_SIG_get0(bag, nullptr, &data);
-    CK_OBJECT_HANDLE unwrapping_key = session_key_for(reader_.decryptor().pbes2_key(params), CKK_AES);
+    // A token that refuses clear keys (softoken in FIPS mode) may compute the bag's PBKDF2
+    // key itself, from the password as given (the standard UTF-8 form).
+    std::function<pkcs11::ScopedObject()> derive;
+    if (offers(CKM_PKCS5_PBKD2, CKF_GENERATE)) {
+        derive = [&] {
+            key_derived_in_token_ = true;
+            return transport::derive_session_key(session_, reader_.password(), params.salt, params.iterations,
+                                                 params.prf_digest, params.cipher_key_length,
+                                                 transport::KeyUse::unwrap, quirks_.pbkd2_password_length_by_pointer);
+        };
+    }
+    CK_OBJECT_HANDLE unwrapping_key =
+        session_key_for(reader_.decryptor().pbes2_key(params), CKK_AES, derive);
     pkcs11::AttributeTemplate t = private_template(key, true);
     std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
     CK_OBJECT_HANDLE handle = session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, params.iv), unwrapping_key,

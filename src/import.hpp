@@ -2,6 +2,7 @@
 // never on the host), token-unwrap-legacy, host-decrypt.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,10 @@ private:
 
     // Session keys live for the whole run, not per key: one C_CreateObject per distinct
     // key instead of one per bag (a file written by backup has one PBKDF2 key in all).
-    CK_OBJECT_HANDLE session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type);
+    // The session key holding `value`, imported once per run. `derive`, when given, makes
+    // the same key inside the token for a token that refuses clear keys.
+    CK_OBJECT_HANDLE session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type,
+                                     const std::function<pkcs11::ScopedObject()>& derive = {});
 
     pkcs11::Session& session_;
     const TokenQuirks& quirks_;
@@ -40,6 +44,8 @@ private:
     std::vector<pkcs11::MechanismEntry> mechanisms_;
     SecretBytes ephemeral_;  // the host-decrypt path's transport key, made on first use
     std::vector<std::pair<SecretBytes, std::unique_ptr<pkcs11::ScopedObject>>> session_keys_;
+    // Set once the token had to derive a PBES2 key itself (CKM_PKCS5_PBKD2).
+    bool key_derived_in_token_ = false;
 };
 
 }  // namespace p11vault

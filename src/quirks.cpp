@@ -12,8 +12,8 @@ struct QuirkRow {
 
 // Measured on Debian bookworm (shared/design/extraction.md).
 const QuirkRow kQuirkTable[] = {
-    {"Mozilla Foundation", "NSS 3", {"NSS softoken", true, true, true, false}},
-    {"SoftHSM project", "SoftHSM v2", {"SoftHSM 2", false, false, false, true}},
+    {"Mozilla Foundation", "NSS 3", {"NSS softoken", true, true, true, false, true}},
+    {"SoftHSM project", "SoftHSM v2", {"SoftHSM 2", false, false, false, true, false}},
 };
 
 }  // namespace

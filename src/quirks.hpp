@@ -24,6 +24,9 @@ struct TokenQuirks {
     bool ignores_extractable_on_wrap = false;
     // C_UnwrapKey of EdDSA keys fails (CKR_FUNCTION_FAILED); create them instead.
     bool eddsa_unwrap_broken = false;
+    // CKM_PKCS5_PBKD2 reads the v2.20 CK_PKCS5_PBKD2_PARAMS, whose ulPasswordLen is a
+    // pointer (NSS 3.87 dereferences it), not the by-value field of 2.40's PARAMS2.
+    bool pbkd2_password_length_by_pointer = false;
 };
 
 TokenQuirks quirks_for(const pkcs11::TokenInfo& token);

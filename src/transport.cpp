@@ -20,8 +20,10 @@ std::string wrap_cipher_for(std::size_t key_size) {
 }
 }  // namespace
 
-pkcs11::ScopedObject import_session_key(pkcs11::Session& session, CK_KEY_TYPE key_type, const SecretBytes& value,
-                                        KeyUse use) {
+namespace {
+
+// A session secret key that can do exactly one thing: wrap, or unwrap.
+pkcs11::AttributeTemplate session_key_template(CK_KEY_TYPE key_type, KeyUse use) {
     pkcs11::AttributeTemplate t;
     t.add_class(CKO_SECRET_KEY)
         .add_key_type(key_type)
@@ -32,9 +34,82 @@ pkcs11::ScopedObject import_session_key(pkcs11::Session& session, CK_KEY_TYPE ke
         .add_bool(CKA_WRAP, use == KeyUse::wrap)
         .add_bool(CKA_UNWRAP, use == KeyUse::unwrap)
         .add_bool(CKA_ENCRYPT, false)
-        .add_bool(CKA_DECRYPT, false)
-        .add_secret(CKA_VALUE, value);
+        .add_bool(CKA_DECRYPT, false);
+    return t;
+}
+
+// CK_PKCS5_PBKD2_PARAMS2 of PKCS#11 2.40 (section 2.35.7) has the password length by
+// value; v2.20's CK_PKCS5_PBKD2_PARAMS had a pointer there, and some tokens still read
+// that layout (TokenQuirks::pbkd2_password_length_by_pointer). p11-kit defines neither.
+template <typename PasswordLength>
+struct Pbkd2Params {
+    CK_ULONG salt_source;
+    CK_VOID_PTR salt_source_data;
+    CK_ULONG salt_source_data_length;
+    CK_ULONG iterations;
+    CK_ULONG prf;
+    CK_VOID_PTR prf_data;
+    CK_ULONG prf_data_length;
+    CK_UTF8CHAR_PTR password;
+    PasswordLength password_length;
+};
+constexpr CK_ULONG kSaltSpecified = 0x1;  // CKZ_SALT_SPECIFIED
+
+CK_ULONG pbkd2_prf(const std::string& digest) {
+    if (digest == "SHA1") return 0x1;    // CKP_PKCS5_PBKD2_HMAC_SHA1
+    if (digest == "SHA224") return 0x3;  // CKP_PKCS5_PBKD2_HMAC_SHA224
+    if (digest == "SHA256") return 0x4;  // CKP_PKCS5_PBKD2_HMAC_SHA256
+    if (digest == "SHA384") return 0x5;  // CKP_PKCS5_PBKD2_HMAC_SHA384
+    if (digest == "SHA512") return 0x6;  // CKP_PKCS5_PBKD2_HMAC_SHA512
+    throw Error(ExitCode::failure, "internal: no CKP_PKCS5_PBKD2 PRF for " + digest);
+}
+
+}  // namespace
+
+pkcs11::ScopedObject import_session_key(pkcs11::Session& session, CK_KEY_TYPE key_type, const SecretBytes& value,
+                                        KeyUse use) {
+    pkcs11::AttributeTemplate t = session_key_template(key_type, use);
+    t.add_secret(CKA_VALUE, value);
     return pkcs11::ScopedObject(session, session.create_object(t));
+}
+
+pkcs11::ScopedObject derive_session_key(pkcs11::Session& session, const SecretBytes& password,
+                                        const std::vector<std::uint8_t>& salt, std::uint64_t iterations,
+                                        const std::string& prf_digest, std::size_t key_length, KeyUse use,
+                                        bool password_length_by_pointer) {
+    pkcs11::AttributeTemplate t = session_key_template(CKK_AES, use);
+    t.add_ulong(CKA_VALUE_LEN, key_length);
+    // The mechanism parameter holds pointers to the salt and the password, not copies:
+    // both outlive the call, and the password is never copied out of its SecretBytes.
+    CK_ULONG password_length = password.size();
+    auto fill = [&](auto& params) {
+        params.salt_source = kSaltSpecified;
+        params.salt_source_data = const_cast<std::uint8_t*>(salt.data());
+        params.salt_source_data_length = salt.size();
+        params.iterations = static_cast<CK_ULONG>(iterations);
+        params.prf = pbkd2_prf(prf_digest);
+        params.prf_data = nullptr;
+        params.prf_data_length = 0;
+        params.password = const_cast<CK_UTF8CHAR*>(password.data());
+    };
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+    if (password_length_by_pointer) {
+        Pbkd2Params<CK_ULONG*> params{};
+        fill(params);
+        params.password_length = &password_length;
+        key = session.generate_key(pkcs11::Mechanism::with_struct(CKM_PKCS5_PBKD2, params), t);
+    } else {
+        Pbkd2Params<CK_ULONG> params{};
+        fill(params);
+        params.password_length = password_length;
+        key = session.generate_key(pkcs11::Mechanism::with_struct(CKM_PKCS5_PBKD2, params), t);
+    }
+    return pkcs11::ScopedObject(session, key);
+}
+
+bool means_clear_key_refused(CK_RV rv) {
+    return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_ATTRIBUTE_READ_ONLY ||
+           rv == CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 Bytes aes_wrap_pad(const SecretBytes& key, const SecretBytes& plain) {

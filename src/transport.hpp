@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "p11vault/secret.hpp"
@@ -19,6 +20,22 @@ enum class KeyUse { wrap, unwrap };
 // allowed only to wrap or only to unwrap. Destroyed when the ScopedObject goes.
 pkcs11::ScopedObject import_session_key(pkcs11::Session& session, CK_KEY_TYPE key_type, const SecretBytes& value,
                                         KeyUse use);
+
+// The AES session key PBKDF2-HMAC-`prf_digest`(password, salt, iterations) of
+// `key_length` bytes, computed by the token itself (C_GenerateKey with CKM_PKCS5_PBKD2):
+// the same key import_session_key would import, for tokens that refuse a clear secret
+// key in C_CreateObject (NSS softoken in FIPS mode answers CKR_ATTRIBUTE_VALUE_INVALID).
+// `password` is the UTF-8 password, as PBES2 uses it. Same attributes as
+// import_session_key; destroyed when the ScopedObject goes. `password_length_by_pointer`:
+// the token reads v2.20's CK_PKCS5_PBKD2_PARAMS (TokenQuirks).
+pkcs11::ScopedObject derive_session_key(pkcs11::Session& session, const SecretBytes& password,
+                                        const std::vector<std::uint8_t>& salt, std::uint64_t iterations,
+                                        const std::string& prf_digest, std::size_t key_length, KeyUse use,
+                                        bool password_length_by_pointer);
+
+// True for the answers with which a token refuses to take a clear secret key as such (its
+// policy, not this key): then deriving the key inside the token is worth a try.
+bool means_clear_key_refused(CK_RV rv);
 
 // RFC 5649 AES key wrap with padding, as CKM_AES_KEY_WRAP_PAD computes it.
 Bytes aes_wrap_pad(const SecretBytes& key, const SecretBytes& plain);

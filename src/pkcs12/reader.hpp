@@ -64,6 +64,8 @@ public:
     Contents& contents() { return contents_; }
     const Contents& contents() const { return contents_; }
     Decryptor& decryptor() { return decryptor_; }
+    // The password as given (UTF-8): what a token deriving a PBES2 key itself needs.
+    const SecretBytes& password() const { return password_; }
 
     // Host path: the clear PrivateKeyInfo of a key bag (decrypting when shrouded).
     ossl::P8Info decrypt_key(const KeyBag& bag);

@@ -47,6 +47,12 @@ public:
     Writer& operator=(const Writer&) = delete;
 
     Profile profile() const { return profile_; }
+    // The modern profile's one PBKDF2 (HMAC-SHA256, 32-byte key) that every bag's key
+    // is, so that a token refusing clear keys can derive the same key itself
+    // (CKM_PKCS5_PBKD2); with the password it is computed from. Legacy: no salt.
+    const Bytes& shared_salt() const { return salt_; }
+    std::uint64_t iterations() const { return iterations_; }
+    const SecretBytes& password() const { return password_; }
     // The encryption of the next key bag (fresh IV; for legacy also a fresh salt).
     BagEncryption next_bag_encryption();
 

@@ -17,6 +17,8 @@
 //   P11VAULT_FAULT_NTH=N             ... or only its N-th call (from 1).
 //   P11VAULT_FAULT_RV        the return value of a failed call: a CKR_ name from the table
 //                            below, or a number (0x30 or 48). Default CKR_DEVICE_ERROR.
+//   P11VAULT_FAULT_ENTRY     the real module's entry point (default C_GetFunctionList);
+//                            FC_GetFunctionList gives NSS softoken in FIPS mode.
 //   P11VAULT_FAULT_TOKEN_FLAGS  a number OR'ed into the flags C_GetTokenInfo returns
 //                            (e.g. 0x20000 CKF_USER_PIN_FINAL_TRY), to play a token whose
 //                            PIN is nearly or wholly used up.
@@ -132,6 +134,7 @@ std::optional<unsigned long> parse_number(const char* text) {
 struct Settings {
     bool valid = true;
     std::string module = "/usr/lib/softhsm/libsofthsm2.so";
+    std::string entry = "C_GetFunctionList";
     unsigned long fail_at = 0;  // 0: off
     int fail_function = -1;     // -1: off
     unsigned long fail_nth = 0; // 0: every call of fail_function
@@ -154,6 +157,8 @@ void complain(const std::string& what) {
 void read_settings() {
     if (const char* module = std::getenv("P11VAULT_FAULT_MODULE"); module != nullptr && *module != '\0')
         settings.module = module;
+    if (const char* entry = std::getenv("P11VAULT_FAULT_ENTRY"); entry != nullptr && *entry != '\0')
+        settings.entry = entry;
     if (const char* at = std::getenv("P11VAULT_FAULT_AT"); at != nullptr && *at != '\0') {
         auto value = parse_number(at);
         if (!value || *value == 0) complain(std::string("P11VAULT_FAULT_AT must be a number >= 1, not ") + at);
@@ -280,10 +285,10 @@ CK_RV load() {
             result = CKR_GENERAL_ERROR;
             return;
         }
-        auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, "C_GetFunctionList"));
+        auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, settings.entry.c_str()));
         if (get == nullptr || get(&real) != CKR_OK || real == nullptr) {
-            std::fprintf(stderr, "p11vault fault module: %s has no usable C_GetFunctionList\n",
-                         settings.module.c_str());
+            std::fprintf(stderr, "p11vault fault module: %s has no usable %s\n", settings.module.c_str(),
+                         settings.entry.c_str());
             real = nullptr;
             result = CKR_GENERAL_ERROR;
         }
