@@ -21,9 +21,13 @@
 #include <string>
 
 #include "p11vault/error.hpp"
+#include "tests/support/pseudo_terminal.hpp"
 
 namespace p11vault {
 namespace {
+
+using testing::PseudoTerminal;
+using testing::wait_for;
 
 std::string text(const SecretBytes& secret) { return std::string(secret.reveal_text()); }
 
@@ -233,78 +237,6 @@ TEST(SecretSourceTest, SharesNameTheMissingFileAndAreForPasswordsOnly) {
 
 // --- the prompt, on a pseudo-terminal that is the child's controlling terminal ---------
 
-class PseudoTerminal {
-public:
-    PseudoTerminal() {
-        master_ = ::posix_openpt(O_RDWR | O_NOCTTY);
-        if (master_ >= 0 && ::grantpt(master_) == 0 && ::unlockpt(master_) == 0) slave_name_ = ::ptsname(master_);
-    }
-    ~PseudoTerminal() {
-        if (master_ >= 0) ::close(master_);
-    }
-    bool ok() const { return !slave_name_.empty(); }
-    int master() const { return master_; }
-
-    // Forks a child whose controlling terminal and stdin are the slave; it runs `body`,
-    // which reports through its exit code.
-    pid_t spawn(const std::function<int()>& body) const {
-        const pid_t pid = ::fork();
-        if (pid != 0) return pid;
-        ::close(master_);
-        ::setsid();
-        const int slave = ::open(slave_name_.c_str(), O_RDWR);  // becomes the controlling terminal
-        if (slave < 0) ::_exit(120);
-        ::dup2(slave, STDIN_FILENO);
-        int code = 121;
-        try {
-            code = body();
-        } catch (const Error&) {
-            code = 122;
-        }
-        ::_exit(code);
-    }
-
-    // Reads what the child wrote until `expected` appears; empty on timeout.
-    std::string read_until(const std::string& expected, std::string& seen) const {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (seen.find(expected) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-            pollfd fd{master_, POLLIN, 0};
-            if (::poll(&fd, 1, 200) <= 0) continue;
-            char buffer[256];
-            const ssize_t n = ::read(master_, buffer, sizeof buffer);
-            if (n <= 0) break;
-            seen.append(buffer, static_cast<std::size_t>(n));
-        }
-        return seen.find(expected) == std::string::npos ? std::string{} : expected;
-    }
-    // After the child exited: everything it left in the terminal.
-    void drain(std::string& seen) const {
-        pollfd fd{master_, POLLIN, 0};
-        char buffer[256];
-        ssize_t n;
-        while (::poll(&fd, 1, 100) > 0 && (n = ::read(master_, buffer, sizeof buffer)) > 0)
-            seen.append(buffer, static_cast<std::size_t>(n));
-    }
-    void type(const std::string& keys) const { ASSERT_EQ(::write(master_, keys.data(), keys.size()), (ssize_t)keys.size()); }
-
-    // Echo as the slave's line discipline has it now (Linux applies termios calls on the
-    // master to the slave).
-    bool echo_on() const {
-        termios settings{};
-        return ::tcgetattr(master_, &settings) == 0 && (settings.c_lflag & ECHO) != 0;
-    }
-
-private:
-    int master_ = -1;
-    std::string slave_name_;
-};
-
-int wait_for(pid_t pid) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 // Child body: the prompt must return `expected` and leave echo on.
 std::function<int()> prompt_expecting(const std::optional<std::string>& source, Prompt prompt,
                                       const std::string& expected) {
@@ -324,7 +256,7 @@ TEST(SecretPromptTest, AbsentOnTerminalPromptsWithoutEcho) {
     const pid_t child = terminal.spawn(prompt_expecting(std::nullopt, Prompt::once, "typed pin"));
     std::string seen;
     ASSERT_FALSE(terminal.read_until("Enter PIN: ", seen).empty()) << seen;
-    terminal.type("typed pin\n");
+    ASSERT_TRUE(terminal.type("typed pin\n"));
     EXPECT_EQ(wait_for(child), 0);
     terminal.drain(seen);
     EXPECT_EQ(seen.find("typed pin"), std::string::npos) << "the PIN was echoed: " << seen;
@@ -337,7 +269,7 @@ TEST(SecretPromptTest, StdinOnTerminalPromptsWithoutEcho) {
     const pid_t child = terminal.spawn(prompt_expecting("stdin", Prompt::once, "from tty"));
     std::string seen;
     ASSERT_FALSE(terminal.read_until("Enter PIN: ", seen).empty()) << seen;
-    terminal.type("from tty\n");
+    ASSERT_TRUE(terminal.type("from tty\n"));
     EXPECT_EQ(wait_for(child), 0);
     terminal.drain(seen);
     EXPECT_EQ(seen.find("from tty"), std::string::npos) << seen;
@@ -349,9 +281,9 @@ TEST(SecretPromptTest, ConfirmAsksTwiceAndAcceptsTheSameAnswer) {
     const pid_t child = terminal.spawn(prompt_expecting(std::nullopt, Prompt::confirm, "twice"));
     std::string seen;
     ASSERT_FALSE(terminal.read_until("Enter PIN: ", seen).empty()) << seen;
-    terminal.type("twice\n");
+    ASSERT_TRUE(terminal.type("twice\n"));
     ASSERT_FALSE(terminal.read_until("Enter PIN again: ", seen).empty()) << seen;
-    terminal.type("twice\n");
+    ASSERT_TRUE(terminal.type("twice\n"));
     EXPECT_EQ(wait_for(child), 0);
     terminal.drain(seen);
     EXPECT_EQ(seen.find("twice"), std::string::npos) << seen;
@@ -375,9 +307,9 @@ TEST(SecretPromptTest, ConfirmMismatchIsAnErrorAndEchoIsBackOn) {
     });
     std::string seen;
     ASSERT_FALSE(terminal.read_until("Enter password: ", seen).empty()) << seen;
-    terminal.type("first-answer\n");
+    ASSERT_TRUE(terminal.type("first-answer\n"));
     ASSERT_FALSE(terminal.read_until("Enter password again: ", seen).empty()) << seen;
-    terminal.type("second-answer\n");
+    ASSERT_TRUE(terminal.type("second-answer\n"));
     EXPECT_EQ(wait_for(child), 0);
 }
 
