@@ -1,7 +1,8 @@
 // `p11vault verify` (issue 6, shared/design/cli.md), run as a script would run it: the
 // built binary as a child process, on real PKCS#12 files of many producers (the corpus),
 // on files built here with OpenSSL's API (a key whose certificate belongs to another key),
-// on damaged files, with --drill, with --record, and compared with a live SoftHSM token.
+// on damaged files, with --drill and with --record (compared with a live token:
+// verify_token_test.cpp).
 //
 // Expected values come from elsewhere than p11vault: the corpus MANIFEST, what
 // `openssl pkcs12 -info` prints for the bag attributes, and fingerprints computed by
@@ -24,6 +25,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/integration/verify_helpers.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/test_token.hpp"
 
@@ -31,9 +33,8 @@ namespace p11vault::testing {
 namespace {
 
 using nlohmann::json;
+using namespace verify_helpers;
 
-constexpr const char* kPasswordVariable = "P11VAULT_TEST_PW";
-constexpr const char* kPinVariable = "P11VAULT_TEST_PIN";
 
 std::string corpus(const std::string& name) { return std::string(P11VAULT_CORPUS_DIR) + "/" + name; }
 
@@ -47,11 +48,6 @@ void write_bytes(const std::string& path, const std::string& data) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(data.data(), static_cast<std::streamsize>(data.size()));
     ASSERT_TRUE(out.good()) << "cannot write " << path;
-}
-
-std::string lower(std::string text) {
-    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-    return text;
 }
 
 std::string hex_of(const std::string& bytes) {
@@ -77,31 +73,6 @@ std::string plain_hex(const std::string& fingerprint) {
     for (char c : fingerprint)
         if (std::isxdigit(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
-}
-
-// `p11vault verify ARGS... --password env:P11VAULT_TEST_PW` with `password` in the variable.
-RunResult verify(std::vector<std::string> args, const std::string& password, RunOptions options = {}) {
-    options.env[kPasswordVariable] = password;
-    args.insert(args.begin(), "verify");
-    args.insert(args.end(), {"--password", std::string("env:") + kPasswordVariable});
-    return run_p11vault(args, options);
-}
-
-// The one JSON document on stdout (a failed expectation when there is none).
-json stdout_json(const RunResult& result) {
-    json document;
-    EXPECT_NO_THROW(document = json::parse(result.out)) << "stdout is not one JSON document:\n" << result.out;
-    return document;
-}
-
-// The contract's failure shape: exactly one `p11vault: error:` line (warnings may precede it),
-// and no crash.
-void expect_one_error_line(const RunResult& result) {
-    EXPECT_LT(result.exit_code, 128) << "crashed (signal " << result.exit_code - 128 << ")\n" << result.err;
-    int errors = 0;
-    for (const auto& line : result.err_lines())
-        if (line.rfind("p11vault: error:", 0) == 0) ++errors;
-    EXPECT_EQ(errors, 1) << result.err;
 }
 
 bool any_contains(const json& strings, const std::string& needle) {
@@ -546,121 +517,6 @@ TEST_F(VerifyBuiltFile, RecordAppendsOneLinePerRun) {
     const std::string all = read_bytes(record);
     EXPECT_EQ(all.find("wrong-password-xyz"), std::string::npos) << "a secret in the record";
     EXPECT_EQ(all.find("\"password\""), std::string::npos) << "a secret in the record";
-}
-
-// ---------------------------------------------------------------------------------------
-// Comparison with a token.
-
-std::vector<std::string> with_token(const TestToken& token, std::vector<std::string> args) {
-    const auto token_args = token.cli_token_args();
-    args.insert(args.end(), token_args.begin(), token_args.end());
-    args.insert(args.end(), {"--pin", std::string("env:") + kPinVariable});
-    return args;
-}
-
-RunOptions token_env(const TestToken& token) {
-    RunOptions options;
-    add_env_entries(options, token.env_for_child());
-    options.env[kPinVariable] = token.user_pin();
-    return options;
-}
-
-void destroy_objects_with_id(pkcs11::Session& session, const Bytes& id) {
-    pkcs11::AttributeTemplate match;
-    match.add_bytes(CKA_ID, id);
-    const auto handles = session.find(match);
-    ASSERT_FALSE(handles.empty());
-    for (CK_OBJECT_HANDLE handle : handles) session.destroy_object(handle);
-}
-
-TEST(VerifyWithToken, BackupMatchesItsTokenThenReportsKeysAddedAndRemoved) {
-    TestToken token(Backend::softhsm);
-    {
-        auto session = token.open_session();
-        const TestKey a = generate_rsa(*session, 2048, {0x0a, 0x01}, "key A");
-        certify(*session, a);
-        const TestKey b = generate_ec(*session, "P-256", {0x0b, 0x02}, "key B");
-        certify(*session, b);
-    }
-    const std::string file = token.dir() + "/backup.p12";
-    RunOptions options = token_env(token);
-    options.env[kPasswordVariable] = "backup password 1";
-    const RunResult backup = run_p11vault(
-        with_token(token, {"backup", "--all", "--out", file, "--password", std::string("env:") + kPasswordVariable,
-                           "--iter", "2000"}),
-        options);
-    ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
-
-    {
-        const RunResult result = verify(with_token(token, {"--in", file, "--json"}), "backup password 1", token_env(token));
-        ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
-        const json comparison = stdout_json(result).at("token_comparison");
-        EXPECT_EQ(comparison.at("matched"), 2) << comparison.dump(2);
-        EXPECT_TRUE(comparison.at("missing_on_token").empty()) << comparison.dump(2);
-        EXPECT_TRUE(comparison.at("missing_in_file").empty()) << comparison.dump(2);
-    }
-
-    // Key C joins the token, key B leaves it.
-    {
-        auto session = token.open_session();
-        const TestKey c = generate_ec(*session, "P-256", {0x0c, 0x03}, "key C");
-        certify(*session, c);
-        destroy_objects_with_id(*session, {0x0b, 0x02});
-    }
-    const auto objects_before = token.objects();
-    const RunResult result = verify(with_token(token, {"--in", file, "--json"}), "backup password 1", token_env(token));
-    EXPECT_EQ(result.exit_code, 4) << result.out << result.err;
-    expect_one_error_line(result);
-    const json comparison = stdout_json(result).at("token_comparison");
-    EXPECT_EQ(comparison.at("matched"), 1) << comparison.dump(2);
-    ASSERT_EQ(comparison.at("missing_on_token").size(), 1u) << comparison.dump(2);
-    ASSERT_EQ(comparison.at("missing_in_file").size(), 1u) << comparison.dump(2);
-    const std::string missing_on_token = lower(comparison.at("missing_on_token").at(0).get<std::string>());
-    const std::string missing_in_file = lower(comparison.at("missing_in_file").at(0).get<std::string>());
-    EXPECT_NE(missing_on_token.find("0b02"), std::string::npos) << missing_on_token;
-    EXPECT_NE(missing_in_file.find("0c03"), std::string::npos) << missing_in_file;
-    EXPECT_EQ(missing_on_token.find("0a01"), std::string::npos) << missing_on_token;
-    // Verify only reads the token.
-    EXPECT_EQ(token.objects(), objects_before);
-
-    // The human output lists the differences too.
-    const RunResult text = verify(with_token(token, {"--in", file}), "backup password 1", token_env(token));
-    EXPECT_EQ(text.exit_code, 4);
-    EXPECT_NE(lower(text.out).find("0b02"), std::string::npos) << text.out;
-    EXPECT_NE(lower(text.out).find("0c03"), std::string::npos) << text.out;
-}
-
-TEST(VerifyWithToken, SameKeyUnderAnotherIdIsADifference) {
-    // The file's key is on the token, but with another CKA_ID: still exit 4.
-    TestToken token(Backend::softhsm);
-    {
-        auto session = token.open_session();
-        const TestKey a = generate_ec(*session, "P-256", {0x01}, "key A");
-        certify(*session, a);
-    }
-    const std::string file = token.dir() + "/backup.p12";
-    RunOptions options = token_env(token);
-    options.env[kPasswordVariable] = "pw";
-    const RunResult backup = run_p11vault(
-        with_token(token, {"backup", "--all", "--out", file, "--password", std::string("env:") + kPasswordVariable,
-                           "--iter", "2000"}),
-        options);
-    ASSERT_EQ(backup.exit_code, 0) << backup.err;
-    {
-        auto session = token.open_session();
-        pkcs11::AttributeTemplate match;
-        match.add_bytes(CKA_ID, Bytes{0x01});
-        for (CK_OBJECT_HANDLE handle : session->find(match)) {
-            pkcs11::AttributeTemplate change;
-            change.add_bytes(CKA_ID, Bytes{0x02});
-            session->set_attributes(handle, change);
-        }
-    }
-    const RunResult result = verify(with_token(token, {"--in", file, "--json"}), "pw", token_env(token));
-    EXPECT_EQ(result.exit_code, 4) << result.out << result.err;
-    const json comparison = stdout_json(result).at("token_comparison");
-    EXPECT_EQ(comparison.at("matched"), 0) << comparison.dump(2);
-    EXPECT_FALSE(comparison.at("missing_on_token").empty()) << comparison.dump(2);
 }
 
 }  // namespace
