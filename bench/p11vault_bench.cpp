@@ -54,13 +54,15 @@ SecretBytes env_secret(const char* name) {
     return SecretBytes::from_text(value);
 }
 
-ossl::Cert self_signed(EVP_PKEY* key, int serial) {
+// The subject (and so the issuer) names the tag: files of different tags never hold two
+// certificates with the same issuer and serial, which NSS refuses to import side by side.
+ossl::Cert self_signed(EVP_PKEY* key, int serial, const std::string& tag) {
     ossl::Cert cert(X509_new());
     X509_set_version(cert.get(), 2);
     ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
     X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * 365);
-    std::string cn = "bench key " + std::to_string(serial);
+    std::string cn = tag + " key " + std::to_string(serial);
     X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_UTF8,
                                reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
     X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
@@ -80,7 +82,7 @@ int make_p12(int argc, char** argv) {
     for (int i = 0; i < rsa + ec; ++i) {
         ossl::Pkey key(i < rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048))
                                : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-        ossl::Cert cert = self_signed(key.get(), i + 1);
+        ossl::Cert cert = self_signed(key.get(), i + 1, tag);
         pkcs12::EntryAttributes attributes{
             pkcs12::Bytes{static_cast<std::uint8_t>(tag[0]), static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)},
             tag + "-" + std::to_string(i + 1)};
