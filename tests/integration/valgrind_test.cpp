@@ -10,15 +10,9 @@
 
 #include "tests/support/cli_helpers.hpp"
 #include "tests/support/run.hpp"
+#include "tests/support/sanitizers.hpp"
 #include "tests/support/test_token.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define P11VAULT_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define P11VAULT_TEST_SANITIZED 1
-#endif
-#endif
 
 namespace p11vault::testing {
 namespace {
