@@ -30,6 +30,9 @@ std::string describe_call(const Mechanism& mechanism, const AttributeTemplate* a
     return text;
 }
 
+// The first output buffer of C_WrapKey: a PKCS#8 RSA-8192 key with padding is ~4.9 KiB.
+constexpr std::size_t first_wrap_buffer_size = 8192;
+
 // The expected "absent" answers of C_GetAttributeValue (pkcs11-provider's defensive read).
 constexpr std::initializer_list<CK_RV> absent_codes = {CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID};
 
@@ -148,28 +151,41 @@ AttributeValues Session::get_attributes(CK_OBJECT_HANDLE object, std::span<const
     if (types.empty()) return out;
     const std::string names = describe_types(types);
 
-    // One round trip for the lengths, one for the values. Tokens disagree on what they
-    // fill in when one attribute of a batch is sensitive or invalid, so on those codes
-    // every attribute is read on its own.
-    std::vector<CK_ATTRIBUTE> batch(types.size());
-    for (std::size_t i = 0; i < types.size(); ++i) batch[i] = CK_ATTRIBUTE{types[i], nullptr, 0};
-    CK_RV rv = check_allowing(f_->C_GetAttributeValue(handle_, object, batch.data(), ulong_size(batch.size())),
+    // One round trip for the lengths, one for the values: on some tokens every read of
+    // an object costs real work (NSS softoken checks the integrity MAC of CKA_MODULUS on
+    // each read), so per-attribute reads would multiply it. PKCS#11 (since 2.11) has the
+    // token fill in every entry when it answers CKR_ATTRIBUTE_SENSITIVE or
+    // CKR_ATTRIBUTE_TYPE_INVALID, with CK_UNAVAILABLE_INFORMATION for the refused ones.
+    // Tokens that stop at the first refused entry leave the marker below in the rest;
+    // for them, and whenever the batch answers in any other unexpected way, every
+    // attribute is read on its own.
+    constexpr CK_ULONG untouched = CK_UNAVAILABLE_INFORMATION - 1;
+    std::vector<CK_ATTRIBUTE> lengths(types.size());
+    for (std::size_t i = 0; i < types.size(); ++i) lengths[i] = CK_ATTRIBUTE{types[i], nullptr, untouched};
+    CK_RV rv = check_allowing(f_->C_GetAttributeValue(handle_, object, lengths.data(), ulong_size(lengths.size())),
                               "C_GetAttributeValue", absent_codes, names);
-    if (rv == CKR_OK) {
-        std::vector<Bytes> buffers(types.size());
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (batch[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
-            buffers[i].resize(batch[i].ulValueLen);
-            batch[i].pValue = buffers[i].empty() ? nullptr : buffers[i].data();
+    const bool every_entry_answered =
+        std::none_of(lengths.begin(), lengths.end(), [](const CK_ATTRIBUTE& a) { return a.ulValueLen == untouched; });
+    if (every_entry_answered) {
+        std::vector<CK_ATTRIBUTE> batch;
+        std::vector<Bytes> buffers;
+        batch.reserve(types.size());
+        buffers.reserve(types.size());
+        for (const CK_ATTRIBUTE& entry : lengths) {
+            if (entry.ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+            Bytes& buffer = buffers.emplace_back(entry.ulValueLen);
+            batch.push_back(CK_ATTRIBUTE{entry.type, buffer.empty() ? nullptr : buffer.data(), entry.ulValueLen});
         }
+        if (batch.empty()) return out;
         rv = check_allowing(f_->C_GetAttributeValue(handle_, object, batch.data(), ulong_size(batch.size())),
-                            "C_GetAttributeValue", {CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID,
-                                                    CKR_BUFFER_TOO_SMALL}, names);
+                            "C_GetAttributeValue",
+                            {CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID, CKR_BUFFER_TOO_SMALL}, names);
         if (rv == CKR_OK) {
             for (std::size_t i = 0; i < batch.size(); ++i) {
-                if (batch[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+                if (batch[i].ulValueLen == CK_UNAVAILABLE_INFORMATION || batch[i].ulValueLen > buffers[i].size())
+                    continue;
                 buffers[i].resize(batch[i].ulValueLen);
-                out.set(types[i], std::move(buffers[i]));
+                out.set(batch[i].type, std::move(buffers[i]));
             }
             return out;
         }
@@ -270,16 +286,26 @@ std::pair<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> Session::generate_key_pair(Mechani
 Bytes Session::wrap_key(Mechanism mechanism, CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key) {
     CK_MECHANISM m = mechanism.get();
     const std::string detail = describe_call(mechanism);
+    // No separate length query: tokens do the whole wrap to answer it (NSS softoken
+    // decrypts the key from its database), which would double the cost of every backup.
+    // The first buffer holds a wrapped RSA-8192 key; a token that needs more says so
+    // with CKR_BUFFER_TOO_SMALL and the length, as PKCS#11 requires.
+    Bytes wrapped(first_wrap_buffer_size);
     for (;;) {
-        CK_ULONG length = 0;
-        check(f_->C_WrapKey(handle_, &m, wrapping_key, key, nullptr, &length), "C_WrapKey", detail);
-        Bytes wrapped(length);
+        CK_ULONG length = ulong_size(wrapped.size());
         CK_RV rv = check_allowing(f_->C_WrapKey(handle_, &m, wrapping_key, key, wrapped.data(), &length),
                                   "C_WrapKey", {CKR_BUFFER_TOO_SMALL}, detail);
         if (rv == CKR_OK) {
             wrapped.resize(length);
             return wrapped;
         }
+        // A token that does not report the length it needs: ask for it.
+        if (length <= wrapped.size()) check(f_->C_WrapKey(handle_, &m, wrapping_key, key, nullptr, &length),
+                                            "C_WrapKey", detail);
+        if (length <= wrapped.size())
+            throw Pkcs11Error("C_WrapKey", CKR_BUFFER_TOO_SMALL,
+                              detail + ": the token asks for a larger buffer but reports no larger length");
+        wrapped.resize(length);
     }
 }
 

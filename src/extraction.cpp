@@ -90,14 +90,20 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
 void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE wrapping_key_type,
                              const pkcs12::EntryAttributes& attributes, std::vector<std::string>& notes) {
     pkcs12::BagEncryption encryption = writer_.next_bag_encryption();
-    std::unique_ptr<pkcs11::ScopedObject> imported;
     CK_OBJECT_HANDLE wrapping_key = CK_INVALID_HANDLE;
     try {
-        imported = std::make_unique<pkcs11::ScopedObject>(
-            session_, transport::import_session_key(session_, wrapping_key_type, encryption.key,
-                                                    transport::KeyUse::wrap)
-                          .release());
-        wrapping_key = imported->get();
+        // The modern profile's bags share one key: import it once, not once per key.
+        if (!imported_wrapping_key_ || imported_key_type_ != wrapping_key_type ||
+            !(imported_key_bytes_ == encryption.key)) {
+            imported_wrapping_key_.reset();
+            imported_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(
+                session_, transport::import_session_key(session_, wrapping_key_type, encryption.key,
+                                                        transport::KeyUse::wrap)
+                              .release());
+            imported_key_bytes_ = encryption.key.clone();
+            imported_key_type_ = wrapping_key_type;
+        }
+        wrapping_key = imported_wrapping_key_->get();
     } catch (const pkcs11::Pkcs11Error& e) {
         // A token that refuses clear keys (softoken in FIPS mode) may still compute the
         // modern profile's PBKDF2 key itself; the legacy PKCS#12 KDF has no mechanism.

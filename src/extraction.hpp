@@ -40,6 +40,10 @@ private:
     // The file key derived by the token (CKM_PKCS5_PBKD2) when it refuses clear keys:
     // one derivation per file, as the key is the same for every bag.
     std::unique_ptr<pkcs11::ScopedObject> derived_wrapping_key_;
+    // The last bag key imported into the token as a session object, kept for the next bag.
+    std::unique_ptr<pkcs11::ScopedObject> imported_wrapping_key_;
+    SecretBytes imported_key_bytes_;
+    CK_KEY_TYPE imported_key_type_ = CKK_VENDOR_DEFINED;
 };
 
 }  // namespace p11vault

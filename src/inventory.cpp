@@ -48,7 +48,22 @@ bool is_private_component(CK_ATTRIBUTE_TYPE type) {
     }
 }
 
-std::vector<CK_ATTRIBUTE_TYPE> attribute_types_for(CK_OBJECT_CLASS object_class) {
+// The public components of a private or public key (never a private component).
+std::vector<CK_ATTRIBUTE_TYPE> public_component_types() {
+    std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_MODULUS_BITS};
+    for (CK_ATTRIBUTE_TYPE type : keys::public_attribute_types()) {
+        if (type != CKA_KEY_TYPE && !is_private_component(type) &&
+            std::find(types.begin(), types.end(), type) == types.end()) {
+            types.push_back(type);
+        }
+    }
+    return types;
+}
+
+// The attributes read first for an object of this class. `lazy` (PublicKeyObjects::
+// when_needed) leaves out what can often be taken from elsewhere without a token read:
+// a public key object's components, and a private key's CKA_PUBLIC_EXPONENT.
+std::vector<CK_ATTRIBUTE_TYPE> attribute_types_for(CK_OBJECT_CLASS object_class, bool lazy) {
     std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_ID, CKA_LABEL, CKA_PRIVATE};
     if (object_class == CKO_CERTIFICATE) {
         types.insert(types.end(), {CKA_CERTIFICATE_TYPE, CKA_VALUE});
@@ -63,11 +78,9 @@ std::vector<CK_ATTRIBUTE_TYPE> attribute_types_for(CK_OBJECT_CLASS object_class)
         types.push_back(CKA_VALUE_LEN);
         return types;
     }
-    types.push_back(CKA_MODULUS_BITS);
-    for (CK_ATTRIBUTE_TYPE type : keys::public_attribute_types()) {
-        if (!is_private_component(type) && std::find(types.begin(), types.end(), type) == types.end()) {
-            types.push_back(type);
-        }
+    if (lazy && object_class == CKO_PUBLIC_KEY) return types;
+    for (CK_ATTRIBUTE_TYPE type : public_component_types()) {
+        if (!(lazy && type == CKA_PUBLIC_EXPONENT)) types.push_back(type);
     }
     return types;
 }
@@ -230,9 +243,7 @@ void read_key(TokenObject& object, const pkcs11::AttributeValues& values) {
     object.description = describe_from_attributes(object.object_class, values);
 }
 
-TokenObject read_object(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS object_class) {
-    const auto types = attribute_types_for(object_class);
-    const pkcs11::AttributeValues values = session.get_attributes(handle, types);
+TokenObject read_object(CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS object_class, const pkcs11::AttributeValues& values) {
     TokenObject object;
     object.handle = handle;
     object.object_class = object_class;
@@ -328,6 +339,45 @@ void pair_objects(Inventory& inventory) {
     }
 }
 
+// --- lazy reads (PublicKeyObjects::when_needed) ---------------------------------------
+
+// An RSA private key read without CKA_PUBLIC_EXPONENT: a certificate of its CKA_ID with the
+// same modulus gives its public key, else the exponent is read from the key.
+void complete_rsa_private_key(pkcs11::Session& session, Inventory& inventory, TokenObject& key,
+                              const pkcs11::Bytes& modulus) {
+    for (const TokenObject& other : inventory.objects) {
+        if (other.object_class == CKO_CERTIFICATE && same_id(key, other) &&
+            keys::has_rsa_modulus(other.public_key.get(), modulus)) {
+            set_public_key(key, share(other.public_key));
+            key.description = describe_public_key(key.public_key.get());
+            return;
+        }
+    }
+    read_key(key, session.get_attributes(key.handle, std::vector<CK_ATTRIBUTE_TYPE>{
+                                                         CKA_KEY_TYPE, CKA_MODULUS_BITS, CKA_MODULUS,
+                                                         CKA_PUBLIC_EXPONENT}));
+}
+
+// A public key object's components, read only when no private key of its CKA_ID has a
+// public key: then they may complete an EC private key without its point, or pair by
+// public key across different ids. The others pair by id alone.
+void complete_public_key_object(pkcs11::Session& session, const Inventory& inventory, TokenObject& object) {
+    const bool covered = !object.id.empty() &&
+                         std::any_of(inventory.objects.begin(), inventory.objects.end(), [&](const TokenObject& other) {
+                             return other.object_class == CKO_PRIVATE_KEY && other.public_key && other.id == object.id;
+                         });
+    if (covered) return;
+    // The key type is known by now: only its own components (an EC key has no CKA_MODULUS).
+    const bool rsa = object.key_type == CKK_RSA;
+    const auto is_rsa_component = [](CK_ATTRIBUTE_TYPE type) {
+        return type == CKA_MODULUS_BITS || type == CKA_MODULUS || type == CKA_PUBLIC_EXPONENT;
+    };
+    std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_KEY_TYPE};
+    for (CK_ATTRIBUTE_TYPE type : public_component_types())
+        if (!object.key_type || is_rsa_component(type) == rsa) types.push_back(type);
+    read_key(object, session.get_attributes(object.handle, types));
+}
+
 }  // namespace
 
 std::vector<std::size_t> Inventory::indexes_of(CK_OBJECT_CLASS object_class) const {
@@ -338,14 +388,30 @@ std::vector<std::size_t> Inventory::indexes_of(CK_OBJECT_CLASS object_class) con
     return indexes;
 }
 
-Inventory read_inventory(pkcs11::Session& session) {
+Inventory read_inventory(pkcs11::Session& session, PublicKeyObjects public_key_objects) {
     Inventory inventory;
+    const bool lazy = public_key_objects == PublicKeyObjects::when_needed;
+    std::vector<std::pair<std::size_t, pkcs11::Bytes>> rsa_keys_without_exponent;  // index, CKA_MODULUS
     for (CK_OBJECT_CLASS object_class : listed_classes) {
         pkcs11::AttributeTemplate match;
         match.add_class(object_class);
+        const auto types = attribute_types_for(object_class, lazy);
         for (CK_OBJECT_HANDLE handle : session.find(match)) {
-            inventory.objects.push_back(read_object(session, handle, object_class));
+            const pkcs11::AttributeValues values = session.get_attributes(handle, types);
+            inventory.objects.push_back(read_object(handle, object_class, values));
+            const TokenObject& object = inventory.objects.back();
+            const pkcs11::Bytes* modulus = values.bytes(CKA_MODULUS);
+            if (lazy && object_class == CKO_PRIVATE_KEY && object.key_type == CKK_RSA && modulus != nullptr)
+                rsa_keys_without_exponent.emplace_back(inventory.objects.size() - 1, *modulus);
         }
+    }
+    if (lazy) {
+        // Private keys first: a public key object is read in full only for a private key
+        // that is still without a public key.
+        for (const auto& [index, modulus] : rsa_keys_without_exponent)
+            complete_rsa_private_key(session, inventory, inventory.objects[index], modulus);
+        for (TokenObject& object : inventory.objects)
+            if (object.object_class == CKO_PUBLIC_KEY) complete_public_key_object(session, inventory, object);
     }
     std::stable_sort(inventory.objects.begin(), inventory.objects.end(), [](const auto& a, const auto& b) {
         const std::size_t rank_a = class_rank(a.object_class), rank_b = class_rank(b.object_class);

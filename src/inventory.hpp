@@ -43,6 +43,15 @@ struct Inventory {
 // token (after login, so private objects are visible) with batched, defensive attribute
 // reads, and pairs them: a certificate or public key pairs with a private key of the same
 // CKA_ID, else with the same public key. Never reads a private component.
-Inventory read_inventory(pkcs11::Session& session);
+//
+// Public key objects' components (CKA_MODULUS, CKA_EC_POINT, ...) are read in full for
+// `list`. `when_needed` (backup, verify) reads them only for a public key object whose
+// CKA_ID matches no private key that has its own public key; the others pair by id alone
+// and have no public_key. It also reads an RSA private key's CKA_PUBLIC_EXPONENT only when
+// no certificate of its CKA_ID has the same modulus. This matters on tokens where reading
+// these is not free: NSS softoken checks an integrity MAC on every read of CKA_MODULUS or
+// CKA_PUBLIC_EXPONENT, ~2 ms each.
+enum class PublicKeyObjects { in_full, when_needed };
+Inventory read_inventory(pkcs11::Session& session, PublicKeyObjects public_key_objects = PublicKeyObjects::in_full);
 
 }  // namespace p11vault

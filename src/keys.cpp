@@ -2,6 +2,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 
@@ -288,6 +289,26 @@ Bytes spki_sha256(const EVP_PKEY* key) {
 
 bool same_public_key(const EVP_PKEY* a, const EVP_PKEY* b) {
     return a != nullptr && b != nullptr && EVP_PKEY_eq(a, b) == 1;
+}
+
+ossl::Pkey public_only(const EVP_PKEY* key) {
+    Bytes der = spki_der(key);
+    const unsigned char* p = der.data();
+    ossl::Pkey out(d2i_PUBKEY_ex(nullptr, &p, static_cast<long>(der.size()), ossl::libctx(), nullptr));
+    if (!out) ossl::fail(kBadInput, "decoding a public key");
+    return out;
+}
+
+bool has_rsa_modulus(const EVP_PKEY* key, const Bytes& modulus) {
+    if (key == nullptr || modulus.empty() || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) return false;
+    BIGNUM* raw = nullptr;
+    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &raw) != 1) {
+        ERR_clear_error();
+        return false;
+    }
+    BigNum n(raw);
+    BigNum other(BN_bin2bn(modulus.data(), static_cast<int>(modulus.size()), nullptr));
+    return other && BN_cmp(n.get(), other.get()) == 0;
 }
 
 }  // namespace p11vault::keys

@@ -51,6 +51,10 @@ Bytes ec_public_point(const EVP_PKEY* key);
 Bytes spki_der(const EVP_PKEY* key);
 Bytes spki_sha256(const EVP_PKEY* key);
 bool same_public_key(const EVP_PKEY* a, const EVP_PKEY* b);
+// The public half of `key` alone (its SubjectPublicKeyInfo decoded again).
+ossl::Pkey public_only(const EVP_PKEY* key);
+// Whether `key` is RSA with this modulus (big-endian, as CKA_MODULUS; leading zeros allowed).
+bool has_rsa_modulus(const EVP_PKEY* key, const Bytes& modulus);
 
 }  // namespace p11vault::keys
 

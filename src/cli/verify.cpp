@@ -107,7 +107,8 @@ void run(const VerifyCommandOptions& o) {
             record.token = token.info;
             std::vector<std::vector<std::uint8_t>> only_ids;
             if (token.uri.object_id) only_ids.push_back(*token.uri.object_id);
-            comparison = compare_with_token(verification, read_inventory(*token.session), only_ids);
+            comparison = compare_with_token(
+                verification, read_inventory(*token.session, PublicKeyObjects::when_needed), only_ids);
         }
         std::vector<DrillResult> drill;
         if (o.drill) drill = run_drill(reader, verification, "");

@@ -294,7 +294,36 @@ bool is_one_sequence(const std::uint8_t* data, std::size_t size) {
 Decryptor::Decryptor(const SecretBytes& password, PasswordForm pkcs12_form, Limits limits)
     : password_(password), pkcs12_form_(pkcs12_form), limits_(limits) {}
 
+void Decryptor::prefetch(const X509_ALGOR* algorithm, std::uint64_t max_iterations) {
+    if (prefetched_.valid()) return;
+    std::optional<Pbes2Params> p;
+    try {
+        p = parse_pbes2(algorithm, limits_);
+    } catch (const Error&) {
+        return;  // decrypt() will say what is wrong, after the MAC
+    }
+    if (!p || p->iterations > max_iterations) return;
+    std::string key = cache_key("pbkdf2", password_, PasswordForm::utf8, p->salt, p->iterations, p->prf_digest,
+                                p->cipher_key_length, 0);
+    if (cache_.count(key) != 0) return;
+    prefetch_key_ = std::move(key);
+    // The thread owns copies of what it reads (the Decryptor may move meanwhile).
+    prefetched_ = std::async(std::launch::async, [password = password_.clone(), params = std::move(*p)] {
+        return pbkdf2(password, params.salt, params.iterations, params.prf_digest, params.cipher_key_length);
+    });
+}
+
+void Decryptor::adopt_prefetched() {
+    if (!prefetched_.valid()) return;
+    try {
+        cache_.emplace(prefetch_key_, prefetched_.get());
+    } catch (const Error&) {
+        // A failed prefetch costs nothing more: decrypt() derives the key itself and reports.
+    }
+}
+
 const SecretBytes& Decryptor::cached(const std::string& key, const std::function<SecretBytes()>& derive) {
+    adopt_prefetched();
     auto it = cache_.find(key);
     if (it == cache_.end()) it = cache_.emplace(key, derive()).first;
     return it->second;

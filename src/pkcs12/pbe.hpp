@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -82,6 +83,13 @@ public:
     // The PBKDF2 key of the standard form (for token-side unwrapping), cached.
     const SecretBytes& pbes2_key(const Pbes2Params& params);
 
+    // Starts deriving the standard-form PBKDF2 key of `algorithm` (PBES2 of at most
+    // `max_iterations`; anything else, or parameters over the limits, is ignored) on
+    // another thread, so that it runs while the caller verifies the MAC: a file then costs
+    // the time of one KDF, not two. The key joins the cache at the next use of the
+    // Decryptor. One prefetch at a time.
+    void prefetch(const X509_ALGOR* algorithm, std::uint64_t max_iterations);
+
     // Key and IV of a pbeWithSHAAnd3-KeyTripleDES-CBC bag in the form the MAC verified
     // with (for token-side unwrapping with CKM_DES3_CBC_PAD); nothing for other schemes.
     std::optional<std::pair<SecretBytes, Bytes>> des3_key_iv(const X509_ALGOR* algorithm);
@@ -96,12 +104,17 @@ private:
     std::optional<SecretBytes> try_pbes2(const Pbes2Params& params, const std::uint8_t* data, std::size_t size);
     std::optional<SecretBytes> try_pkcs12_pbe(const X509_ALGOR* algorithm, const std::uint8_t* data, std::size_t size);
     const SecretBytes& cached(const std::string& key, const std::function<SecretBytes()>& derive);
+    void adopt_prefetched();
     void note_quirk(const std::string& name);
 
     const SecretBytes& password_;
     PasswordForm pkcs12_form_;
     Limits limits_;
     std::map<std::string, SecretBytes> cache_;
+    // The prefetch in flight: its cache key and the derivation (joined by adopt_prefetched
+    // or, at the latest, by the future's destructor).
+    std::string prefetch_key_;
+    std::future<SecretBytes> prefetched_;
     std::vector<std::string> quirks_used_;
 };
 

@@ -3,6 +3,7 @@
 #include <openssl/asn1.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pkcs12.h>
 
@@ -149,6 +150,53 @@ Bytes read_file(const std::string& path, std::size_t max_size) {
     return data;
 }
 
+namespace {
+
+// The AuthenticatedSafe (a SEQUENCE of ContentInfo); null when it does not parse.
+ossl::Pkcs7Stack parse_authenticated_safe(const Bytes& der) {
+    const unsigned char* p = der.data();
+    ossl::Pkcs7Stack safes(static_cast<STACK_OF(PKCS7)*>(static_cast<void*>(
+        ASN1_item_d2i(nullptr, &p, static_cast<long>(der.size()), ASN1_ITEM_rptr(PKCS12_AUTHSAFES)))));
+    if (!safes) ERR_clear_error();
+    return safes;
+}
+
+// Starts deriving the key of the first encrypted safe, else of the first shrouded key bag
+// of a data safe (Decryptor::prefetch), when it costs no more iterations than the MAC's
+// KDF it runs beside: a changed file then never costs more time than before, as the bag
+// key of a file whose MAC fails is not waited for longer than the MAC took. In the files
+// p11vault writes the safe and the key bags share one key.
+void prefetch_first_bag_key(Decryptor& decryptor, const STACK_OF(PKCS7) * safes, std::uint64_t mac_iterations) {
+    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
+        const PKCS7* safe = sk_PKCS7_value(safes, i);
+        if (OBJ_obj2nid(safe->type) != NID_pkcs7_encrypted || safe->d.encrypted == nullptr) continue;
+        const PKCS7_ENC_CONTENT* content = safe->d.encrypted->enc_data;
+        if (content != nullptr && content->algorithm != nullptr)
+            return decryptor.prefetch(content->algorithm, mac_iterations);
+    }
+    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
+        const PKCS7* safe = sk_PKCS7_value(safes, i);
+        if (OBJ_obj2nid(safe->type) != NID_pkcs7_data || safe->d.data == nullptr) continue;
+        const unsigned char* q = ASN1_STRING_get0_data(safe->d.data);
+        ossl::BagStack bags(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(
+            ASN1_item_d2i(nullptr, &q, ASN1_STRING_length(safe->d.data), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
+        if (!bags) {
+            ERR_clear_error();
+            continue;
+        }
+        for (int j = 0; j < sk_PKCS12_SAFEBAG_num(bags.get()); ++j) {
+            const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags.get(), j);
+            if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag) continue;
+            const X509_ALGOR* algorithm = nullptr;
+            X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &algorithm, nullptr);
+            if (algorithm != nullptr) decryptor.prefetch(algorithm, mac_iterations);
+            return;
+        }
+    }
+}
+
+}  // namespace
+
 Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
     : password_(password.clone()), limits_(limits), decryptor_(password_, PasswordForm::bmp, limits) {
     if (der.size() > limits.max_file_size)
@@ -176,6 +224,10 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
         throw Error(ExitCode::bad_input, "public-key integrity mode (signedData) is not supported");
     if (auth_type != NID_pkcs7_data || auth_safe->d.data == nullptr) malformed("authSafe has no data content");
     Bytes safe_bytes = ossl::octets(auth_safe->d.data);
+    // Parsed before the MAC is checked only to start deriving the first bag key on another
+    // thread while the MAC's KDF runs; nothing in it is used unless the MAC verifies. A
+    // malformed AuthenticatedSafe is reported after the MAC, as before.
+    ossl::Pkcs7Stack safes = parse_authenticated_safe(safe_bytes);
 
     // MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
     bool has_mac = p < end && !(end - p >= 2 && p[0] == 0 && p[1] == 0);
@@ -223,6 +275,7 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
             ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
             std::size_t size = static_cast<std::size_t>(EVP_MD_get_size(md.get()));
             Bytes salt_bytes = ossl::octets(salt.get());
+            if (safes) prefetch_first_bag_key(decryptor_, safes.get(), count);
             // An empty password has two encodings in the wild: BMPString 00 00 (the
             // standard) and 0 bytes (a NULL password); try the standard one first.
             for (PasswordForm form : {PasswordForm::bmp, PasswordForm::absent}) {
@@ -246,16 +299,13 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
         contents_.warnings.push_back("the file has no MAC: its integrity is not protected");
     }
     decryptor_.set_pkcs12_form(contents_.mac.password_form);
-    read_safes(safe_bytes);
+    if (!safes) malformed("AuthenticatedSafe");
+    read_safes(safes.get());
 }
 
-void Reader::read_safes(const Bytes& authenticated_safe) {
-    const unsigned char* p = authenticated_safe.data();
-    ossl::Pkcs7Stack safes(static_cast<STACK_OF(PKCS7)*>(static_cast<void*>(
-        ASN1_item_d2i(nullptr, &p, static_cast<long>(authenticated_safe.size()), ASN1_ITEM_rptr(PKCS12_AUTHSAFES)))));
-    if (!safes) malformed("AuthenticatedSafe");
-    for (int i = 0; i < sk_PKCS7_num(safes.get()); ++i) {
-        PKCS7* safe = sk_PKCS7_value(safes.get(), i);
+void Reader::read_safes(const STACK_OF(PKCS7) * safes) {
+    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
+        PKCS7* safe = sk_PKCS7_value(safes, i);
         int type = OBJ_obj2nid(safe->type);
         if (type == NID_pkcs7_data) {
             if (safe->d.data == nullptr) malformed(fmt::format("safe {} has no content", i + 1));

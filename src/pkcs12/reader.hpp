@@ -74,7 +74,7 @@ public:
     ossl::Pkey private_key(const KeyBag& bag);
 
 private:
-    void read_safes(const Bytes& authenticated_safe);
+    void read_safes(const STACK_OF(PKCS7) * safes);
     void read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth);
 
     SecretBytes password_;

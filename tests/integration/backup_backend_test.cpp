@@ -121,6 +121,38 @@ TEST_P(BackupNssTest, TokenWrapWithCertificatesReadsNoRsaComponent) {
     EXPECT_NE(result.err.find("C_WrapKey CKM_AES_CBC_PAD"), std::string::npos) << result.err;
 }
 
+// What costs NSS softoken real work is done once per key (measured in design/
+// extraction.md and by scripts/bench): one C_WrapKey per key (a length query would do the
+// whole wrap twice), attributes read in batches, and no read of an RSA key's
+// CKA_PUBLIC_EXPONENT or of a public key object's components when the key's certificate
+// gives them (each read of CKA_MODULUS or CKA_PUBLIC_EXPONENT checks an integrity MAC).
+TEST_P(BackupNssTest, TokenWorkIsNotRepeated) {
+    Made rsa_a = make_rsa(2048, {0x01}, "rsa-a");
+    Made rsa_b = make_rsa(2048, {0x02}, "rsa-b");
+    Made ec = make_ec("P-256", {0x03}, "ec");
+    const std::string out = path("once.p12");
+    const RunResult result = backup(token_, out, {"--all", "--verbose"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+
+    const std::regex single_attribute_read("C_GetAttributeValue \\[[A-Z0-9_]+\\]");
+    std::size_t wraps = 0;
+    for (const auto& line : result.err_lines()) {
+        if (line.rfind("p11vault: debug: C_WrapKey", 0) == 0) {
+            ++wraps;
+            EXPECT_NE(line.find(": CKR_OK"), std::string::npos) << line;
+        }
+        if (line.rfind("p11vault: debug: C_GetAttributeValue", 0) != 0) continue;
+        EXPECT_FALSE(std::regex_search(line, single_attribute_read)) << "read one attribute at a time: " << line;
+        EXPECT_EQ(line.find("CKA_PUBLIC_EXPONENT"), std::string::npos) << line;
+    }
+    EXPECT_EQ(wraps, 3u) << result.err;
+
+    // And the file is still right: every key is the token's key with its certificate.
+    const P12File file = read_p12(out);
+    ASSERT_EQ(file.keys().size(), 3u);
+    for (const Made* made : {&rsa_a, &rsa_b, &ec}) expect_key_in_file(file, *made);
+}
+
 INSTANTIATE_TEST_SUITE_P(Nss, BackupNssTest, ::testing::Values(Backend::nss), BackendParamName());
 
 }  // namespace

@@ -7,6 +7,8 @@
 
 #include "pkcs11/error.hpp"
 #include "pkcs11/session.hpp"
+#include "src/pkcs12/pbe.hpp"
+#include "src/transport.hpp"
 #include "tests/support/test_token.hpp"
 
 namespace p11vault::testing {
@@ -24,10 +26,10 @@ protected:
     void TearDown() override { token_.reset(); }
 
     // The wrap mechanism each backend offers for private keys (design/extraction.md).
+    static constexpr std::uint8_t wrap_iv[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     Mechanism wrap_mechanism() const {
         if (GetParam() == Backend::softhsm) return Mechanism(CKM_AES_KEY_WRAP_PAD);
-        static const std::uint8_t iv[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-        return Mechanism(CKM_AES_CBC_PAD, iv);
+        return Mechanism(CKM_AES_CBC_PAD, wrap_iv);
     }
 
     std::unique_ptr<TestToken> token_;
@@ -132,6 +134,87 @@ TEST_P(Pkcs11SessionTest, SensitivePrivateExponentIsAbsentNotAnError) {
     EXPECT_FALSE(values.has(CKA_EC_POINT));
     EXPECT_EQ(values.text(CKA_LABEL), "sensitive");
     EXPECT_EQ(*values.bytes(CKA_ID), pkcs11::Bytes{0x01});
+}
+
+// The debug log lines of one kind of call, e.g. "C_GetAttributeValue".
+std::vector<std::string> logged_calls(const std::string& log, const std::string& function) {
+    std::vector<std::string> calls;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind("p11vault: debug: " + function + " ", 0) == 0) calls.push_back(line);
+    return calls;
+}
+
+// A batch with sensitive and invalid types costs two calls (lengths, values), not two per
+// attribute: on NSS softoken each read of CKA_MODULUS costs an integrity check.
+TEST_P(Pkcs11SessionTest, MixedBatchIsReadInTwoCalls) {
+    auto session = token_->open_session();
+    TestKey key = generate_rsa(*session, 2048, {0x01}, "batch", KeyFlags{.sensitive = true, .extractable = true});
+    const std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_MODULUS, CKA_PRIVATE_EXPONENT, CKA_EC_POINT, CKA_LABEL,
+                                                  CKA_PUBLIC_EXPONENT};
+    ::testing::internal::CaptureStderr();
+    pkcs11::set_debug_logging(true);
+    auto values = session->get_attributes(key.private_key, types);
+    pkcs11::set_debug_logging(false);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(values.bytes(CKA_MODULUS)->size(), 256u);
+    EXPECT_EQ(*values.bytes(CKA_PUBLIC_EXPONENT), (pkcs11::Bytes{0x01, 0x00, 0x01}));
+    EXPECT_EQ(values.text(CKA_LABEL), "batch");
+    EXPECT_FALSE(values.has(CKA_PRIVATE_EXPONENT));
+    EXPECT_FALSE(values.has(CKA_EC_POINT));
+    EXPECT_EQ(logged_calls(log, "C_GetAttributeValue").size(), 2u) << log;
+}
+
+// C_WrapKey is called once, with a buffer, not first for the length: tokens do the whole
+// wrap to answer a length query. A key that does not fit the first buffer is wrapped
+// after the token's CKR_BUFFER_TOO_SMALL, and unwraps to the same value.
+TEST_P(Pkcs11SessionTest, WrapIsOneCallAndGrowsTheBufferWhenTheTokenAsks) {
+    auto session = token_->open_session();
+    TestKey key = generate_rsa(*session, 2048, {0x02}, "wrap-once", {});
+    std::vector<std::uint8_t> kek_bytes(32, 0x5a);
+    const SecretBytes kek_value(kek_bytes.data(), kek_bytes.size());
+    pkcs11::ScopedObject kek(*session, transport::import_session_key(*session, CKK_AES, kek_value,
+                                                                     transport::KeyUse::wrap)
+                                           .release());
+    std::vector<std::uint8_t> large(10000);
+    for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    AttributeTemplate secret;
+    secret.add_class(CKO_SECRET_KEY)
+        .add_key_type(CKK_GENERIC_SECRET)
+        .add_bool(CKA_TOKEN, false)
+        .add_bool(CKA_SENSITIVE, false)
+        .add_bool(CKA_EXTRACTABLE, true)
+        .add_bytes(CKA_VALUE, large);
+    pkcs11::ScopedObject large_key(*session, session->create_object(secret));
+
+    ::testing::internal::CaptureStderr();
+    pkcs11::set_debug_logging(true);
+    pkcs11::Bytes wrapped_private = session->wrap_key(wrap_mechanism(), kek.get(), key.private_key);
+    const std::string private_log = ::testing::internal::GetCapturedStderr();
+    ::testing::internal::CaptureStderr();
+    pkcs11::Bytes wrapped_large = session->wrap_key(wrap_mechanism(), kek.get(), large_key.get());
+    pkcs11::set_debug_logging(false);
+    const std::string large_log = ::testing::internal::GetCapturedStderr();
+
+    EXPECT_GT(wrapped_private.size(), 1000u);
+    EXPECT_EQ(logged_calls(private_log, "C_WrapKey").size(), 1u) << private_log;
+    EXPECT_GT(wrapped_large.size(), large.size());
+    // SoftHSM answers CKR_BUFFER_TOO_SMALL with the length it needs; NSS softoken without
+    // it, so the length is then asked for once.
+    const auto large_calls = logged_calls(large_log, "C_WrapKey");
+    ASSERT_EQ(large_calls.size(), GetParam() == Backend::softhsm ? 2u : 3u) << large_log;
+    EXPECT_NE(large_calls.front().find("CKR_BUFFER_TOO_SMALL"), std::string::npos) << large_log;
+    for (std::size_t i = 1; i < large_calls.size(); ++i)
+        EXPECT_NE(large_calls[i].find(": CKR_OK"), std::string::npos) << large_log;
+
+    // The wrapped bytes are the key: decrypted on the host with the known wrapping key.
+    const std::optional<SecretBytes> plain =
+        GetParam() == Backend::softhsm
+            ? std::optional<SecretBytes>(transport::aes_unwrap_pad(kek_value, wrapped_large))
+            : pkcs12::cbc_decrypt("AES-256-CBC", kek_value, pkcs11::Bytes(wrap_iv, wrap_iv + 16), wrapped_large.data(),
+                                  wrapped_large.size());
+    ASSERT_TRUE(plain.has_value());
+    EXPECT_EQ(std::vector<std::uint8_t>(plain->data(), plain->data() + plain->size()), large);
 }
 
 TEST_P(Pkcs11SessionTest, WrapAndUnwrapWithTheBackendsMechanism) {
