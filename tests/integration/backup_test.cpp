@@ -220,6 +220,28 @@ TEST_P(BackupTest, CertificateWithAnotherIdIsPairedByPublicKey) {
     EXPECT_EQ(X509_check_private_key(cert->cert.get(), key->key.get()), 1);
 }
 
+// A certificate of another key stored under the key's CKA_ID (a renewed CA that kept the
+// id) is not the key's certificate. Backup takes an RSA key's public exponent from the
+// certificate of its id only when the modulus matches; here it must read it from the key.
+TEST_P(BackupTest, CertificateOfAnotherKeyUnderTheSameIdIsNotPaired) {
+    const Made key = make_rsa(2048, {0x31}, "key 31", /*with_cert=*/false);
+    const Made other = make_rsa(2048, {0x32}, "key 32", /*with_cert=*/false);
+    {
+        auto session = token_.open_session();
+        IssuedCert foreign = TestCa::instance().issue(other.public_key.get(), "another key");
+        add_certificate(*session, foreign.cert.get(), {0x31}, "key 31");
+    }
+    const std::string out = path("foreign.p12");
+    const RunResult result = backup(token_, out, {"--id", "31", "--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json report = key_report(stdout_json(result), {0x31});
+    EXPECT_TRUE(report.at("certificate_subject").is_null()) << report.dump();
+    EXPECT_EQ(report.at("type"), "RSA-2048");
+    const P12File file = read_p12(out);
+    EXPECT_EQ(file.certificates().size(), 0u);
+    expect_key_in_file(file, key);
+}
+
 TEST_P(BackupTest, TokenWrapOnly) {
     make_rsa(2048, {0x01}, "wrap only");
     const std::string out = path("wrap-only.p12");
