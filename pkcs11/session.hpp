@@ -5,7 +5,9 @@
 // the session and only logs a failure.
 //
 // Attribute reads are defensive, after pkcs11-provider: the length is asked first, and
-// CKR_ATTRIBUTE_SENSITIVE / CKR_ATTRIBUTE_TYPE_INVALID mean "absent", never an abort.
+// CKR_ATTRIBUTE_SENSITIVE / CKR_ATTRIBUTE_TYPE_INVALID mean "absent", never an abort. A
+// batch costs two calls whatever it holds; one attribute at a time only for a token that
+// does not fill in every entry of a batch it partly refuses.
 #pragma once
 
 #include <p11-kit/pkcs11.h>
@@ -102,7 +104,8 @@ public:
     std::pair<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> generate_key_pair(Mechanism mechanism,
                                                                     AttributeTemplate& public_template,
                                                                     AttributeTemplate& private_template);
-    // Returns the wrapped bytes (two-call length query).
+    // Returns the wrapped bytes: one call with a buffer for any common key, a second only
+    // when the token answers CKR_BUFFER_TOO_SMALL (no length query first).
     Bytes wrap_key(Mechanism mechanism, CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key);
     CK_OBJECT_HANDLE unwrap_key(Mechanism mechanism, CK_OBJECT_HANDLE unwrapping_key,
                                 std::span<const std::uint8_t> wrapped, AttributeTemplate& attributes);
