@@ -22,6 +22,10 @@
 //   P11VAULT_FAULT_TOKEN_FLAGS  a number OR'ed into the flags C_GetTokenInfo returns
 //                            (e.g. 0x20000 CKF_USER_PIN_FINAL_TRY), to play a token whose
 //                            PIN is nearly or wholly used up.
+//   P11VAULT_FAULT_BATCH=stop-at-refusal  play an older token whose C_GetAttributeValue,
+//                            on CKR_ATTRIBUTE_SENSITIVE or CKR_ATTRIBUTE_TYPE_INVALID,
+//                            leaves the entries after the first refused one as the caller
+//                            passed them (PKCS#11 2.11+ has every entry filled in).
 //   P11VAULT_FAULT_LOG       append one line per call to this file:
 //                            "<K or -> <function> <CKR name> [injected]"
 //                            where K is the call's counted number and - an uncounted call.
@@ -44,6 +48,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -140,6 +145,7 @@ struct Settings {
     unsigned long fail_nth = 0; // 0: every call of fail_function
     CK_RV rv = CKR_DEVICE_ERROR;
     CK_FLAGS token_flags = 0;
+    bool batch_stops_at_refusal = false;
     std::string log;
 };
 
@@ -194,6 +200,10 @@ void read_settings() {
         if (!value) complain(std::string("P11VAULT_FAULT_TOKEN_FLAGS must be a number, not ") + flags);
         else settings.token_flags = *value;
     }
+    if (const char* batch = std::getenv("P11VAULT_FAULT_BATCH"); batch != nullptr && *batch != '\0') {
+        if (std::strcmp(batch, "stop-at-refusal") == 0) settings.batch_stops_at_refusal = true;
+        else complain(std::string("P11VAULT_FAULT_BATCH must be stop-at-refusal, not ") + batch);
+    }
     if (const char* log = std::getenv("P11VAULT_FAULT_LOG")) settings.log = log;
 }
 
@@ -230,6 +240,22 @@ void add_token_flags(CK_SLOT_ID, CK_TOKEN_INFO_PTR info) {
     if (info != nullptr) info->flags |= settings.token_flags;
 }
 
+// P11VAULT_FAULT_BATCH=stop-at-refusal: the lengths the caller passed, and after the
+// call, the entries behind the first refused one put back to them.
+std::vector<CK_ULONG> lengths_passed(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR entries, CK_ULONG count) {
+    std::vector<CK_ULONG> lengths;
+    for (CK_ULONG i = 0; entries != nullptr && i < count; ++i) lengths.push_back(entries[i].ulValueLen);
+    return lengths;
+}
+
+void stop_at_first_refusal(CK_RV rv, const std::vector<CK_ULONG>& passed, CK_SESSION_HANDLE, CK_OBJECT_HANDLE,
+                           CK_ATTRIBUTE_PTR entries, CK_ULONG count) {
+    if (rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID) return;
+    CK_ULONG i = 0;
+    while (i < count && entries[i].ulValueLen != CK_UNAVAILABLE_INFORMATION) ++i;
+    for (++i; i < count && i < passed.size(); ++i) entries[i].ulValueLen = passed[i];
+}
+
 // One forwarder per member of CK_FUNCTION_LIST, made from the member's own type.
 template <auto Member, int Index, typename Pointer>
 struct Forwarder;
@@ -240,11 +266,18 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
         unsigned long number = 0;
         std::optional<CK_RV> fault = decide(Index, number);
         CK_RV rv = CKR_OK;
+        std::vector<CK_ULONG> passed;
+        if constexpr (Index == C_GetAttributeValue_index) {
+            if (settings.batch_stops_at_refusal) passed = lengths_passed(args...);
+        }
         if (fault) rv = *fault;
         else if (real == nullptr) rv = CKR_CRYPTOKI_NOT_INITIALIZED;
         else rv = (real->*Member)(args...);
         if constexpr (Index == C_GetTokenInfo_index) {
             if (rv == CKR_OK) add_token_flags(args...);
+        }
+        if constexpr (Index == C_GetAttributeValue_index) {
+            if (settings.batch_stops_at_refusal) stop_at_first_refusal(rv, passed, args...);
         }
         record(Index, number, rv, fault.has_value());
         return rv;

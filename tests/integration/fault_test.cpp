@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -476,6 +477,37 @@ TEST_F(BackupFaultTest, FailingInAnInformationQueryLeavesNoFile) {
     for (const FaultSpec& spec : specs) {
         EXPECT_TRUE(check_backup(spec)) << describe(spec) << " did not fail the backup";
         if (::testing::Test::HasFailure()) return;
+    }
+}
+
+// A token that stops filling in a batch at the first attribute it refuses (before
+// PKCS#11 2.11 that was allowed): every attribute is then read on its own, and the backup
+// is the same as on a token that fills in every entry.
+TEST_F(BackupFaultTest, TokenThatStopsABatchAtTheFirstRefusalIsReadOneAttributeAtATime) {
+    RunOptions options;
+    options.env["P11VAULT_FAULT_MODULE"] = softhsm_module_path;
+    options.env["P11VAULT_FAULT_BATCH"] = "stop-at-refusal";
+    options.unset_env = {"P11VAULT_FAULT_AT", "P11VAULT_FAULT_FUNCTION", "P11VAULT_FAULT_NTH", "P11VAULT_FAULT_RV",
+                         "P11VAULT_FAULT_LOG", "P11VAULT_DEBUG"};
+    std::vector<std::string> arguments = args();
+    arguments.push_back("--verbose");
+    const RunResult result = run_with_token_args(source_, "backup", {"--module", kFaultModule, "--token-label",
+                                                                     source_.label()},
+                                                 arguments, kTestPassword, options);
+    ASSERT_EQ(result.exit_code, 0) << describe(result);
+    std::size_t single_reads = 0;
+    for (const auto& line : result.err_lines())
+        if (std::regex_search(line, std::regex("^p11vault: debug: C_GetAttributeValue \\[[A-Z0-9_]+\\]"))) ++single_reads;
+    EXPECT_GT(single_reads, 4u) << "the batch fallback was not used:\n" << result.err;
+    const P12File file = read_p12(out_, kTestPassword);
+    ASSERT_EQ(file.keys().size(), 2u);
+    ASSERT_EQ(file.certificates().size(), 2u);
+    for (const P12Bag* key : file.keys()) {
+        bool matched = false;
+        for (const P12Bag* cert : file.certificates())
+            matched = matched || (cert->local_key_ids == key->local_key_ids &&
+                                  X509_check_private_key(cert->cert.get(), key->key.get()) == 1);
+        EXPECT_TRUE(matched) << "a key without its certificate";
     }
 }
 
