@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
+#include "src/pkcs12/password.hpp"
 
 namespace p11vault::pkcs12 {
 
@@ -25,11 +26,6 @@ void add_attributes(PKCS12_SAFEBAG* bag, const EntryAttributes& attributes) {
         ossl::fail(kFailure, "adding friendlyName");
 }
 
-// OpenSSL takes passwords as char* + length; an empty SecretBytes has no buffer.
-const char* password_text(const SecretBytes& password) {
-    return password.empty() ? "" : password.reveal_text().data();
-}
-
 Bytes bags_der(const STACK_OF(PKCS12_SAFEBAG) * bags) {
     unsigned char* der = nullptr;
     int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(const_cast<STACK_OF(PKCS12_SAFEBAG)*>(bags)), &der,
@@ -39,6 +35,30 @@ Bytes bags_der(const STACK_OF(PKCS12_SAFEBAG) * bags) {
     OPENSSL_free(der);
     return out;
 }
+
+// The AuthenticatedSafe's DER: the octets the MAC covers, exactly as PKCS12_pack_authsafes
+// encodes them (DER is unique, so both encodings are the same bytes).
+Bytes authenticated_safe_der(const STACK_OF(PKCS7) * safes) {
+    unsigned char* der = nullptr;
+    int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(const_cast<STACK_OF(PKCS7)*>(safes)), &der,
+                               ASN1_ITEM_rptr(PKCS12_AUTHSAFES));
+    if (length <= 0) ossl::fail(kFailure, "encoding the authenticated safe");
+    Bytes out(der, der + length);
+    OPENSSL_free(der);
+    return out;
+}
+
+Bytes hmac(const char* digest, const SecretBytes& key, const Bytes& data) {
+    Bytes out(EVP_MAX_MD_SIZE);
+    std::size_t length = 0;
+    if (EVP_Q_mac(ossl::libctx_modern(), "HMAC", nullptr, digest, nullptr, key.data(), key.size(), data.data(),
+                  data.size(), out.data(), out.size(), &length) == nullptr)
+        ossl::fail(kFailure, "computing the MAC");
+    out.resize(length);
+    return out;
+}
+
+const char* mac_digest(Profile profile) { return profile == Profile::modern ? "SHA256" : "SHA1"; }
 
 }  // namespace
 
@@ -51,6 +71,22 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
     if (iterations_ == 0 || iterations_ > static_cast<std::uint64_t>(INT32_MAX))
         throw Error(ExitCode::usage, "--iter must be between 1 and 2147483647");
     if (!key_bags_ || !cert_bags_) ossl::fail(kFailure, "allocating bags");
+    // The MAC's key (PKCS#12 KDF, ID 3, over the BMPString password) depends only on the
+    // password and a salt: derive it on a second thread while this one derives the bags'
+    // key and the token wraps, so the file costs one KDF of wall time, not two. The
+    // thread owns its copy of the password; the future is joined by finish() or, on an
+    // error path, by the destructor.
+    mac_salt_ = ossl::random_bytes(kSaltLength);
+    mac_key_ = std::async(std::launch::async,
+                          [password = password_.clone(), salt = mac_salt_, iterations = iterations_,
+                           digest = mac_digest(profile_)] {
+                              auto bmp = password_bytes(password, PasswordForm::bmp);
+                              if (!bmp) throw Error(ExitCode::usage, "the password is not valid UTF-8");
+                              ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), digest, nullptr));
+                              if (!md) ossl::fail(kFailure, "fetching the MAC digest");
+                              return pkcs12_kdf(*bmp, salt, iterations, digest, 3,
+                                                static_cast<std::size_t>(EVP_MD_get_size(md.get())));
+                          });
     if (profile_ == Profile::modern) {
         salt_ = ossl::random_bytes(kSaltLength);
         shared_key_ = pbkdf2(password_, salt_, iterations_, "SHA256", 32);
@@ -142,9 +178,22 @@ Bytes Writer::finish() {
     }
     ossl::Pkcs12 p12(PKCS12_add_safes_ex(safes.get(), NID_pkcs7_data, ossl::libctx_modern(), nullptr));
     if (!p12) ossl::fail(kFailure, "building the file");
-    ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), profile_ == Profile::modern ? "SHA256" : "SHA1", nullptr));
-    if (PKCS12_set_mac(p12.get(), password_text(password_), static_cast<int>(password_.size()), nullptr,
-                       static_cast<int>(kSaltLength), static_cast<int>(iterations_), md.get()) != 1)
+    // The MAC as PKCS12_set_mac computes it (HMAC over the AuthenticatedSafe's octets with
+    // the key of the PKCS#12 KDF), but with the key derived beside the token work. The
+    // tests check it with OpenSSL's PKCS12_verify_mac.
+    Bytes digest = hmac(mac_digest(profile_), mac_key_.get(), authenticated_safe_der(safes.get()));
+    ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), mac_digest(profile_), nullptr));
+    const ASN1_OCTET_STRING* mac_value = nullptr;
+    if (!md ||
+        PKCS12_setup_mac(p12.get(), static_cast<int>(iterations_), mac_salt_.data(),
+                         static_cast<int>(mac_salt_.size()), md.get()) != 1)
+        ossl::fail(kFailure, "computing the MAC");
+    PKCS12_get0_mac(&mac_value, nullptr, nullptr, nullptr, p12.get());
+    // PKCS12_get0_mac hands out the MAC's own OCTET STRING (const only by signature), the
+    // one PKCS12_set_mac would fill in.
+    if (mac_value == nullptr ||
+        ASN1_OCTET_STRING_set(const_cast<ASN1_OCTET_STRING*>(mac_value), digest.data(),
+                              static_cast<int>(digest.size())) != 1)
         ossl::fail(kFailure, "computing the MAC");
     unsigned char* der = nullptr;
     int length = i2d_PKCS12(p12.get(), &der);

@@ -4,12 +4,15 @@
 // certificate safe, HMAC-SHA256 MAC. One salt and one iteration count serve every PBES2
 // structure of the file, so the expensive PBKDF2 runs once however many keys the file
 // holds; every bag gets its own random IV. The MAC uses the same iteration count: a
-// cheaper MAC would be a cheaper oracle for guessing the password.
+// cheaper MAC would be a cheaper oracle for guessing the password. Its key is derived on
+// a second thread from the moment the Writer exists, so it costs no wall time beside
+// the bags' key and the token's work.
 // legacy profile: pbeWithSHAAnd3-KeyTripleDES-CBC and a SHA-1 MAC (Windows Server ≤ 2016,
 // old Java); the PKCS#12 KDF also derives the IV, so each bag gets its own salt.
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +74,8 @@ private:
     std::uint64_t iterations_;
     Bytes salt_;                 // modern: shared by every PBES2 structure
     SecretBytes shared_key_;     // modern: PBKDF2(password, salt_, iterations_)
+    Bytes mac_salt_;
+    std::future<SecretBytes> mac_key_;  // derived on a second thread (see the constructor)
     ossl::BagStack key_bags_;
     ossl::BagStack cert_bags_;
 };

@@ -3,6 +3,7 @@
 
 #include <openssl/pkcs12.h>
 
+#include <cstring>
 #include <set>
 
 #include "p11vault/error.hpp"
@@ -88,6 +89,29 @@ TEST_P(CodecTest, OpenSslReadsWhatWeWriteWithoutLegacyProvider) {
     ossl::Pkey owned_key(parsed_key);
     ossl::Cert owned_cert(parsed_cert);
     EXPECT_EQ(EVP_PKEY_eq(owned_key.get(), key.get()), 1);
+}
+
+// The writer computes the MAC itself (its key derived on a second thread); OpenSSL's own
+// MAC check is the judge, for passwords whose BMPString form has edge cases.
+TEST_P(CodecTest, OpenSslAcceptsOurMacAndRefusesAnotherPassword) {
+    auto key = generate_ec();
+    auto cert = self_signed(key.get(), "mac");
+    for (const char* text : {"pw", "", "p\u00e4ss \u263a w\u00f6rd"}) {
+        Bytes der = write_file(GetParam(), password(text), key.get(), cert.get(), 2048);
+        const unsigned char* p = der.data();
+        ossl::Pkcs12 p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
+        ASSERT_TRUE(p12);
+        const ASN1_INTEGER* iterations = nullptr;
+        const X509_ALGOR* digest = nullptr;
+        PKCS12_get0_mac(nullptr, &digest, nullptr, &iterations, p12.get());
+        ASSERT_NE(iterations, nullptr);
+        EXPECT_EQ(ASN1_INTEGER_get(iterations), 2048);
+        const ASN1_OBJECT* digest_oid = nullptr;
+        X509_ALGOR_get0(&digest_oid, nullptr, nullptr, digest);
+        EXPECT_EQ(OBJ_obj2nid(digest_oid), GetParam() == pkcs12::Profile::modern ? NID_sha256 : NID_sha1);
+        EXPECT_EQ(PKCS12_verify_mac(p12.get(), text, static_cast<int>(std::strlen(text))), 1) << "password \"" << text << "\"";
+        EXPECT_EQ(PKCS12_verify_mac(p12.get(), "other", 5), 0) << "password \"" << text << "\"";
+    }
 }
 
 TEST_P(CodecTest, WrongPasswordIsExitCode3) {
