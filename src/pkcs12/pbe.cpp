@@ -319,6 +319,8 @@ void Decryptor::adopt_prefetched() {
         cache_.emplace(prefetch_key_, prefetched_.get());
     } catch (const Error&) {
         // A failed prefetch costs nothing more: decrypt() derives the key itself and reports.
+        // Anything else (std::bad_alloc, std::system_error) is not expected from a KDF and
+        // propagates from here, from the next decrypt, like it would from decrypt itself.
     }
 }
 

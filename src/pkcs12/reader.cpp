@@ -161,12 +161,29 @@ ossl::Pkcs7Stack parse_authenticated_safe(const Bytes& der) {
     return safes;
 }
 
+// The SafeContents of every data safe, parsed once for both the prefetch below and
+// read_safes: index i holds safe i's bags, null for other safes and for a data safe that
+// does not parse (read_safes reports it, after the MAC).
+std::vector<ossl::BagStack> parse_data_safes(const STACK_OF(PKCS7) * safes) {
+    std::vector<ossl::BagStack> out(static_cast<std::size_t>(sk_PKCS7_num(safes)));
+    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
+        const PKCS7* safe = sk_PKCS7_value(safes, i);
+        if (OBJ_obj2nid(safe->type) != NID_pkcs7_data || safe->d.data == nullptr) continue;
+        const unsigned char* q = ASN1_STRING_get0_data(safe->d.data);
+        out[static_cast<std::size_t>(i)].reset(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(
+            ASN1_item_d2i(nullptr, &q, ASN1_STRING_length(safe->d.data), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
+        if (!out[static_cast<std::size_t>(i)]) ERR_clear_error();
+    }
+    return out;
+}
+
 // Starts deriving the key of the first encrypted safe, else of the first shrouded key bag
 // of a data safe (Decryptor::prefetch), when it costs no more iterations than the MAC's
 // KDF it runs beside: a changed file then never costs more time than before, as the bag
 // key of a file whose MAC fails is not waited for longer than the MAC took. In the files
 // p11vault writes the safe and the key bags share one key.
-void prefetch_first_bag_key(Decryptor& decryptor, const STACK_OF(PKCS7) * safes, std::uint64_t mac_iterations) {
+void prefetch_first_bag_key(Decryptor& decryptor, const STACK_OF(PKCS7) * safes,
+                            const std::vector<ossl::BagStack>& data_safes, std::uint64_t mac_iterations) {
     for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
         const PKCS7* safe = sk_PKCS7_value(safes, i);
         if (OBJ_obj2nid(safe->type) != NID_pkcs7_encrypted || safe->d.encrypted == nullptr) continue;
@@ -174,17 +191,8 @@ void prefetch_first_bag_key(Decryptor& decryptor, const STACK_OF(PKCS7) * safes,
         if (content != nullptr && content->algorithm != nullptr)
             return decryptor.prefetch(content->algorithm, mac_iterations);
     }
-    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
-        const PKCS7* safe = sk_PKCS7_value(safes, i);
-        if (OBJ_obj2nid(safe->type) != NID_pkcs7_data || safe->d.data == nullptr) continue;
-        const unsigned char* q = ASN1_STRING_get0_data(safe->d.data);
-        ossl::BagStack bags(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(
-            ASN1_item_d2i(nullptr, &q, ASN1_STRING_length(safe->d.data), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
-        if (!bags) {
-            ERR_clear_error();
-            continue;
-        }
-        for (int j = 0; j < sk_PKCS12_SAFEBAG_num(bags.get()); ++j) {
+    for (const auto& bags : data_safes) {
+        for (int j = 0; bags && j < sk_PKCS12_SAFEBAG_num(bags.get()); ++j) {
             const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags.get(), j);
             if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag) continue;
             const X509_ALGOR* algorithm = nullptr;
@@ -228,6 +236,8 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
     // thread while the MAC's KDF runs; nothing in it is used unless the MAC verifies. A
     // malformed AuthenticatedSafe is reported after the MAC, as before.
     ossl::Pkcs7Stack safes = parse_authenticated_safe(safe_bytes);
+    std::vector<ossl::BagStack> data_safes;
+    if (safes) data_safes = parse_data_safes(safes.get());
 
     // MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
     bool has_mac = p < end && !(end - p >= 2 && p[0] == 0 && p[1] == 0);
@@ -275,7 +285,7 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
             ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
             std::size_t size = static_cast<std::size_t>(EVP_MD_get_size(md.get()));
             Bytes salt_bytes = ossl::octets(salt.get());
-            if (safes) prefetch_first_bag_key(decryptor_, safes.get(), count);
+            if (safes) prefetch_first_bag_key(decryptor_, safes.get(), data_safes, count);
             // An empty password has two encodings in the wild: BMPString 00 00 (the
             // standard) and 0 bytes (a NULL password); try the standard one first.
             for (PasswordForm form : {PasswordForm::bmp, PasswordForm::absent}) {
@@ -300,18 +310,16 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
     }
     decryptor_.set_pkcs12_form(contents_.mac.password_form);
     if (!safes) malformed("AuthenticatedSafe");
-    read_safes(safes.get());
+    read_safes(safes.get(), data_safes);
 }
 
-void Reader::read_safes(const STACK_OF(PKCS7) * safes) {
+void Reader::read_safes(const STACK_OF(PKCS7) * safes, std::vector<ossl::BagStack>& data_safes) {
     for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
         PKCS7* safe = sk_PKCS7_value(safes, i);
         int type = OBJ_obj2nid(safe->type);
         if (type == NID_pkcs7_data) {
             if (safe->d.data == nullptr) malformed(fmt::format("safe {} has no content", i + 1));
-            const unsigned char* q = ASN1_STRING_get0_data(safe->d.data);
-            ossl::BagStack bags(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(ASN1_item_d2i(
-                nullptr, &q, ASN1_STRING_length(safe->d.data), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
+            ossl::BagStack bags = std::move(data_safes.at(static_cast<std::size_t>(i)));  // freed after reading
             if (!bags) malformed(fmt::format("safe {}", i + 1));
             read_bags(bags.get(), 0);
         } else if (type == NID_pkcs7_encrypted) {

@@ -74,7 +74,9 @@ public:
     ossl::Pkey private_key(const KeyBag& bag);
 
 private:
-    void read_safes(const STACK_OF(PKCS7) * safes);
+    // data_safes: the bags of each data safe, parsed once by the constructor; each is
+    // freed once read.
+    void read_safes(const STACK_OF(PKCS7) * safes, std::vector<ossl::BagStack>& data_safes);
     void read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth);
 
     SecretBytes password_;
