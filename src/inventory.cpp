@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -266,24 +267,42 @@ TokenObject read_object(CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS object_class, c
 
 // --- pairing -----------------------------------------------------------------------
 
-bool same_id(const TokenObject& a, const TokenObject& b) { return !a.id.empty() && a.id == b.id; }
-
 // Objects of the same CKA_ID belong together unless their public keys are both known and
 // differ (a CA certificate that happens to share an id).
 bool compatible(const TokenObject& a, const TokenObject& b) {
     return !a.public_key || !b.public_key || keys::same_public_key(a.public_key.get(), b.public_key.get());
 }
 
+// The objects of each non-empty CKA_ID, in inventory order: pairing looks an id up instead
+// of scanning every object per key, which was O(N^2) for a token of N keys.
+class IdIndex {
+public:
+    explicit IdIndex(const std::vector<TokenObject>& objects) {
+        for (std::size_t i = 0; i < objects.size(); ++i)
+            if (!objects[i].id.empty()) by_id_[objects[i].id].push_back(i);
+    }
+    // The objects sharing `object`'s CKA_ID (itself included); none when it has no id.
+    const std::vector<std::size_t>& with_id_of(const TokenObject& object) const {
+        static const std::vector<std::size_t> none;
+        if (object.id.empty()) return none;
+        auto it = by_id_.find(object.id);
+        return it == by_id_.end() ? none : it->second;
+    }
+
+private:
+    std::map<pkcs11::Bytes, std::vector<std::size_t>> by_id_;
+};
+
 // The first object of `wanted` class that pairs with `key` and is still free: same CKA_ID
 // first, else the same public key.
-std::optional<std::size_t> find_partner(const Inventory& inventory, const TokenObject& key, CK_OBJECT_CLASS wanted,
-                                        const std::vector<bool>& taken) {
+std::optional<std::size_t> find_partner(const Inventory& inventory, const IdIndex& ids, const TokenObject& key,
+                                        CK_OBJECT_CLASS wanted, const std::vector<bool>& taken) {
     const auto& objects = inventory.objects;
-    for (std::size_t i = 0; i < objects.size(); ++i) {
-        if (objects[i].object_class == wanted && !taken[i] && same_id(key, objects[i]) && compatible(key, objects[i]))
-            return i;
+    for (std::size_t i : ids.with_id_of(key)) {
+        if (objects[i].object_class == wanted && !taken[i] && compatible(key, objects[i])) return i;
     }
     if (!key.public_key) return std::nullopt;
+    // Across ids only for a key its id did not pair: a linear scan, rare in practice.
     for (std::size_t i = 0; i < objects.size(); ++i) {
         if (objects[i].object_class == wanted && !taken[i] &&
             keys::same_public_key(key.public_key.get(), objects[i].public_key.get()))
@@ -294,12 +313,13 @@ std::optional<std::size_t> find_partner(const Inventory& inventory, const TokenO
 
 // An EC private key rarely carries its point: take the public key of a same-id public key
 // object or certificate.
-void complete_public_key(Inventory& inventory, std::size_t index) {
+void complete_public_key(Inventory& inventory, const IdIndex& ids, std::size_t index) {
     TokenObject& key = inventory.objects[index];
     if (key.public_key) return;
     for (CK_OBJECT_CLASS source : {CKO_PUBLIC_KEY, CKO_CERTIFICATE}) {
-        for (const auto& other : inventory.objects) {
-            if (other.object_class != source || !other.public_key || !same_id(key, other)) continue;
+        for (std::size_t i : ids.with_id_of(key)) {
+            const TokenObject& other = inventory.objects[i];
+            if (other.object_class != source || !other.public_key) continue;
             if (key.key_type && other.description && other.description->key_type != *key.key_type) continue;
             set_public_key(key, share(other.public_key));
             if (!key.description) key.description = describe_public_key(key.public_key.get());
@@ -310,30 +330,32 @@ void complete_public_key(Inventory& inventory, std::size_t index) {
 
 void pair_objects(Inventory& inventory) {
     auto& objects = inventory.objects;
+    const IdIndex ids(objects);
     std::vector<bool> taken_certificate(objects.size(), false);
     std::vector<bool> taken_public_key(objects.size(), false);
     for (std::size_t i : inventory.indexes_of(CKO_PRIVATE_KEY)) {
-        complete_public_key(inventory, i);
-        if (auto public_key = find_partner(inventory, objects[i], CKO_PUBLIC_KEY, taken_public_key)) {
+        complete_public_key(inventory, ids, i);
+        if (auto public_key = find_partner(inventory, ids, objects[i], CKO_PUBLIC_KEY, taken_public_key)) {
             taken_public_key[*public_key] = true;
             objects[i].paired_public_key = public_key;
             objects[*public_key].paired_private_key = i;
         }
-        if (auto certificate = find_partner(inventory, objects[i], CKO_CERTIFICATE, taken_certificate)) {
+        if (auto certificate = find_partner(inventory, ids, objects[i], CKO_CERTIFICATE, taken_certificate)) {
             taken_certificate[*certificate] = true;
             objects[i].paired_certificate = certificate;
             objects[*certificate].paired_private_key = i;
         }
     }
-    // A public key object pairs with the certificate of its private key, or on its own.
+    // A public key object pairs with the certificate of its private key, or on its own
+    // with a certificate no private key took.
+    std::vector<bool> owned_certificate(objects.size(), false);
+    for (std::size_t c = 0; c < objects.size(); ++c) owned_certificate[c] = objects[c].paired_private_key.has_value();
     for (std::size_t i : inventory.indexes_of(CKO_PUBLIC_KEY)) {
         if (const auto& owner = objects[i].paired_private_key) {
             objects[i].paired_certificate = objects[*owner].paired_certificate;
             continue;
         }
-        std::vector<bool> unavailable(objects.size(), false);
-        for (std::size_t c = 0; c < objects.size(); ++c) unavailable[c] = objects[c].paired_private_key.has_value();
-        if (auto certificate = find_partner(inventory, objects[i], CKO_CERTIFICATE, unavailable)) {
+        if (auto certificate = find_partner(inventory, ids, objects[i], CKO_CERTIFICATE, owned_certificate)) {
             objects[i].paired_certificate = certificate;
         }
     }
@@ -343,11 +365,11 @@ void pair_objects(Inventory& inventory) {
 
 // An RSA private key read without CKA_PUBLIC_EXPONENT: a certificate of its CKA_ID with the
 // same modulus gives its public key, else the exponent is read from the key.
-void complete_rsa_private_key(pkcs11::Session& session, Inventory& inventory, TokenObject& key,
-                              const pkcs11::Bytes& modulus) {
-    for (const TokenObject& other : inventory.objects) {
-        if (other.object_class == CKO_CERTIFICATE && same_id(key, other) &&
-            keys::has_rsa_modulus(other.public_key.get(), modulus)) {
+void complete_rsa_private_key(pkcs11::Session& session, Inventory& inventory, const IdIndex& ids,
+                              TokenObject& key, const pkcs11::Bytes& modulus) {
+    for (std::size_t i : ids.with_id_of(key)) {
+        const TokenObject& other = inventory.objects[i];
+        if (other.object_class == CKO_CERTIFICATE && keys::has_rsa_modulus(other.public_key.get(), modulus)) {
             set_public_key(key, share(other.public_key));
             key.description = describe_public_key(key.public_key.get());
             return;
@@ -361,11 +383,13 @@ void complete_rsa_private_key(pkcs11::Session& session, Inventory& inventory, To
 // A public key object's components, read only when no private key of its CKA_ID has a
 // public key: then they may complete an EC private key without its point, or pair by
 // public key across different ids. The others pair by id alone.
-void complete_public_key_object(pkcs11::Session& session, const Inventory& inventory, TokenObject& object) {
-    const bool covered = !object.id.empty() &&
-                         std::any_of(inventory.objects.begin(), inventory.objects.end(), [&](const TokenObject& other) {
-                             return other.object_class == CKO_PRIVATE_KEY && other.public_key && other.id == object.id;
-                         });
+void complete_public_key_object(pkcs11::Session& session, const Inventory& inventory, const IdIndex& ids,
+                                TokenObject& object) {
+    const auto& same_id_objects = ids.with_id_of(object);
+    const bool covered = std::any_of(same_id_objects.begin(), same_id_objects.end(), [&](std::size_t i) {
+        const TokenObject& other = inventory.objects[i];
+        return other.object_class == CKO_PRIVATE_KEY && other.public_key;
+    });
     if (covered) return;
     // The key type is known by now: only its own components (an EC key has no CKA_MODULUS).
     const bool rsa = object.key_type == CKK_RSA;
@@ -407,11 +431,12 @@ Inventory read_inventory(pkcs11::Session& session, PublicKeyObjects public_key_o
     }
     if (lazy) {
         // Private keys first: a public key object is read in full only for a private key
-        // that is still without a public key.
+        // that is still without a public key. (Indexes of the unsorted list, used only here.)
+        const IdIndex ids(inventory.objects);
         for (const auto& [index, modulus] : rsa_keys_without_exponent)
-            complete_rsa_private_key(session, inventory, inventory.objects[index], modulus);
+            complete_rsa_private_key(session, inventory, ids, inventory.objects[index], modulus);
         for (TokenObject& object : inventory.objects)
-            if (object.object_class == CKO_PUBLIC_KEY) complete_public_key_object(session, inventory, object);
+            if (object.object_class == CKO_PUBLIC_KEY) complete_public_key_object(session, inventory, ids, object);
     }
     std::stable_sort(inventory.objects.begin(), inventory.objects.end(), [](const auto& a, const auto& b) {
         const std::size_t rank_a = class_rank(a.object_class), rank_b = class_rank(b.object_class);
