@@ -1,0 +1,68 @@
+// verify_file keeps only the public half of each key: a file of 1,000 keys must not leave
+// 1,000 clear private keys in memory after it is checked.
+#include <gtest/gtest.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "src/keys.hpp"
+#include "src/ossl.hpp"
+#include "src/pkcs12/reader.hpp"
+#include "src/pkcs12/writer.hpp"
+#include "src/verify.hpp"
+
+namespace p11vault {
+namespace {
+
+ossl::Cert self_signed(EVP_PKEY* key) {
+    ossl::Cert cert(X509_new());
+    X509_set_version(cert.get(), 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>("public only"), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
+    X509_set_pubkey(cert.get(), key);
+    EXPECT_GT(X509_sign(cert.get(), key, EVP_sha256()), 0);
+    return cert;
+}
+
+bool has_private_part(const EVP_PKEY* key) {
+    BIGNUM* secret = nullptr;
+    const char* name = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ? OSSL_PKEY_PARAM_RSA_D : OSSL_PKEY_PARAM_PRIV_KEY;
+    const bool found = EVP_PKEY_get_bn_param(key, name, &secret) == 1;
+    BN_clear_free(secret);
+    ERR_clear_error();
+    return found;
+}
+
+TEST(VerifyKeys, KeepsOnlyThePublicHalfOfEveryKey) {
+    ossl::Pkey rsa(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, "RSA", static_cast<size_t>(2048)));
+    ossl::Pkey ec(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, "EC", "P-256"));
+    ASSERT_TRUE(rsa && ec);
+    ASSERT_TRUE(has_private_part(rsa.get()) && has_private_part(ec.get())) << "the check itself must see a private key";
+    ossl::Cert cert = self_signed(rsa.get());
+    const SecretBytes password = SecretBytes::from_text("public only");
+    pkcs12::Writer writer(pkcs12::Profile::modern, password, 1000);
+    writer.add_clear_key(keys::private_key_info_der(rsa.get()), {pkcs12::Bytes{1}, std::string("with certificate")});
+    writer.add_certificate(cert.get(), {pkcs12::Bytes{1}, std::string("with certificate")});
+    writer.add_clear_key(keys::private_key_info_der(ec.get()), {pkcs12::Bytes{2}, std::string("without")});
+    pkcs12::Reader reader(writer.finish(), password);
+
+    Verification verification = verify_file(reader);
+    ASSERT_EQ(verification.keys.size(), 2u);
+    const EVP_PKEY* originals[] = {rsa.get(), ec.get()};
+    for (std::size_t i = 0; i < 2; ++i) {
+        const VerifiedKey& key = verification.keys[i];
+        ASSERT_TRUE(key.public_key) << key.where;
+        EXPECT_EQ(EVP_PKEY_eq(key.public_key.get(), originals[i]), 1) << key.where;
+        EXPECT_FALSE(has_private_part(key.public_key.get())) << key.where << " kept its private key";
+    }
+    EXPECT_TRUE(verification.keys[0].certificate.has_value());
+    EXPECT_FALSE(verification.keys[1].certificate.has_value());
+}
+
+}  // namespace
+}  // namespace p11vault
