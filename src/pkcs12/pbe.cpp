@@ -190,6 +190,23 @@ bool is_weak_description(const std::string& description) {
     return !number.empty() && number.find_first_not_of("0123456789") == std::string::npos && std::stoull(number) < 10000;
 }
 
+Bytes hmac(const std::string& digest, const SecretBytes& key, const Bytes& data) {
+    ossl::Mac mac(EVP_MAC_fetch(ossl::libctx(), "HMAC", nullptr));
+    ossl::MacCtx ctx(mac ? EVP_MAC_CTX_new(mac.get()) : nullptr);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(digest.c_str()), 0),
+        OSSL_PARAM_construct_end(),
+    };
+    Bytes out(EVP_MAX_MD_SIZE);
+    std::size_t length = 0;
+    if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
+        EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
+        EVP_MAC_final(ctx.get(), out.data(), &length, out.size()) != 1)
+        ossl::fail(kBadInput, "computing the MAC");
+    out.resize(length);
+    return out;
+}
+
 SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t iterations,
                    const std::string& digest, std::size_t length) {
     ossl::Kdf kdf(EVP_KDF_fetch(ossl::libctx(), "PBKDF2", nullptr));

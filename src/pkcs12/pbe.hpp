@@ -54,7 +54,9 @@ std::string describe_algorithm(const X509_ALGOR* algorithm);
 // text: RC2, RC4, 2-key 3DES, fewer than 10,000 iterations.
 bool is_weak_description(const std::string& description);
 
-// PBKDF2 and the PKCS#12 KDF over the private library context.
+// HMAC (the PKCS#12 MAC and PBMAC1), PBKDF2 and the PKCS#12 KDF over the private library
+// context.
+Bytes hmac(const std::string& digest, const SecretBytes& key, const Bytes& data);
 SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t iterations,
                    const std::string& digest, std::size_t length);
 SecretBytes pkcs12_kdf(const SecretBytes& bmp_password, const Bytes& salt, std::uint64_t iterations,

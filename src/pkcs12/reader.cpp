@@ -44,23 +44,6 @@ Header read_header(const unsigned char*& p, const unsigned char* end, const char
     return h;
 }
 
-Bytes hmac(const std::string& digest, const SecretBytes& key, const Bytes& data) {
-    ossl::Mac mac(EVP_MAC_fetch(ossl::libctx(), "HMAC", nullptr));
-    ossl::MacCtx ctx(mac ? EVP_MAC_CTX_new(mac.get()) : nullptr);
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(digest.c_str()), 0),
-        OSSL_PARAM_construct_end(),
-    };
-    Bytes out(EVP_MAX_MD_SIZE);
-    std::size_t length = 0;
-    if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
-        EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
-        EVP_MAC_final(ctx.get(), out.data(), &length, out.size()) != 1)
-        ossl::fail(kBadInput, "computing the MAC");
-    out.resize(length);
-    return out;
-}
-
 bool equal_digest(const Bytes& computed, const ASN1_OCTET_STRING* expected) {
     return static_cast<std::size_t>(ASN1_STRING_length(expected)) == computed.size() &&
            CRYPTO_memcmp(computed.data(), ASN1_STRING_get0_data(expected), computed.size()) == 0;

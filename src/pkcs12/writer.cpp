@@ -26,35 +26,16 @@ void add_attributes(PKCS12_SAFEBAG* bag, const EntryAttributes& attributes) {
         ossl::fail(kFailure, "adding friendlyName");
 }
 
-Bytes bags_der(const STACK_OF(PKCS12_SAFEBAG) * bags) {
+// The DER of an OpenSSL stack encoded as `item`: SafeContents for a safe's bags, the
+// AuthenticatedSafe for the octets the MAC covers (DER is unique, so these are exactly
+// the bytes PKCS12_pack_authsafes puts into the file).
+template <typename Stack>
+Bytes stack_der(const Stack* stack, const ASN1_ITEM* item, const char* what) {
     unsigned char* der = nullptr;
-    int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(const_cast<STACK_OF(PKCS12_SAFEBAG)*>(bags)), &der,
-                               ASN1_ITEM_rptr(PKCS12_SAFEBAGS));
-    if (length <= 0) ossl::fail(kFailure, "encoding safe contents");
+    int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(const_cast<Stack*>(stack)), &der, item);
+    if (length <= 0) ossl::fail(kFailure, std::string("encoding ") + what);
     Bytes out(der, der + length);
     OPENSSL_free(der);
-    return out;
-}
-
-// The AuthenticatedSafe's DER: the octets the MAC covers, exactly as PKCS12_pack_authsafes
-// encodes them (DER is unique, so both encodings are the same bytes).
-Bytes authenticated_safe_der(const STACK_OF(PKCS7) * safes) {
-    unsigned char* der = nullptr;
-    int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(const_cast<STACK_OF(PKCS7)*>(safes)), &der,
-                               ASN1_ITEM_rptr(PKCS12_AUTHSAFES));
-    if (length <= 0) ossl::fail(kFailure, "encoding the authenticated safe");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
-
-Bytes hmac(const char* digest, const SecretBytes& key, const Bytes& data) {
-    Bytes out(EVP_MAX_MD_SIZE);
-    std::size_t length = 0;
-    if (EVP_Q_mac(ossl::libctx_modern(), "HMAC", nullptr, digest, nullptr, key.data(), key.size(), data.data(),
-                  data.size(), out.data(), out.size(), &length) == nullptr)
-        ossl::fail(kFailure, "computing the MAC");
-    out.resize(length);
     return out;
 }
 
@@ -156,7 +137,7 @@ Bytes Writer::finish() {
     if (sk_PKCS12_SAFEBAG_num(cert_bags_.get()) > 0) {
         // The certificate safe is encrypted like a key bag (same salt and key in the
         // modern profile), so the file reveals no certificate without the password.
-        Bytes plain = bags_der(cert_bags_.get());
+        Bytes plain = stack_der(cert_bags_.get(), ASN1_ITEM_rptr(PKCS12_SAFEBAGS), "safe contents");
         BagEncryption encryption = next_bag_encryption();
         Bytes encrypted = cbc_encrypt(encryption.cipher, encryption.key, encryption.iv, plain.data(), plain.size());
         ossl::Pkcs7 safe(PKCS7_new());
@@ -181,7 +162,8 @@ Bytes Writer::finish() {
     // The MAC as PKCS12_set_mac computes it (HMAC over the AuthenticatedSafe's octets with
     // the key of the PKCS#12 KDF), but with the key derived beside the token work. The
     // tests check it with OpenSSL's PKCS12_verify_mac.
-    Bytes digest = hmac(mac_digest(profile_), mac_key_.get(), authenticated_safe_der(safes.get()));
+    Bytes digest = hmac(mac_digest(profile_), mac_key_.get(),
+                        stack_der(safes.get(), ASN1_ITEM_rptr(PKCS12_AUTHSAFES), "the authenticated safe"));
     ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), mac_digest(profile_), nullptr));
     const ASN1_OCTET_STRING* mac_value = nullptr;
     if (!md ||

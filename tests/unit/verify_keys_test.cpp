@@ -4,30 +4,16 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/x509.h>
 
 #include "src/keys.hpp"
 #include "src/ossl.hpp"
 #include "src/pkcs12/reader.hpp"
 #include "src/pkcs12/writer.hpp"
 #include "src/verify.hpp"
+#include "tests/support/test_ca.hpp"
 
 namespace p11vault {
 namespace {
-
-ossl::Cert self_signed(EVP_PKEY* key) {
-    ossl::Cert cert(X509_new());
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>("public only"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
-    X509_set_pubkey(cert.get(), key);
-    EXPECT_GT(X509_sign(cert.get(), key, EVP_sha256()), 0);
-    return cert;
-}
 
 bool has_private_part(const EVP_PKEY* key) {
     BIGNUM* secret = nullptr;
@@ -43,11 +29,12 @@ TEST(VerifyKeys, KeepsOnlyThePublicHalfOfEveryKey) {
     ossl::Pkey ec(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, "EC", "P-256"));
     ASSERT_TRUE(rsa && ec);
     ASSERT_TRUE(has_private_part(rsa.get()) && has_private_part(ec.get())) << "the check itself must see a private key";
-    ossl::Cert cert = self_signed(rsa.get());
+    p11vault::testing::IssuedCert issued = p11vault::testing::TestCa::instance().issue(rsa.get(), "public only");
+    X509* cert = issued.cert.get();
     const SecretBytes password = SecretBytes::from_text("public only");
     pkcs12::Writer writer(pkcs12::Profile::modern, password, 1000);
     writer.add_clear_key(keys::private_key_info_der(rsa.get()), {pkcs12::Bytes{1}, std::string("with certificate")});
-    writer.add_certificate(cert.get(), {pkcs12::Bytes{1}, std::string("with certificate")});
+    writer.add_certificate(cert, {pkcs12::Bytes{1}, std::string("with certificate")});
     writer.add_clear_key(keys::private_key_info_der(ec.get()), {pkcs12::Bytes{2}, std::string("without")});
     pkcs12::Reader reader(writer.finish(), password);
 
