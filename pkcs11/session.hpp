@@ -7,7 +7,9 @@
 // Attribute reads are defensive, after pkcs11-provider: the length is asked first, and
 // CKR_ATTRIBUTE_SENSITIVE / CKR_ATTRIBUTE_TYPE_INVALID mean "absent", never an abort. A
 // batch costs two calls whatever it holds; one attribute at a time only for a token that
-// does not fill in every entry of a batch it partly refuses.
+// does not fill in every entry of a batch it partly refuses. Never one call with buffers
+// of a guessed size: NSS softoken 3.87 copies a session object's value without checking
+// the buffer's length (a heap overflow; see LongValuesAreReadWholeTheirLengthsAskedFirst).
 #pragma once
 
 #include <p11-kit/pkcs11.h>

@@ -39,6 +39,7 @@
 #include <p11-kit/pkcs11.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -240,20 +241,35 @@ void add_token_flags(CK_SLOT_ID, CK_TOKEN_INFO_PTR info) {
     if (info != nullptr) info->flags |= settings.token_flags;
 }
 
-// P11VAULT_FAULT_BATCH=stop-at-refusal: the lengths the caller passed, and after the
-// call, the entries behind the first refused one put back to them.
-std::vector<CK_ULONG> lengths_passed(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR entries, CK_ULONG count) {
-    std::vector<CK_ULONG> lengths;
-    for (CK_ULONG i = 0; entries != nullptr && i < count; ++i) lengths.push_back(entries[i].ulValueLen);
-    return lengths;
+// P11VAULT_FAULT_BATCH=stop-at-refusal: the entries as the caller passed them (length and
+// buffer contents), and after the call, the entries behind the first refused one put back.
+struct PassedEntry {
+    CK_ULONG length;
+    std::vector<unsigned char> contents;
+};
+
+std::vector<PassedEntry> entries_passed(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR entries, CK_ULONG count) {
+    std::vector<PassedEntry> passed;
+    for (CK_ULONG i = 0; entries != nullptr && i < count; ++i) {
+        PassedEntry& entry = passed.emplace_back(PassedEntry{entries[i].ulValueLen, {}});
+        if (entries[i].pValue != nullptr) {
+            const auto* value = static_cast<const unsigned char*>(entries[i].pValue);
+            entry.contents.assign(value, value + entries[i].ulValueLen);
+        }
+    }
+    return passed;
 }
 
-void stop_at_first_refusal(CK_RV rv, const std::vector<CK_ULONG>& passed, CK_SESSION_HANDLE, CK_OBJECT_HANDLE,
+void stop_at_first_refusal(CK_RV rv, const std::vector<PassedEntry>& passed, CK_SESSION_HANDLE, CK_OBJECT_HANDLE,
                            CK_ATTRIBUTE_PTR entries, CK_ULONG count) {
     if (rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID) return;
     CK_ULONG i = 0;
     while (i < count && entries[i].ulValueLen != CK_UNAVAILABLE_INFORMATION) ++i;
-    for (++i; i < count && i < passed.size(); ++i) entries[i].ulValueLen = passed[i];
+    for (++i; i < count && i < passed.size(); ++i) {
+        entries[i].ulValueLen = passed[i].length;
+        if (entries[i].pValue != nullptr)
+            std::copy(passed[i].contents.begin(), passed[i].contents.end(), static_cast<unsigned char*>(entries[i].pValue));
+    }
 }
 
 // One forwarder per member of CK_FUNCTION_LIST, made from the member's own type.
@@ -266,9 +282,9 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
         unsigned long number = 0;
         std::optional<CK_RV> fault = decide(Index, number);
         CK_RV rv = CKR_OK;
-        std::vector<CK_ULONG> passed;
+        std::vector<PassedEntry> passed;
         if constexpr (Index == C_GetAttributeValue_index) {
-            if (settings.batch_stops_at_refusal) passed = lengths_passed(args...);
+            if (settings.batch_stops_at_refusal) passed = entries_passed(args...);
         }
         if (fault) rv = *fault;
         else if (real == nullptr) rv = CKR_CRYPTOKI_NOT_INITIALIZED;

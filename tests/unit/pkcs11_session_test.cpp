@@ -165,6 +165,40 @@ TEST_P(Pkcs11SessionTest, MixedBatchIsReadInTwoCalls) {
     EXPECT_EQ(logged_calls(log, "C_GetAttributeValue").size(), 2u) << log;
 }
 
+// Long values are read whole, their lengths asked first. Not a call saved by guessing
+// buffer sizes: NSS softoken 3.87 copies a session object's value into the caller's
+// buffer without checking its length (a 3,000-byte CKA_APPLICATION into a 1,025-byte
+// buffer, seen with valgrind), so a guessed buffer is a heap overflow on a real token.
+TEST_P(Pkcs11SessionTest, LongValuesAreReadWholeTheirLengthsAskedFirst) {
+    auto session = token_->open_session();
+    pkcs11::Bytes value(20000);
+    for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<std::uint8_t>(i * 7);
+    const std::string label(1500, 'L'), application(3000, 'A');
+    AttributeTemplate data;
+    data.add_class(CKO_DATA).add_bool(CKA_TOKEN, false).add_bool(CKA_PRIVATE, false).add_string(CKA_LABEL, label)
+        .add_string(CKA_APPLICATION, application).add_bytes(CKA_VALUE, value);
+    CK_OBJECT_HANDLE object = session->create_object(data);
+
+    auto values = session->get_attributes(
+        object, std::vector<CK_ATTRIBUTE_TYPE>{CKA_CLASS, CKA_VALUE, CKA_LABEL, CKA_APPLICATION, CKA_TOKEN});
+    EXPECT_EQ(values.ulong(CKA_CLASS), static_cast<CK_ULONG>(CKO_DATA));
+    EXPECT_EQ(values.bytes(CKA_VALUE) ? *values.bytes(CKA_VALUE) : pkcs11::Bytes{}, value);
+    EXPECT_EQ(values.text(CKA_LABEL), label);
+    EXPECT_EQ(values.text(CKA_APPLICATION), application);
+    EXPECT_EQ(values.boolean(CKA_TOKEN), false);
+
+    // Two calls for the batch: the lengths, then the values.
+    ::testing::internal::CaptureStderr();
+    pkcs11::set_debug_logging(true);
+    values = session->get_attributes(object, std::vector<CK_ATTRIBUTE_TYPE>{CKA_CLASS, CKA_VALUE, CKA_APPLICATION});
+    pkcs11::set_debug_logging(false);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(values.bytes(CKA_VALUE) ? *values.bytes(CKA_VALUE) : pkcs11::Bytes{}, value);
+    EXPECT_EQ(values.text(CKA_APPLICATION), application);
+    EXPECT_EQ(values.ulong(CKA_CLASS), static_cast<CK_ULONG>(CKO_DATA));
+    EXPECT_EQ(logged_calls(log, "C_GetAttributeValue").size(), 2u) << log;
+}
+
 // C_WrapKey is called once, with a buffer, not first for the length: tokens do the whole
 // wrap to answer a length query. A key that does not fit the first buffer is wrapped
 // after the token's CKR_BUFFER_TOO_SMALL, and unwraps to the same value.
