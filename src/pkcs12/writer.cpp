@@ -39,6 +39,14 @@ Bytes stack_der(const Stack* stack, const ASN1_ITEM* item, const char* what) {
     return out;
 }
 
+// Every password has a BMPString form: bytes that are not UTF-8 count as ISO-8859-1
+// one by one (password_bytes), the way OpenSSL falls back for such passwords.
+SecretBytes bmp_form(const SecretBytes& password) {
+    auto bmp = password_bytes(password, PasswordForm::bmp);
+    if (!bmp) throw Error(ExitCode::failure, "internal: no BMPString form of the password");
+    return std::move(*bmp);
+}
+
 const char* mac_digest(Profile profile) { return profile == Profile::modern ? "SHA256" : "SHA1"; }
 
 }  // namespace
@@ -46,6 +54,7 @@ const char* mac_digest(Profile profile) { return profile == Profile::modern ? "S
 Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t iterations)
     : profile_(profile),
       password_(password.clone()),
+      bmp_password_(bmp_form(password)),
       iterations_(iterations),
       key_bags_(sk_PKCS12_SAFEBAG_new_null()),
       cert_bags_(sk_PKCS12_SAFEBAG_new_null()) {
@@ -59,13 +68,11 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
     // error path, by the destructor.
     mac_salt_ = ossl::random_bytes(kSaltLength);
     mac_key_ = std::async(std::launch::async,
-                          [password = password_.clone(), salt = mac_salt_, iterations = iterations_,
+                          [bmp = bmp_password_.clone(), salt = mac_salt_, iterations = iterations_,
                            digest = mac_digest(profile_)] {
-                              auto bmp = password_bytes(password, PasswordForm::bmp);
-                              if (!bmp) throw Error(ExitCode::usage, "the password is not valid UTF-8");
                               ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), digest, nullptr));
                               if (!md) ossl::fail(kFailure, "fetching the MAC digest");
-                              return pkcs12_kdf(*bmp, salt, iterations, digest, 3,
+                              return pkcs12_kdf(bmp, salt, iterations, digest, 3,
                                                 static_cast<std::size_t>(EVP_MD_get_size(md.get())));
                           });
     if (profile_ == Profile::modern) {
@@ -87,9 +94,8 @@ BagEncryption Writer::next_bag_encryption() {
     } else {
         e.cipher = "DES-EDE3-CBC";
         Bytes salt = ossl::random_bytes(kSaltLength);
-        auto bmp = password_bytes(password_, PasswordForm::bmp);
-        e.key = pkcs12_kdf(*bmp, salt, iterations_, "SHA1", 1, 24);
-        SecretBytes iv = pkcs12_kdf(*bmp, salt, iterations_, "SHA1", 2, 8);
+        e.key = pkcs12_kdf(bmp_password_, salt, iterations_, "SHA1", 1, 24);
+        SecretBytes iv = pkcs12_kdf(bmp_password_, salt, iterations_, "SHA1", 2, 8);
         e.iv.assign(iv.data(), iv.data() + iv.size());
         e.algorithm.reset(PKCS5_pbe_set_ex(NID_pbe_WithSHA1And3_Key_TripleDES_CBC, static_cast<int>(iterations_),
                                            salt.data(), static_cast<int>(salt.size()), ossl::libctx_modern()));

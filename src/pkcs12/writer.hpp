@@ -71,6 +71,7 @@ public:
 private:
     Profile profile_;
     SecretBytes password_;
+    SecretBytes bmp_password_;   // the PKCS#12 KDF's form: BMPString with its terminator
     std::uint64_t iterations_;
     Bytes salt_;                 // modern: shared by every PBES2 structure
     SecretBytes shared_key_;     // modern: PBKDF2(password, salt_, iterations_)

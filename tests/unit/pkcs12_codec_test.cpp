@@ -114,6 +114,24 @@ TEST_P(CodecTest, OpenSslAcceptsOurMacAndRefusesAnotherPassword) {
     }
 }
 
+// A password that is not UTF-8 (a Latin-1 terminal) is taken byte by byte for the
+// PKCS#12 KDF, as OpenSSL takes it: OpenSSL accepts the MAC with the same bytes, and
+// the file reads back.
+TEST_P(CodecTest, PasswordThatIsNotUtf8IsTakenAsOpenSslTakesIt) {
+    const char bytes[] = {'p', 'w', '\xff', '\xfe'};
+    auto key = generate_ec();
+    auto cert = self_signed(key.get(), "latin1");
+    Bytes der = write_file(GetParam(), SecretBytes(bytes, sizeof bytes), key.get(), cert.get(), 2048);
+    const unsigned char* p = der.data();
+    ossl::Pkcs12 p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
+    ASSERT_TRUE(p12);
+    EXPECT_EQ(PKCS12_verify_mac(p12.get(), bytes, sizeof bytes), 1);
+    EXPECT_EQ(PKCS12_verify_mac(p12.get(), "pw", 2), 0);
+    pkcs12::Reader reader(der, SecretBytes(bytes, sizeof bytes));
+    ASSERT_EQ(reader.contents().keys.size(), 1u);
+    EXPECT_EQ(EVP_PKEY_eq(reader.private_key(reader.contents().keys[0]).get(), key.get()), 1);
+}
+
 TEST_P(CodecTest, WrongPasswordIsExitCode3) {
     auto key = generate_ec();
     auto cert = self_signed(key.get(), "wrong");
