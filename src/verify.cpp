@@ -2,6 +2,7 @@
 
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -23,6 +24,18 @@ std::string time_text(const ASN1_TIME* time) {
 
 std::string describe_id(const std::vector<std::uint8_t>& id, const std::optional<std::string>& label) {
     return fmt::format("id={} label=\"{}\"", id.empty() ? "(none)" : ossl::hex(id), label.value_or(""));
+}
+
+// "key bag 4 is", "key bag 1 and key bag 2 are", "key bag 1, key bag 2, key bag 3 and
+// 997 more are": the first bags by name, the rest counted.
+std::string list_bags(const std::vector<std::string>& bags) {
+    constexpr std::size_t named = 3;
+    if (bags.size() == 1) return bags.front() + " is";
+    std::string text;
+    const std::size_t shown = bags.size() <= named + 1 ? bags.size() - 1 : named;
+    for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : "") + bags[i];
+    if (shown == bags.size() - 1) return text + " and " + bags.back() + " are";
+    return fmt::format("{} and {} more are", text, bags.size() - shown);
 }
 
 }  // namespace
@@ -56,6 +69,9 @@ Verification verify_file(pkcs12::Reader& reader) {
         v.certificates.push_back(std::move(c));
     }
 
+    // Key bags under a weak scheme, by scheme: one warning per scheme, not one per bag
+    // (a 1,000-key file from an old producer would print a thousand equal lines).
+    std::vector<std::pair<std::string, std::vector<std::string>>> weak_key_bags;
     for (const auto& bag : contents.keys) {
         VerifiedKey k;
         k.where = bag.where;
@@ -91,8 +107,12 @@ Verification verify_file(pkcs12::Reader& reader) {
             }
             k.spki_sha256 = keys::spki_sha256(key.get());
         }
-        if (pkcs12::is_weak_description(bag.protection))
-            v.warnings.push_back(fmt::format("{} is protected by a weak scheme: {}", bag.where, bag.protection));
+        if (pkcs12::is_weak_description(bag.protection)) {
+            auto scheme = std::find_if(weak_key_bags.begin(), weak_key_bags.end(),
+                                       [&](const auto& entry) { return entry.first == bag.protection; });
+            if (scheme == weak_key_bags.end()) scheme = weak_key_bags.insert(weak_key_bags.end(), {bag.protection, {}});
+            scheme->second.push_back(bag.where);
+        }
         // Pair: localKeyID first, then public key. Public keys are compared only where
         // needed (the id's certificate, or every certificate for a key without one): a
         // comparison with every certificate for every key made a 1,000-key file cost
@@ -129,6 +149,8 @@ Verification verify_file(pkcs12::Reader& reader) {
                                              describe_id(k.local_key_id, k.friendly_name)));
         v.keys.push_back(std::move(k));
     }
+    for (const auto& [protection, bags] : weak_key_bags)
+        v.warnings.push_back(fmt::format("{} protected by a weak scheme: {}", list_bags(bags), protection));
     for (const auto& protection : v.safe_protection)
         if (pkcs12::is_weak_description(protection))
             v.warnings.push_back("a certificate safe is protected by a weak scheme: " + protection);

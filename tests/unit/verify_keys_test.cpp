@@ -51,5 +51,32 @@ TEST(VerifyKeys, KeepsOnlyThePublicHalfOfEveryKey) {
     EXPECT_FALSE(verification.keys[1].certificate.has_value());
 }
 
+// Key bags under one weak scheme make one warning that names the first few, not one line
+// per bag; a single bag keeps the singular.
+TEST(VerifyKeys, KeyBagsUnderOneWeakSchemeMakeOneWarning) {
+    const SecretBytes password = SecretBytes::from_text("weak");
+    for (std::size_t count : {1u, 2u, 4u, 6u}) {
+        pkcs12::Writer writer(pkcs12::Profile::modern, password, 1000);
+        for (std::size_t i = 0; i < count; ++i) {
+            ossl::Pkey key(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, "EC", "P-256"));
+            ASSERT_TRUE(key);
+            writer.add_clear_key(keys::private_key_info_der(key.get()),
+                                 {pkcs12::Bytes{static_cast<std::uint8_t>(i + 1)}, std::string("weak")});
+        }
+        pkcs12::Reader reader(writer.finish(), password);
+        const Verification verification = verify_file(reader);
+        std::vector<std::string> weak;
+        for (const std::string& warning : verification.warnings)
+            if (warning.find("weak scheme") != std::string::npos) weak.push_back(warning);
+        ASSERT_EQ(weak.size(), 1u) << count << " bags";
+        const std::string scheme = ": PBES2 PBKDF2-HMAC-SHA256 1000 it, AES-256-CBC";
+        const std::string expected = count == 1   ? "key bag 1 is protected by a weak scheme"
+                                     : count == 2 ? "key bag 1 and key bag 2 are protected by a weak scheme"
+                                     : count == 4 ? "key bag 1, key bag 2, key bag 3 and key bag 4 are protected by a weak scheme"
+                                                  : "key bag 1, key bag 2, key bag 3 and 3 more are protected by a weak scheme";
+        EXPECT_EQ(weak.front(), expected + scheme);
+    }
+}
+
 }  // namespace
 }  // namespace p11vault
