@@ -178,7 +178,7 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap_legacy(const PlannedKey& key, const X
 CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     auto& notes = key.report.notes;
     ossl::P8Info info = reader_.decrypt_key(*key.bag);
-    ossl::Pkey host_key(EVP_PKCS82PKEY_ex(info.get(), ossl::libctx(), nullptr));
+    ossl::Pkey host_key = reader_.key_from_info(info.get());
     if (!host_key) ossl::fail(static_cast<int>(ExitCode::bad_input), key.bag->where + ": the key does not parse");
     if (key.public_key && !keys::same_public_key(host_key.get(), key.public_key.get()))
         throw Error(ExitCode::bad_input,

@@ -88,7 +88,7 @@ Verification verify_file(pkcs12::Reader& reader) {
                             std::string(e.what()) + ", although the MAC verified: the file is inconsistent");
             throw;
         }
-        ossl::Pkey key(EVP_PKCS82PKEY_ex(info.get(), ossl::libctx(), nullptr));
+        ossl::Pkey key = reader.key_from_info(info.get());
         if (!key) {
             ossl::last_error();
             k.supported = false;

@@ -457,7 +457,7 @@ ossl::P8Info Reader::decrypt_key(const KeyBag& bag) {
 
 ossl::Pkey Reader::private_key(const KeyBag& bag) {
     ossl::P8Info info = decrypt_key(bag);
-    ossl::Pkey key(EVP_PKCS82PKEY_ex(info.get(), ossl::libctx(), nullptr));
+    ossl::Pkey key = key_from_info(info.get());
     if (!key) {
         ossl::last_error();
         throw Error(ExitCode::bad_input,

@@ -14,6 +14,7 @@
 
 #include "p11vault/secret.hpp"
 #include "src/ossl.hpp"
+#include "src/pkcs12/key_decoder.hpp"
 #include "src/pkcs12/pbe.hpp"
 
 namespace p11vault::pkcs12 {
@@ -72,6 +73,9 @@ public:
     // The key as OpenSSL sees it. Error(bad_input) naming the algorithm OID when
     // OpenSSL cannot parse that key type.
     ossl::Pkey private_key(const KeyBag& bag);
+    // A decrypted key as OpenSSL sees it; null when OpenSSL cannot read it (see
+    // KeyDecoder for why not EVP_PKCS82PKEY_ex).
+    ossl::Pkey key_from_info(const PKCS8_PRIV_KEY_INFO* info) { return key_decoder_.decode(info); }
 
 private:
     // data_safes: the bags of each data safe, parsed once by the constructor; each is
@@ -83,6 +87,7 @@ private:
     Limits limits_;
     Contents contents_;
     Decryptor decryptor_;
+    KeyDecoder key_decoder_;
     std::size_t bag_count_ = 0;
 };
 
