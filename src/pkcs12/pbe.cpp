@@ -190,7 +190,7 @@ bool is_weak_description(const std::string& description) {
     return !number.empty() && number.find_first_not_of("0123456789") == std::string::npos && std::stoull(number) < 10000;
 }
 
-Bytes hmac(const std::string& digest, const SecretBytes& key, const Bytes& data) {
+Bytes hmac(const std::string& digest, const SecretBytes& key, std::span<const std::uint8_t> data) {
     ossl::Mac mac(EVP_MAC_fetch(ossl::libctx(), "HMAC", nullptr));
     ossl::MacCtx ctx(mac ? EVP_MAC_CTX_new(mac.get()) : nullptr);
     OSSL_PARAM params[] = {

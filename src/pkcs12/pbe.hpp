@@ -10,6 +10,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -56,7 +57,7 @@ bool is_weak_description(const std::string& description);
 
 // HMAC (the PKCS#12 MAC and PBMAC1), PBKDF2 and the PKCS#12 KDF over the private library
 // context.
-Bytes hmac(const std::string& digest, const SecretBytes& key, const Bytes& data);
+Bytes hmac(const std::string& digest, const SecretBytes& key, std::span<const std::uint8_t> data);
 SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t iterations,
                    const std::string& digest, std::size_t length);
 SecretBytes pkcs12_kdf(const SecretBytes& bmp_password, const Bytes& salt, std::uint64_t iterations,

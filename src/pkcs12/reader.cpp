@@ -52,7 +52,7 @@ bool equal_digest(const Bytes& computed, const ASN1_OCTET_STRING* expected) {
 // RFC 9579 PBMAC1: PBKDF2 (UTF-8 password) gives the HMAC key. keyLength is mandatory,
 // and a key shorter than the HMAC output is refused: a 1-byte key lets a forger find a
 // salt under which any password verifies.
-bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expected, const Bytes& data,
+bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expected, std::span<const std::uint8_t> data,
                    const SecretBytes& password, const Limits& limits, MacInfo& info) {
     if (algorithm->parameter == nullptr || algorithm->parameter->type != V_ASN1_SEQUENCE)
         malformed("PBMAC1 without parameters");
@@ -136,7 +136,7 @@ Bytes read_file(const std::string& path, std::size_t max_size) {
 namespace {
 
 // The AuthenticatedSafe (a SEQUENCE of ContentInfo); null when it does not parse.
-ossl::Pkcs7Stack parse_authenticated_safe(const Bytes& der) {
+ossl::Pkcs7Stack parse_authenticated_safe(std::span<const std::uint8_t> der) {
     const unsigned char* p = der.data();
     ossl::Pkcs7Stack safes(static_cast<STACK_OF(PKCS7)*>(static_cast<void*>(
         ASN1_item_d2i(nullptr, &p, static_cast<long>(der.size()), ASN1_ITEM_rptr(PKCS12_AUTHSAFES)))));
@@ -214,7 +214,10 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
     if (auth_type == NID_pkcs7_signed)
         throw Error(ExitCode::bad_input, "public-key integrity mode (signedData) is not supported");
     if (auth_type != NID_pkcs7_data || auth_safe->d.data == nullptr) malformed("authSafe has no data content");
-    Bytes safe_bytes = ossl::octets(auth_safe->d.data);
+    // The AuthenticatedSafe's octets where the parsed ContentInfo holds them, not a copy:
+    // a second copy of the whole file's content was the largest single buffer at peak.
+    const std::span<const std::uint8_t> safe_bytes(ASN1_STRING_get0_data(auth_safe->d.data),
+                                                   static_cast<std::size_t>(ASN1_STRING_length(auth_safe->d.data)));
     // Parsed before the MAC is checked only to start deriving the first bag key on another
     // thread while the MAC's KDF runs; nothing in it is used unless the MAC verifies. A
     // malformed AuthenticatedSafe is reported after the MAC, as before.
