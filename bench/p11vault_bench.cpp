@@ -127,7 +127,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 int floor_restore(int argc, char** argv) {
     pkcs12::Bytes data = pkcs12::read_file(arg(argc, argv, "--in"), 1u << 30);
     SecretBytes password = env_secret("BENCH_PASSWORD");
-    pkcs12::Reader reader(data, password);
+    pkcs12::Reader reader(std::move(data), password);
     auto opening = std::chrono::steady_clock::now();
     OpenedToken token = open(argc, argv);
     const double open_seconds = seconds_since(opening);

@@ -38,10 +38,11 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
     Inventory source_inventory = read_inventory(source);
     result.exported = run_backup(source, source_quirks, source_inventory, password, options);
     {
-        pkcs12::Reader reader(result.exported.file, password);
+        // The file is ciphertext under the random password above; the reader takes it and
+        // releases it once parsed, so it is not held twice.
+        pkcs12::Reader reader(std::move(result.exported.file), password);
         result.imported = run_restore(target, target_quirks, reader, restore_options);
     }
-    secure_wipe(result.exported.file.data(), result.exported.file.size());
     result.exported.file.clear();
     if (restore_options.dry_run) return result;
 

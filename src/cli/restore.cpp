@@ -44,7 +44,7 @@ void run(const RestoreCommandOptions& o) {
         pkcs12::Bytes data = pkcs12::read_file(o.file.in, o.file.limits.max_file_size);
         record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
         SecretBytes password = read_secret(o.file.password, "password of " + o.file.in, "--password", Prompt::once);
-        pkcs12::Reader reader(data, password, o.file.limits);
+        pkcs12::Reader reader(std::move(data), password, o.file.limits);
         OpenToken token = open_token(o.token, /*read_write=*/true, /*login=*/true);
         record.token = token.info;
         RestoreResult result = run_restore(*token.session, quirks_for(token.info), reader, options);

@@ -88,7 +88,7 @@ void run(const VerifyCommandOptions& o) {
         pkcs12::Bytes data = pkcs12::read_file(o.file.in, o.file.limits.max_file_size);
         record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
         SecretBytes password = read_secret(o.file.password, "password of " + o.file.in, "--password", Prompt::once);
-        pkcs12::Reader reader(data, password, o.file.limits);
+        pkcs12::Reader reader(std::move(data), password, o.file.limits);
         Verification verification = verify_file(reader);
         for (const auto& key : verification.keys) {
             KeyReport report;

@@ -133,31 +133,48 @@ Bytes read_file(const std::string& path, std::size_t max_size) {
     return data;
 }
 
+// One ContentInfo of the AuthenticatedSafe, reduced to what read_safes needs so that its
+// bytes are released as soon as they are no longer needed: a data safe becomes its parsed
+// bags at once; an encrypted safe keeps its ContentInfo until it is decrypted.
+struct ParsedSafe {
+    int type = NID_undef;
+    bool has_content = false;  // d.data, or d.encrypted with algorithm and enc_data
+    ossl::BagStack bags;       // data safe: its SafeContents; null when it does not parse
+    ossl::Pkcs7 encrypted;     // encrypted safe: the ContentInfo, until decrypted
+};
+
 namespace {
 
-// The AuthenticatedSafe (a SEQUENCE of ContentInfo); null when it does not parse.
-ossl::Pkcs7Stack parse_authenticated_safe(std::span<const std::uint8_t> der) {
+// The AuthenticatedSafe (a SEQUENCE of ContentInfo); nullopt when it does not parse.
+// Parsed before the MAC is checked only to start deriving the first bag key on another
+// thread while the MAC's KDF runs; nothing in it is used unless the MAC verifies, and a
+// malformed one is reported after the MAC.
+std::optional<std::vector<ParsedSafe>> parse_authenticated_safe(std::span<const std::uint8_t> der) {
     const unsigned char* p = der.data();
-    ossl::Pkcs7Stack safes(static_cast<STACK_OF(PKCS7)*>(static_cast<void*>(
+    ossl::Pkcs7Stack stack(static_cast<STACK_OF(PKCS7)*>(static_cast<void*>(
         ASN1_item_d2i(nullptr, &p, static_cast<long>(der.size()), ASN1_ITEM_rptr(PKCS12_AUTHSAFES)))));
-    if (!safes) ERR_clear_error();
-    return safes;
-}
-
-// The SafeContents of every data safe, parsed once for both the prefetch below and
-// read_safes: index i holds safe i's bags, null for other safes and for a data safe that
-// does not parse (read_safes reports it, after the MAC).
-std::vector<ossl::BagStack> parse_data_safes(const STACK_OF(PKCS7) * safes) {
-    std::vector<ossl::BagStack> out(static_cast<std::size_t>(sk_PKCS7_num(safes)));
-    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
-        const PKCS7* safe = sk_PKCS7_value(safes, i);
-        if (OBJ_obj2nid(safe->type) != NID_pkcs7_data || safe->d.data == nullptr) continue;
-        const unsigned char* q = ASN1_STRING_get0_data(safe->d.data);
-        out[static_cast<std::size_t>(i)].reset(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(
-            ASN1_item_d2i(nullptr, &q, ASN1_STRING_length(safe->d.data), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
-        if (!out[static_cast<std::size_t>(i)]) ERR_clear_error();
+    if (!stack) {
+        ERR_clear_error();
+        return std::nullopt;
     }
-    return out;
+    std::vector<ParsedSafe> safes(static_cast<std::size_t>(sk_PKCS7_num(stack.get())));
+    for (ParsedSafe& safe : safes) {
+        ossl::Pkcs7 info(sk_PKCS7_shift(stack.get()));  // owned here: a data safe's bytes go below
+        safe.type = OBJ_obj2nid(info->type);
+        if (safe.type == NID_pkcs7_data) {
+            safe.has_content = info->d.data != nullptr;
+            if (!safe.has_content) continue;
+            const unsigned char* q = ASN1_STRING_get0_data(info->d.data);
+            safe.bags.reset(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(
+                ASN1_item_d2i(nullptr, &q, ASN1_STRING_length(info->d.data), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
+            if (!safe.bags) ERR_clear_error();
+        } else if (safe.type == NID_pkcs7_encrypted) {
+            const PKCS7_ENC_CONTENT* content = info->d.encrypted ? info->d.encrypted->enc_data : nullptr;
+            safe.has_content = content != nullptr && content->algorithm != nullptr && content->enc_data != nullptr;
+            safe.encrypted = std::move(info);
+        }
+    }
+    return safes;
 }
 
 // Starts deriving the key of the first encrypted safe, else of the first shrouded key bag
@@ -165,18 +182,15 @@ std::vector<ossl::BagStack> parse_data_safes(const STACK_OF(PKCS7) * safes) {
 // KDF it runs beside: a changed file then never costs more time than before, as the bag
 // key of a file whose MAC fails is not waited for longer than the MAC took. In the files
 // p11vault writes the safe and the key bags share one key.
-void prefetch_first_bag_key(Decryptor& decryptor, const STACK_OF(PKCS7) * safes,
-                            const std::vector<ossl::BagStack>& data_safes, std::uint64_t mac_iterations) {
-    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
-        const PKCS7* safe = sk_PKCS7_value(safes, i);
-        if (OBJ_obj2nid(safe->type) != NID_pkcs7_encrypted || safe->d.encrypted == nullptr) continue;
-        const PKCS7_ENC_CONTENT* content = safe->d.encrypted->enc_data;
-        if (content != nullptr && content->algorithm != nullptr)
-            return decryptor.prefetch(content->algorithm, mac_iterations);
+void prefetch_first_bag_key(Decryptor& decryptor, const std::vector<ParsedSafe>& safes,
+                            std::uint64_t mac_iterations) {
+    for (const ParsedSafe& safe : safes) {
+        if (safe.type == NID_pkcs7_encrypted && safe.has_content)
+            return decryptor.prefetch(safe.encrypted->d.encrypted->enc_data->algorithm, mac_iterations);
     }
-    for (const auto& bags : data_safes) {
-        for (int j = 0; bags && j < sk_PKCS12_SAFEBAG_num(bags.get()); ++j) {
-            const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags.get(), j);
+    for (const ParsedSafe& safe : safes) {
+        for (int j = 0; safe.bags && j < sk_PKCS12_SAFEBAG_num(safe.bags.get()); ++j) {
+            const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(safe.bags.get(), j);
             if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag) continue;
             const X509_ALGOR* algorithm = nullptr;
             X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &algorithm, nullptr);
@@ -188,7 +202,7 @@ void prefetch_first_bag_key(Decryptor& decryptor, const STACK_OF(PKCS7) * safes,
 
 }  // namespace
 
-Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
+Reader::Reader(Bytes der, const SecretBytes& password, Limits limits)
     : password_(password.clone()), limits_(limits), decryptor_(password_, PasswordForm::bmp, limits) {
     if (der.size() > limits.max_file_size)
         throw Error(ExitCode::bad_input, "file larger than the limit (--max-file-size)");
@@ -214,27 +228,19 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
     if (auth_type == NID_pkcs7_signed)
         throw Error(ExitCode::bad_input, "public-key integrity mode (signedData) is not supported");
     if (auth_type != NID_pkcs7_data || auth_safe->d.data == nullptr) malformed("authSafe has no data content");
-    // The AuthenticatedSafe's octets where the parsed ContentInfo holds them, not a copy:
-    // a second copy of the whole file's content was the largest single buffer at peak.
-    const std::span<const std::uint8_t> safe_bytes(ASN1_STRING_get0_data(auth_safe->d.data),
-                                                   static_cast<std::size_t>(ASN1_STRING_length(auth_safe->d.data)));
-    // Parsed before the MAC is checked only to start deriving the first bag key on another
-    // thread while the MAC's KDF runs; nothing in it is used unless the MAC verifies. A
-    // malformed AuthenticatedSafe is reported after the MAC, as before.
-    ossl::Pkcs7Stack safes = parse_authenticated_safe(safe_bytes);
-    std::vector<ossl::BagStack> data_safes;
-    if (safes) data_safes = parse_data_safes(safes.get());
 
     // MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
-    bool has_mac = p < end && !(end - p >= 2 && p[0] == 0 && p[1] == 0);
+    ossl::Sig digest_info;
+    ossl::OctetString salt;
+    ossl::Integer iterations;
+    const bool has_mac = p < end && !(end - p >= 2 && p[0] == 0 && p[1] == 0);
     if (has_mac) {
         Header mac_header = read_header(p, end, "MacData");
         const unsigned char* mac_end = mac_header.indefinite ? end : p + mac_header.length;
         if (mac_header.tag != V_ASN1_SEQUENCE || mac_end > end) malformed("MacData");
         if (!mac_header.indefinite && !pfx.indefinite && mac_end != end) malformed("data after the MacData");
-        ossl::Sig digest_info(d2i_X509_SIG(nullptr, &p, mac_end - p));
-        ossl::OctetString salt(d2i_ASN1_OCTET_STRING(nullptr, &p, mac_end - p));
-        ossl::Integer iterations;
+        digest_info.reset(d2i_X509_SIG(nullptr, &p, mac_end - p));
+        salt.reset(d2i_ASN1_OCTET_STRING(nullptr, &p, mac_end - p));
         if (p < mac_end && *p == V_ASN1_INTEGER) iterations.reset(d2i_ASN1_INTEGER(nullptr, &p, mac_end - p));
         if (!digest_info || !salt) malformed("MacData");
         if (mac_header.indefinite) {
@@ -245,6 +251,21 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
             if (end - p < 2 || p[0] != 0 || p[1] != 0) malformed("data after the MacData");
             if (end - p > 2) malformed(fmt::format("{} bytes after the end of the PFX structure", end - p - 2));
         }
+    } else {
+        if (pfx.indefinite && end - p < 2) malformed("the PFX has no end-of-contents");
+        if (pfx.indefinite && end - p > 2)
+            malformed(fmt::format("{} bytes after the end of the PFX structure", end - p - 2));
+    }
+    // All that is left to read is in the parsed ContentInfo and MacData: the file's bytes
+    // go now, before the safes are parsed, so that peak memory holds one copy of the
+    // content, not two.
+    Bytes().swap(der);
+
+    // The AuthenticatedSafe's octets where the parsed ContentInfo holds them, not a copy.
+    const std::span<const std::uint8_t> safe_bytes(ASN1_STRING_get0_data(auth_safe->d.data),
+                                                   static_cast<std::size_t>(ASN1_STRING_length(auth_safe->d.data)));
+    std::optional<std::vector<ParsedSafe>> safes = parse_authenticated_safe(safe_bytes);
+    if (has_mac) {
         const X509_ALGOR* algorithm = nullptr;
         const ASN1_OCTET_STRING* expected = nullptr;
         X509_SIG_get0(digest_info.get(), &algorithm, &expected);
@@ -271,7 +292,7 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
             ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
             std::size_t size = static_cast<std::size_t>(EVP_MD_get_size(md.get()));
             Bytes salt_bytes = ossl::octets(salt.get());
-            if (safes) prefetch_first_bag_key(decryptor_, safes.get(), data_safes, count);
+            if (safes) prefetch_first_bag_key(decryptor_, *safes, count);
             // An empty password has two encodings in the wild: BMPString 00 00 (the
             // standard) and 0 bytes (a NULL password); try the standard one first.
             for (PasswordForm form : {PasswordForm::bmp, PasswordForm::absent}) {
@@ -289,41 +310,39 @@ Reader::Reader(const Bytes& der, const SecretBytes& password, Limits limits)
             throw Error(ExitCode::bad_password,
                         "wrong password, or the file was changed (MAC mismatch); check the password and the file");
     } else {
-        if (pfx.indefinite && end - p < 2) malformed("the PFX has no end-of-contents");
-        if (pfx.indefinite && end - p > 2)
-            malformed(fmt::format("{} bytes after the end of the PFX structure", end - p - 2));
         contents_.warnings.push_back("the file has no MAC: its integrity is not protected");
     }
+    auth_safe.reset();  // the parsed safes hold all that is left to read (safe_bytes goes with it)
     decryptor_.set_pkcs12_form(contents_.mac.password_form);
     if (!safes) malformed("AuthenticatedSafe");
-    read_safes(safes.get(), data_safes);
+    read_safes(*safes);
 }
 
-void Reader::read_safes(const STACK_OF(PKCS7) * safes, std::vector<ossl::BagStack>& data_safes) {
-    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
-        PKCS7* safe = sk_PKCS7_value(safes, i);
-        int type = OBJ_obj2nid(safe->type);
-        if (type == NID_pkcs7_data) {
-            if (safe->d.data == nullptr) malformed(fmt::format("safe {} has no content", i + 1));
-            ossl::BagStack bags = std::move(data_safes.at(static_cast<std::size_t>(i)));  // freed after reading
+void Reader::read_safes(std::vector<ParsedSafe>& safes) {
+    for (std::size_t i = 0; i < safes.size(); ++i) {
+        ParsedSafe& safe = safes[i];
+        if (safe.type == NID_pkcs7_data) {
+            if (!safe.has_content) malformed(fmt::format("safe {} has no content", i + 1));
+            ossl::BagStack bags = std::move(safe.bags);  // freed after reading
             if (!bags) malformed(fmt::format("safe {}", i + 1));
             read_bags(bags.get(), 0);
-        } else if (type == NID_pkcs7_encrypted) {
-            PKCS7_ENC_CONTENT* content = safe->d.encrypted ? safe->d.encrypted->enc_data : nullptr;
-            if (content == nullptr || content->algorithm == nullptr || content->enc_data == nullptr)
-                malformed(fmt::format("encrypted safe {} has no content", i + 1));
+        } else if (safe.type == NID_pkcs7_encrypted) {
+            if (!safe.has_content) malformed(fmt::format("encrypted safe {} has no content", i + 1));
+            const PKCS7_ENC_CONTENT* content = safe.encrypted->d.encrypted->enc_data;
             contents_.safe_protection.push_back(describe_algorithm(content->algorithm));
             SecretBytes plain = decryptor_.decrypt(content->algorithm, ASN1_STRING_get0_data(content->enc_data),
                                                    static_cast<std::size_t>(ASN1_STRING_length(content->enc_data)),
                                                    fmt::format("encrypted safe {}", i + 1));
+            safe.encrypted.reset();  // the ciphertext is not needed while the bags are read
             const unsigned char* q = plain.data();
             ossl::BagStack bags(static_cast<STACK_OF(PKCS12_SAFEBAG)*>(static_cast<void*>(
                 ASN1_item_d2i(nullptr, &q, static_cast<long>(plain.size()), ASN1_ITEM_rptr(PKCS12_SAFEBAGS)))));
             if (!bags) malformed(fmt::format("encrypted safe {}", i + 1));
+            plain = SecretBytes();  // wiped; the parsed bags hold it now
             read_bags(bags.get(), 0);
         } else {
             throw Error(ExitCode::bad_input, fmt::format("safe {} is {} (public-key encrypted safes are not supported)",
-                                                         i + 1, OBJ_nid2ln(type)));
+                                                         i + 1, OBJ_nid2ln(safe.type)));
         }
     }
 }

@@ -53,12 +53,16 @@ struct Contents {
     std::vector<std::string> warnings;         // unknown bag types etc.
 };
 
+struct ParsedSafe;  // one ContentInfo of the AuthenticatedSafe (reader.cpp)
+
 class Reader {
 public:
     // Parses and authenticates `der` with `password`. Throws Error(bad_password) for a
     // wrong password / MAC mismatch, Error(bad_input) for anything malformed, unsupported
-    // or over `limits`.
-    Reader(const Bytes& der, const SecretBytes& password, Limits limits = {});
+    // or over `limits`. The file's bytes are taken (pass them with std::move) and
+    // released once parsed, as is each safe once read: peak memory holds about one copy
+    // of the file's content rather than four.
+    Reader(Bytes der, const SecretBytes& password, Limits limits = {});
     Reader(const Reader&) = delete;  // the decryptor refers to password_
     Reader& operator=(const Reader&) = delete;
 
@@ -78,9 +82,8 @@ public:
     ossl::Pkey key_from_info(const PKCS8_PRIV_KEY_INFO* info) { return key_decoder_.decode(info); }
 
 private:
-    // data_safes: the bags of each data safe, parsed once by the constructor; each is
-    // freed once read.
-    void read_safes(const STACK_OF(PKCS7) * safes, std::vector<ossl::BagStack>& data_safes);
+    // Reads every safe's bags in order, releasing each safe's bytes once read.
+    void read_safes(std::vector<ParsedSafe>& safes);
     void read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth);
 
     SecretBytes password_;

@@ -13,6 +13,7 @@
 
 #include "p11vault/error.hpp"
 #include "src/pkcs12/reader.hpp"
+#include "tests/support/der.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/test_token.hpp"
 
@@ -21,40 +22,7 @@ namespace {
 
 using pkcs12::Bytes;
 
-Bytes tlv(std::uint8_t tag, const Bytes& content) {
-    Bytes out{tag};
-    const std::size_t n = content.size();
-    if (n < 0x80) {
-        out.push_back(static_cast<std::uint8_t>(n));
-    } else {
-        Bytes digits;
-        for (std::size_t v = n; v != 0; v >>= 8) digits.insert(digits.begin(), static_cast<std::uint8_t>(v & 0xff));
-        out.push_back(static_cast<std::uint8_t>(0x80 | digits.size()));
-        out.insert(out.end(), digits.begin(), digits.end());
-    }
-    out.insert(out.end(), content.begin(), content.end());
-    return out;
-}
-
-Bytes concat(const std::vector<Bytes>& parts) {
-    Bytes out;
-    for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
-    return out;
-}
-
-Bytes sequence(const std::vector<Bytes>& parts) { return tlv(0x30, concat(parts)); }
-Bytes explicit0(const Bytes& content) { return tlv(0xa0, content); }
-
-// 1.2.840.113549.1.7.1 (data), 1.2.840.113549.1.12.10.1.6 (safeContentsBag),
-// 1.2.840.113549.1.12.10.1.5 (secretBag), 1.2.840.113549.1.7.1 again as the secret type.
-const Bytes kOidData = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
-const Bytes kOidSafeContentsBag = {0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x0a, 0x01, 0x06};
-const Bytes kOidSecretBag = {0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x0a, 0x01, 0x05};
-
-// SecretBag ::= SEQUENCE { secretTypeId OID, secretValue [0] EXPLICIT OCTET STRING }
-Bytes secret_bag() {
-    return sequence({kOidSecretBag, explicit0(sequence({kOidData, explicit0(tlv(0x04, {0x42}))}))});
-}
+using namespace testing::der;
 
 // A safeContentsBag holding `inner` (a SafeContents).
 Bytes safe_contents_bag(const Bytes& inner) { return sequence({kOidSafeContentsBag, explicit0(inner)}); }
@@ -62,9 +30,7 @@ Bytes safe_contents_bag(const Bytes& inner) { return sequence({kOidSafeContentsB
 // PFX { 3, ContentInfo { data, [0] OCTET STRING AuthenticatedSafe { ContentInfo { data,
 // [0] OCTET STRING safe_contents } } } }, without MacData.
 Bytes pfx_without_mac(const Bytes& safe_contents) {
-    const Bytes content_info = sequence({kOidData, explicit0(tlv(0x04, safe_contents))});
-    const Bytes authenticated_safe = sequence({content_info});
-    return sequence({tlv(0x02, {0x03}), sequence({kOidData, explicit0(tlv(0x04, authenticated_safe))})});
+    return sequence({integer(3), data_content_info(sequence({data_content_info(safe_contents)}))});
 }
 
 // One secret bag inside `levels` safeContentsBags (levels 0: the bag at the top).
