@@ -5,6 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+#include <memory>
+#include <span>
+
 #include "p11vault/error.hpp"
 #include "src/pkcs12/password.hpp"
 
@@ -26,9 +30,7 @@ void add_attributes(PKCS12_SAFEBAG* bag, const EntryAttributes& attributes) {
         ossl::fail(kFailure, "adding friendlyName");
 }
 
-// The DER of an OpenSSL stack encoded as `item`: SafeContents for a safe's bags, the
-// AuthenticatedSafe for the octets the MAC covers (DER is unique, so these are exactly
-// the bytes PKCS12_pack_authsafes puts into the file).
+// The DER of an OpenSSL stack encoded as `item` (SafeContents for a safe's bags).
 template <typename Stack>
 Bytes stack_der(const Stack* stack, const ASN1_ITEM* item, const char* what) {
     unsigned char* der = nullptr;
@@ -36,6 +38,86 @@ Bytes stack_der(const Stack* stack, const ASN1_ITEM* item, const char* what) {
     if (length <= 0) ossl::fail(kFailure, std::string("encoding ") + what);
     Bytes out(der, der + length);
     OPENSSL_free(der);
+    return out;
+}
+
+// The DER of one OpenSSL object, appended to `out`.
+template <typename T>
+void append_der(Bytes& out, const T* object, int (*i2d)(const T*, unsigned char**), const char* what) {
+    const int length = i2d(object, nullptr);
+    if (length <= 0) ossl::fail(kFailure, std::string("encoding ") + what);
+    const std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(length));
+    unsigned char* p = out.data() + at;
+    if (i2d(object, &p) != length) ossl::fail(kFailure, std::string("encoding ") + what);
+}
+
+// A DER header (tag, definite length) for `length` bytes of content, appended to `out`.
+void append_header(Bytes& out, bool constructed, std::size_t length, int tag, int xclass = V_ASN1_UNIVERSAL) {
+    if (length > static_cast<std::size_t>(std::numeric_limits<int>::max() / 2))
+        throw Error(ExitCode::failure, "the file would be larger than 1 GiB");
+    const int content = static_cast<int>(length);
+    const int total = ASN1_object_size(constructed ? 1 : 0, content, tag);
+    if (total < content) ossl::fail(kFailure, "encoding the file");
+    const std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(total - content));
+    unsigned char* p = out.data() + at;
+    ASN1_put_object(&p, constructed ? 1 : 0, content, tag, xclass);
+}
+
+// MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
+// as PKCS12_setup_mac writes it: the digest's AlgorithmIdentifier with NULL parameters,
+// the iteration count left out when it is the default.
+Bytes mac_data_der(const char* digest, const Bytes& mac, const Bytes& salt, std::uint64_t iterations) {
+    ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), digest, nullptr));
+    ossl::Sig digest_info(X509_SIG_new());
+    ossl::OctetString salt_string(ASN1_OCTET_STRING_new());
+    ossl::Integer count(ASN1_INTEGER_new());
+    if (!md || !digest_info || !salt_string || !count) ossl::fail(kFailure, "encoding the MAC");
+    X509_ALGOR* algorithm = nullptr;
+    ASN1_OCTET_STRING* value = nullptr;
+    X509_SIG_getm(digest_info.get(), &algorithm, &value);
+    if (X509_ALGOR_set0(algorithm, OBJ_nid2obj(EVP_MD_get_type(md.get())), V_ASN1_NULL, nullptr) != 1 ||
+        ASN1_OCTET_STRING_set(value, mac.data(), static_cast<int>(mac.size())) != 1 ||
+        ASN1_OCTET_STRING_set(salt_string.get(), salt.data(), static_cast<int>(salt.size())) != 1 ||
+        ASN1_INTEGER_set_uint64(count.get(), iterations) != 1)
+        ossl::fail(kFailure, "encoding the MAC");
+    Bytes content;
+    append_der(content, digest_info.get(), i2d_X509_SIG, "the MAC");
+    append_der(content, salt_string.get(), i2d_ASN1_OCTET_STRING, "the MAC salt");
+    if (iterations != 1) append_der(content, count.get(), i2d_ASN1_INTEGER, "the MAC iterations");
+    Bytes out;
+    append_header(out, true, content.size(), V_ASN1_SEQUENCE);
+    out.insert(out.end(), content.begin(), content.end());
+    return out;
+}
+
+// PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData MacData }, with
+// authSafe a data ContentInfo: SEQUENCE { id-data, [0] EXPLICIT OCTET STRING }. Written
+// here around the one encoding of the AuthenticatedSafe that the MAC was computed over:
+// PKCS12 is opaque in OpenSSL 3.0, and building one (PKCS12_add_safes_ex) encodes the
+// safes a second time. The tests check that these are the bytes i2d_PKCS12 writes.
+Bytes pfx_der(std::span<const std::uint8_t> authenticated_safe, const Bytes& mac_data) {
+    ossl::Integer version(ASN1_INTEGER_new());
+    if (!version || ASN1_INTEGER_set(version.get(), 3) != 1) ossl::fail(kFailure, "encoding the file");
+    Bytes content_info_head;  // id-data, [0] header, OCTET STRING header
+    append_der(content_info_head, OBJ_nid2obj(NID_pkcs7_data), i2d_ASN1_OBJECT, "the content type");
+    Bytes octets_header;
+    append_header(octets_header, false, authenticated_safe.size(), V_ASN1_OCTET_STRING);
+    append_header(content_info_head, true, octets_header.size() + authenticated_safe.size(), 0,
+                  V_ASN1_CONTEXT_SPECIFIC);
+    content_info_head.insert(content_info_head.end(), octets_header.begin(), octets_header.end());
+    Bytes head;  // version and the ContentInfo up to the AuthenticatedSafe's octets
+    append_der(head, version.get(), i2d_ASN1_INTEGER, "the version");
+    append_header(head, true, content_info_head.size() + authenticated_safe.size(), V_ASN1_SEQUENCE);
+    head.insert(head.end(), content_info_head.begin(), content_info_head.end());
+
+    Bytes out;
+    append_header(out, true, head.size() + authenticated_safe.size() + mac_data.size(), V_ASN1_SEQUENCE);
+    out.reserve(out.size() + head.size() + authenticated_safe.size() + mac_data.size());
+    out.insert(out.end(), head.begin(), head.end());
+    out.insert(out.end(), authenticated_safe.begin(), authenticated_safe.end());
+    out.insert(out.end(), mac_data.begin(), mac_data.end());
     return out;
 }
 
@@ -163,32 +245,19 @@ Bytes Writer::finish() {
         if (!safe || sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(kFailure, "building the key safe");
         safe.release();
     }
-    ossl::Pkcs12 p12(PKCS12_add_safes_ex(safes.get(), NID_pkcs7_data, ossl::libctx_modern(), nullptr));
-    if (!p12) ossl::fail(kFailure, "building the file");
     // The MAC as PKCS12_set_mac computes it (HMAC over the AuthenticatedSafe's octets with
     // the key of the PKCS#12 KDF), but with the key derived beside the token work. The
     // tests check it with OpenSSL's PKCS12_verify_mac.
-    Bytes digest = hmac(mac_digest(profile_), mac_key_.get(),
-                        stack_der(safes.get(), ASN1_ITEM_rptr(PKCS12_AUTHSAFES), "the authenticated safe"));
-    ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), mac_digest(profile_), nullptr));
-    const ASN1_OCTET_STRING* mac_value = nullptr;
-    if (!md ||
-        PKCS12_setup_mac(p12.get(), static_cast<int>(iterations_), mac_salt_.data(),
-                         static_cast<int>(mac_salt_.size()), md.get()) != 1)
-        ossl::fail(kFailure, "computing the MAC");
-    PKCS12_get0_mac(&mac_value, nullptr, nullptr, nullptr, p12.get());
-    // PKCS12_get0_mac hands out the MAC's own OCTET STRING (const only by signature), the
-    // one PKCS12_set_mac would fill in.
-    if (mac_value == nullptr ||
-        ASN1_OCTET_STRING_set(const_cast<ASN1_OCTET_STRING*>(mac_value), digest.data(),
-                              static_cast<int>(digest.size())) != 1)
-        ossl::fail(kFailure, "computing the MAC");
-    unsigned char* der = nullptr;
-    int length = i2d_PKCS12(p12.get(), &der);
-    if (length <= 0) ossl::fail(kFailure, "encoding the file");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    unsigned char* safes_der = nullptr;
+    const int safes_length =
+        ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(safes.get()), &safes_der, ASN1_ITEM_rptr(PKCS12_AUTHSAFES));
+    if (safes_length <= 0) ossl::fail(kFailure, "encoding the authenticated safe");
+    const std::unique_ptr<unsigned char, void (*)(unsigned char*)> safes_der_owner(
+        safes_der, [](unsigned char* der) { OPENSSL_free(der); });
+    safes.reset();  // its encoding holds it all now
+    const std::span<const std::uint8_t> authenticated_safe(safes_der, static_cast<std::size_t>(safes_length));
+    const Bytes mac = hmac(mac_digest(profile_), mac_key_.get(), authenticated_safe);
+    return pfx_der(authenticated_safe, mac_data_der(mac_digest(profile_), mac, mac_salt_, iterations_));
 }
 
 }  // namespace p11vault::pkcs12

@@ -114,6 +114,45 @@ TEST_P(CodecTest, OpenSslAcceptsOurMacAndRefusesAnotherPassword) {
     }
 }
 
+// The writer encodes the PFX around its one encoding of the AuthenticatedSafe itself (not
+// through OpenSSL's PKCS12): the result must be the DER OpenSSL writes for the same file,
+// byte for byte, for short and long lengths (a file over 64 KiB has 3-byte lengths) and
+// for the iteration count that DER leaves out (1, the DEFAULT).
+TEST_P(CodecTest, TheFileIsTheDerOpenSslWritesForIt) {
+    auto key = generate_ec();
+    for (std::size_t certificates : {std::size_t{1}, std::size_t{250}}) {
+        for (std::uint64_t iterations : {std::uint64_t{1}, std::uint64_t{2048}}) {
+            SCOPED_TRACE(::testing::Message() << certificates << " certificates, " << iterations << " iterations");
+            pkcs12::Writer writer(GetParam(), password("pw"), iterations);
+            writer.add_clear_key(keys::private_key_info_der(key.get()), {Bytes{0x01}, std::string("key")});
+            std::vector<ossl::Cert> certs;
+            for (std::size_t i = 0; i < certificates; ++i) {
+                certs.push_back(self_signed(key.get(), ("certificate " + std::to_string(i)).c_str()));
+                writer.add_certificate(certs.back().get(), {Bytes{0x01}, std::nullopt});
+            }
+            const Bytes der = writer.finish();
+            EXPECT_EQ(der.size() > 65535, certificates > 1);
+            const unsigned char* p = der.data();
+            ossl::Pkcs12 p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
+            ASSERT_TRUE(p12);
+            EXPECT_EQ(p, der.data() + der.size());
+            unsigned char* again = nullptr;
+            const int length = i2d_PKCS12(p12.get(), &again);
+            ASSERT_GT(length, 0);
+            const Bytes reencoded(again, again + length);
+            OPENSSL_free(again);
+            EXPECT_TRUE(reencoded == der) << "OpenSSL writes the same file differently";
+            const ASN1_INTEGER* mac_iterations = nullptr;
+            PKCS12_get0_mac(nullptr, nullptr, nullptr, &mac_iterations, p12.get());
+            EXPECT_EQ(mac_iterations == nullptr, iterations == 1);
+            EXPECT_EQ(PKCS12_verify_mac(p12.get(), "pw", 2), 1);
+            pkcs12::Reader reader(der, password("pw"));
+            EXPECT_EQ(reader.contents().certificates.size(), certificates);
+            EXPECT_EQ(reader.contents().keys.size(), 1u);
+        }
+    }
+}
+
 // A password that is not UTF-8 (a Latin-1 terminal) is taken byte by byte for the
 // PKCS#12 KDF, as OpenSSL takes it: OpenSSL accepts the MAC with the same bytes, and
 // the file reads back.
