@@ -43,7 +43,6 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
         pkcs12::Reader reader(std::move(result.exported.file), password);
         result.imported = run_restore(target, target_quirks, reader, restore_options);
     }
-    result.exported.file.clear();
     if (restore_options.dry_run) return result;
 
     // Proof: every migrated key is on the target with the same CKA_ID and public key.

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <limits>
-#include <memory>
 #include <span>
 
 #include "p11vault/error.hpp"
@@ -30,7 +29,8 @@ void add_attributes(PKCS12_SAFEBAG* bag, const EntryAttributes& attributes) {
         ossl::fail(kFailure, "adding friendlyName");
 }
 
-// The DER of an OpenSSL stack encoded as `item` (SafeContents for a safe's bags).
+// The DER of an OpenSSL stack encoded as `item`: SafeContents for a safe's bags, the
+// AuthenticatedSafe for the octets the MAC covers and the file holds.
 template <typename Stack>
 Bytes stack_der(const Stack* stack, const ASN1_ITEM* item, const char* what) {
     unsigned char* der = nullptr;
@@ -69,15 +69,15 @@ void append_header(Bytes& out, bool constructed, std::size_t length, int tag, in
 // as PKCS12_setup_mac writes it: the digest's AlgorithmIdentifier with NULL parameters,
 // the iteration count left out when it is the default.
 Bytes mac_data_der(const char* digest, const Bytes& mac, const Bytes& salt, std::uint64_t iterations) {
-    ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), digest, nullptr));
+    const int digest_nid = OBJ_sn2nid(digest);  // "SHA256", "SHA1": OpenSSL's short names
     ossl::Sig digest_info(X509_SIG_new());
     ossl::OctetString salt_string(ASN1_OCTET_STRING_new());
     ossl::Integer count(ASN1_INTEGER_new());
-    if (!md || !digest_info || !salt_string || !count) ossl::fail(kFailure, "encoding the MAC");
+    if (digest_nid == NID_undef || !digest_info || !salt_string || !count) ossl::fail(kFailure, "encoding the MAC");
     X509_ALGOR* algorithm = nullptr;
     ASN1_OCTET_STRING* value = nullptr;
     X509_SIG_getm(digest_info.get(), &algorithm, &value);
-    if (X509_ALGOR_set0(algorithm, OBJ_nid2obj(EVP_MD_get_type(md.get())), V_ASN1_NULL, nullptr) != 1 ||
+    if (X509_ALGOR_set0(algorithm, OBJ_nid2obj(digest_nid), V_ASN1_NULL, nullptr) != 1 ||
         ASN1_OCTET_STRING_set(value, mac.data(), static_cast<int>(mac.size())) != 1 ||
         ASN1_OCTET_STRING_set(salt_string.get(), salt.data(), static_cast<int>(salt.size())) != 1 ||
         ASN1_INTEGER_set_uint64(count.get(), iterations) != 1)
@@ -248,14 +248,9 @@ Bytes Writer::finish() {
     // The MAC as PKCS12_set_mac computes it (HMAC over the AuthenticatedSafe's octets with
     // the key of the PKCS#12 KDF), but with the key derived beside the token work. The
     // tests check it with OpenSSL's PKCS12_verify_mac.
-    unsigned char* safes_der = nullptr;
-    const int safes_length =
-        ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(safes.get()), &safes_der, ASN1_ITEM_rptr(PKCS12_AUTHSAFES));
-    if (safes_length <= 0) ossl::fail(kFailure, "encoding the authenticated safe");
-    const std::unique_ptr<unsigned char, void (*)(unsigned char*)> safes_der_owner(
-        safes_der, [](unsigned char* der) { OPENSSL_free(der); });
+    const Bytes authenticated_safe =
+        stack_der(safes.get(), ASN1_ITEM_rptr(PKCS12_AUTHSAFES), "the authenticated safe");
     safes.reset();  // its encoding holds it all now
-    const std::span<const std::uint8_t> authenticated_safe(safes_der, static_cast<std::size_t>(safes_length));
     const Bytes mac = hmac(mac_digest(profile_), mac_key_.get(), authenticated_safe);
     return pfx_der(authenticated_safe, mac_data_der(mac_digest(profile_), mac, mac_salt_, iterations_));
 }
