@@ -34,7 +34,10 @@ inline Bytes concat(const std::vector<Bytes>& parts) {
 inline Bytes sequence(const std::vector<Bytes>& parts) { return tlv(0x30, concat(parts)); }
 inline Bytes explicit0(const Bytes& content) { return tlv(0xa0, content); }
 inline Bytes octet_string(const Bytes& content) { return tlv(0x04, content); }
-inline Bytes integer(std::uint8_t value) { return tlv(0x02, {value}); }
+// A non-negative INTEGER below 256 (a leading zero keeps 128..255 from reading as negative).
+inline Bytes integer(std::uint8_t value) {
+    return value < 0x80 ? tlv(0x02, {value}) : tlv(0x02, {0x00, value});
+}
 
 // 1.2.840.113549.1.7.1 (data), .7.3 (envelopedData), .7.6 (encryptedData)
 inline const Bytes kOidData = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
