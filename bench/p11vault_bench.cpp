@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p11vault-bench: fixtures and the token floor for scripts/bench.
 //
 //   p11vault-bench make-p12 --rsa N --ec M --iter I --out FILE [--tag T]  (password: $BENCH_PASSWORD)

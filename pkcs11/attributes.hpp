@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // AttributeTemplate: builds a CK_ATTRIBUTE array and owns every byte its pValue pointers
 // point to (Botan's AttributeContainer). Values live in stable storage, so adding an
 // attribute never invalidates earlier pointers. Secret values (CKA_VALUE of a key) are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pkcs11Error: a PKCS#11 call that did not return CKR_OK. The message names the call
 // and the return value ("C_Login: CKR_PIN_INCORRECT"), like Botan's PKCS11_ReturnError.
 #pragma once

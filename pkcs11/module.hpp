@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Module: one loaded PKCS#11 library (dlopen + C_GetFunctionList + C_Initialize).
 //
 // C_Initialize is called with CKF_OS_LOCKING_OK and, when given, an init string in

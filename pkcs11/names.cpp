@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Names of PKCS#11 constants for messages and debug logs. The tables list every CKR_, CKM_,
 // CKA_, CKK_ and CKO_ value of p11-kit's pkcs11.h (PKCS#11 2.40), plus the few 3.0 and
 // NSS vendor values that p11vault meets in practice. Unknown values print as hex

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p11vault/secret.hpp"
 
 #include <sys/mman.h>

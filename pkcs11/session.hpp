@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Session: one PKCS#11 session on one slot, and every operation p11vault performs in it.
 //
 // Login and logout are explicit calls (no logout in the destructor, which would hide

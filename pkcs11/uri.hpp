@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RFC 7512 pkcs11: URIs, parsed by p11-kit. Only what selecting a token and objects needs.
 #pragma once
 

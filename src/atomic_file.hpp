@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writing a file so that it is either complete or absent: a temporary file (mode 0600)
 // in the target directory, fsync, rename, fsync of the directory.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // backup: token -> PKCS#12. Chooses per key how it leaves the token (extraction.md),
 // never writes anything unless every selected key can be exported.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // verify --drill: restore the file into a throw-away SoftHSM token (private directory and
 // SOFTHSM2_CONF), sign and verify a test message with every key (and RSA
 // encrypt/decrypt), then delete the token. Proves the backup restores and works, not

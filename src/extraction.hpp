@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The backup paths of extraction.md, in order of preference, for one key at a time.
 #pragma once
 

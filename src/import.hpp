@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The restore paths of extraction.md for one private key: token-unwrap (the clear key
 // never on the host), token-unwrap-legacy, host-decrypt.
 #pragma once

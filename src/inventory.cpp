@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading what a token holds, and pairing keys with their certificates and public keys.
 #include "src/inventory.hpp"
 

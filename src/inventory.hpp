@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a token holds: every key and certificate with the attributes `list`, `backup`
 // and `verify` need, and which certificate and public key pair with which private key.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Conversion between OpenSSL keys and PKCS#11 key attributes, for RSA, EC (named curves)
 // and EdDSA (Ed25519/Ed448). Nothing here talks to a token.
 #pragma once

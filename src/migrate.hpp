@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // migrate: token -> token in one step, in memory. The source's keys leave it by the
 // same extraction paths as backup, into a PKCS#12 image protected by a transient random
 // password that is never shown or written, and enter the target by restore's paths and

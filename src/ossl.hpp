@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owners for every OpenSSL object (BoringSSL's bssl::UniquePtr), and the private library
 // context p11vault uses for all of its cryptography.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // QR codes of share texts, for printing and scanning at a ceremony (`split --qr`).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "src/quirks.hpp"
 
 namespace p11vault {
@@ -10,7 +11,7 @@ struct QuirkRow {
     TokenQuirks quirks;
 };
 
-// Measured on Debian bookworm (shared/design/extraction.md).
+// Measured on Debian bookworm (docs/extraction.md).
 const QuirkRow kQuirkTable[] = {
     {"Mozilla Foundation", "NSS 3", {"NSS softoken", true, true, true, false, true}},
     {"SoftHSM project", "SoftHSM v2", {"SoftHSM 2", false, false, false, true, false}},

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-token quirks, as data (pkcs11-provider's rule): what a token does differently from
 // the PKCS#11 specification, keyed by its manufacturer and model. Code asks the table
 // a question ("does unwrapping an EC key need CKA_NSS_DB?"), never the vendor name.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "src/record.hpp"
 
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
+#include "p11vault/version.hpp"
 #include "src/atomic_file.hpp"
 #include "src/ossl.hpp"
 
@@ -76,7 +78,7 @@ void append_record(const std::string& path, const RunRecord& record) {
     nlohmann::ordered_json json;
     json["format"] = kRecordFormat;
     json["time"] = utc_now();
-    json["tool"] = std::string("p11vault ") + P11VAULT_VERSION;
+    json["tool"] = version_text();
     json["host"] = host_name();
     json["command"] = record.command;
     json["result"] = record.succeeded ? "ok" : "failed";

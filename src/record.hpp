@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ceremony log: --record FILE appends one JSON object per run (JSON lines). Each
 // record carries the SHA-256 of the previous line, so removing or editing a record
 // breaks the chain, which `p11vault record-check` detects. No secret ever goes in:

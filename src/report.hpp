@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a run did with each key, for the human output, --json and --record.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // restore: PKCS#12 -> token, identity intact (CKA_ID = localKeyID, CKA_LABEL =
 // friendlyName), keys sensitive and non-extractable by default, all or nothing.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "src/restore_plan.hpp"
 
 #include <openssl/bn.h>

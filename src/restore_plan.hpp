@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Planning a restore: which certificate belongs to which key, what each object's CKA_ID
 // and CKA_LABEL will be, whether the token can hold each key, and what already exists.
 // Nothing here writes to the token.

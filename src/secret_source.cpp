@@ -1,4 +1,5 @@
-// Secret sources of the command-line contract (shared/design/cli.md, "Secret sources").
+// SPDX-License-Identifier: Apache-2.0
+// Secret sources of the command-line contract (docs/cli.md, "Secret sources").
 //
 // Every byte of a secret goes straight from the kernel into SecretBytes: lines are read
 // one byte at a time (secrets are short, and reading no further than the first newline

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // M-of-N password shares for key ceremonies: Shamir secret sharing over GF(256)
 // (libgfshare), one printable text file per share.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The host side of moving key bytes in and out of a token: ephemeral session keys, the
 // RFC 5649 key wrap (CKM_AES_KEY_WRAP_PAD) on the host, and the first-block check that
 // proves a token wrapped PKCS#8 without decrypting the key.

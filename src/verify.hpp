@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // verify: what a PKCS#12 file holds, whether it is consistent, and whether it matches a
 // token. Everything here reads; nothing writes to a token (the drill is in drill.hpp).
 #pragma once

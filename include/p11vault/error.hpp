@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one root error type of p11vault. Every failure that reaches the CLI is an Error
-// carrying the exit code of the command-line contract (shared/design/cli.md) and a
+// carrying the exit code of the command-line contract (docs/cli.md) and a
 // message that says what went wrong and what to do next. Messages never hold secrets.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SecretBytes: the only type that carries PINs, passwords and clear key material.
 //
 // Following Tink's SecretData: the bytes are locked in RAM where the system allows

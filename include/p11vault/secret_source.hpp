@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Secret sources of the command-line contract: pass:TEXT (warns), env:VAR, file:PATH
 // (first line), fd:N, stdin, shares:FILE,... (passwords only; see shares.hpp), and a
 // no-echo prompt when the option is absent and stdin is a terminal.

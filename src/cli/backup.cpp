@@ -1,4 +1,5 @@
-// p11vault backup: token -> password-protected PKCS#12 (shared/design/cli.md).
+// SPDX-License-Identifier: Apache-2.0
+// p11vault backup: token -> password-protected PKCS#12 (docs/cli.md).
 #include <unistd.h>
 
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The subcommands of p11vault, one file each (BoringSSL's tool/ layout). main.cpp holds
 // the table from name to add function; adding a subcommand is one file plus one row.
 //

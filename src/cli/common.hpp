@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What every subcommand shares: the token options of the contract, JSON output, and
 // plain-text tables.
 #pragma once
@@ -18,7 +19,7 @@
 namespace p11vault::cli {
 
 // --module, --module-init, --token, --token-label, --slot and --pin
-// (shared/design/cli.md, "Selecting a token"), stored into `options`, which must outlive
+// (docs/cli.md, "Selecting a token"), stored into `options`, which must outlive
 // the parse.
 void add_token_options(CLI::App& command, TokenOptions& options);
 

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
 // p11vault list: every token of the module, and for the selected token every key and
-// certificate with the facts a backup decision needs (shared/design/cli.md, docs/json.md).
+// certificate with the facts a backup decision needs (docs/cli.md, docs/json.md).
 #include <algorithm>
 #include <cstdio>
 #include <memory>

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // p11vault: the command line. One file per subcommand (commands.hpp); this file holds
 // the table of subcommands, process hardening, and the one place where failures become
 // the exit codes and the single `p11vault: error:` line of the contract
-// (shared/design/cli.md).
+// (docs/cli.md).
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -16,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
+#include "p11vault/version.hpp"
 #include "pkcs11/error.hpp"
 #include "src/cli/commands.hpp"
 
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
     if (debug_requested_by_environment()) pkcs11::set_debug_logging(true);
 
     CLI::App app{"Back up private keys from PKCS#11 tokens into PKCS#12 files, and restore them.", "p11vault"};
-    app.set_version_flag("--version", std::string("p11vault ") + P11VAULT_VERSION);
+    app.set_version_flag("--version", version_text());
     app.add_flag_callback(
         "--verbose", [] { pkcs11::set_debug_logging(true); },
         "log every PKCS#11 call and its result (never argument values) to stderr; also P11VAULT_DEBUG=1");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p11vault record-check: verifies the hash chain of a --record file.
 #include <cstdio>
 #include <memory>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Output shared by backup, restore and verify: per-key tables, warnings, and the
 // --record wrapper that logs a run whether it succeeds or fails.
 #pragma once

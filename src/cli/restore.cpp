@@ -1,4 +1,5 @@
-// p11vault restore: PKCS#12 from any producer -> token, all or nothing (shared/design/cli.md).
+// SPDX-License-Identifier: Apache-2.0
+// p11vault restore: PKCS#12 from any producer -> token, all or nothing (docs/cli.md).
 #include <cstdio>
 #include <memory>
 

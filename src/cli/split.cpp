@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p11vault split / combine: M-of-N shares of a backup password for offline ceremonies.
 #include <unistd.h>
 

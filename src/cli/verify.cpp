@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p11vault verify: prove a backup is good — MAC, every bag, key/certificate pairs,
 // fingerprints, optionally a restore-and-sign drill and a comparison with a live token.
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "src/pkcs12/key_decoder.hpp"
 
 #include <openssl/crypto.h>

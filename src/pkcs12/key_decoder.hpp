@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // KeyDecoder: PrivateKeyInfo to EVP_PKEY, with one OpenSSL decoder context per key
 // algorithm, reused for every key of that algorithm.
 //

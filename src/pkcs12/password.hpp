@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The byte forms a PKCS#12 password takes on its way into a KDF.
 //
 // The standard says: the PKCS#12 KDF (MAC, legacy PBE) takes the password as a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Password-based encryption of PKCS#12: PBES2 (PBKDF2 + AES/3DES-CBC) and the PKCS#12
 // PBE schemes (3DES, RC2, RC4 with the PKCS#12 KDF), with one derived-key cache per
 // file so that a file whose bags share salt and iteration count costs one KDF.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading a PKCS#12 file: the outer PFX, the MAC (HMAC with the PKCS#12 KDF, or PBMAC1
 // per RFC 9579), every safe (plain or password-encrypted) and every bag with its
 // attributes. Unlike PKCS12_parse, nothing is dropped: every key, every certificate,

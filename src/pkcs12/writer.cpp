@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "src/pkcs12/writer.hpp"
 
 #include <openssl/objects.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writing a PKCS#12 file.
 //
 // modern profile: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) for every key bag and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A fault-injecting PKCS#11 module for tests: every function forwards to a real module
 // and one chosen call fails with a chosen return value, so that tests can check what
 // p11vault does when a token fails half-way (restore leaves the token as it was, backup

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: see pkcs12_one in targets.hpp. Build and run with scripts/fuzz pkcs12 SECONDS.
 #include "tests/fuzz/targets.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: see share_one in targets.hpp. Build and run with scripts/fuzz share SECONDS.
 #include "tests/fuzz/targets.hpp"
 

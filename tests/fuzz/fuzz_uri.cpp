@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: see uri_one in targets.hpp. Build and run with scripts/fuzz uri SECONDS.
 #include "tests/fuzz/targets.hpp"
 

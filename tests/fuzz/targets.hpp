@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bodies of the libFuzzer targets (fuzz_*.cpp), shared with the unit test that
 // replays tests/fuzz/regressions/<target>/ (tests/unit/fuzz_regressions_test.cpp), so a
 // crash found by fuzzing stays a test in the ordinary build.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `p11vault backup` where the backends differ (issue 4): Ed25519 on SoftHSM (NSS 3.87 has
 // none), and on NSS softoken the token-wrap path, shown by --verbose to read no private
 // component and to unwrap nothing on the host. The common tests: backup_test.cpp.

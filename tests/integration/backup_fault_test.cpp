@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fault injection into `p11vault backup` (issue 8; the fixture and the rules are in
 // fault_fixture.hpp and fault_test.cpp): failing any call leaves neither the output file
 // nor a temporary file, and a token that stops a batch at its first refusal is read one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fixture of the `p11vault backup` tests (backup_test.cpp, backup_backend_test.cpp):
 // a throw-away token of the test's backend, keys and certificates made on it, and checks
 // that a key in a backup file is that token's key with its attributes.
@@ -15,7 +16,7 @@
 
 namespace p11vault::testing {
 
-// What the backend is measured to do (shared/design/extraction.md): NSS softoken wraps
+// What the backend is measured to do (docs/extraction.md): NSS softoken wraps
 // private keys with CKM_AES_CBC_PAD, SoftHSM only with AES key wrap.
 inline std::string expected_backup_path(Backend backend) { return backend == Backend::nss ? "token-wrap" : "host-reencrypt"; }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `p11vault backup` (issue 4), run as an operator runs it (the built binary, a child
 // process) against throw-away SoftHSM and NSS softoken tokens: key selection, key types,
 // the extraction path reported per key, refusals, the file's profile, permissions and bag

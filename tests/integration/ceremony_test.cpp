@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The key ceremony commands through the real binary: split/combine of the password with
 // their failure modes, shares: as a password source, and migrate between two tokens.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Interoperability with the tools an operator has: our backups open in OpenSSL, NSS
 // pk12util, Java keytool and GnuTLS certtool; files those tools make (in the test) restore
 // and sign; and the promise of issue 5 -- after restoring a CA's PFX, a real client

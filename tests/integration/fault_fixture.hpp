@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fixture of the fault-injection tests (fault_test.cpp: restore; backup_fault_test.cpp:
 // backup): a source token with keys, a target token, runs of p11vault through
 // tests/fault/fault_module.cpp with one call failed, the module's call log, and checks

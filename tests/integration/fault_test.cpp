@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fault injection (issue 8): p11vault runs against tests/fault/fault_module.cpp, a PKCS#11
 // module that forwards to SoftHSM and fails one chosen call. For every call of a restore
 // and of a backup in turn:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A token that refuses clear secret keys (issue 4): NSS softoken in FIPS mode, reached
 // through its FIPS entry point FC_GetFunctionList (the fault module forwards to it,
 // P11VAULT_FAULT_ENTRY; no fault is injected). Its C_CreateObject of an AES key answers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Files made here by the tools themselves (issue 7, "In"), in the layouts the corpus
 // files and the other tests do not make: openssl without a MAC, with the key or the
 // certificates unencrypted, with a UTF-8 and with an empty password, with a three-level

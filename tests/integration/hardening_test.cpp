@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Process hardening (issue 8): a running p11vault has no core dumps (RLIMIT_CORE 0) and
 // is not dumpable (PR_SET_DUMPABLE 0), so another process of the same unprivileged user
 // cannot ptrace it or read its memory, environment or descriptors through /proc.

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // `p11vault list`, run as a script would run it (the built binary, a child process)
 // against throw-away tokens: what `list --json` reports for keys made through our own
 // PKCS#11 layer and by other tools (softhsm2-util, pkcs11-tool), token selection, and the
-// exit codes and single error line of the contract (shared/design/cli.md).
+// exit codes and single error line of the contract (docs/cli.md).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Mutation test (issue 8): thousands of deterministic mutants of good PKCS#12 files (bit
 // flips, truncations, DER length changes, inserted bytes), read in-process through
 // pkcs12::Reader and decrypt_key, must each end in Error(bad_password) or

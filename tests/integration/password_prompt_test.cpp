@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The password prompt of backup (issue 4): with no --password on a terminal, backup asks
 // twice without echo and writes the file only when both answers agree; restore asks
 // once. Run through the real binary on a pseudo-terminal (tests/support/pseudo_terminal).

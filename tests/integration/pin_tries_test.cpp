@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The user PIN of a token that is nearly or wholly used up (issue 8, process hardening):
 // p11vault warns before it uses the PIN when the token reports CKF_USER_PIN_COUNT_LOW or
 // CKF_USER_PIN_FINAL_TRY, refuses a locked PIN without calling C_Login, and never tries a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `p11vault restore` of real files from the corpus (issue 5): every key of files from
 // OpenSSL, Windows and keytool restores onto SoftHSM and NSS softoken and signs for its
 // certificate; key types the token cannot hold are refused by type before anything is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `p11vault restore` (issue 5), run as an operator runs it against throw-away SoftHSM and
 // NSS softoken tokens: files made by OpenSSL in the test go onto the token with their
 // identity and the keys sign; wrong passwords, damaged files, conflicts and dry runs
@@ -24,7 +25,7 @@ namespace {
 
 using nlohmann::json;
 
-// The import path measured for a PBES2/AES file (shared/design/extraction.md).
+// The import path measured for a PBES2/AES file (docs/extraction.md).
 std::string expected_restore_path(Backend backend) { return backend == Backend::nss ? "token-unwrap" : "host-decrypt"; }
 
 // A PKCS#12 file made by `openssl pkcs12 -export` from a host key and a TestCa certificate.

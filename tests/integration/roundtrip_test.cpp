@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token A -> `p11vault backup` -> file -> `p11vault restore` -> token B, then B uses the
 // keys: RSA PKCS#1 v1.5 and PSS signatures, RSA decryption, ECDSA and EdDSA, each checked
 // with the certificate made for the key on A. Every direction the backends allow in one

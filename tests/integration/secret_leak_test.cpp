@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // No secret in any output (issue 8): a representative set of runs (list, backup, restore,
 // verify, migrate-free runs with a wrong PIN and a wrong password, --json, --verbose,
 // P11VAULT_DEBUG, --record) with distinctive PINs and passwords, and everything they print

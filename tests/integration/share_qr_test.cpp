@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `split --qr` (issue 9): each share also as a QR code that a scanner turns back into the
 // share text. The test scans the images with zbarimg (zbar-tools) and combines the
 // scanned texts: the password comes back. Without qrencode in PATH, --qr fails before

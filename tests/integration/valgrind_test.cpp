@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // valgrind memcheck of a backup and a restore (issue 8): one key with its certificate,
 // SoftHSM, --iter 1000. No memory error and no definite leak (exit 99 otherwise), in
 // p11vault or in what it loads. Skipped where valgrind is missing and in the sanitizer

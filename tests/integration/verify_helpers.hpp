@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers of the `p11vault verify` tests (verify_test.cpp, verify_token_test.cpp): run
 // verify as a script would, and check the contract's shapes of its output.
 #pragma once

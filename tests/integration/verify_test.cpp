@@ -1,4 +1,5 @@
-// `p11vault verify` (issue 6, shared/design/cli.md), run as a script would run it: the
+// SPDX-License-Identifier: Apache-2.0
+// `p11vault verify` (issue 6, docs/cli.md), run as a script would run it: the
 // built binary as a child process, on real PKCS#12 files of many producers (the corpus),
 // on files built here with OpenSSL's API (a key whose certificate belongs to another key),
 // on damaged files, with --drill and with --record (compared with a live token:

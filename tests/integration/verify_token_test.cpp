@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `p11vault verify` with token options (issue 6): the file is compared with a live
 // SoftHSM token, key by key (same public key under the same CKA_ID), and the report says
 // which keys were added to or removed from the token since the backup.

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every producer in (issue 7): one test per row of the PKCS#12 corpus manifest
-// (shared/corpus/pkcs12/MANIFEST.tsv), read when the test binary starts, so rows added
+// (tests/corpus/pkcs12/MANIFEST.tsv), read when the test binary starts, so rows added
 // to the manifest are picked up without touching this file.
 //
 // - `ok` / `ok-quirk` rows: `p11vault verify --json` exits 0 with exactly the manifest's

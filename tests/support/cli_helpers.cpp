@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/support/cli_helpers.hpp"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers for the backup/restore integration tests: run p11vault against a TestToken the
 // way an operator would (token options, `--pin file:`, `--password env:P11VAULT_TEST_PW`),
 // look at PKCS#12 files with OpenSSL in-process and with the openssl command, and find

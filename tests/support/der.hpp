@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DER built byte by byte, for tests that need structures no library writes (hostile or
 // malformed PKCS#12 files). Definite lengths only.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/support/pseudo_terminal.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A pseudo-terminal for tests of the no-echo prompt: a child process (a function, or
 // a program) gets the slave as its controlling terminal and stdin; the test reads the
 // prompts from the master and types the answers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs a program as a child process, the way a script would: argv without a shell, extra
 // environment variables, optional bytes on stdin (and on further descriptors, for
 // `--pin fd:N`), and captures stdout, stderr and the exit code.

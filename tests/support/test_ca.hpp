@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A host test CA (OpenSSL, EC P-256, one per process) that certifies keys living in a
 // test token, and a helper that stores certificates on the token.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Key pairs generated in a test token through p11vault's own PKCS#11 layer.
 //
 // Every template sets CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE and CKA_EXTRACTABLE

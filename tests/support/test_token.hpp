@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Throw-away PKCS#11 tokens for tests: a fresh SoftHSM2 token or NSS softoken database in
 // a private temporary directory, removed again when the TestToken goes.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replays the inputs of the libFuzzer targets (tests/fuzz/) in the ordinary build, so
 // that what fuzzing found stays fixed: every file of tests/fuzz/regressions/<target>/
 // (crashes found by scripts/fuzz, once fixed), the checked-in seeds of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The reader's limits on hostile input (issue 8): nesting of safeContentsBags, number of
 // bags, file size. Each limit is tested at its boundary: the file at the limit is read,
 // one step over it is refused with exit 4 and a message that says which limit. The files

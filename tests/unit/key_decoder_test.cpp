@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // KeyDecoder reuses one OpenSSL decoder context per key algorithm: every key still comes
 // out whole and equal to the one encoded, across algorithms in any order, and a key that
 // does not parse leaves the context usable for the next.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // AttributeTemplate owns the bytes its CK_ATTRIBUTEs point to, across growth and moves.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Names of PKCS#11 constants, Pkcs11Error's message format and exit codes, and check().
 #include <gtest/gtest.h>
 

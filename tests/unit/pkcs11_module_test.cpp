@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Module: loading, the shared/foreign initialization rules, and token information, on
 // real SoftHSM and NSS softoken modules.
 #include <dlfcn.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Session against real SoftHSM and NSS softoken tokens: login, objects, defensive
 // attribute reads, wrap/unwrap with each backend's mechanism, and the debug log.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The PKCS#12 writer and reader against each other and against OpenSSL's own reader.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The reader at the level of the AuthenticatedSafe's ContentInfos (the "safes"): each kind
 // of damage there gets its own message and exit 4, and only after the MAC has verified;
 // under a wrong password the same file is exit 3, since nothing in an unauthenticated file

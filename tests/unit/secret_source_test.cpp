@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Secret sources (include/p11vault/secret_source.hpp): every source of the contract, the
 // errors and their exit code, that no error message holds a secret, the pass: warning,
 // and the no-echo prompt on a real pseudo-terminal (echo back on after success, after an
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -48,7 +50,10 @@ public:
         char pattern[] = "/tmp/p11vault-secret-test-XXXXXX";
         path_ = ::mkdtemp(pattern);
     }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+    ~TempDir() {
+        std::error_code ignored;  // a test's leftovers in /tmp are not worth failing over
+        std::filesystem::remove_all(path_, ignored);
+    }
     std::string write(const std::string& name, const std::string& content) const {
         const std::string file = path_ + "/" + name;
         std::ofstream(file, std::ios::binary) << content;

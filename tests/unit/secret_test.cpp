@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SecretBytes: explicit copies, moves that empty the source, growth, wiping.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The test support itself: throw-away tokens, key helpers and the test CA, on both backends.
 #include <gtest/gtest.h>
 #include <openssl/x509.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RFC 7512 pkcs11: URIs through p11-kit.
 #include <gtest/gtest.h>
 

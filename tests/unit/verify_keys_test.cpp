@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // verify_file keeps only the public half of each key: a file of 1,000 keys must not leave
 // 1,000 clear private keys in memory after it is checked.
 #include <gtest/gtest.h>
