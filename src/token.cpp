@@ -1,4 +1,5 @@
-// Selecting and opening a token (shared/design/cli.md, "Selecting a token").
+// SPDX-License-Identifier: Apache-2.0
+// Selecting and opening a token (docs/cli.md, "Selecting a token").
 #include "src/token.hpp"
 
 #include <unistd.h>
@@ -7,9 +8,11 @@
 #include <cstdlib>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "p11vault/error.hpp"
 #include "p11vault/secret_source.hpp"
+#include "pkcs11/registry.hpp"
 
 namespace p11vault {
 namespace {
@@ -140,15 +143,36 @@ std::string default_softhsm_module() {
     return {};
 }
 
+std::string module_path_for(const std::string& path_or_name) {
+    // A path, or a library file name for the loader's own search ("libsofthsm2.so").
+    if (path_or_name.find('/') != std::string::npos || path_or_name.find(".so") != std::string::npos)
+        return path_or_name;
+    const auto registered = pkcs11::registered_modules();
+    for (const auto& module : registered) {
+        if (module.name == path_or_name) return module.path;
+    }
+    std::vector<std::string> names;
+    for (const auto& module : registered) names.push_back(module.name);
+    const std::string listed =
+        names.empty() ? "none is registered" : fmt::format("registered: {}", fmt::join(names, ", "));
+    throw Error(ExitCode::token, fmt::format("no PKCS#11 module named \"{}\" is registered with p11-kit ({}): give "
+                                             "the module's path, or a name `p11-kit list-modules` shows",
+                                             path_or_name, listed));
+}
+
 std::string resolve_module_path(const TokenOptions& options) {
     if (options.module) {
-        if (options.module->empty()) throw Error(ExitCode::usage, "--module needs a path to a PKCS#11 library");
-        return *options.module;
+        if (options.module->empty())
+            throw Error(ExitCode::usage, "--module needs the path of a PKCS#11 library or a p11-kit module name");
+        return module_path_for(*options.module);
     }
-    if (auto from_environment = non_empty_environment("P11VAULT_MODULE")) return *from_environment;
-    std::string softhsm = default_softhsm_module();
-    if (!softhsm.empty()) return softhsm;
-    throw Error(ExitCode::token, "no PKCS#11 module: give --module PATH or set P11VAULT_MODULE");
+    if (auto from_environment = non_empty_environment("P11VAULT_MODULE")) return module_path_for(*from_environment);
+    const std::string proxy = pkcs11::p11kit_proxy_path();
+    if (::access(proxy.c_str(), R_OK) == 0) return proxy;
+    throw Error(ExitCode::token, fmt::format("no PKCS#11 module: the default, p11-kit's proxy {}, is not installed "
+                                             "(apt-get install p11-kit-modules); or give --module PATH|NAME or set "
+                                             "P11VAULT_MODULE",
+                                             proxy));
 }
 
 std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options) {

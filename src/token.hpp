@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Selecting and opening the token a subcommand works on (cli.md, "Selecting a token").
 #pragma once
 
@@ -13,7 +14,7 @@
 namespace p11vault {
 
 struct TokenOptions {
-    std::optional<std::string> module;        // --module, else $P11VAULT_MODULE, else SoftHSM2
+    std::optional<std::string> module;        // --module, else $P11VAULT_MODULE, else p11-kit's proxy
     std::optional<std::string> module_init;   // --module-init, else $P11VAULT_MODULE_INIT
     std::optional<std::string> token_uri;     // --token pkcs11:...
     std::optional<std::string> token_label;   // --token-label
@@ -21,8 +22,9 @@ struct TokenOptions {
     std::optional<std::string> pin_source;    // --pin SRC
 };
 
-// The module path the options resolve to; Error(token) saying how to choose one when
-// there is none.
+// The module path the options resolve to: --module, else $P11VAULT_MODULE, else p11-kit's
+// proxy. Either may be a path or the name of a module registered with p11-kit
+// ("softhsm2"); Error(token) saying how to choose one when there is none.
 std::string resolve_module_path(const TokenOptions& options);
 // The SoftHSM2 module if installed (Debian paths), else empty.
 std::string default_softhsm_module();

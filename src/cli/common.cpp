@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "src/cli/common.hpp"
 
 #include <openssl/x509.h>
@@ -13,8 +14,9 @@ namespace p11vault::cli {
 
 void add_token_options(CLI::App& command, TokenOptions& options) {
     command.add_option("--module", options.module,
-                       "PKCS#11 module (default: $P11VAULT_MODULE, else SoftHSM2 if installed)")
-        ->option_text("PATH");
+                       "PKCS#11 module: a library path or a p11-kit module name (softhsm2); default "
+                       "$P11VAULT_MODULE, else p11-kit's proxy (every module registered with p11-kit)")
+        ->option_text("PATH|NAME");
     command.add_option("--module-init", options.module_init,
                        "init parameters for C_Initialize, e.g. NSS softoken's configdir='sql:DIR' "
                        "(default: $P11VAULT_MODULE_INIT)")

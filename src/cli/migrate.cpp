@@ -1,4 +1,5 @@
-// p11vault migrate: token -> token in memory (shared/design/cli.md).
+// SPDX-License-Identifier: Apache-2.0
+// p11vault migrate: token -> token in memory (docs/cli.md).
 #include <cstdio>
 #include <memory>
 
@@ -29,8 +30,10 @@ struct MigrateCommandOptions {
 };
 
 void add_side_options(CLI::App& command, TokenOptions& side, const std::string& prefix, const std::string& which) {
-    command.add_option("--" + prefix + "-module", side.module, "PKCS#11 module of the " + which + " token")
-        ->option_text("PATH");
+    command
+        .add_option("--" + prefix + "-module", side.module,
+                    "PKCS#11 module of the " + which + " token: a library path or a p11-kit module name")
+        ->option_text("PATH|NAME");
     command.add_option("--" + prefix + "-module-init", side.module_init, "C_Initialize parameters for that module")
         ->option_text("STRING");
     command.add_option("--" + prefix + "-token", side.token_uri, which + " token by pkcs11: URI")->option_text("URI");
