@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // p11vault split / combine: M-of-N shares of a backup password for offline ceremonies.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -32,12 +35,46 @@ struct SplitOptions {
     bool qr = false;
 };
 
+// --out-dir: an existing directory, or one made here with mode 0700 (shares are secrets)
+// and removed again when the split fails before writing. Its parent must exist: a typo in
+// a path should not grow a tree.
+class ShareDirectory {
+public:
+    explicit ShareDirectory(const std::string& path) : path_(path) {
+        if (path.empty()) throw Error(ExitCode::usage, "--out-dir needs a directory");
+        struct stat status {};
+        if (::stat(path.c_str(), &status) == 0) {
+            if (!S_ISDIR(status.st_mode)) throw Error(ExitCode::usage, "--out-dir " + path + " is not a directory");
+            return;
+        }
+        if (::mkdir(path.c_str(), 0700) != 0) {
+            throw Error(ExitCode::usage, fmt::format("--out-dir {}: cannot create it: {} (its parent directory "
+                                                     "must exist)",
+                                                     path, std::strerror(errno)));
+        }
+        created_ = true;
+    }
+    ~ShareDirectory() {
+        if (created_ && !kept_) (void)::rmdir(path_.c_str());
+    }
+    ShareDirectory(const ShareDirectory&) = delete;
+    ShareDirectory& operator=(const ShareDirectory&) = delete;
+    void keep() { kept_ = true; }
+    bool created() const { return created_; }
+
+private:
+    std::string path_;
+    bool created_ = false;
+    bool kept_ = false;
+};
+
 void run_split(const SplitOptions& o) {
     if (o.generate == o.password.has_value())
         throw Error(ExitCode::usage, "give either --password SRC (split an existing password) or --generate");
     // Validate the numbers before a secret exists in memory.
     if (o.threshold < 2 || o.threshold > o.shares || o.shares > 255)
         throw Error(ExitCode::usage, "need 2 <= --threshold <= --shares <= 255");
+    ShareDirectory directory(o.out_dir);
     std::vector<std::string> paths;
     for (unsigned i = 1; i <= o.shares; ++i) {
         paths.push_back(fmt::format("{}/share-{}-of-{}.txt", o.out_dir, i, o.shares));
@@ -60,12 +97,14 @@ void run_split(const SplitOptions& o) {
         secure_wipe(text.data(), text.size());
         if (o.qr) images.push_back(qr::png_of(texts.back()));
     }
+    directory.keep();
     for (std::size_t i = 0; i < parts.size(); ++i) {
         write_file_atomically(paths[i], texts[i].bytes(), Overwrite::refuse);
         if (o.qr) write_file_atomically(png_path(paths[i]), images[i].bytes(), Overwrite::refuse);
     }
-    std::printf("Wrote %u shares of set %s to %s%s; any %u recover the password%s.\n", o.shares,
-                parts.front().set_id.c_str(), o.out_dir.c_str(), o.qr ? " (each also as a QR code, .png)" : "",
+    std::printf("Wrote %u shares of set %s to %s%s%s; any %u recover the password%s.\n", o.shares,
+                parts.front().set_id.c_str(), o.out_dir.c_str(), directory.created() ? " (made, mode 0700)" : "",
+                o.qr ? " (each also as a QR code, .png)" : "",
                 o.threshold,
                 o.generate ? " (a new random password that exists only in these shares: use --password shares:FILE,...)"
                            : "");
@@ -99,7 +138,7 @@ void add_split_command(CLI::App& command) {
                      "make a random 130-bit password that exists only in the shares");
     command.add_option("--threshold", options->threshold, "shares needed to recover (K)")->required();
     command.add_option("--shares", options->shares, "shares to make (N)")->required();
-    command.add_option("--out-dir", options->out_dir, "directory for share-I-of-N.txt (mode 0600)")->required();
+    command.add_option("--out-dir", options->out_dir, "directory for share-I-of-N.txt (mode 0600); made with mode 0700 when missing")->required();
     command.add_flag("--qr", options->qr,
                      "also write each share as a QR code, share-I-of-N.png (mode 0600), for printing and scanning; "
                      "needs qrencode");

@@ -58,6 +58,32 @@ TEST(CeremonyCli, SplitWritesPrivateSharesAndAnyKCombine) {
     std::filesystem::remove_all(dir);
 }
 
+TEST(CeremonyCli, SplitMakesAMissingOutDirPrivateButNotItsParents) {
+    const std::string parent = make_temp_dir("split-parent");
+    const std::string dir = parent + "/shares";
+    RunResult split = run_p11vault({"split", "--generate", "--threshold", "2", "--shares", "2", "--out-dir", dir});
+    ASSERT_EQ(split.exit_code, 0) << split.err;
+    EXPECT_EQ(std::filesystem::status(dir).permissions(), std::filesystem::perms::owner_all);
+    EXPECT_TRUE(std::filesystem::exists(share(dir, 2, 2)));
+
+    const std::string deeper = parent + "/missing/shares";
+    split = run_p11vault({"split", "--generate", "--threshold", "2", "--shares", "2", "--out-dir", deeper});
+    EXPECT_EQ(split.exit_code, 2) << split.err;
+    ASSERT_EQ(split.err_lines().size(), 1u) << split.err;
+    EXPECT_NE(split.err.find("parent directory must exist"), std::string::npos) << split.err;
+    EXPECT_FALSE(std::filesystem::exists(parent + "/missing"));
+
+    // A split that fails after making the directory (qrencode missing from PATH) takes it away again.
+    RunOptions no_qrencode;
+    no_qrencode.env["PATH"] = "/nonexistent";
+    const std::string unused = parent + "/unused";
+    split = run_p11vault({"split", "--generate", "--threshold", "2", "--shares", "2", "--out-dir", unused, "--qr"},
+                         no_qrencode);
+    EXPECT_NE(split.exit_code, 0) << split.err;
+    EXPECT_FALSE(std::filesystem::exists(unused));
+    std::filesystem::remove_all(parent);
+}
+
 TEST(CeremonyCli, SharesOfDifferentSetsAreRefused) {
     std::string a = make_temp_dir("split-a"), b = make_temp_dir("split-b");
     ASSERT_EQ(run_p11vault({"split", "--generate", "--threshold", "2", "--shares", "2", "--out-dir", a}).exit_code, 0);

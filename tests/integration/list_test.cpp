@@ -388,7 +388,10 @@ TEST(ListCliTest, HelpAndVersionExit0) {
     EXPECT_NE(result.out.find("--token-label"), std::string::npos) << result.out;
     result = run_p11vault({"--version"});
     EXPECT_EQ(result.exit_code, 0);
-    EXPECT_EQ(result.out.rfind("p11vault ", 0), 0u) << result.out;
+    EXPECT_EQ(result.out.rfind("p11vault " P11VAULT_VERSION " (commit ", 0), 0u) << result.out;
+    // The libraries it runs with, for bug reports and records.
+    EXPECT_NE(result.out.find(") with OpenSSL 3."), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find(", p11-kit 0."), std::string::npos) << result.out;
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "p11vault/version.hpp"
 #include "src/record.hpp"
 #include "tests/support/test_token.hpp"
 
@@ -43,6 +46,24 @@ TEST(Records, ChainDetectsRemovedAndEditedRecords) {
     std::string removed = text.substr(text.find('\n') + 1);
     std::ofstream(path, std::ios::trunc) << removed;
     EXPECT_FALSE(check_records(path).problems.empty()) << "removing the first record must be detected";
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Records, NameTheToolWithItsCommitAndLibraries) {
+    const std::string dir = testing::make_temp_dir("record");
+    const std::string path = dir + "/log.jsonl";
+    RunRecord record;
+    record.command = "verify";
+    record.succeeded = true;
+    append_record(path, record);
+    const auto json = nlohmann::json::parse(read_all(path));
+    EXPECT_EQ(json["tool"], version_text());
+    const VersionInfo& version = version_info();
+    EXPECT_FALSE(version.commit.empty());
+    EXPECT_EQ(version.openssl.rfind("OpenSSL 3.", 0), 0u) << version.openssl;
+    EXPECT_FALSE(version.p11kit.empty());
+    for (const std::string* part : {&version.version, &version.commit, &version.openssl, &version.p11kit})
+        EXPECT_NE(json["tool"].get<std::string>().find(*part), std::string::npos) << *part;
     std::filesystem::remove_all(dir);
 }
 
