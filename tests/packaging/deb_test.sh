@@ -51,8 +51,10 @@ dpkg --root="$root" --force-depends --force-script-chrootless -i "$deb" >"$work/
   cat "$work/dpkg.log"
   exit 1
 }
-"$root/usr/bin/p11vault" --version | grep -q '^p11vault ' || fail "the installed p11vault --version failed"
-dpkg --root="$root" -L p11vault | grep -qx /usr/bin/p11vault || fail "dpkg -L does not list /usr/bin/p11vault"
+"$root/usr/bin/p11vault" --version >"$work/version" || fail "the installed p11vault --version failed"
+grep -q '^p11vault ' "$work/version" || fail "the installed p11vault --version printed: $(cat "$work/version")"
+dpkg --root="$root" -L p11vault >"$work/listed"
+grep -qx /usr/bin/p11vault "$work/listed" || fail "dpkg -L does not list /usr/bin/p11vault"
 dpkg --root="$root" --force-depends -r p11vault >>"$work/dpkg.log" 2>&1
 [[ ! -e $root/usr/bin/p11vault ]] || fail "dpkg -r left /usr/bin/p11vault"
 echo "$(basename "$deb"): Depends: $depends; lintian: $(grep -c '^[WI]:' "$work/lintian.log") warnings/infos, no error"
