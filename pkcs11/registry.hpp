@@ -4,7 +4,6 @@
 // p11-kit's proxy, through which every registered module is reachable.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 

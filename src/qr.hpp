@@ -11,9 +11,9 @@
 namespace p11vault::qr {
 
 // A PNG image of a QR code holding `text` exactly, made by the qrencode program (found in
-// PATH). The text goes to qrencode on its stdin, never on its command line, where every
-// user of the machine could read it. Throws Error(failure) when qrencode is missing,
-// fails, or the text does not fit in a QR code.
+// the system's directories, run as src/secret_filter.hpp says: the text on its stdin, a
+// minimal environment). Throws Error(failure) when qrencode is missing, fails, or the
+// text does not fit in a QR code.
 SecretBytes png_of(const SecretBytes& text);
 
 // Whether qrencode can be run; checked before anything is written.

@@ -12,7 +12,9 @@
 
 #include "p11vault/error.hpp"
 #include "p11vault/secret_source.hpp"
+#include "pkcs11/error.hpp"
 #include "pkcs11/registry.hpp"
+#include "src/new_secret_policy.hpp"
 
 namespace p11vault {
 namespace {
@@ -122,16 +124,57 @@ void warn_about_pin_tries(const pkcs11::TokenInfo& info) {
     }
 }
 
-void log_in(pkcs11::Session& session, const pkcs11::TokenInfo& info, const TokenOptions& options) {
+// What a refused C_Login means for the operator, and what to do: the token's label, that
+// p11vault tried once, and the PIN state the token reports now (re-read after the
+// refusal: the flags change with it).
+std::string login_refusal_hint(CK_RV rv, const pkcs11::TokenInfo& info, const pkcs11::TokenInfo& now) {
+    switch (rv) {
+        case CKR_PIN_INCORRECT: {
+            const char* tries = now.pin_locked()       ? "; the user PIN is now locked: unlock it with the SO PIN"
+                                : now.pin_final_try() ? "; the token says one try is left"
+                                : now.pin_count_low() ? "; the token says few tries are left"
+                                                      : "";
+            return fmt::format("token \"{}\" refused the PIN; p11vault does not retry: check the --pin source "
+                               "before trying again{}",
+                               info.label, tries);
+        }
+        case CKR_PIN_LOCKED:
+            return fmt::format("the user PIN of token \"{}\" is locked: unlock it with the SO PIN (C_InitPIN, "
+                               "e.g. the token vendor's tool)",
+                               info.label);
+        case CKR_USER_PIN_NOT_INITIALIZED:
+            return fmt::format("token \"{}\" has no user PIN yet: set one with the SO PIN (e.g. pkcs11-tool "
+                               "--init-pin) and try again",
+                               info.label);
+        case CKR_PIN_LEN_RANGE:
+            return fmt::format("token \"{}\" takes PINs of {} to {} characters", info.label, info.min_pin_len,
+                               info.max_pin_len);
+        default:
+            return fmt::format("token \"{}\"", info.label);
+    }
+}
+
+void log_in(const pkcs11::Module& module, CK_SLOT_ID slot, pkcs11::Session& session, const pkcs11::TokenInfo& info,
+            const TokenOptions& options) {
     refuse_locked_pin(info);
     // The warning comes right before the PIN is used: before a prompt, or after a PIN
     // source was read (so a bad --pin option gives its error line alone).
     const bool prompting = !options.pin_source && isatty(STDIN_FILENO);
     if (prompting) warn_about_pin_tries(info);
-    const SecretBytes pin =
-        read_secret(options.pin_source, fmt::format("PIN of token \"{}\"", info.label), "--pin", Prompt::once);
+    const std::string what = fmt::format("PIN of token \"{}\"", info.label);
+    const SecretBytes pin = read_secret(options.pin_source, what, "--pin", Prompt::once);
+    check_pin(pin, what);
     if (!prompting) warn_about_pin_tries(info);
-    session.login(pin);  // a wrong PIN throws C_Login: CKR_PIN_INCORRECT; never retried
+    try {
+        session.login(pin);  // never retried: each wrong PIN brings the token closer to locking
+    } catch (const pkcs11::Pkcs11Error& refused) {
+        pkcs11::TokenInfo now = info;
+        try {
+            now = module.token_info(slot);
+        } catch (const Error&) {  // the refusal is what to report; the flags only add to it
+        }
+        throw pkcs11::Pkcs11Error(refused.function(), refused.rv(), login_refusal_hint(refused.rv(), info, now));
+    }
 }
 
 }  // namespace
@@ -212,7 +255,8 @@ OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions&
     token.session = std::make_unique<pkcs11::Session>(token.module, token.slot, read_write);
 
     // NSS softoken with an empty password has no CKF_LOGIN_REQUIRED: logging in would fail.
-    if (login && token.info.login_required()) log_in(*token.session, token.info, options);
+    if (login && token.info.login_required())
+        log_in(*token.module, token.slot, *token.session, token.info, options);
     return token;
 }
 

@@ -14,6 +14,7 @@
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/reports.hpp"
+#include "src/new_secret_policy.hpp"
 #include "src/ossl.hpp"
 #include "src/token.hpp"
 
@@ -47,6 +48,7 @@ void run(const BackupCommandOptions& o) {
     options.iterations = o.iterations;
     options.chain_files = o.chain;
     options.token_wrap_only = o.token_wrap_only;
+    check_new_iterations(o.iterations);
     // Refuse an existing target before asking for any secret.
     if (!o.force && ::access(o.out.c_str(), F_OK) == 0)
         throw Error(ExitCode::refused, o.out + " exists; choose another --out or give --force to replace it");
@@ -63,7 +65,9 @@ void run(const BackupCommandOptions& o) {
         Inventory inventory = read_inventory(*token.session, PublicKeyObjects::when_needed);
         (void)select_private_keys(inventory, options.selection);
         SecretBytes password = read_secret(o.password, "backup password", "--password", Prompt::confirm);
+        std::vector<std::string> password_warnings = check_new_password(password, options.profile, o.iterations);
         BackupResult result = run_backup(*token.session, quirks_for(token.info), inventory, password, options);
+        result.warnings.insert(result.warnings.begin(), password_warnings.begin(), password_warnings.end());
         write_file_atomically(o.out, result.file, o.force ? Overwrite::allow : Overwrite::refuse);
         record.keys = result.keys;
         record.file_sha256 = ossl::hex(ossl::sha256(result.file.data(), result.file.size()));
@@ -115,8 +119,11 @@ void add_backup_command(CLI::App& command) {
         ->check(CLI::IsMember({"modern", "legacy"}));
     command.add_option("--chain", options->chain, "PEM file with issuer certificates to include (repeatable)")
         ->option_text("PEMFILE");
-    command.add_option("--iter", options->iterations, "KDF iterations (default 600000 modern, 2000 legacy)")
-        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+    // The upper bound is check_new_iterations's: what restore and verify accept.
+    command
+        .add_option("--iter", options->iterations,
+                    "KDF iterations (default 600000 modern, 2000 legacy; at most 10000000)")
+        ->check(CLI::PositiveNumber);
     command.add_flag("--token-wrap-only", options->token_wrap_only,
                      "refuse (exit 6) any key the token cannot wrap into the file itself");
     command.add_flag("--force", options->force, "replace --out if it exists");

@@ -12,9 +12,11 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "p11vault/error.hpp"
 #include "p11vault/version.hpp"
@@ -63,6 +65,27 @@ int report_error(std::string_view message, ExitCode code) {
     return static_cast<int>(code);
 }
 
+// CLI11 names stray arguments with their values ("The following arguments were not
+// expected: --pasword pass:SECRET"): a misspelled secret option would print its secret.
+// Here an option is named up to any '=', and other arguments are only counted.
+std::string describe_unexpected(const std::vector<std::string>& arguments) {
+    std::vector<std::string> options;
+    std::size_t values = 0;
+    for (const auto& argument : arguments) {
+        if (argument.size() > 1 && argument.front() == '-')
+            options.push_back(argument.substr(0, argument.find('=')));
+        else
+            ++values;
+    }
+    std::string text = "unexpected argument";
+    if (!options.empty()) text += fmt::format("{} {}", options.size() == 1 ? "" : "s", fmt::join(options, ", "));
+    if (values != 0) {
+        text += fmt::format("{}{} value{} (not shown)", options.empty() ? "s: " : " and ", values,
+                            values == 1 ? "" : "s");
+    }
+    return text;
+}
+
 bool debug_requested_by_environment() {
     const char* value = std::getenv("P11VAULT_DEBUG");
     return value != nullptr && std::string_view(value) == "1";
@@ -105,6 +128,8 @@ int main(int argc, char** argv) {
         }
         const auto chosen = app.get_subcommands();
         const std::string help = chosen.empty() ? "p11vault --help" : "p11vault " + chosen.front()->get_name() + " --help";
+        if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr)
+            return report_error(describe_unexpected(app.remaining(true)) + " (see " + help + ")", ExitCode::usage);
         return report_error(std::string(error.what()) + " (see " + help + ")", ExitCode::usage);
     } catch (const Error& error) {
         return report_error(error.what(), error.code());

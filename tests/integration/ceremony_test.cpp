@@ -73,13 +73,14 @@ TEST(CeremonyCli, SplitMakesAMissingOutDirPrivateButNotItsParents) {
     EXPECT_NE(split.err.find("parent directory must exist"), std::string::npos) << split.err;
     EXPECT_FALSE(std::filesystem::exists(parent + "/missing"));
 
-    // A split that fails after making the directory (qrencode missing from PATH) takes it away again.
-    RunOptions no_qrencode;
-    no_qrencode.env["PATH"] = "/nonexistent";
+    // A split that fails after making the directory (its password source is unset) takes it away again.
+    RunOptions unset;
+    unset.unset_env = {"P11VAULT_UNSET_PASSWORD"};
     const std::string unused = parent + "/unused";
-    split = run_p11vault({"split", "--generate", "--threshold", "2", "--shares", "2", "--out-dir", unused, "--qr"},
-                         no_qrencode);
-    EXPECT_NE(split.exit_code, 0) << split.err;
+    split = run_p11vault({"split", "--password", "env:P11VAULT_UNSET_PASSWORD", "--threshold", "2", "--shares", "2",
+                          "--out-dir", unused},
+                         unset);
+    EXPECT_EQ(split.exit_code, 2) << split.err;
     EXPECT_FALSE(std::filesystem::exists(unused));
     std::filesystem::remove_all(parent);
 }

@@ -2,14 +2,17 @@
 // The user PIN of a token that is nearly or wholly used up (issue 8, process hardening):
 // p11vault warns before it uses the PIN when the token reports CKF_USER_PIN_COUNT_LOW or
 // CKF_USER_PIN_FINAL_TRY, refuses a locked PIN without calling C_Login, and never tries a
-// PIN twice. SoftHSM does not set these flags itself; the fault module
-// (tests/fault/fault_module.cpp) adds them to what C_GetTokenInfo returns
-// (P11VAULT_FAULT_TOKEN_FLAGS) and logs every call, so the test can count C_Login calls.
+// PIN twice; an empty PIN never reaches C_Login, and a refused one is reported with the
+// token's name and the PIN state it reports afterwards (issue 19). SoftHSM sets only
+// CKF_USER_PIN_COUNT_LOW, after a wrong PIN; the fault module (tests/fault/fault_module.cpp)
+// adds flags to what C_GetTokenInfo returns (P11VAULT_FAULT_TOKEN_FLAGS) and logs every
+// call, so the test can count C_Login calls.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,6 +109,51 @@ TEST_F(PinTriesTest, AWrongPinIsTriedOnceAndIsExit5) {
     EXPECT_TRUE(has_line_starting(run.result, "p11vault: error: ", "CKR_PIN_INCORRECT")) << run.result.err;
     EXPECT_EQ(run.logins, 1u) << "a wrong PIN must never be retried: each try brings the token closer to locking";
     EXPECT_FALSE(file_exists(token_.dir() + "/out.p12"));
+    // The error names the token, says there was one try, and what the token reports now.
+    EXPECT_TRUE(has_line_starting(run.result, "p11vault: error: ",
+                                  "token \"pin-tries\" refused the PIN; p11vault does not retry: check the --pin "
+                                  "source before trying again; the token says few tries are left"))
+        << run.result.err;
+}
+
+TEST_F(PinTriesTest, AWrongPinBeforeTheFinalTrySaysOneIsLeft) {
+    const LoggedRun run = backup_with(CKF_USER_PIN_FINAL_TRY, "99999999");
+    EXPECT_EQ(run.result.exit_code, 5) << run.result.err;
+    EXPECT_TRUE(has_line_starting(run.result, "p11vault: error: ", "the token says one try is left")) << run.result.err;
+    EXPECT_EQ(run.logins, 1u);
+}
+
+TEST_F(PinTriesTest, AWrongPinSaysWhatTheTokenReportsAfterIt) {
+    // No flags added: SoftHSM itself sets CKF_USER_PIN_COUNT_LOW once a PIN was wrong.
+    const LoggedRun run = backup_with(0, "99999999");
+    EXPECT_EQ(run.result.exit_code, 5) << run.result.err;
+    EXPECT_TRUE(has_line_starting(run.result, "p11vault: error: ", "check the --pin source")) << run.result.err;
+    EXPECT_TRUE(has_line_starting(run.result, "p11vault: error: ", "the token says few tries are left"))
+        << run.result.err;
+}
+
+TEST(PinStates, ATokenWithoutAUserPinSaysHowToSetOne) {
+    TestToken token(Backend::softhsm);
+    // A second token in the same SoftHSM directory, initialized with an SO PIN only.
+    std::optional<CK_SLOT_ID> free_slot;
+    for (CK_SLOT_ID slot : token.module()->slots(true))
+        if (!token.module()->token_info(slot).token_initialized()) free_slot = slot;
+    ASSERT_TRUE(free_slot.has_value()) << "SoftHSM offers no free slot";
+    RunOptions options;
+    add_env_entries(options, token.env_for_child());
+    const RunResult init = run({"pkcs11-tool", "--module", softhsm_module_path, "--init-token", "--slot",
+                                std::to_string(*free_slot), "--so-pin", "12345678", "--label", "no-user-pin"},
+                               options);
+    ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+    options.env["P11VAULT_TEST_PIN"] = "1234";
+    const RunResult list = run_p11vault({"list", "--module", softhsm_module_path, "--token-label", "no-user-pin",
+                                         "--pin", "env:P11VAULT_TEST_PIN"},
+                                        options);
+    EXPECT_EQ(list.exit_code, 5) << list.err;
+    ASSERT_EQ(list.err_lines().size(), 1u) << list.err;
+    EXPECT_NE(list.err.find("C_Login: CKR_USER_PIN_NOT_INITIALIZED"), std::string::npos) << list.err;
+    EXPECT_NE(list.err.find("token \"no-user-pin\" has no user PIN yet: set one with the SO PIN"), std::string::npos)
+        << list.err;
 }
 
 TEST_F(PinTriesTest, ALockedPinIsRefusedWithoutCallingCLogin) {
@@ -113,6 +161,14 @@ TEST_F(PinTriesTest, ALockedPinIsRefusedWithoutCallingCLogin) {
     EXPECT_EQ(run.result.exit_code, 5) << run.result.err;
     EXPECT_TRUE(has_line_starting(run.result, "p11vault: error: ", "is locked")) << run.result.err;
     EXPECT_EQ(run.logins, 0u);
+}
+
+TEST_F(PinTriesTest, AnEmptyPinIsRefusedWithoutCallingCLogin) {
+    const LoggedRun run = backup_with(0, "");
+    EXPECT_EQ(run.result.exit_code, 2) << run.result.err;
+    EXPECT_TRUE(has_line_starting(run.result, "p11vault: error: ", "is empty")) << run.result.err;
+    EXPECT_EQ(run.logins, 0u) << "an empty PIN must not reach the token: it can only cost a try";
+    EXPECT_FALSE(file_exists(token_.dir() + "/out.p12"));
 }
 
 }  // namespace

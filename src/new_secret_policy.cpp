@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "src/new_secret_policy.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "p11vault/error.hpp"
+#include "src/pkcs12/pbe.hpp"
+
+namespace p11vault {
+namespace {
+
+// Code points of UTF-8 text: every byte that does not continue a sequence. Bytes that are
+// not UTF-8 count one each, as OpenSSL reads them (Latin-1).
+std::size_t characters(const SecretBytes& text) {
+    return static_cast<std::size_t>(
+        std::count_if(text.bytes().begin(), text.bytes().end(), [](std::uint8_t byte) { return (byte & 0xC0) != 0x80; }));
+}
+
+}  // namespace
+
+void check_new_iterations(std::uint64_t iterations) {
+    const std::uint64_t readable = pkcs12::Limits{}.max_iterations;
+    if (iterations > readable) {
+        throw Error(ExitCode::usage, fmt::format("--iter {} is above {}, the most restore and verify accept without "
+                                                 "--max-iterations: choose at most {}",
+                                                 iterations, readable, readable));
+    }
+}
+
+std::vector<std::string> check_new_password(const SecretBytes& password, pkcs12::Profile profile,
+                                            std::uint64_t iterations) {
+    if (password.empty()) {
+        throw Error(ExitCode::usage, "the backup password is empty: a file under the empty password protects "
+                                     "nothing; give a password (or use split --generate and --password shares:...)");
+    }
+    if (std::find(password.bytes().begin(), password.bytes().end(), std::uint8_t{0}) != password.bytes().end()) {
+        throw Error(ExitCode::usage, "the backup password contains a NUL byte, which OpenSSL and other readers "
+                                     "cannot take: the file could not be opened; choose another password");
+    }
+    std::vector<std::string> warnings;
+    if (const std::size_t length = characters(password); length < kShortPasswordCharacters) {
+        warnings.push_back(fmt::format("the backup password has {} characters, fewer than {}: the file is only as "
+                                       "strong as its password (split --generate makes a strong one)",
+                                       length, kShortPasswordCharacters));
+    }
+    const std::uint64_t profile_default =
+        profile == pkcs12::Profile::modern ? pkcs12::kModernIterations : pkcs12::kLegacyIterations;
+    if (iterations != 0 && iterations < profile_default) {
+        warnings.push_back(fmt::format("--iter {} is below the {} profile's {}: each password guess costs an "
+                                       "attacker that much less",
+                                       iterations, profile == pkcs12::Profile::modern ? "modern" : "legacy",
+                                       profile_default));
+    }
+    return warnings;
+}
+
+void check_pin(const SecretBytes& pin, const std::string& what) {
+    if (pin.empty()) {
+        throw Error(ExitCode::usage, fmt::format("the {} is empty: not given to the token (a wrong PIN costs a try); "
+                                                 "check the --pin source",
+                                                 what));
+    }
+}
+
+}  // namespace p11vault
