@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
         const auto chosen = app.get_subcommands();
         const std::string help = chosen.empty() ? "p11vault --help" : "p11vault " + chosen.front()->get_name() + " --help";
         if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr)
-            return report_error(describe_unexpected(app.remaining(true)) + " (see " + help + ")", ExitCode::usage);
+            return report_error(describe_unexpected(app.remaining(true)) + " (see " + help + ")",
+                                ExitCode::usage);
         return report_error(std::string(error.what()) + " (see " + help + ")", ExitCode::usage);
     } catch (const Error& error) {
         return report_error(error.what(), error.code());

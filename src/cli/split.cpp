@@ -138,7 +138,10 @@ void add_split_command(CLI::App& command) {
                      "make a random 130-bit password that exists only in the shares");
     command.add_option("--threshold", options->threshold, "shares needed to recover (K)")->required();
     command.add_option("--shares", options->shares, "shares to make (N)")->required();
-    command.add_option("--out-dir", options->out_dir, "directory for share-I-of-N.txt (mode 0600); made with mode 0700 when missing")->required();
+    command
+        .add_option("--out-dir", options->out_dir,
+                    "directory for share-I-of-N.txt (mode 0600); made with mode 0700 when missing")
+        ->required();
     command.add_flag("--qr", options->qr,
                      "also write each share as a QR code, share-I-of-N.png (mode 0600), for printing and scanning; "
                      "needs qrencode");
