@@ -14,8 +14,8 @@ namespace {
 // Code points of UTF-8 text: every byte that does not continue a sequence. Bytes that are
 // not UTF-8 count one each, as OpenSSL reads them (Latin-1).
 std::size_t characters(const SecretBytes& text) {
-    return static_cast<std::size_t>(
-        std::count_if(text.bytes().begin(), text.bytes().end(), [](std::uint8_t byte) { return (byte & 0xC0) != 0x80; }));
+    const auto starts_a_character = [](std::uint8_t byte) { return (byte & 0xC0) != 0x80; };
+    return static_cast<std::size_t>(std::count_if(text.bytes().begin(), text.bytes().end(), starts_a_character));
 }
 
 }  // namespace

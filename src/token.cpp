@@ -105,12 +105,16 @@ PresentToken select_token(const pkcs11::Module& module, const TokenOptions& opti
     return found.front();
 }
 
+// What to do about a locked user PIN, whether the flags said so before C_Login or the
+// token answered CKR_PIN_LOCKED.
+std::string locked_pin_advice(const pkcs11::TokenInfo& info) {
+    return fmt::format("the user PIN of token \"{}\" is locked: unlock it with the SO PIN (C_InitPIN, e.g. the "
+                       "token vendor's tool) and try again",
+                       info.label);
+}
+
 void refuse_locked_pin(const pkcs11::TokenInfo& info) {
-    if (info.pin_locked()) {
-        throw Error(ExitCode::token, fmt::format("the user PIN of token \"{}\" is locked: unlock it with the SO "
-                                                 "PIN (C_InitPIN, e.g. the token vendor's tool) and try again",
-                                                 info.label));
-    }
+    if (info.pin_locked()) throw Error(ExitCode::token, locked_pin_advice(info));
 }
 
 void warn_about_pin_tries(const pkcs11::TokenInfo& info) {
@@ -139,9 +143,7 @@ std::string login_refusal_hint(CK_RV rv, const pkcs11::TokenInfo& info, const pk
                                info.label, tries);
         }
         case CKR_PIN_LOCKED:
-            return fmt::format("the user PIN of token \"{}\" is locked: unlock it with the SO PIN (C_InitPIN, "
-                               "e.g. the token vendor's tool)",
-                               info.label);
+            return locked_pin_advice(info);
         case CKR_USER_PIN_NOT_INITIALIZED:
             return fmt::format("token \"{}\" has no user PIN yet: set one with the SO PIN (e.g. pkcs11-tool "
                                "--init-pin) and try again",
