@@ -37,6 +37,7 @@ AttributeTemplate& AttributeTemplate::add_string(CK_ATTRIBUTE_TYPE type, std::st
 
 AttributeTemplate& AttributeTemplate::add_secret(CK_ATTRIBUTE_TYPE type, const SecretBytes& value) {
     SecretBytes& stored = secrets_.emplace_back(value.clone());
+    secret_types_.push_back(type);
     attributes_.push_back(CK_ATTRIBUTE{type, stored.empty() ? nullptr : stored.data(),
                                        static_cast<CK_ULONG>(stored.size())});
     return *this;
@@ -45,6 +46,16 @@ AttributeTemplate& AttributeTemplate::add_secret(CK_ATTRIBUTE_TYPE type, const S
 bool AttributeTemplate::has(CK_ATTRIBUTE_TYPE type) const {
     return std::any_of(attributes_.begin(), attributes_.end(),
                        [type](const CK_ATTRIBUTE& a) { return a.type == type; });
+}
+
+std::optional<std::span<const std::uint8_t>> AttributeTemplate::public_value(CK_ATTRIBUTE_TYPE type) const {
+    if (std::find(secret_types_.begin(), secret_types_.end(), type) != secret_types_.end()) return std::nullopt;
+    for (const CK_ATTRIBUTE& a : attributes_) {
+        if (a.type != type) continue;
+        if (a.pValue == nullptr) return std::span<const std::uint8_t>();
+        return std::span<const std::uint8_t>(static_cast<const std::uint8_t*>(a.pValue), a.ulValueLen);
+    }
+    return std::nullopt;
 }
 
 std::string AttributeTemplate::describe() const {

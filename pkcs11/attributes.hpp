@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +38,9 @@ public:
     AttributeTemplate& add_key_type(CK_KEY_TYPE value) { return add_ulong(CKA_KEY_TYPE, value); }
 
     bool has(CK_ATTRIBUTE_TYPE type) const;
+    // The value of `type` as added, for checking what a token made of the template; never
+    // the value of an attribute added with add_secret (nullopt, as for a missing one).
+    std::optional<std::span<const std::uint8_t>> public_value(CK_ATTRIBUTE_TYPE type) const;
     CK_ATTRIBUTE* data() { return attributes_.data(); }
     CK_ULONG count() const { return static_cast<CK_ULONG>(attributes_.size()); }
     // Attribute types in order, for debug logs (names only, never values).
@@ -46,6 +50,7 @@ private:
     std::vector<CK_ATTRIBUTE> attributes_;
     std::deque<Bytes> values_;          // stable addresses for pValue
     std::deque<SecretBytes> secrets_;   // wiped on destruction
+    std::vector<CK_ATTRIBUTE_TYPE> secret_types_;
     std::deque<CK_BBOOL> bools_;
     std::deque<CK_ULONG> ulongs_;
 };

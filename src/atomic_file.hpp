@@ -6,14 +6,28 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace p11vault {
 
 enum class Overwrite { refuse, allow };
 
+// The temporary files' names: the prefix and six characters of mkstemp.
+inline constexpr const char* kTemporaryPrefix = ".p11vault-";
+
 // Error(refused) when `path` exists and overwrite is refused; Error(failure) naming the
-// path and errno text on I/O errors. The temporary file is removed on every failure.
+// path and errno text on I/O errors; Interrupted when SIGINT, SIGTERM or SIGHUP arrives
+// before the file is in place. The temporary file is removed on every failure, and is
+// flock'ed while it exists.
 void write_file_atomically(const std::string& path, std::span<const std::uint8_t> data, Overwrite overwrite);
+
+// The directory part of `path` ("." when it has none).
+std::string directory_of(const std::string& path);
+
+// Removes the temporary files a killed writer (kill -9, power loss) left in `directory`:
+// ours (same user, regular files named like ours) and not locked by a live writer.
+// Returns the paths removed, for the warning that says so.
+std::vector<std::string> remove_stale_temporaries(const std::string& directory);
 
 // Appends one line (plus '\n') with O_APPEND and fsyncs; creates the file with mode 0600.
 void append_line(const std::string& path, const std::string& line);

@@ -74,6 +74,7 @@ pkcs11::AttributeTemplate KeyImporter::private_template(const PlannedKey& key, b
 }
 
 CK_OBJECT_HANDLE KeyImporter::import_private_key(PlannedKey& key) {
+    created_by_ = "C_UnwrapKey";
     const pkcs12::KeyBag& bag = *key.bag;
     auto& notes = key.report.notes;
     // The token-side paths need the key type before decryption, which the paired
@@ -222,6 +223,7 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     }
     pkcs11::AttributeTemplate t = private_template(key, false);
     keys::add_private_attributes(host_key.get(), t);
+    created_by_ = "C_CreateObject";
     return session_.create_object(t);
 }
 

@@ -24,6 +24,12 @@ public:
     CK_OBJECT_HANDLE import_private_key(PlannedKey& key);
     // Whether the token offers `mechanism` with `flag` (for dry runs and reports).
     bool offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const;
+    // What the private key object of `key` must be (check_written_object), and the call
+    // that made the last key ("C_UnwrapKey" or "C_CreateObject").
+    pkcs11::AttributeTemplate expected_private_attributes(const PlannedKey& key) const {
+        return private_template(key, true);
+    }
+    const char* created_by() const { return created_by_; }
 
 private:
     pkcs11::AttributeTemplate private_template(const PlannedKey& key, bool with_key_type) const;
@@ -47,6 +53,7 @@ private:
     std::vector<std::pair<SecretBytes, std::unique_ptr<pkcs11::ScopedObject>>> session_keys_;
     // Set once the token had to derive a PBES2 key itself (CKM_PKCS5_PBKD2).
     bool key_derived_in_token_ = false;
+    const char* created_by_ = "C_UnwrapKey";
 };
 
 }  // namespace p11vault

@@ -71,6 +71,7 @@ nlohmann::ordered_json key_report_json(const KeyReport& report) {
     key["certificate_subject"] = report.certificate_subject ? nlohmann::ordered_json(*report.certificate_subject)
                                                             : nlohmann::ordered_json(nullptr);
     key["notes"] = report.notes;
+    key["repaired"] = report.repaired;
     return key;
 }
 

@@ -20,6 +20,9 @@ struct KeyReport {
     std::vector<std::uint8_t> certificate_sha256;
     std::string status = "ok";                   // restore: "restored", "skipped", "replaced"
     std::vector<std::string> notes;              // why a path was not taken, warnings
+    // restore: attributes the token did not set as asked and p11vault set afterwards
+    // with C_SetAttributeValue ("CKA_SENSITIVE", ...).
+    std::vector<std::string> repaired;
 };
 
 }  // namespace p11vault

@@ -9,8 +9,10 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/import.hpp"
+#include "src/interrupt.hpp"
 #include "src/keys.hpp"
 #include "src/restore_plan.hpp"
+#include "src/write_check.hpp"
 
 namespace p11vault {
 
@@ -70,6 +72,19 @@ std::string name_of(const std::vector<std::uint8_t>& id, const std::string& labe
     return fmt::format("{} id={} label=\"{}\"", what, id.empty() ? "(none)" : ossl::hex(id), label);
 }
 
+std::string repair_warning(const std::string& object, const char* created_by, const std::vector<std::string>& repaired) {
+    return fmt::format("{}: the token did not apply {} of {}; p11vault set {} afterwards with C_SetAttributeValue "
+                       "and read {} back",
+                       object, fmt::join(repaired, ", "), created_by, repaired.size() == 1 ? "it" : "them",
+                       repaired.size() == 1 ? "it" : "them");
+}
+
+// Public keys and certificates: a repair is worth a warning, there is no key report.
+void check_and_warn(pkcs11::Session& session, const WrittenObject& object, std::vector<std::string>& warnings) {
+    std::vector<std::string> repaired = check_written_object(session, object);
+    if (!repaired.empty()) warnings.push_back(repair_warning(object.description, object.created_by.c_str(), repaired));
+}
+
 }  // namespace
 
 pkcs11::AttributeTemplate certificate_object_template(const X509* cert, const std::vector<std::uint8_t>& id,
@@ -106,30 +121,54 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         return result;
     }
 
+    // Ctrl-C, SIGTERM or SIGHUP while writing: stop before the next object and undo.
+    InterruptGuard interrupts;
     Rollback rollback(session);
     std::vector<CK_OBJECT_HANDLE> to_replace;
     try {
         for (PlannedKey& key : plan.keys) {
             if (key.skip) continue;
-            rollback.add(importer.import_private_key(key), name_of(key.id, key.label, "private key"));
+            throw_if_interrupted("the restore");
+            const std::string private_name = name_of(key.id, key.label, "private key");
+            CK_OBJECT_HANDLE private_key = importer.import_private_key(key);
+            rollback.add(private_key, private_name);
+            pkcs11::AttributeTemplate expected = importer.expected_private_attributes(key);
+            key.report.repaired = check_written_object(
+                session, {private_key, &expected, key.public_key.get(), private_name, importer.created_by()});
+            if (!key.report.repaired.empty())
+                result.warnings.push_back(repair_warning(private_name, importer.created_by(), key.report.repaired));
+
+            const std::string public_name = name_of(key.id, key.label, "public key");
             pkcs11::AttributeTemplate public_template = public_key_template(key);
-            rollback.add(session.create_object(public_template), name_of(key.id, key.label, "public key"));
+            CK_OBJECT_HANDLE public_key = session.create_object(public_template);
+            rollback.add(public_key, public_name);
+            check_and_warn(session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"},
+                           result.warnings);
             key.report.status = key.replaces.empty() ? "restored" : "replaced";
             to_replace.insert(to_replace.end(), key.replaces.begin(), key.replaces.end());
         }
         for (const PlannedCertificate& cert : plan.certificates) {
             if (cert.skip || cert.already_present) continue;
+            throw_if_interrupted("the restore");
             pkcs11::AttributeTemplate t = certificate_object_template(cert.bag->certificate.get(), cert.id, cert.label);
-            rollback.add(session.create_object(t), name_of(cert.id, cert.label, "certificate"));
+            const std::string cert_name = name_of(cert.id, cert.label, "certificate");
+            CK_OBJECT_HANDLE cert_object = session.create_object(t);
+            rollback.add(cert_object, cert_name);
+            check_and_warn(session, {cert_object, &t, nullptr, cert_name, "C_CreateObject"}, result.warnings);
             to_replace.insert(to_replace.end(), cert.replaces.begin(), cert.replaces.end());
             ++result.certificates_written;
         }
+        throw_if_interrupted("the restore");
     } catch (const Error& e) {
+        const std::size_t written = rollback.handles().size();
         std::vector<std::string> left = rollback.undo();
         std::string message = e.what();
         if (!left.empty())
             message += "; the rollback failed too, these objects are still on the token: " +
                        fmt::format("{}", fmt::join(left, ", "));
+        else if (dynamic_cast<const Interrupted*>(&e) != nullptr)
+            message += fmt::format("; the token was left as it was (the {} object{} written were destroyed)",
+                                   written, written == 1 ? "" : "s");
         else
             message += "; nothing was left on the token";
         throw Error(e.code(), message);
@@ -157,6 +196,8 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     if (!not_replaced.empty())
         throw Error(ExitCode::token, "the new objects were written, but these old objects could not be removed: " +
                                          fmt::format("{}", fmt::join(not_replaced, ", ")));
+    if (int late = InterruptGuard::take(); late != 0)
+        result.warnings.push_back(signal_name(late) + " arrived as the restore completed; it is complete");
     for (PlannedKey& key : plan.keys) result.keys.push_back(std::move(key.report));
     return result;
 }

@@ -18,6 +18,11 @@ enum class ExitCode : int {
     bad_input = 4,     // input file malformed, unsupported or inconsistent
     token = 5,         // module, slot, token not found; PIN wrong or locked
     refused = 6,       // key not extractable, conflict, target exists
+    // Stopped by a signal during a write, after undoing it: 128 + the signal's number,
+    // as a shell reports a process the signal killed.
+    interrupted_hup = 129,   // SIGHUP
+    interrupted_int = 130,   // SIGINT (Ctrl-C)
+    interrupted_term = 143,  // SIGTERM
 };
 
 class Error : public std::runtime_error {

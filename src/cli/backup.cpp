@@ -68,6 +68,8 @@ void run(const BackupCommandOptions& o) {
         std::vector<std::string> password_warnings = check_new_password(password, options.profile, o.iterations);
         BackupResult result = run_backup(*token.session, quirks_for(token.info), inventory, password, options);
         result.warnings.insert(result.warnings.begin(), password_warnings.begin(), password_warnings.end());
+        for (const auto& stale : remove_stale_temporaries(directory_of(o.out)))
+            result.warnings.push_back("removed " + stale + ", a temporary file an interrupted p11vault run left");
         write_file_atomically(o.out, result.file, o.force ? Overwrite::allow : Overwrite::refuse);
         record.keys = result.keys;
         record.file_sha256 = ossl::hex(ossl::sha256(result.file.data(), result.file.size()));

@@ -27,6 +27,15 @@
 //                            on CKR_ATTRIBUTE_SENSITIVE or CKR_ATTRIBUTE_TYPE_INVALID,
 //                            leaves the entries after the first refused one as the caller
 //                            passed them (PKCS#11 2.11+ has every entry filled in).
+//   P11VAULT_FAULT_UNPROTECT=1  play a token that ignores the protection asked for in the
+//                            template of C_UnwrapKey and C_CreateObject (openCryptoki 3.8's
+//                            C_UnwrapKey): the call reaches the real module with
+//                            CKA_SENSITIVE=FALSE and CKA_EXTRACTABLE=TRUE whatever was asked,
+//                            while C_SetAttributeValue afterwards still works.
+//   P11VAULT_FAULT_SIGNAL    a signal name (SIGINT, SIGTERM, SIGHUP): the call chosen by
+//                            FAULT_AT / FAULT_FUNCTION does not fail; the module sends this
+//                            signal to its own process first, then forwards the call (an
+//                            operator's Ctrl-C at exactly that point of a run).
 //   P11VAULT_FAULT_LOG       append one line per call to this file:
 //                            "<K or -> <function> <CKR name> [injected]"
 //                            where K is the call's counted number and - an uncounted call.
@@ -38,6 +47,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <p11-kit/pkcs11.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -107,7 +117,7 @@ struct RvName {
 #define RV(name) {#name, name}
 const RvName rv_names[] = {
     RV(CKR_OK), RV(CKR_HOST_MEMORY), RV(CKR_SLOT_ID_INVALID), RV(CKR_GENERAL_ERROR), RV(CKR_FUNCTION_FAILED),
-    RV(CKR_ARGUMENTS_BAD), RV(CKR_ATTRIBUTE_SENSITIVE), RV(CKR_ATTRIBUTE_TYPE_INVALID),
+    RV(CKR_ARGUMENTS_BAD), RV(CKR_ATTRIBUTE_SENSITIVE), RV(CKR_ATTRIBUTE_TYPE_INVALID), RV(CKR_ATTRIBUTE_READ_ONLY),
     RV(CKR_ATTRIBUTE_VALUE_INVALID), RV(CKR_DATA_INVALID), RV(CKR_DATA_LEN_RANGE), RV(CKR_DEVICE_ERROR),
     RV(CKR_DEVICE_MEMORY), RV(CKR_DEVICE_REMOVED), RV(CKR_ENCRYPTED_DATA_INVALID), RV(CKR_FUNCTION_CANCELED),
     RV(CKR_FUNCTION_NOT_SUPPORTED), RV(CKR_KEY_HANDLE_INVALID), RV(CKR_KEY_SIZE_RANGE), RV(CKR_KEY_TYPE_INCONSISTENT),
@@ -148,6 +158,8 @@ struct Settings {
     CK_RV rv = CKR_DEVICE_ERROR;
     CK_FLAGS token_flags = 0;
     bool batch_stops_at_refusal = false;
+    bool unprotect = false;
+    int signal = 0;  // P11VAULT_FAULT_SIGNAL: 0 fails the chosen call instead
     std::string log;
 };
 
@@ -206,6 +218,16 @@ void read_settings() {
         if (std::strcmp(batch, "stop-at-refusal") == 0) settings.batch_stops_at_refusal = true;
         else complain(std::string("P11VAULT_FAULT_BATCH must be stop-at-refusal, not ") + batch);
     }
+    if (const char* unprotect = std::getenv("P11VAULT_FAULT_UNPROTECT"); unprotect != nullptr && *unprotect != '\0') {
+        if (std::strcmp(unprotect, "1") == 0) settings.unprotect = true;
+        else complain(std::string("P11VAULT_FAULT_UNPROTECT must be 1, not ") + unprotect);
+    }
+    if (const char* name = std::getenv("P11VAULT_FAULT_SIGNAL"); name != nullptr && *name != '\0') {
+        static const std::pair<const char*, int> signals[] = {{"SIGINT", SIGINT}, {"SIGTERM", SIGTERM}, {"SIGHUP", SIGHUP}};
+        for (const auto& [signal_name, number] : signals)
+            if (std::strcmp(signal_name, name) == 0) settings.signal = number;
+        if (settings.signal == 0) complain(std::string("P11VAULT_FAULT_SIGNAL must be SIGINT, SIGTERM or SIGHUP, not ") + name);
+    }
     if (const char* log = std::getenv("P11VAULT_FAULT_LOG")) settings.log = log;
 }
 
@@ -227,6 +249,10 @@ std::optional<CK_RV> decide(int function, unsigned long& number) {
     unsigned long nth_of_function = ++calls_of[function];
     bool fail = (settings.fail_at != 0 && number == settings.fail_at) ||
                 (settings.fail_function == function && (settings.fail_nth == 0 || settings.fail_nth == nth_of_function));
+    if (fail && settings.signal != 0) {
+        ::kill(::getpid(), settings.signal);  // delivered before kill() returns
+        return std::nullopt;
+    }
     if (fail) return settings.rv;
     return std::nullopt;
 }
@@ -273,6 +299,35 @@ void stop_at_first_refusal(CK_RV rv, const std::vector<PassedEntry>& passed, CK_
     }
 }
 
+// P11VAULT_FAULT_UNPROTECT: a copy of the caller's template with the protection undone.
+std::vector<CK_ATTRIBUTE> unprotected(CK_ATTRIBUTE_PTR attributes, CK_ULONG count) {
+    static CK_BBOOL yes = CK_TRUE;
+    static CK_BBOOL no = CK_FALSE;
+    std::vector<CK_ATTRIBUTE> copy(attributes, attributes + (attributes != nullptr ? count : 0));
+    for (CK_ATTRIBUTE& attribute : copy) {
+        if (attribute.type == CKA_SENSITIVE) attribute.pValue = &no;
+        if (attribute.type == CKA_EXTRACTABLE) attribute.pValue = &yes;
+        if (attribute.type == CKA_SENSITIVE || attribute.type == CKA_EXTRACTABLE) attribute.ulValueLen = sizeof(CK_BBOOL);
+    }
+    return copy;
+}
+
+CK_RV unwrap_forward(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE unwrapping_key,
+                     CK_BYTE_PTR wrapped, CK_ULONG wrapped_length, CK_ATTRIBUTE_PTR attributes, CK_ULONG count,
+                     CK_OBJECT_HANDLE_PTR key) {
+    if (!settings.unprotect)
+        return real->C_UnwrapKey(session, mechanism, unwrapping_key, wrapped, wrapped_length, attributes, count, key);
+    std::vector<CK_ATTRIBUTE> copy = unprotected(attributes, count);
+    return real->C_UnwrapKey(session, mechanism, unwrapping_key, wrapped, wrapped_length, copy.data(), count, key);
+}
+
+CK_RV create_forward(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR attributes, CK_ULONG count,
+                     CK_OBJECT_HANDLE_PTR object) {
+    if (!settings.unprotect) return real->C_CreateObject(session, attributes, count, object);
+    std::vector<CK_ATTRIBUTE> copy = unprotected(attributes, count);
+    return real->C_CreateObject(session, copy.data(), count, object);
+}
+
 // One forwarder per member of CK_FUNCTION_LIST, made from the member's own type.
 template <auto Member, int Index, typename Pointer>
 struct Forwarder;
@@ -289,7 +344,7 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
         }
         if (fault) rv = *fault;
         else if (real == nullptr) rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-        else rv = (real->*Member)(args...);
+        else rv = forward(args...);
         if constexpr (Index == C_GetTokenInfo_index) {
             if (rv == CKR_OK) add_token_flags(args...);
         }
@@ -298,6 +353,12 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
         }
         record(Index, number, rv, fault.has_value());
         return rv;
+    }
+
+    static CK_RV forward(Args... args) {
+        if constexpr (Index == C_UnwrapKey_index) return unwrap_forward(args...);
+        else if constexpr (Index == C_CreateObject_index) return create_forward(args...);
+        else return (real->*Member)(args...);
     }
 };
 
