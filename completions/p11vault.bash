@@ -18,11 +18,11 @@ _p11vault_options_of() {
             echo "$_p11vault_token_options --json $common" ;;
         backup)
             echo "$_p11vault_token_options --out --password --id --label --all" \
-                 "--profile --chain --iter --token-wrap-only --force" \
+                 "--profile --chain --iter --token-wrap-only --force --lock-wait" \
                  "$_p11vault_output_options $common" ;;
         restore)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
-                 "--dry-run --on-conflict --extractable --skip-unsupported" \
+                 "--dry-run --on-conflict --extractable --skip-unsupported --lock-wait" \
                  "$_p11vault_output_options $common" ;;
         verify)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
@@ -33,7 +33,7 @@ _p11vault_options_of() {
                  "--to-module --to-module-init --to-token" \
                  "--to-token-label --to-slot --to-pin" \
                  "--id --label --all --token-wrap-only --on-conflict" \
-                 "--extractable --dry-run $_p11vault_output_options $common" ;;
+                 "--extractable --dry-run --lock-wait $_p11vault_output_options $common" ;;
         split)
             echo "--password --generate --threshold --shares --out-dir --qr $common" ;;
         combine)

@@ -68,6 +68,8 @@ public:
 
     CK_FUNCTION_LIST* functions() const noexcept { return functions_; }
     const std::string& path() const noexcept { return path_; }
+    // The C_Initialize parameter string (--module-init; empty when none).
+    const std::string& init_string() const noexcept { return init_string_; }
     bool owns_initialization() const noexcept { return initialized_by_us_; }
 
     ModuleInfo info() const;

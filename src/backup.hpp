@@ -3,6 +3,7 @@
 // never writes anything unless every selected key can be exported.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "src/pkcs12/writer.hpp"
 #include "src/quirks.hpp"
 #include "src/report.hpp"
+#include "src/token_lock.hpp"
 
 namespace p11vault {
 
@@ -34,6 +36,8 @@ struct BackupOptions {
     std::uint64_t iterations = 0;                // 0: the profile's default
     std::vector<std::string> chain_files;        // --chain PEM files
     bool token_wrap_only = false;
+    // How long to wait for a run writing to the token (src/token_lock.hpp).
+    std::chrono::milliseconds lock_wait = kDefaultLockWait;
 };
 
 struct BackupResult {

@@ -7,6 +7,7 @@
 #include "src/inventory.hpp"
 #include "src/keys.hpp"
 #include "src/ossl.hpp"
+#include "src/token_lock.hpp"
 
 namespace p11vault {
 
@@ -36,8 +37,13 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
     options.iterations = 1000;
 
     MigrateResult result;
-    Inventory source_inventory = read_inventory(source);
-    result.exported = run_backup(source, source_quirks, source_inventory, password, options);
+    {
+        // The source is read under its shared lock, released before the target's is
+        // taken (source and target may be one token, whose locks would exclude each other).
+        TokenLock source_lock(source, LockMode::shared, options.lock_wait);
+        Inventory source_inventory = read_inventory(source);
+        result.exported = run_backup(source, source_quirks, source_inventory, password, options);
+    }
     {
         // The file is ciphertext under the random password above; the reader takes it and
         // releases it once parsed, so it is not held twice.

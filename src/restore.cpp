@@ -108,6 +108,9 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     RestoreResult result;
     result.dry_run = options.dry_run;
     result.warnings = reader.contents().warnings;
+    // Conflicts are decided under the lock: a second run waits here, then sees what the
+    // first one wrote.
+    TokenLock lock(session, options.dry_run ? LockMode::shared : LockMode::exclusive, options.lock_wait);
     RestorePlan plan = plan_restore(session, reader, options, result.warnings);
     KeyImporter importer(session, quirks, reader, options.extractable);
 

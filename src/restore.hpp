@@ -3,6 +3,7 @@
 // friendlyName), keys sensitive and non-extractable by default, all or nothing.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 #include "src/pkcs12/reader.hpp"
 #include "src/quirks.hpp"
 #include "src/report.hpp"
+#include "src/token_lock.hpp"
 
 namespace p11vault {
 
@@ -22,6 +24,8 @@ struct RestoreOptions {
     ConflictPolicy on_conflict = ConflictPolicy::fail;
     bool extractable = false;      // CKA_EXTRACTABLE of restored private keys
     bool skip_unsupported = false; // restore the rest when a key type cannot go on the token
+    // How long to wait for another run that holds the token's lock (src/token_lock.hpp).
+    std::chrono::milliseconds lock_wait = kDefaultLockWait;
 };
 
 struct RestoreResult {

@@ -35,6 +35,7 @@ struct BackupCommandOptions {
     std::uint64_t iterations = 0;
     bool token_wrap_only = false;
     bool force = false;
+    double lock_wait = 10;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -48,6 +49,7 @@ void run(const BackupCommandOptions& o) {
     options.iterations = o.iterations;
     options.chain_files = o.chain;
     options.token_wrap_only = o.token_wrap_only;
+    options.lock_wait = lock_wait_of(o.lock_wait);
     check_new_iterations(o.iterations);
     // Refuse an existing target before asking for any secret.
     if (!o.force && ::access(o.out.c_str(), F_OK) == 0)
@@ -61,6 +63,8 @@ void run(const BackupCommandOptions& o) {
         record.token = token.info;
         if (token.uri.object_id) options.selection.ids.push_back(*token.uri.object_id);
         if (token.uri.object_label) options.selection.labels.push_back(*token.uri.object_label);
+        // Read under the token's shared lock: never in the middle of another run's writes.
+        TokenLock lock(*token.session, LockMode::shared, options.lock_wait);
         // Selection problems are reported before the password is asked for.
         Inventory inventory = read_inventory(*token.session, PublicKeyObjects::when_needed);
         (void)select_private_keys(inventory, options.selection);
@@ -129,6 +133,7 @@ void add_backup_command(CLI::App& command) {
     command.add_flag("--token-wrap-only", options->token_wrap_only,
                      "refuse (exit 6) any key the token cannot wrap into the file itself");
     command.add_flag("--force", options->force, "replace --out if it exists");
+    add_lock_wait_option(command, options->lock_wait);
     add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }

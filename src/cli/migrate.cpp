@@ -25,6 +25,7 @@ struct MigrateCommandOptions {
     std::string on_conflict = "fail";
     bool extractable = false;
     bool dry_run = false;
+    double lock_wait = 10;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -52,9 +53,11 @@ void run(const MigrateCommandOptions& o) {
     for (const auto& id : o.ids) backup.selection.ids.push_back(parse_hex_id(id));
     backup.selection.labels = o.labels;
     backup.token_wrap_only = o.token_wrap_only;
+    backup.lock_wait = lock_wait_of(o.lock_wait);
     RestoreOptions restore;
     restore.dry_run = o.dry_run;
     restore.extractable = o.extractable;
+    restore.lock_wait = backup.lock_wait;
     restore.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
                           : o.on_conflict == "replace" ? ConflictPolicy::replace
                                                        : ConflictPolicy::fail;
@@ -127,6 +130,7 @@ void add_migrate_command(CLI::App& command) {
         ->check(CLI::IsMember({"fail", "skip", "replace"}));
     command.add_flag("--extractable", options->extractable, "make the migrated keys extractable on the target");
     command.add_flag("--dry-run", options->dry_run, "check everything and write nothing to the target");
+    add_lock_wait_option(command, options->lock_wait);
     add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }

@@ -21,6 +21,18 @@ void add_output_options(CLI::App& command, std::optional<std::string>& record, b
     command.add_flag("--json", json, "print one JSON document on stdout");
 }
 
+void add_lock_wait_option(CLI::App& command, double& seconds) {
+    command
+        .add_option("--lock-wait", seconds,
+                    "wait this long for another p11vault run using the token (default 10), then exit 6")
+        ->option_text("SECONDS")
+        ->check(CLI::Range(0.0, 86400.0));
+}
+
+std::chrono::milliseconds lock_wait_of(double seconds) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+}
+
 void print_key_table(const std::vector<KeyReport>& keys, bool with_status) {
     std::vector<std::string> headings = {"ID", "LABEL", "TYPE", "PATH"};
     if (with_status) headings.push_back("STATUS");

@@ -3,6 +3,7 @@
 // --record wrapper that logs a run whether it succeeds or fails.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -30,6 +31,10 @@ struct FileInputOptions {
 void add_file_input_options(CLI::App& command, FileInputOptions& options, const std::string& purpose);
 // --record FILE and --json.
 void add_output_options(CLI::App& command, std::optional<std::string>& record, bool& json);
+
+// --lock-wait SECONDS: how long to wait for another run holding the token's lock.
+void add_lock_wait_option(CLI::App& command, double& seconds);
+std::chrono::milliseconds lock_wait_of(double seconds);
 
 // One row per key: id, label, type, path/status, certificate subject.
 void print_key_table(const std::vector<KeyReport>& keys, bool with_status);

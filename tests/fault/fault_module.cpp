@@ -36,6 +36,9 @@
 //                            FAULT_AT / FAULT_FUNCTION does not fail; the module sends this
 //                            signal to its own process first, then forwards the call (an
 //                            operator's Ctrl-C at exactly that point of a run).
+//   P11VAULT_FAULT_DELAY_MS  a number: the call chosen by FAULT_AT / FAULT_FUNCTION does not
+//                            fail; it is forwarded after this many milliseconds (a slow
+//                            token, to line two runs up against each other).
 //   P11VAULT_FAULT_LOG       append one line per call to this file:
 //                            "<K or -> <function> <CKR name> [injected]"
 //                            where K is the call's counted number and - an uncounted call.
@@ -160,6 +163,7 @@ struct Settings {
     bool batch_stops_at_refusal = false;
     bool unprotect = false;
     int signal = 0;  // P11VAULT_FAULT_SIGNAL: 0 fails the chosen call instead
+    unsigned long delay_ms = 0;  // P11VAULT_FAULT_DELAY_MS: 0 fails the chosen call instead
     std::string log;
 };
 
@@ -228,6 +232,11 @@ void read_settings() {
             if (std::strcmp(signal_name, name) == 0) settings.signal = number;
         if (settings.signal == 0) complain(std::string("P11VAULT_FAULT_SIGNAL must be SIGINT, SIGTERM or SIGHUP, not ") + name);
     }
+    if (const char* delay = std::getenv("P11VAULT_FAULT_DELAY_MS"); delay != nullptr && *delay != '\0') {
+        auto value = parse_number(delay);
+        if (!value || *value == 0) complain(std::string("P11VAULT_FAULT_DELAY_MS must be a number >= 1, not ") + delay);
+        else settings.delay_ms = *value;
+    }
     if (const char* log = std::getenv("P11VAULT_FAULT_LOG")) settings.log = log;
 }
 
@@ -249,6 +258,10 @@ std::optional<CK_RV> decide(int function, unsigned long& number) {
     unsigned long nth_of_function = ++calls_of[function];
     bool fail = (settings.fail_at != 0 && number == settings.fail_at) ||
                 (settings.fail_function == function && (settings.fail_nth == 0 || settings.fail_nth == nth_of_function));
+    if (fail && settings.delay_ms != 0) {
+        ::usleep(static_cast<useconds_t>(settings.delay_ms * 1000));  // under the state lock: calls queue
+        return std::nullopt;
+    }
     if (fail && settings.signal != 0) {
         ::kill(::getpid(), settings.signal);  // delivered before kill() returns
         return std::nullopt;

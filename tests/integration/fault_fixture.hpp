@@ -45,6 +45,7 @@ struct FaultSpec {
     std::string rv = "CKR_DEVICE_ERROR";
     bool unprotect = false;     // P11VAULT_FAULT_UNPROTECT=1 (play openCryptoki's C_UnwrapKey)
     std::string signal;         // P11VAULT_FAULT_SIGNAL: signal instead of failing
+    unsigned long delay_ms = 0; // P11VAULT_FAULT_DELAY_MS: delay instead of failing
 };
 
 inline std::string describe(const FaultSpec& spec) {
@@ -100,7 +101,7 @@ inline FaultedRun run_faulted(const TestToken& token, const std::string& log_pat
     options.env["P11VAULT_FAULT_MODULE"] = softhsm_module_path;
     options.env["P11VAULT_FAULT_LOG"] = log_path;
     options.unset_env = {"P11VAULT_FAULT_AT", "P11VAULT_FAULT_FUNCTION", "P11VAULT_FAULT_NTH", "P11VAULT_FAULT_RV",
-                         "P11VAULT_FAULT_UNPROTECT", "P11VAULT_FAULT_SIGNAL", "P11VAULT_DEBUG"};
+                         "P11VAULT_FAULT_UNPROTECT", "P11VAULT_FAULT_SIGNAL", "P11VAULT_FAULT_DELAY_MS", "P11VAULT_DEBUG"};
     if (spec) {
         if (spec->at != 0) options.env["P11VAULT_FAULT_AT"] = std::to_string(spec->at);
         if (!spec->function.empty()) options.env["P11VAULT_FAULT_FUNCTION"] = spec->function;
@@ -108,6 +109,7 @@ inline FaultedRun run_faulted(const TestToken& token, const std::string& log_pat
         options.env["P11VAULT_FAULT_RV"] = spec->rv;
         if (spec->unprotect) options.env["P11VAULT_FAULT_UNPROTECT"] = "1";
         if (!spec->signal.empty()) options.env["P11VAULT_FAULT_SIGNAL"] = spec->signal;
+        if (spec->delay_ms != 0) options.env["P11VAULT_FAULT_DELAY_MS"] = std::to_string(spec->delay_ms);
     }
     FaultedRun run;
     run.result = run_with_token_args(token, subcommand, {"--module", kFaultModule, "--token-label", token.label()},
