@@ -15,7 +15,4 @@ enum class Overwrite { refuse, allow };
 // path and errno text on I/O errors. The temporary file is removed on every failure.
 void write_file_atomically(const std::string& path, std::span<const std::uint8_t> data, Overwrite overwrite);
 
-// Appends one line (plus '\n') with O_APPEND and fsyncs; creates the file with mode 0600.
-void append_line(const std::string& path, const std::string& line);
-
 }  // namespace p11vault
