@@ -111,18 +111,4 @@ std::vector<std::string> remove_stale_temporaries(const std::string& directory) 
     return removed;
 }
 
-void append_line(const std::string& path, const std::string& line) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) io_error("cannot open", path, errno);
-    std::string text = line + "\n";
-    try {
-        write_all(fd, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), path);
-        if (::fsync(fd) != 0) io_error("cannot fsync", path, errno);
-    } catch (...) {
-        ::close(fd);
-        throw;
-    }
-    ::close(fd);
-}
-
 }  // namespace p11vault

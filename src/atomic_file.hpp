@@ -29,7 +29,4 @@ std::string directory_of(const std::string& path);
 // Returns the paths removed, for the warning that says so.
 std::vector<std::string> remove_stale_temporaries(const std::string& directory);
 
-// Appends one line (plus '\n') with O_APPEND and fsyncs; creates the file with mode 0600.
-void append_line(const std::string& path, const std::string& line);
-
 }  // namespace p11vault

@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/record.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
-#include <fstream>
 
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
 #include "p11vault/version.hpp"
-#include "src/atomic_file.hpp"
 #include "src/ossl.hpp"
 
 namespace p11vault {
@@ -39,20 +43,82 @@ std::string line_hash(const std::string& line) {
     return ossl::hex(ossl::sha256(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()));
 }
 
-// The last non-empty line of the file, or nothing for a new or empty file.
-std::optional<std::string> last_line(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::string line, last;
-    bool any = false;
-    while (std::getline(in, line))
-        if (!line.empty()) {
-            last = line;
-            any = true;
-        }
-    if (!any) return std::nullopt;
-    return last;
+// A line is a record when it is a JSON object of this format; the chain links records
+// only, so a torn line (an interrupted write) is never part of it.
+bool is_record(const std::string& line) {
+    nlohmann::json json = nlohmann::json::parse(line, nullptr, false);
+    if (json.is_discarded() || !json.is_object()) return false;
+    auto format = json.find("format");
+    return format != json.end() && format->is_string() && format->get<std::string>() == kRecordFormat;
 }
+
+// Every record begins with these bytes: a file that does not is not a record file.
+const std::string& record_prefix() {
+    static const std::string prefix = std::string("{\"format\":\"") + kRecordFormat + "\"";
+    return prefix;
+}
+
+[[noreturn]] void io_error(const std::string& what, const std::string& path, int error) {
+    throw Error(ExitCode::failure, what + " " + path + ": " + std::strerror(error));
+}
+
+// pread of up to `size` bytes at `offset` (fewer only at the end of the file).
+std::string read_at(int fd, off_t offset, std::size_t size, const std::string& path) {
+    std::string out(size, '\0');
+    std::size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::pread(fd, out.data() + done, size - done, offset + static_cast<off_t>(done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            io_error("cannot read", path, errno);
+        }
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    out.resize(done);
+    return out;
+}
+
+// Reads a file from its end towards its start, one line at a time, so that appending
+// costs the size of the last records, not of the whole log.
+class BackwardLines {
+public:
+    BackwardLines(int fd, off_t end, const std::string& path) : fd_(fd), start_(end), path_(path) {}
+
+    // The line before the current position (without its newline); nothing at the start.
+    std::optional<std::string> previous() {
+        if (start_ == 0 && pending_.empty()) return std::nullopt;
+        for (;;) {
+            // The line ends at the end of pending_ (without its newline) and starts after
+            // the newline before that, which may not have been read yet.
+            std::size_t end = pending_.size();
+            if (end > 0 && pending_.back() == '\n') --end;
+            auto newline = end == 0 ? std::string::npos : pending_.rfind('\n', end - 1);
+            if (newline != std::string::npos) {
+                std::string line = pending_.substr(newline + 1, end - newline - 1);
+                pending_.resize(newline + 1);
+                return line;
+            }
+            if (start_ == 0) {
+                std::string line = pending_.substr(0, end);
+                pending_.clear();
+                return line;
+            }
+            constexpr off_t kChunk = 64 * 1024;
+            off_t size = std::min(start_, kChunk);
+            start_ -= size;
+            pending_.insert(0, read_at(fd_, start_, static_cast<std::size_t>(size), path_));
+        }
+    }
+
+private:
+    int fd_;
+    off_t start_;          // file offset of pending_[0]
+    std::string pending_;  // bytes [start_, start_ + size) not yet returned
+    const std::string& path_;
+};
+
+std::string record_option(const std::string& path) { return "--record " + path; }
 
 }  // namespace
 
@@ -75,7 +141,9 @@ nlohmann::ordered_json key_report_json(const KeyReport& report) {
     return key;
 }
 
-void append_record(const std::string& path, const RunRecord& record) {
+namespace {
+
+nlohmann::ordered_json record_json(const RunRecord& record) {
     nlohmann::ordered_json json;
     json["format"] = kRecordFormat;
     json["time"] = utc_now();
@@ -98,36 +166,180 @@ void append_record(const std::string& path, const RunRecord& record) {
     json["keys"] = nlohmann::ordered_json::array();
     for (const auto& key : record.keys) json["keys"].push_back(key_report_json(key));
     json["details"] = record.details;
-    auto previous = last_line(path);
+    return json;
+}
+
+// Holds an exclusive flock on a descriptor for as long as it lives.
+class FileLock {
+public:
+    FileLock(int fd, const std::string& path) : fd_(fd) {
+        while (::flock(fd_, LOCK_EX) != 0)
+            if (errno != EINTR) io_error("cannot lock", path, errno);
+    }
+    ~FileLock() { ::flock(fd_, LOCK_UN); }
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
+private:
+    int fd_;
+};
+
+}  // namespace
+
+RecordFile::RecordFile(std::string path) : path_(std::move(path)) {
+    // O_EXCL first, to know whether this open created the file (its directory entry is
+    // then fsynced too); the retry covers a file removed between the two opens.
+    for (int attempt = 0; fd_ < 0 && attempt < 3; ++attempt) {
+        fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd_ >= 0) {
+            created_ = true;
+        } else if (errno == EEXIST) {
+            fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+            if (fd_ < 0 && errno == ENOENT) continue;
+        }
+        if (fd_ < 0)
+            throw Error(ExitCode::usage, record_option(path_) + ": cannot open for appending: " + std::strerror(errno));
+    }
+    if (fd_ < 0) throw Error(ExitCode::usage, record_option(path_) + ": cannot open for appending: it keeps changing");
+    struct stat status {};
+    if (::fstat(fd_, &status) != 0 || !S_ISREG(status.st_mode)) {
+        ::close(fd_);
+        throw Error(ExitCode::usage, record_option(path_) + ": cannot open for appending: not a regular file");
+    }
+    try {
+        std::string start = read_at(fd_, 0, record_prefix().size(), path_);
+        if (record_prefix().compare(0, start.size(), start) != 0)
+            throw Error(ExitCode::bad_input, record_option(path_) + " is not a p11vault record file (its first line is "
+                                                                    "not a p11vault.record/1 object); name a new "
+                                                                    "file or an existing record file");
+    } catch (...) {
+        ::close(fd_);
+        throw;
+    }
+}
+
+RecordFile::~RecordFile() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::vector<std::string> RecordFile::append(const RunRecord& record) {
+    nlohmann::ordered_json json = record_json(record);
+    std::vector<std::string> warnings;
+    FileLock lock(fd_, path_);
+    // Under the lock, the file holds only whole appends of other runs, and maybe a line
+    // torn by one that was interrupted.
+    struct stat status {};
+    if (::fstat(fd_, &status) != 0) io_error("cannot stat", path_, errno);
+    std::string text;
+    if (status.st_size > 0 && read_at(fd_, status.st_size - 1, 1, path_) != "\n") {
+        text = "\n";
+        warnings.push_back(record_option(path_) + " did not end with a newline (an earlier write was interrupted); "
+                                                  "this record starts on a new line, and `p11vault record-check " +
+                           path_ + "` names the torn line");
+    }
+    std::optional<std::string> previous;
+    BackwardLines lines(fd_, status.st_size, path_);
+    while (auto line = lines.previous())
+        if (is_record(*line)) {
+            previous = std::move(*line);
+            break;
+        }
     json["previous_sha256"] = previous ? nlohmann::ordered_json(line_hash(*previous)) : nlohmann::ordered_json(nullptr);
-    append_line(path, json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    text += json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    text += '\n';
+    // With O_APPEND every write lands at the end; the loop only continues a short write.
+    const char* data = text.data();
+    std::size_t size = text.size();
+    while (size > 0) {
+        ssize_t n = ::write(fd_, data, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            io_error("cannot write", path_, errno);
+        }
+        data += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd_) != 0) io_error("cannot fsync", path_, errno);
+    if (created_) {
+        auto slash = path_.rfind('/');
+        std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+        int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir >= 0) {
+            ::fsync(dir);
+            ::close(dir);
+        }
+        created_ = false;
+    }
+    return warnings;
+}
+
+std::vector<std::string> append_record(const std::string& path, const RunRecord& record) {
+    return RecordFile(path).append(record);
 }
 
 RecordCheck check_records(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ExitCode::bad_input, "cannot open record file " + path);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(ExitCode::bad_input, path + ": cannot open: " + std::strerror(errno));
+    std::string text;
+    try {
+        struct stat status {};
+        if (::fstat(fd, &status) != 0)
+            throw Error(ExitCode::bad_input, path + ": cannot stat: " + std::strerror(errno));
+        if (S_ISDIR(status.st_mode)) throw Error(ExitCode::bad_input, path + ": is a directory, not a record file");
+        char buffer[64 * 1024];
+        for (;;) {
+            ssize_t n = ::read(fd, buffer, sizeof buffer);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                throw Error(ExitCode::bad_input, path + ": cannot read: " + std::strerror(errno));
+            }
+            if (n == 0) break;
+            text.append(buffer, static_cast<std::size_t>(n));
+        }
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    ::close(fd);
+
     RecordCheck check;
-    std::string line;
-    std::optional<std::string> previous;
+    std::optional<std::string> previous;  // the last record line
     std::size_t number = 0;
-    while (std::getline(in, line)) {
+    for (std::size_t start = 0; start < text.size();) {
+        auto newline = text.find('\n', start);
+        const bool terminated = newline != std::string::npos;
+        std::string line = text.substr(start, terminated ? newline - start : std::string::npos);
+        start = terminated ? newline + 1 : text.size();
         ++number;
         if (line.empty()) continue;
         nlohmann::json json = nlohmann::json::parse(line, nullptr, false);
-        if (json.is_discarded() || !json.is_object() || json.value("format", "") != kRecordFormat) {
-            check.problems.push_back(fmt::format("line {}: not a p11vault record", number));
-        } else {
-            const auto& chained = json["previous_sha256"];
-            std::string expected = previous ? line_hash(*previous) : "";
-            std::string actual = chained.is_string() ? chained.get<std::string>() : "";
-            if (actual != expected)
-                check.problems.push_back(fmt::format(
-                    "line {}: {}", number,
-                    previous ? "previous_sha256 does not match the line before it (a record was removed, inserted "
-                               "or edited)"
-                             : "the first record should have previous_sha256 null (records before it are missing)"));
+        if (json.is_discarded()) {
+            check.problems.push_back(fmt::format(
+                "line {}: {}; not part of the chain", number,
+                terminated ? "torn or damaged record (not valid JSON)"
+                           : "torn record (the file ends without a newline: a write was interrupted)"));
+            continue;
         }
-        previous = line;
+        if (!is_record(line)) {
+            check.problems.push_back(fmt::format("line {}: not a p11vault record (no \"format\": \"{}\"); not part "
+                                                 "of the chain",
+                                                 number, kRecordFormat));
+            continue;
+        }
+        const auto& chained = json["previous_sha256"];
+        std::string expected = previous ? line_hash(*previous) : "";
+        std::string actual = chained.is_string() ? chained.get<std::string>() : "";
+        if (actual != expected)
+            check.problems.push_back(fmt::format(
+                "line {}: {}", number,
+                previous ? "previous_sha256 does not match the record before it (a record was removed, inserted "
+                           "or edited)"
+                         : "the first record should have previous_sha256 null (records before it are missing)"));
+        if (!terminated)
+            check.problems.push_back(fmt::format("line {}: no newline after the last record (a write was "
+                                                 "interrupted); the record is complete and part of the chain",
+                                                 number));
+        previous = std::move(line);
         ++check.records;
     }
     return check;

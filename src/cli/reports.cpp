@@ -33,6 +33,35 @@ std::chrono::milliseconds lock_wait_of(double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }
 
+namespace {
+
+// "the restore", "the restore dry run": what a record's command did, for messages.
+std::string run_name(const std::string& command) {
+    std::string name = command;
+    if (name.ends_with("-dry-run")) name.replace(name.size() - 8, 8, " dry run");
+    return "the " + name;
+}
+
+}  // namespace
+
+void append_completed_run(RecordFile& file, const RunRecord& record) {
+    try {
+        print_warnings(file.append(record));
+    } catch (const Error& e) {
+        throw Error(ExitCode::failure, run_name(record.command) +
+                                           " completed; only its record could not be appended to " + file.path() +
+                                           ": " + e.what());
+    }
+}
+
+void append_failed_run(RecordFile& file, const RunRecord& record) {
+    try {
+        print_warnings(file.append(record));
+    } catch (const std::exception& e) {
+        print_warnings({"the record of this failed run could not be appended to " + file.path() + ": " + e.what()});
+    }
+}
+
 void print_key_table(const std::vector<KeyReport>& keys, bool with_status) {
     std::vector<std::string> headings = {"ID", "LABEL", "TYPE", "PATH"};
     if (with_status) headings.push_back("STATUS");

@@ -41,20 +41,31 @@ void print_key_table(const std::vector<KeyReport>& keys, bool with_status);
 // "p11vault: warning: ..." lines on stderr.
 void print_warnings(const std::vector<std::string>& warnings);
 
-// Runs `body`; appends `record` to `record_path` (if given) afterwards, marked as
-// succeeded or failed with the error line, then rethrows any failure.
+// Appends the record of a run that completed. Error(failure) saying that the command
+// completed and only its record failed, when the record cannot be appended.
+void append_completed_run(RecordFile& file, const RunRecord& record);
+// Appends the record of a failed run; a record that cannot be appended is a warning, so
+// that the run's own error and exit code stay what they were.
+void append_failed_run(RecordFile& file, const RunRecord& record);
+
+// Opens the record file (if given) before `body` runs, so that a --record path that
+// cannot take the record stops the command before it touches a token or writes a file;
+// runs `body`; appends `record`, marked as succeeded or failed with the error line, then
+// rethrows any failure.
 template <typename Body>
 void run_recorded(const std::optional<std::string>& record_path, RunRecord& record, Body&& body) {
+    std::optional<RecordFile> file;
+    if (record_path) file.emplace(*record_path);
     try {
         body();
         record.succeeded = true;
     } catch (const Error& e) {
         record.exit_code = static_cast<int>(e.code());
         record.error = e.what();
-        if (record_path) append_record(*record_path, record);
+        if (file) append_failed_run(*file, record);
         throw;
     }
-    if (record_path) append_record(*record_path, record);
+    if (file) append_completed_run(*file, record);
 }
 
 }  // namespace p11vault::cli
