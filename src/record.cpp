@@ -71,6 +71,8 @@ nlohmann::ordered_json key_report_json(const KeyReport& report) {
     key["certificate_subject"] = report.certificate_subject ? nlohmann::ordered_json(*report.certificate_subject)
                                                             : nlohmann::ordered_json(nullptr);
     key["notes"] = report.notes;
+    key["renumbered_from"] = report.renumbered_from ? nlohmann::ordered_json(ossl::hex(*report.renumbered_from))
+                                                    : nlohmann::ordered_json(nullptr);
     return key;
 }
 

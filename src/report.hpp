@@ -20,6 +20,8 @@ struct KeyReport {
     std::vector<std::uint8_t> certificate_sha256;
     std::string status = "ok";                   // restore: "restored", "skipped", "replaced"
     std::vector<std::string> notes;              // why a path was not taken, warnings
+    // restore: the file's id when --renumber-duplicate-ids gave the key another one
+    std::optional<std::vector<std::uint8_t>> renumbered_from;
 };
 
 }  // namespace p11vault

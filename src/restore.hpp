@@ -22,6 +22,7 @@ struct RestoreOptions {
     ConflictPolicy on_conflict = ConflictPolicy::fail;
     bool extractable = false;      // CKA_EXTRACTABLE of restored private keys
     bool skip_unsupported = false; // restore the rest when a key type cannot go on the token
+    bool renumber_duplicate_ids = false;  // different keys under one id: each gets its SHA-1 id
 };
 
 struct RestoreResult {

@@ -25,6 +25,8 @@ struct MigrateCommandOptions {
     std::string on_conflict = "fail";
     bool extractable = false;
     bool dry_run = false;
+    bool renumber_duplicate_ids = false;
+    pkcs12::Limits limits;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -52,9 +54,11 @@ void run(const MigrateCommandOptions& o) {
     for (const auto& id : o.ids) backup.selection.ids.push_back(parse_hex_id(id));
     backup.selection.labels = o.labels;
     backup.token_wrap_only = o.token_wrap_only;
+    backup.allow_duplicate_ids = o.renumber_duplicate_ids;  // renumbered on the target
     RestoreOptions restore;
     restore.dry_run = o.dry_run;
     restore.extractable = o.extractable;
+    restore.renumber_duplicate_ids = o.renumber_duplicate_ids;
     restore.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
                           : o.on_conflict == "replace" ? ConflictPolicy::replace
                                                        : ConflictPolicy::fail;
@@ -82,7 +86,7 @@ void run(const MigrateCommandOptions& o) {
             throw Error(ExitCode::usage, "the source and the target are the same token");
         record.token = target.info;
         MigrateResult result = run_migrate(*source.session, quirks_for(source.info), *target.session,
-                                           quirks_for(target.info), backup, restore);
+                                           quirks_for(target.info), backup, restore, o.limits);
         // Each key's path out of the source and into the target.
         std::vector<KeyReport> keys = result.imported.keys;
         for (std::size_t i = 0; i < keys.size() && i < result.exported.keys.size(); ++i)
@@ -127,6 +131,10 @@ void add_migrate_command(CLI::App& command) {
         ->check(CLI::IsMember({"fail", "skip", "replace"}));
     command.add_flag("--extractable", options->extractable, "make the migrated keys extractable on the target");
     command.add_flag("--dry-run", options->dry_run, "check everything and write nothing to the target");
+    command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,
+                     "different source keys sharing a CKA_ID each get the SHA-1 of their public key as CKA_ID "
+                     "on the target (default: refuse)");
+    add_object_limit_options(command, options->limits);
     add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }

@@ -25,6 +25,7 @@ struct RestoreCommandOptions {
     std::string on_conflict = "fail";
     bool extractable = false;
     bool skip_unsupported = false;
+    bool renumber_duplicate_ids = false;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -37,6 +38,7 @@ void run(const RestoreCommandOptions& o) {
                                                        : ConflictPolicy::fail;
     options.extractable = o.extractable;
     options.skip_unsupported = o.skip_unsupported;
+    options.renumber_duplicate_ids = o.renumber_duplicate_ids;
 
     RunRecord record;
     record.command = o.dry_run ? "restore-dry-run" : "restore";
@@ -96,6 +98,9 @@ void add_restore_command(CLI::App& command) {
                      "make restored private keys extractable (default: CKA_EXTRACTABLE=FALSE)");
     command.add_flag("--skip-unsupported", options->skip_unsupported,
                      "restore the other keys when the token cannot hold a key's type");
+    command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,
+                     "different keys sharing a localKeyID each get the SHA-1 of their public key as CKA_ID "
+                     "(default: refuse the file)");
     add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }
