@@ -7,7 +7,7 @@
 _p11vault_subcommands="list backup restore verify migrate split combine record-check"
 _p11vault_global_options="--verbose --version --help -h"
 _p11vault_token_options="--module --module-init --token --token-label --slot --pin"
-_p11vault_file_input_options="--in --password --max-iterations --max-file-size"
+_p11vault_file_input_options="--in --password --max-iterations --max-file-size --max-objects --max-label-length"
 _p11vault_output_options="--record --json"
 
 # The options of one subcommand, as src/cli/*.cpp defines them.
@@ -23,6 +23,7 @@ _p11vault_options_of() {
         restore)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
                  "--dry-run --on-conflict --extractable --skip-unsupported --lock-wait" \
+                 "--renumber-duplicate-ids" \
                  "$_p11vault_output_options $common" ;;
         verify)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
@@ -33,7 +34,9 @@ _p11vault_options_of() {
                  "--to-module --to-module-init --to-token" \
                  "--to-token-label --to-slot --to-pin" \
                  "--id --label --all --token-wrap-only --on-conflict" \
-                 "--extractable --dry-run --lock-wait $_p11vault_output_options $common" ;;
+                 "--extractable --dry-run --renumber-duplicate-ids --lock-wait" \
+                 "--max-objects --max-label-length" \
+                 "$_p11vault_output_options $common" ;;
         split)
             echo "--password --generate --threshold --shares --out-dir --qr $common" ;;
         combine)
@@ -53,7 +56,7 @@ _p11vault_takes_value() {
         --to-slot | --to-pin | \
         --out | --password | --new-password | --id | --label | --profile | \
         --chain | --iter | --record | --in | --max-iterations | \
-        --max-file-size | --on-conflict | --threshold | --shares | \
+        --max-file-size | --max-objects | --max-label-length | --on-conflict | --threshold | --shares | \
         --out-dir | --share)
             return 0 ;;
     esac

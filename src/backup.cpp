@@ -100,9 +100,42 @@ std::vector<std::size_t> select_private_keys(const Inventory& inventory, const K
     return selected;
 }
 
+void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::size_t>& selected) {
+    std::map<std::vector<std::uint8_t>, std::vector<const TokenObject*>> by_id;
+    for (std::size_t i : selected)
+        if (!inventory.objects[i].id.empty()) by_id[inventory.objects[i].id].push_back(&inventory.objects[i]);
+    std::vector<std::string> collisions;
+    for (const auto& [id, keys] : by_id) {
+        if (keys.size() < 2) continue;
+        bool known = true, same = true;
+        for (const TokenObject* key : keys) {
+            known = known && key->own_public_key;
+            same = same && key->own_public_key &&
+                   keys::same_public_key(key->public_key.get(), keys.front()->public_key.get());
+        }
+        if (same) continue;  // one key twice
+        std::string text = fmt::format("{} private keys share CKA_ID {} and {}:", keys.size(), ossl::hex(id),
+                                       known ? "are different keys"
+                                             : "cannot be told apart (the token shows no public key of their own)");
+        for (std::size_t k = 0; k < keys.size(); ++k) {
+            text += fmt::format("{} label=\"{}\" {}", k ? "," : "", keys[k]->label,
+                                keys[k]->description ? keys[k]->description->name() : "unknown type");
+            if (keys[k]->own_public_key) text += " SPKI SHA-256 " + ossl::hex(keys[k]->spki_sha256);
+        }
+        collisions.push_back(text);
+    }
+    if (collisions.empty()) return;
+    std::string message;
+    for (std::size_t i = 0; i < collisions.size(); ++i) message += (i ? "; " : "") + collisions[i];
+    throw Error(ExitCode::refused, message + "; a file would restore them under one id, so nothing was written "
+                                             "(back them up one at a time with --label, give one of them another "
+                                             "CKA_ID, or migrate them with --renumber-duplicate-ids)");
+}
+
 BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, const Inventory& inventory,
                         const SecretBytes& password, const BackupOptions& options) {
     std::vector<std::size_t> selected = select_private_keys(inventory, options.selection);
+    if (!options.allow_duplicate_ids) refuse_duplicate_ids(inventory, selected);
     std::uint64_t iterations = options.iterations != 0 ? options.iterations
                                : options.profile == pkcs12::Profile::modern ? pkcs12::kModernIterations
                                                                             : pkcs12::kLegacyIterations;

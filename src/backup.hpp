@@ -38,6 +38,9 @@ struct BackupOptions {
     bool token_wrap_only = false;
     // How long to wait for a run writing to the token (src/token_lock.hpp).
     std::chrono::milliseconds lock_wait = kDefaultLockWait;
+    // Different keys under one CKA_ID go into the file as they are (migrate
+    // --renumber-duplicate-ids, whose restore renumbers them); else Error(refused).
+    bool allow_duplicate_ids = false;
 };
 
 struct BackupResult {
@@ -55,5 +58,11 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
 // The indexes (into inventory.objects) of the private keys the selection names.
 // Error(usage) for an empty selection; Error(failure) naming what exists when nothing matches.
 std::vector<std::size_t> select_private_keys(const Inventory& inventory, const KeySelection& selection);
+
+// Error(refused) naming every CKA_ID that two selected private keys share unless they are
+// one key: both show their own public key (not one borrowed from a same-id object) and
+// the two are equal. A file with two keys under one localKeyID cannot be restored to what
+// the token held: an application finding the key by CKA_ID would get either.
+void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::size_t>& selected);
 
 }  // namespace p11vault

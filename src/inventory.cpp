@@ -239,6 +239,7 @@ void read_key(TokenObject& object, const pkcs11::AttributeValues& values) {
         if (key) {
             object.description = describe_public_key(key.get());
             set_public_key(object, std::move(key));
+            object.own_public_key = true;
             return;
         }
     }
@@ -372,6 +373,7 @@ void complete_rsa_private_key(pkcs11::Session& session, Inventory& inventory, co
         const TokenObject& other = inventory.objects[i];
         if (other.object_class == CKO_CERTIFICATE && keys::has_rsa_modulus(other.public_key.get(), modulus)) {
             set_public_key(key, share(other.public_key));
+            key.own_public_key = true;  // the key's own modulus picked the certificate
             key.description = describe_public_key(key.public_key.get());
             return;
         }

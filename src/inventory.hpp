@@ -29,6 +29,10 @@ struct TokenObject {
     ossl::Pkey public_key;                        // when derivable from the token's attributes
     ossl::Cert certificate;                       // certificates (X.509) only
     std::vector<std::uint8_t> spki_sha256;        // when public_key is known
+    // public_key comes from the object's own attributes (an RSA modulus, a CKA_EC_POINT),
+    // not from a same-id public key object or certificate (EC private keys rarely carry
+    // their point): only then does it tell two keys of one CKA_ID apart.
+    bool own_public_key = false;
     // Pairing, as indexes into Inventory::objects.
     std::optional<std::size_t> paired_certificate;   // private/public key -> its certificate
     std::optional<std::size_t> paired_public_key;    // private key -> its public key object

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "p11vault/error.hpp"
 #include "src/inventory.hpp"
 #include "src/keys.hpp"
@@ -27,7 +29,7 @@ const EVP_PKEY* shown_public_key(const Inventory& inventory, const TokenObject& 
 
 MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_quirks, pkcs11::Session& target,
                           const TokenQuirks& target_quirks, const BackupOptions& backup_options,
-                          const RestoreOptions& restore_options) {
+                          const RestoreOptions& restore_options, const pkcs12::Limits& limits) {
     // 256 random bits: a password nobody types needs no slow KDF.
     std::vector<std::uint8_t> random = ossl::random_bytes(32);
     SecretBytes password = SecretBytes::from_text(ossl::hex(random));
@@ -47,25 +49,37 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
     {
         // The file is ciphertext under the random password above; the reader takes it and
         // releases it once parsed, so it is not held twice.
-        pkcs12::Reader reader(std::move(result.exported.file), password);
-        result.imported = run_restore(target, target_quirks, reader, restore_options);
+        std::optional<pkcs12::Reader> reader;
+        try {
+            reader.emplace(std::move(result.exported.file), password, limits);
+        } catch (const Error& e) {
+            if (e.code() != ExitCode::bad_input) throw;
+            // "key bag 3" is the third selected key: say where the bags came from.
+            throw Error(e.code(), std::string("the keys selected on the source token: ") + e.what());
+        }
+        result.imported = run_restore(target, target_quirks, *reader, restore_options);
     }
     if (restore_options.dry_run) return result;
 
     // Proof: every migrated key is on the target with the same CKA_ID and public key.
     Inventory target_inventory = read_inventory(target);
     std::vector<std::string> problems;
-    for (const KeyReport& exported : result.exported.keys) {
+    for (std::size_t k = 0; k < result.exported.keys.size(); ++k) {
+        const KeyReport& exported = result.exported.keys[k];
+        // The restore plans one key per bag, in the order backup wrote them; its id is
+        // the exported one unless --renumber-duplicate-ids changed it.
+        const std::vector<std::uint8_t>& id =
+            k < result.imported.keys.size() ? result.imported.keys[k].id : exported.id;
         bool found = false;
         for (std::size_t i : target_inventory.indexes_of(CKO_PRIVATE_KEY)) {
             const TokenObject& key = target_inventory.objects[i];
-            if (key.id != exported.id) continue;
+            if (key.id != id) continue;
             const EVP_PKEY* public_key = shown_public_key(target_inventory, key);
             found = public_key != nullptr && keys::spki_sha256(public_key) == exported.spki_sha256;
             if (found) break;
         }
         if (!found)
-            problems.push_back(fmt::format("key id={} label=\"{}\"", ossl::hex(exported.id), exported.label));
+            problems.push_back(fmt::format("key id={} label=\"{}\"", ossl::hex(id), exported.label));
     }
     if (!problems.empty()) {
         std::string message = "after the migration the target does not show the same public key for: ";

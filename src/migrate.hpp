@@ -16,9 +16,10 @@ struct MigrateResult {
 };
 
 // Error(failure) when, after the restore, a migrated key is missing on the target or has
-// another public key.
+// another public key. `limits` bounds what goes onto the target as restore's do
+// (--max-objects, --max-label-length): Error(bad_input) before anything is written.
 MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_quirks, pkcs11::Session& target,
                           const TokenQuirks& target_quirks, const BackupOptions& backup_options,
-                          const RestoreOptions& restore_options);
+                          const RestoreOptions& restore_options, const pkcs12::Limits& limits = {});
 
 }  // namespace p11vault

@@ -138,6 +138,8 @@ nlohmann::ordered_json key_report_json(const KeyReport& report) {
                                                             : nlohmann::ordered_json(nullptr);
     key["notes"] = report.notes;
     key["repaired"] = report.repaired;
+    key["renumbered_from"] = report.renumbered_from ? nlohmann::ordered_json(ossl::hex(*report.renumbered_from))
+                                                    : nlohmann::ordered_json(nullptr);
     return key;
 }
 

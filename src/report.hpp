@@ -23,6 +23,8 @@ struct KeyReport {
     // restore: attributes the token did not set as asked and p11vault set afterwards
     // with C_SetAttributeValue ("CKA_SENSITIVE", ...).
     std::vector<std::string> repaired;
+    // restore: the file's id when --renumber-duplicate-ids gave the key another one
+    std::optional<std::vector<std::uint8_t>> renumbered_from;
 };
 
 }  // namespace p11vault

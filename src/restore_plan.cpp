@@ -84,6 +84,69 @@ std::optional<std::string> unsupported_reason(const keys::KeyDescription& type,
     return fmt::format("the token offers no mechanism for {} keys", type.name());
 }
 
+bool shares_local_key_id_with_another_key(const pkcs12::Contents& contents, const pkcs12::KeyBag& bag) {
+    for (const auto& other : contents.keys)
+        if (&other != &bag && shares_local_key_id(bag.attributes, other.attributes)) return true;
+    return false;
+}
+
+// Groups of keys that would get one CKA_ID on the token although their public keys
+// differ: an application finding a key by CKA_ID would get either. Keys whose public key
+// is unknown (a type this OpenSSL cannot read) are left out: they are refused or skipped
+// as unsupported anyway. The same key twice under one id is not a duplicate.
+std::vector<std::vector<PlannedKey*>> different_keys_sharing_an_id(std::vector<PlannedKey>& keys) {
+    std::map<std::vector<std::uint8_t>, std::vector<PlannedKey*>> by_id;
+    for (PlannedKey& key : keys)
+        if (!key.id.empty() && key.public_key) by_id[key.id].push_back(&key);
+    std::vector<std::vector<PlannedKey*>> groups;
+    for (auto& [id, group] : by_id) {
+        bool differ = false;
+        for (const PlannedKey* key : group)
+            differ = differ || !keys::same_public_key(key->public_key.get(), group.front()->public_key.get());
+        if (differ) groups.push_back(std::move(group));
+    }
+    return groups;
+}
+
+std::string describe_group(const std::vector<PlannedKey*>& group) {
+    std::string text = fmt::format("id {} is shared by different keys:", ossl::hex(group.front()->id));
+    for (std::size_t i = 0; i < group.size(); ++i)
+        text += fmt::format("{} {} ({}, SPKI SHA-256 {})", i ? "," : "", group[i]->bag->where,
+                            group[i]->type ? group[i]->type->name() : "unknown type",
+                            ossl::hex(group[i]->report.spki_sha256));
+    return text;
+}
+
+// Error(bad_input) naming each id that different keys share and their bags; with
+// `renumber`, every key of such an id gets the SHA-1 id instead (none keeps the old id:
+// which of them an application meant by it cannot be known), reported per key.
+void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vector<std::string>& warnings) {
+    auto groups = different_keys_sharing_an_id(keys);
+    if (groups.empty()) return;
+    if (!renumber) {
+        std::string message;
+        for (std::size_t i = 0; i < groups.size(); ++i) message += (i ? "; " : "") + describe_group(groups[i]);
+        throw Error(ExitCode::bad_input, message + "; nothing was written (--renumber-duplicate-ids gives each of "
+                                                   "them the SHA-1 of its public key as CKA_ID)");
+    }
+    for (auto& group : groups)
+        for (PlannedKey* key : group) {
+            key->renumbered_from = key->id;
+            key->id = derived_key_id(key->public_key.get());
+            key->report.renumbered_from = key->renumbered_from;
+            std::string text = fmt::format("{}: CKA_ID {} instead of the file's {}, which a different key shares "
+                                           "(--renumber-duplicate-ids)",
+                                           key->bag->where, ossl::hex(key->id), ossl::hex(*key->renumbered_from));
+            key->report.notes.push_back(text);
+            warnings.push_back(text);
+        }
+    // A derived id could meet another key's id from the file: refused, never renumbered twice.
+    groups = different_keys_sharing_an_id(keys);
+    if (!groups.empty())
+        throw Error(ExitCode::bad_input, describe_group(groups.front()) + " after --renumber-duplicate-ids; nothing "
+                                                                          "was written");
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
@@ -120,12 +183,14 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         PlannedKey key;
         key.bag = &bag;
         // Pair by localKeyID first; only a key without a matching certificate has to be
-        // decrypted on the host to pair by public key.
-        for (const auto& cert : contents.certificates)
-            if (shares_local_key_id(bag.attributes, cert.attributes)) {
-                key.certificate = &cert;
-                break;
-            }
+        // decrypted on the host to pair by public key. A localKeyID that several key bags
+        // carry says nothing about which certificate is whose: those keys pair by public key.
+        if (!shares_local_key_id_with_another_key(contents, bag))
+            for (const auto& cert : contents.certificates)
+                if (shares_local_key_id(bag.attributes, cert.attributes)) {
+                    key.certificate = &cert;
+                    break;
+                }
         // A certificate whose public key this OpenSSL cannot decode (ML-DSA under 3.0)
         // says nothing about the key's type: take the host path, which names the algorithm.
         if (key.certificate != nullptr && X509_get0_pubkey(key.certificate->certificate.get()) == nullptr) {
@@ -156,7 +221,6 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         if (bag.attributes.friendly_name) key.label = *bag.attributes.friendly_name;
         else if (key.certificate && key.certificate->attributes.friendly_name)
             key.label = *key.certificate->attributes.friendly_name;
-        key.report.id = key.id;
         key.report.label = key.label;
         key.report.type = key.type ? key.type->name() : "unknown";
         if (key.public_key) key.report.spki_sha256 = keys::spki_sha256(key.public_key.get());
@@ -167,6 +231,11 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         }
         plan.keys.push_back(std::move(key));
     }
+
+    // Identities: different keys under one id are refused or renumbered before the
+    // certificates take their keys' ids.
+    settle_duplicate_ids(plan.keys, options.renumber_duplicate_ids, warnings);
+    for (PlannedKey& key : plan.keys) key.report.id = key.id;
 
     // Certificates: each key's own, then the rest (chain, CA certificates), once each.
     std::set<std::vector<std::uint8_t>> seen_certificates;

@@ -19,6 +19,7 @@ struct PlannedKey {
     const pkcs12::KeyBag* bag = nullptr;
     const pkcs12::CertBag* certificate = nullptr;  // the paired certificate, if any
     std::vector<std::uint8_t> id;
+    std::optional<std::vector<std::uint8_t>> renumbered_from;  // the file's id (--renumber-duplicate-ids)
     std::string label;
     ossl::Pkey public_key;              // from the certificate, or the host-decrypted key
     ossl::Pkey host_key;                // set when planning already had to decrypt on the host
@@ -45,6 +46,7 @@ struct RestorePlan {
 
 // Error(refused) for conflicts under --on-conflict fail and for unsupported key types
 // without --skip-unsupported, naming every offending key, before anything is written.
+// Error(bad_input) for different keys under one id, without --renumber-duplicate-ids.
 RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
                          std::vector<std::string>& warnings);
 

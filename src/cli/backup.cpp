@@ -67,7 +67,7 @@ void run(const BackupCommandOptions& o) {
         TokenLock lock(*token.session, LockMode::shared, options.lock_wait);
         // Selection problems are reported before the password is asked for.
         Inventory inventory = read_inventory(*token.session, PublicKeyObjects::when_needed);
-        (void)select_private_keys(inventory, options.selection);
+        refuse_duplicate_ids(inventory, select_private_keys(inventory, options.selection));
         SecretBytes password = read_secret(o.password, "backup password", "--password", Prompt::confirm);
         std::vector<std::string> password_warnings = check_new_password(password, options.profile, o.iterations);
         BackupResult result = run_backup(*token.session, quirks_for(token.info), inventory, password, options);

@@ -26,6 +26,8 @@ struct MigrateCommandOptions {
     bool extractable = false;
     bool dry_run = false;
     double lock_wait = 10;
+    bool renumber_duplicate_ids = false;
+    pkcs12::Limits limits;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -58,6 +60,11 @@ void run(const MigrateCommandOptions& o) {
     restore.dry_run = o.dry_run;
     restore.extractable = o.extractable;
     restore.lock_wait = backup.lock_wait;
+    backup.allow_duplicate_ids = o.renumber_duplicate_ids;  // renumbered on the target
+    RestoreOptions restore;
+    restore.dry_run = o.dry_run;
+    restore.extractable = o.extractable;
+    restore.renumber_duplicate_ids = o.renumber_duplicate_ids;
     restore.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
                           : o.on_conflict == "replace" ? ConflictPolicy::replace
                                                        : ConflictPolicy::fail;
@@ -85,7 +92,7 @@ void run(const MigrateCommandOptions& o) {
             throw Error(ExitCode::usage, "the source and the target are the same token");
         record.token = target.info;
         MigrateResult result = run_migrate(*source.session, quirks_for(source.info), *target.session,
-                                           quirks_for(target.info), backup, restore);
+                                           quirks_for(target.info), backup, restore, o.limits);
         // Each key's path out of the source and into the target.
         std::vector<KeyReport> keys = result.imported.keys;
         for (std::size_t i = 0; i < keys.size() && i < result.exported.keys.size(); ++i)
@@ -131,6 +138,10 @@ void add_migrate_command(CLI::App& command) {
     command.add_flag("--extractable", options->extractable, "make the migrated keys extractable on the target");
     command.add_flag("--dry-run", options->dry_run, "check everything and write nothing to the target");
     add_lock_wait_option(command, options->lock_wait);
+    command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,
+                     "different source keys sharing a CKA_ID each get the SHA-1 of their public key as CKA_ID "
+                     "on the target (default: refuse)");
+    add_object_limit_options(command, options->limits);
     add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }

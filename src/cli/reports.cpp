@@ -14,6 +14,16 @@ void add_file_input_options(CLI::App& command, FileInputOptions& options, const 
     command.add_option("--max-iterations", options.limits.max_iterations,
                        "refuse files whose KDF iteration count is higher (default 10000000)");
     command.add_option("--max-file-size", options.limits.max_file_size, "refuse larger files (bytes, default 64 MiB)");
+    add_object_limit_options(command, options.limits);
+}
+
+void add_object_limit_options(CLI::App& command, pkcs12::Limits& limits) {
+    command.add_option("--max-objects", limits.max_objects,
+                       "refuse files with more keys and certificates (default 1000)")
+        ->option_text("N");
+    command.add_option("--max-label-length", limits.max_label_length,
+                       "refuse files with a longer friendlyName (UTF-8 bytes, default 256)")
+        ->option_text("BYTES");
 }
 
 void add_output_options(CLI::App& command, std::optional<std::string>& record, bool& json) {

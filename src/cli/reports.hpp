@@ -29,6 +29,9 @@ struct FileInputOptions {
     pkcs12::Limits limits;
 };
 void add_file_input_options(CLI::App& command, FileInputOptions& options, const std::string& purpose);
+// --max-objects N and --max-label-length BYTES (part of the file input options; migrate
+// takes them alone).
+void add_object_limit_options(CLI::App& command, pkcs12::Limits& limits);
 // --record FILE and --json.
 void add_output_options(CLI::App& command, std::optional<std::string>& record, bool& json);
 

@@ -26,6 +26,7 @@ struct RestoreCommandOptions {
     bool extractable = false;
     bool skip_unsupported = false;
     double lock_wait = 10;
+    bool renumber_duplicate_ids = false;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -39,6 +40,7 @@ void run(const RestoreCommandOptions& o) {
     options.extractable = o.extractable;
     options.skip_unsupported = o.skip_unsupported;
     options.lock_wait = lock_wait_of(o.lock_wait);
+    options.renumber_duplicate_ids = o.renumber_duplicate_ids;
 
     RunRecord record;
     record.command = o.dry_run ? "restore-dry-run" : "restore";
@@ -99,6 +101,9 @@ void add_restore_command(CLI::App& command) {
     command.add_flag("--skip-unsupported", options->skip_unsupported,
                      "restore the other keys when the token cannot hold a key's type");
     add_lock_wait_option(command, options->lock_wait);
+    command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,
+                     "different keys sharing a localKeyID each get the SHA-1 of their public key as CKA_ID "
+                     "(default: refuse the file)");
     add_output_options(command, options->record, options->json);
     command.callback([options] { run(*options); });
 }

@@ -28,6 +28,10 @@ struct Limits {
     std::uint64_t max_iterations = 10'000'000;  // --max-iterations
     std::size_t max_file_size = 64u << 20;      // --max-file-size
     std::size_t max_bags = 100'000;
+    // What restore would put on a token: keys plus certificates (--max-objects), and the
+    // UTF-8 bytes of a friendlyName, which becomes a CKA_LABEL (--max-label-length).
+    std::size_t max_objects = 1'000;
+    std::size_t max_label_length = 256;
     int max_nesting = 8;                        // safeContentsBag inside safeContentsBag
 };
 

@@ -411,6 +411,19 @@ BagAttributes read_attributes(const PKCS12_SAFEBAG* bag) {
 
 }  // namespace
 
+void Reader::check_object_limits(const std::string& where, const BagAttributes& attributes) const {
+    if (contents_.keys.size() + contents_.certificates.size() >= limits_.max_objects)
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: the file holds more than {} keys and certificates, the limit of what is put on "
+                                "a token from one file; refusing it (raise the limit with --max-objects)",
+                                where, limits_.max_objects));
+    if (attributes.friendly_name && attributes.friendly_name->size() > limits_.max_label_length)
+        throw Error(ExitCode::bad_input,
+                    fmt::format("{}: friendlyName is {} bytes (UTF-8), longer than the label limit of {}; refusing "
+                                "the file (raise the limit with --max-label-length)",
+                                where, attributes.friendly_name->size(), limits_.max_label_length));
+}
+
 void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
     if (depth > limits_.max_nesting) throw Error(ExitCode::bad_input, "safe contents nested too deeply");
     for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
@@ -422,6 +435,7 @@ void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
                 KeyBag key;
                 key.where = fmt::format("key bag {}", contents_.keys.size() + 1);
                 key.attributes = read_attributes(bag);
+                check_object_limits(key.where, key.attributes);
                 const X509_SIG* sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
                 if (sig == nullptr) malformed(key.where);
                 key.shrouded.reset(ossl::dup_sig(sig));
@@ -435,6 +449,7 @@ void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
                 KeyBag key;
                 key.where = fmt::format("key bag {}", contents_.keys.size() + 1);
                 key.attributes = read_attributes(bag);
+                check_object_limits(key.where, key.attributes);
                 const PKCS8_PRIV_KEY_INFO* info = PKCS12_SAFEBAG_get0_p8inf(bag);
                 if (info == nullptr) malformed(key.where);
                 key.plain.reset(ossl::dup_p8info(info));
@@ -450,6 +465,7 @@ void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
                     break;
                 }
                 cert.attributes = read_attributes(bag);
+                check_object_limits(cert.where, cert.attributes);
                 cert.certificate.reset(PKCS12_SAFEBAG_get1_cert(bag));
                 if (!cert.certificate) malformed(cert.where + ": the certificate does not parse");
                 contents_.certificates.push_back(std::move(cert));

@@ -86,6 +86,9 @@ private:
     // Reads every safe's bags in order, releasing each safe's bytes once read.
     void read_safes(std::vector<ParsedSafe>& safes);
     void read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth);
+    // Error(bad_input) naming the bag about to be added when it is one object more than
+    // limits_.max_objects, or its friendlyName is longer than limits_.max_label_length.
+    void check_object_limits(const std::string& where, const BagAttributes& attributes) const;
 
     SecretBytes password_;
     Limits limits_;
