@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <string_view>
 
 #include "p11vault/secret.hpp"
 #include "pkcs11/error.hpp"
@@ -29,6 +30,80 @@ std::map<CK_FUNCTION_LIST*, Registration>& registry() {
     return modules;
 }
 
+// Every function of the list p11vault may call, checked when the module is loaded: a
+// module is usable whole or refused at once, never found to lack a function half-way
+// through a restore (a NULL entry would be a crash, not an error).
+#define P11VAULT_USED_FUNCTIONS(X)                                                                            \
+    X(C_Initialize) X(C_Finalize) X(C_GetInfo) X(C_GetSlotList) X(C_GetSlotInfo) X(C_GetTokenInfo)             \
+    X(C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN) X(C_OpenSession) X(C_CloseSession) \
+    X(C_GetSessionInfo) X(C_Login) X(C_Logout) X(C_CreateObject) X(C_DestroyObject) X(C_GetAttributeValue)     \
+    X(C_SetAttributeValue) X(C_FindObjectsInit) X(C_FindObjects) X(C_FindObjectsFinal) X(C_EncryptInit)        \
+    X(C_Encrypt) X(C_DecryptInit) X(C_Decrypt) X(C_SignInit) X(C_Sign) X(C_VerifyInit) X(C_Verify)             \
+    X(C_GenerateKey) X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey) X(C_DeriveKey) X(C_GenerateRandom)
+
+// The first function p11vault calls that the list leaves NULL, or nullptr.
+const char* first_missing_function(const CK_FUNCTION_LIST& list) {
+#define P11VAULT_CHECK_ENTRY(name) \
+    if (list.name == nullptr) return #name;
+    P11VAULT_USED_FUNCTIONS(P11VAULT_CHECK_ENTRY)
+#undef P11VAULT_CHECK_ENTRY
+    return nullptr;
+}
+
+// A list p11vault can read at all: Cryptoki 2.x and 3.x lists start with the same 2.x
+// members; any other major version is not a list p11vault knows (or is garbage).
+void check_function_list(const std::string& path, const CK_FUNCTION_LIST& list) {
+    if (list.version.major != 2 && list.version.major != 3) {
+        throw Error(ExitCode::token, "PKCS#11 module " + path + ": C_GetFunctionList returned a function list of "
+                                         "version " + std::to_string(list.version.major) + "." +
+                                         std::to_string(list.version.minor) +
+                                         ", not a Cryptoki 2.x or 3.x list; p11vault refuses the module");
+    }
+    if (const char* missing = first_missing_function(list)) {
+        throw Error(ExitCode::token, "PKCS#11 module " + path + " has no " + missing +
+                                         " (its function list holds NULL there); p11vault refuses a module "
+                                         "that lacks a function it may call");
+    }
+}
+
+// A list read the PKCS#11 way, a size query then a fill, again while the list grows
+// between the two calls (hot-plug; SoftHSM adding a free slot) — but a bounded number of
+// times, and never longer than max_list_entries: a module that always answers
+// CKR_BUFFER_TOO_SMALL, or a count no token has, is refused instead of spinning or
+// allocating without end.
+template <typename Entry, typename Call>
+std::vector<Entry> read_list(const std::string& path, const char* function, const std::string& detail, Call call) {
+    std::vector<Entry> list;
+    const std::string where = "module " + path + (detail.empty() ? "" : ", " + detail);
+    auto check_count = [&](CK_ULONG count) {
+        if (count > max_list_entries) {
+            throw Error(ExitCode::token, "PKCS#11 module " + path + ": " + function + " reports " +
+                                             std::to_string(count) + " entries; p11vault refuses more than " +
+                                             std::to_string(max_list_entries));
+        }
+    };
+    for (int attempt = 0; attempt < max_size_retries; ++attempt) {
+        CK_ULONG count = 0;
+        check(call(nullptr, &count), function, where);
+        check_count(count);
+        list.resize(count);
+        if (count == 0) return list;
+        CK_RV rv = check_allowing(call(list.data(), &count), function, {CKR_BUFFER_TOO_SMALL}, where);
+        if (rv == CKR_OK) {
+            if (count > list.size()) {
+                throw Error(ExitCode::token, "PKCS#11 module " + path + ": " + function + " reports " +
+                                                 std::to_string(count) + " entries written into room for " +
+                                                 std::to_string(list.size()));
+            }
+            list.resize(count);
+            return list;
+        }
+    }
+    throw Pkcs11Error(function, CKR_BUFFER_TOO_SMALL,
+                      where + ": answered " + std::to_string(max_size_retries) +
+                          " times in a row with a list that never fits the length it reported; p11vault gives up");
+}
+
 std::string padded(std::string_view text, std::size_t width, const char* what) {
     if (text.size() > width) {
         throw Error(ExitCode::usage, std::string(what) + " is longer than " + std::to_string(width) + " bytes");
@@ -40,6 +115,19 @@ std::string padded(std::string_view text, std::size_t width, const char* what) {
 
 }  // namespace
 
+std::string initialize_failure_hint(const std::string& path, CK_RV rv, bool has_init_string) {
+    std::string hint = "module " + path;
+    if (has_init_string) {
+        hint += "; check the --module-init parameters";
+    } else if (rv == CKR_ARGUMENTS_BAD) {
+        hint += "; it may need init parameters: --module-init";
+    }
+    const std::string_view file = std::string_view(path).substr(path.find_last_of('/') + 1);
+    if (rv == CKR_HOST_MEMORY && file.rfind("libopencryptoki", 0) == 0)
+        hint += "; openCryptoki answers this when its slot daemon pkcsslotd is not running";
+    return hint;
+}
+
 std::string trim_padded(const CK_UTF8CHAR* text, std::size_t width) {
     std::string out(reinterpret_cast<const char*>(text), width);
     // Blank padding is the rule; some tokens pad with NUL instead.
@@ -48,7 +136,8 @@ std::string trim_padded(const CK_UTF8CHAR* text, std::size_t width) {
     return out;
 }
 
-std::shared_ptr<Module> Module::load(const std::string& path, const std::optional<std::string>& init_string) {
+std::shared_ptr<Module> Module::load(const std::string& path, const std::optional<std::string>& init_string,
+                                     const std::string& origin) {
     std::shared_ptr<Module> module(new Module());
     module->path_ = path;
     if (init_string) module->init_string_ = *init_string;
@@ -59,15 +148,17 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
     if (module->handle_ == nullptr) {
         const char* reason = dlerror();
         throw Error(ExitCode::token, "cannot load PKCS#11 module " + path + ": " +
-                                         (reason != nullptr ? reason : "unknown error") +
-                                         "; check --module");
+                                         (reason != nullptr ? reason : "unknown error") + "; check " +
+                                         origin);
     }
     auto get_function_list = reinterpret_cast<CK_C_GetFunctionList>(dlsym(module->handle_, "C_GetFunctionList"));
     if (get_function_list == nullptr) {
-        throw Error(ExitCode::token, path + " is not a PKCS#11 module (it has no C_GetFunctionList); check --module");
+        throw Error(ExitCode::token, path + " is not a PKCS#11 module (it has no C_GetFunctionList); check " + origin);
     }
-    check(get_function_list(&module->functions_), "C_GetFunctionList");
-    if (module->functions_ == nullptr) throw Pkcs11Error("C_GetFunctionList", CKR_GENERAL_ERROR, "no function list");
+    check(get_function_list(&module->functions_), "C_GetFunctionList", "module " + path);
+    if (module->functions_ == nullptr)
+        throw Pkcs11Error("C_GetFunctionList", CKR_GENERAL_ERROR, "module " + path + " returned no function list");
+    check_function_list(path, *module->functions_);
 
     std::lock_guard lock(registry_mutex);
     auto& modules = registry();
@@ -110,13 +201,7 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
     if (rv != CKR_OK) {
         modules.erase(entry);
         log_call(rv, "C_Initialize");
-        std::string hint = "module " + path;
-        if (init_string) {
-            hint += "; check the --module-init parameters";
-        } else if (rv == CKR_ARGUMENTS_BAD) {
-            hint += "; it may need init parameters: --module-init";
-        }
-        throw Pkcs11Error("C_Initialize", rv, hint);
+        throw Pkcs11Error("C_Initialize", rv, initialize_failure_hint(path, rv, init_string.has_value()));
     }
     log_call(rv, "C_Initialize");
     registration.users = 1;
@@ -157,20 +242,9 @@ ModuleInfo Module::info() const {
 
 std::vector<CK_SLOT_ID> Module::slots(bool with_token_only) const {
     const CK_BBOOL token_present = with_token_only ? CK_TRUE : CK_FALSE;
-    std::vector<CK_SLOT_ID> slots;
-    // The list can grow between the two calls (hot-plug, SoftHSM adding a free slot).
-    for (;;) {
-        CK_ULONG count = 0;
-        check(functions_->C_GetSlotList(token_present, nullptr, &count), "C_GetSlotList");
-        slots.resize(count);
-        if (count == 0) return slots;
-        CK_RV rv = check_allowing(functions_->C_GetSlotList(token_present, slots.data(), &count), "C_GetSlotList",
-                                  {CKR_BUFFER_TOO_SMALL});
-        if (rv == CKR_OK) {
-            slots.resize(count);
-            return slots;
-        }
-    }
+    return read_list<CK_SLOT_ID>(path_, "C_GetSlotList", "", [&](CK_SLOT_ID* list, CK_ULONG* count) {
+        return functions_->C_GetSlotList(token_present, list, count);
+    });
 }
 
 SlotInfo Module::slot_info(CK_SLOT_ID slot) const {
@@ -199,19 +273,9 @@ TokenInfo Module::token_info(CK_SLOT_ID slot) const {
 }
 
 std::vector<MechanismEntry> Module::mechanisms(CK_SLOT_ID slot) const {
-    std::vector<CK_MECHANISM_TYPE> types;
-    for (;;) {
-        CK_ULONG count = 0;
-        check(functions_->C_GetMechanismList(slot, nullptr, &count), "C_GetMechanismList");
-        types.resize(count);
-        if (count == 0) break;
-        CK_RV rv = check_allowing(functions_->C_GetMechanismList(slot, types.data(), &count),
-                                  "C_GetMechanismList", {CKR_BUFFER_TOO_SMALL});
-        if (rv == CKR_OK) {
-            types.resize(count);
-            break;
-        }
-    }
+    const std::vector<CK_MECHANISM_TYPE> types = read_list<CK_MECHANISM_TYPE>(
+        path_, "C_GetMechanismList", "slot " + std::to_string(slot),
+        [&](CK_MECHANISM_TYPE* list, CK_ULONG* count) { return functions_->C_GetMechanismList(slot, list, count); });
     std::vector<MechanismEntry> out;
     out.reserve(types.size());
     for (CK_MECHANISM_TYPE type : types) {

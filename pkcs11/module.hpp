@@ -56,12 +56,21 @@ struct MechanismEntry {
     bool has(CK_FLAGS flag) const { return (info.flags & flag) != 0; }
 };
 
+// Limits on what a module may answer (a broken or hostile module must not make p11vault
+// spin or allocate without end): how often a size query and its fill are retried when the
+// answer keeps changing, and how many slots or mechanisms one list may hold.
+inline constexpr int max_size_retries = 8;
+inline constexpr CK_ULONG max_list_entries = 65536;
+
 class Module {
 public:
     // Loads and initializes. Throws Error(ExitCode::token) naming the path when the
-    // library cannot be loaded, and Pkcs11Error when C_Initialize fails.
+    // library cannot be loaded, when its function list is not a Cryptoki 2.x or 3.x list
+    // or lacks a function p11vault may call (named), and Pkcs11Error when C_Initialize
+    // fails. `origin` says where the path came from, for "check ..." in the message.
     static std::shared_ptr<Module> load(const std::string& path,
-                                        const std::optional<std::string>& init_string = std::nullopt);
+                                        const std::optional<std::string>& init_string = std::nullopt,
+                                        const std::string& origin = "--module");
     ~Module();
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
@@ -96,6 +105,10 @@ private:
     // Module of a function list calls C_Finalize, whichever of them initialized it.
     bool registered_ = false;
 };
+
+// The hint of a failed C_Initialize: the module's path, and what the return value
+// usually means (openCryptoki's CKR_HOST_MEMORY: its slot daemon is not running).
+std::string initialize_failure_hint(const std::string& path, CK_RV rv, bool has_init_string);
 
 // Trims the blank padding of the fixed-width CK_UTF8CHAR fields of PKCS#11 structs.
 std::string trim_padded(const CK_UTF8CHAR* text, std::size_t width);

@@ -56,6 +56,47 @@ std::optional<bool> decode_bool(const Bytes& value, CK_ATTRIBUTE_TYPE type) {
     return value[0] != CK_FALSE;
 }
 
+// A module's answer of `length` bytes for `what` (an attribute, a wrapped key), refused
+// beyond max_value_length before anything is allocated for it.
+void check_length(const Module& module, const char* function, CK_ULONG length, const std::string& what) {
+    if (length <= max_value_length) return;
+    throw Error(ExitCode::token, "PKCS#11 module " + module.path() + ": " + function + " reports " +
+                                     std::to_string(length) + " bytes for " + what +
+                                     "; p11vault refuses values over " + std::to_string(max_value_length) +
+                                     " bytes");
+}
+
+[[noreturn]] void give_up_on_buffer(const Module& module, const char* function, const std::string& detail) {
+    throw Pkcs11Error(function, CKR_BUFFER_TOO_SMALL,
+                      "module " + module.path() + (detail.empty() ? "" : ", " + detail) + ": answered " +
+                          std::to_string(max_size_retries) +
+                          " times in a row for a buffer of the length it asked for; p11vault gives up");
+}
+
+// The output calls that take a length query first (C_Sign, C_Encrypt, C_Decrypt): the
+// query, then fills with the length asked for, retried a bounded number of times.
+template <typename Buffer, typename Call>
+Buffer two_call_output(const Module& module, const char* function, const std::string& detail, Call call) {
+    CK_ULONG length = 0;
+    check(call(nullptr, &length), function, detail);
+    for (int attempt = 0; attempt < max_size_retries; ++attempt) {
+        check_length(module, function, length, "its output");
+        Buffer out(length);
+        const CK_ULONG room = length;
+        CK_RV rv = check_allowing(call(out.data(), &length), function, {CKR_BUFFER_TOO_SMALL}, detail);
+        if (rv == CKR_OK) {
+            if (length > room) {
+                throw Error(ExitCode::token, "PKCS#11 module " + module.path() + ": " + function + " reports " +
+                                                 std::to_string(length) + " bytes written into a buffer of " +
+                                                 std::to_string(room));
+            }
+            out.resize(length);
+            return out;
+        }
+    }
+    give_up_on_buffer(module, function, detail);
+}
+
 }  // namespace
 
 // ---- AttributeValues -------------------------------------------------------------------
@@ -135,8 +176,21 @@ std::vector<CK_OBJECT_HANDLE> Session::find(AttributeTemplate& match, std::size_
             if (max_objects != 0) wanted = std::min<CK_ULONG>(wanted, ulong_size(max_objects - found.size()));
             CK_ULONG count = 0;
             check(f_->C_FindObjects(handle_, batch, wanted, &count), "C_FindObjects");
+            if (count > wanted) {
+                throw Error(ExitCode::token, "PKCS#11 module " + module_->path() + ": C_FindObjects reports " +
+                                                 std::to_string(count) + " objects found into room for " +
+                                                 std::to_string(wanted));
+            }
             found.insert(found.end(), batch, batch + count);
             if (count == 0 || (max_objects != 0 && found.size() >= max_objects)) break;
+            // A search that never ends (the module answers with objects for ever) is
+            // refused rather than collected until memory runs out.
+            if (found.size() > max_found_objects) {
+                throw Error(ExitCode::token, "PKCS#11 module " + module_->path() + ": C_FindObjects found more "
+                                                 "than " + std::to_string(max_found_objects) +
+                                                 " objects in one search; p11vault refuses a search that does "
+                                                 "not end");
+            }
         }
     } catch (...) {
         // Leave the session usable for the caller's next search.
@@ -174,6 +228,7 @@ AttributeValues Session::get_attributes(CK_OBJECT_HANDLE object, std::span<const
         buffers.reserve(types.size());
         for (const CK_ATTRIBUTE& entry : lengths) {
             if (entry.ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+            check_length(*module_, "C_GetAttributeValue", entry.ulValueLen, attribute_name(entry.type));
             Bytes& buffer = buffers.emplace_back(entry.ulValueLen);
             batch.push_back(CK_ATTRIBUTE{entry.type, buffer.empty() ? nullptr : buffer.data(), entry.ulValueLen});
         }
@@ -199,12 +254,14 @@ AttributeValues Session::get_attributes(CK_OBJECT_HANDLE object, std::span<const
 
 std::optional<Bytes> Session::get_bytes(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
     const std::string name = attribute_name(type);
-    // Retried when the value grows between the calls (another session set it).
-    for (;;) {
+    // Retried when the value grows between the calls (another session set it), a
+    // bounded number of times.
+    for (int attempt = 0; attempt < max_size_retries; ++attempt) {
         CK_ATTRIBUTE attribute{type, nullptr, 0};
         CK_RV rv = check_allowing(f_->C_GetAttributeValue(handle_, object, &attribute, 1), "C_GetAttributeValue",
                                   absent_codes, "[" + name + "]");
         if (rv != CKR_OK || attribute.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
+        check_length(*module_, "C_GetAttributeValue", attribute.ulValueLen, name);
         Bytes value(attribute.ulValueLen);
         if (value.empty()) return value;
         attribute.pValue = value.data();
@@ -213,9 +270,11 @@ std::optional<Bytes> Session::get_bytes(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TY
                             "[" + name + "]");
         if (rv == CKR_BUFFER_TOO_SMALL) continue;
         if (rv != CKR_OK || attribute.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
+        if (attribute.ulValueLen > value.size()) continue;  // more than it wrote: ask again
         value.resize(attribute.ulValueLen);
         return value;
     }
+    give_up_on_buffer(*module_, "C_GetAttributeValue", "[" + name + "]");
 }
 
 std::optional<SecretBytes> Session::get_secret(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
@@ -224,6 +283,7 @@ std::optional<SecretBytes> Session::get_secret(CK_OBJECT_HANDLE object, CK_ATTRI
     CK_RV rv = check_allowing(f_->C_GetAttributeValue(handle_, object, &attribute, 1), "C_GetAttributeValue",
                               absent_codes, name);
     if (rv != CKR_OK || attribute.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
+    check_length(*module_, "C_GetAttributeValue", attribute.ulValueLen, attribute_name(type));
     SecretBytes value(attribute.ulValueLen);
     attribute.pValue = value.data();
     rv = check_allowing(f_->C_GetAttributeValue(handle_, object, &attribute, 1), "C_GetAttributeValue", absent_codes,
@@ -292,11 +352,16 @@ Bytes Session::wrap_key(Mechanism mechanism, CK_OBJECT_HANDLE wrapping_key, CK_O
     // The first buffer holds a wrapped RSA-8192 key; a token that needs more says so
     // with CKR_BUFFER_TOO_SMALL and the length, as PKCS#11 requires.
     Bytes wrapped(first_wrap_buffer_size);
-    for (;;) {
+    for (int attempt = 0; attempt < max_size_retries; ++attempt) {
         CK_ULONG length = ulong_size(wrapped.size());
         CK_RV rv = check_allowing(f_->C_WrapKey(handle_, &m, wrapping_key, key, wrapped.data(), &length),
                                   "C_WrapKey", {CKR_BUFFER_TOO_SMALL}, detail);
         if (rv == CKR_OK) {
+            if (length > wrapped.size()) {
+                throw Error(ExitCode::token, "PKCS#11 module " + module_->path() + ": C_WrapKey reports " +
+                                                 std::to_string(length) + " bytes written into a buffer of " +
+                                                 std::to_string(wrapped.size()));
+            }
             wrapped.resize(length);
             return wrapped;
         }
@@ -306,8 +371,10 @@ Bytes Session::wrap_key(Mechanism mechanism, CK_OBJECT_HANDLE wrapping_key, CK_O
         if (length <= wrapped.size())
             throw Pkcs11Error("C_WrapKey", CKR_BUFFER_TOO_SMALL,
                               detail + ": the token asks for a larger buffer but reports no larger length");
+        check_length(*module_, "C_WrapKey", length, "the wrapped key");
         wrapped.resize(length);
     }
+    give_up_on_buffer(*module_, "C_WrapKey", detail);
 }
 
 CK_OBJECT_HANDLE Session::unwrap_key(Mechanism mechanism, CK_OBJECT_HANDLE unwrapping_key,
@@ -334,18 +401,9 @@ Bytes Session::sign(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const s
     const std::string detail = describe_call(mechanism);
     check(f_->C_SignInit(handle_, &m, key), "C_SignInit", detail);
     // A length query and CKR_BUFFER_TOO_SMALL leave the operation active (PKCS#11 5.2).
-    CK_ULONG length = 0;
-    check(f_->C_Sign(handle_, mutable_bytes(data), ulong_size(data.size()), nullptr, &length), "C_Sign", detail);
-    for (;;) {
-        Bytes signature(length);
-        CK_RV rv = check_allowing(f_->C_Sign(handle_, mutable_bytes(data), ulong_size(data.size()),
-                                             signature.data(), &length),
-                                  "C_Sign", {CKR_BUFFER_TOO_SMALL}, detail);
-        if (rv == CKR_OK) {
-            signature.resize(length);
-            return signature;
-        }
-    }
+    return two_call_output<Bytes>(*module_, "C_Sign", detail, [&](CK_BYTE* out, CK_ULONG* length) {
+        return f_->C_Sign(handle_, mutable_bytes(data), ulong_size(data.size()), out, length);
+    });
 }
 
 bool Session::verify(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const std::uint8_t> data,
@@ -363,38 +421,18 @@ Bytes Session::encrypt(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<cons
     CK_MECHANISM m = mechanism.get();
     const std::string detail = describe_call(mechanism);
     check(f_->C_EncryptInit(handle_, &m, key), "C_EncryptInit", detail);
-    CK_ULONG length = 0;
-    check(f_->C_Encrypt(handle_, mutable_bytes(data), ulong_size(data.size()), nullptr, &length), "C_Encrypt",
-          detail);
-    for (;;) {
-        Bytes out(length);
-        CK_RV rv = check_allowing(
-            f_->C_Encrypt(handle_, mutable_bytes(data), ulong_size(data.size()), out.data(), &length), "C_Encrypt",
-            {CKR_BUFFER_TOO_SMALL}, detail);
-        if (rv == CKR_OK) {
-            out.resize(length);
-            return out;
-        }
-    }
+    return two_call_output<Bytes>(*module_, "C_Encrypt", detail, [&](CK_BYTE* out, CK_ULONG* length) {
+        return f_->C_Encrypt(handle_, mutable_bytes(data), ulong_size(data.size()), out, length);
+    });
 }
 
 SecretBytes Session::decrypt(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const std::uint8_t> data) {
     CK_MECHANISM m = mechanism.get();
     const std::string detail = describe_call(mechanism);
     check(f_->C_DecryptInit(handle_, &m, key), "C_DecryptInit", detail);
-    CK_ULONG length = 0;
-    check(f_->C_Decrypt(handle_, mutable_bytes(data), ulong_size(data.size()), nullptr, &length), "C_Decrypt",
-          detail);
-    for (;;) {
-        SecretBytes out(length);
-        CK_RV rv = check_allowing(
-            f_->C_Decrypt(handle_, mutable_bytes(data), ulong_size(data.size()), out.data(), &length), "C_Decrypt",
-            {CKR_BUFFER_TOO_SMALL}, detail);
-        if (rv == CKR_OK) {
-            out.resize(length);
-            return out;
-        }
-    }
+    return two_call_output<SecretBytes>(*module_, "C_Decrypt", detail, [&](CK_BYTE* out, CK_ULONG* length) {
+        return f_->C_Decrypt(handle_, mutable_bytes(data), ulong_size(data.size()), out, length);
+    });
 }
 
 void Session::generate_random(std::span<std::uint8_t> out) {

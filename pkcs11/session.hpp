@@ -71,6 +71,14 @@ private:
 
 enum class UserType { user, security_officer };
 
+// Limits on what a module may answer (module.hpp has the list limits): the length of one
+// attribute value or one output (wrapped key, signature, ciphertext) and the objects one
+// search may find. Far beyond any real token (a certificate is a few KiB, an RSA-16384
+// private key in PKCS#8 about 10 KiB), near enough that a module claiming more is
+// refused before p11vault allocates it.
+inline constexpr CK_ULONG max_value_length = CK_ULONG{16} << 20;
+inline constexpr std::size_t max_found_objects = std::size_t{1} << 20;
+
 class Session {
 public:
     Session(std::shared_ptr<Module> module, CK_SLOT_ID slot, bool read_write);

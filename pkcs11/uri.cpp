@@ -3,8 +3,11 @@
 
 #include <p11-kit/uri.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <span>
+#include <string_view>
 
 #include "p11vault/error.hpp"
 
@@ -27,6 +30,48 @@ std::optional<std::string> padded_field(const CK_UTF8CHAR* field, std::size_t wi
 
 [[noreturn]] void invalid(const std::string& why) { throw Error(ExitCode::usage, "invalid pkcs11: URI: " + why); }
 
+// The attributes p11vault acts on. RFC 7512 defines more (library-*, slot-description,
+// slot-manufacturer) and allows vendor ones; p11vault would ignore them, and a selection
+// that silently ignores part of itself may pick the wrong token: they are refused.
+constexpr std::string_view supported_path_attributes[] = {"token", "manufacturer", "serial", "model",
+                                                          "object", "type", "id", "slot-id"};
+constexpr std::string_view supported_query_attributes[] = {"module-name", "module-path", "pin-source"};
+
+bool listed(std::string_view name, std::span<const std::string_view> names) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Checks the name of every attribute of `text` (a URI p11-kit has parsed): the path's
+// attributes are separated by ';', the query's (after '?') by '&'.
+void check_attribute_names(std::string_view text) {
+    text.remove_prefix(std::min(text.find(':') + 1, text.size()));
+    const std::size_t question = text.find('?');
+    const std::string_view path = text.substr(0, question);
+    const std::string_view query = question == std::string_view::npos ? std::string_view() : text.substr(question + 1);
+    auto each_name = [](std::string_view part, char separator, auto&& visit) {
+        while (!part.empty()) {
+            const std::size_t end = part.find(separator);
+            const std::string_view attribute = part.substr(0, end);
+            if (!attribute.empty()) visit(attribute.substr(0, attribute.find('=')));
+            if (end == std::string_view::npos) break;
+            part.remove_prefix(end + 1);
+        }
+    };
+    each_name(query, '&', [](std::string_view name) {
+        // Never the value: it would end up in the error, and in logs.
+        if (name == "pin-value") {
+            invalid("pin-value is refused: a PIN in a URI ends up in shell history and process listings; give "
+                    "pin-source=file:PATH or --pin");
+        }
+        if (!listed(name, supported_query_attributes))
+            invalid("p11vault does not support the query attribute " + std::string(name));
+    });
+    each_name(path, ';', [](std::string_view name) {
+        if (!listed(name, supported_path_attributes))
+            invalid("p11vault does not support the attribute " + std::string(name));
+    });
+}
+
 }  // namespace
 
 TokenUri parse_token_uri(const std::string& text) {
@@ -34,8 +79,9 @@ TokenUri parse_token_uri(const std::string& text) {
     if (!uri) throw std::bad_alloc();
     int rv = p11_kit_uri_parse(text.c_str(), P11_KIT_URI_FOR_ANY, uri.get());
     if (rv != P11_KIT_URI_OK) invalid(p11_kit_uri_message(rv));
-    // An attribute p11-kit does not know would match nothing at all (RFC 7512 6.1); a
-    // selection that silently selects nothing is worse than an error.
+    // An attribute p11-kit does not know would match nothing at all (RFC 7512 6.1), and
+    // one p11vault does not act on would be ignored: both are named and refused.
+    check_attribute_names(text);
     if (p11_kit_uri_any_unrecognized(uri.get())) invalid("it has an attribute p11vault does not support");
 
     TokenUri out;
@@ -64,6 +110,8 @@ TokenUri parse_token_uri(const std::string& text) {
         }
     }
     if (const char* path = p11_kit_uri_get_module_path(uri.get())) out.module_path = path;
+    if (const char* name = p11_kit_uri_get_module_name(uri.get())) out.module_name = name;
+    if (const char* source = p11_kit_uri_get_pin_source(uri.get())) out.pin_source = source;
     return out;
 }
 

@@ -4,8 +4,12 @@
 
 #include <unistd.h>
 
+#include <strings.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -29,6 +33,160 @@ std::optional<std::string> non_empty_environment(const char* name) {
     const char* value = std::getenv(name);
     if (value == nullptr || *value == '\0') return std::nullopt;
     return std::string(value);
+}
+
+std::string option_name(const TokenOptions& options, const char* name) {
+    return "--" + options.option_prefix + name;
+}
+
+// The module of `path_or_name` as registered with p11-kit, by name (case-insensitive, as
+// RFC 7512 compares module-name).
+std::string registered_module_path(const std::string& name) {
+    const auto registered = pkcs11::registered_modules();
+    for (const auto& module : registered) {
+        if (module.name == name) return module.path;
+    }
+    for (const auto& module : registered) {
+        if (::strcasecmp(module.name.c_str(), name.c_str()) == 0) return module.path;
+    }
+    std::vector<std::string> names;
+    for (const auto& module : registered) names.push_back(module.name);
+    const std::string listed =
+        names.empty() ? "none is registered" : fmt::format("registered: {}", fmt::join(names, ", "));
+    throw Error(ExitCode::token, fmt::format("no PKCS#11 module named \"{}\" is registered with p11-kit ({}): give "
+                                             "the module's path, or a name `p11-kit list-modules` shows",
+                                             name, listed));
+}
+
+// --module, $P11VAULT_MODULE: a path or a p11-kit module name.
+std::string module_path_for(const std::string& path_or_name) {
+    // A path, or a library file name for the loader's own search ("libsofthsm2.so").
+    if (path_or_name.find('/') != std::string::npos || path_or_name.find(".so") != std::string::npos)
+        return path_or_name;
+    return registered_module_path(path_or_name);
+}
+
+// Whether two module paths name one library (a symlink and its target, say).
+bool same_library(const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    std::error_code error;
+    const bool equivalent = std::filesystem::equivalent(a, b, error);
+    return !error && equivalent;
+}
+
+// RFC 7512's module-name is the library's name without "lib" and suffix ("softhsm2" for
+// libsofthsm2.so); p11-kit's registry uses the same names.
+bool file_is_named(const std::string& path, const std::string& name) {
+    const std::string file = std::filesystem::path(path).filename().string();
+    for (const std::string& candidate : {"lib" + name + ".so", name + ".so", name}) {
+        if (::strcasecmp(file.c_str(), candidate.c_str()) == 0) return true;
+    }
+    return false;
+}
+
+// The module the URI's query names (module-path, module-name), or none.
+std::optional<std::string> uri_module_path(const pkcs11::TokenUri& uri, const TokenOptions& options) {
+    const std::string token = option_name(options, "token");
+    if (uri.module_name && uri.module_name->find('/') != std::string::npos) {
+        throw Error(ExitCode::usage, fmt::format("the module-name of {} is a name, not a path (\"{}\"): give a path "
+                                                 "as module-path",
+                                                 token, *uri.module_name));
+    }
+    if (!uri.module_path) {
+        if (uri.module_name) return registered_module_path(*uri.module_name);
+        return std::nullopt;
+    }
+    const std::string& path = *uri.module_path;
+    if (path.empty() || path.front() != '/')
+        throw Error(ExitCode::usage, fmt::format("the module-path of {} must be an absolute path", token));
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error)) {
+        // RFC 7512: a directory of modules, in which module-name names one.
+        if (!uri.module_name) {
+            throw Error(ExitCode::usage, fmt::format("the module-path of {} is a directory ({}): add module-name= or "
+                                                     "give the library's path",
+                                                     token, path));
+        }
+        std::vector<std::string> tried;
+        for (const std::string& file : {"lib" + *uri.module_name + ".so", *uri.module_name + ".so"}) {
+            const std::string candidate = (std::filesystem::path(path) / file).string();
+            if (std::filesystem::is_regular_file(candidate, error)) return candidate;
+            tried.push_back(candidate);
+        }
+        throw Error(ExitCode::token, fmt::format("no PKCS#11 module {} in {} (the module-path and module-name of {}; "
+                                                 "looked for {})",
+                                                 *uri.module_name, path, token, fmt::join(tried, ", ")));
+    }
+    if (uri.module_name && !file_is_named(path, *uri.module_name)) {
+        // A name that is neither the file's nor, through p11-kit, the same library.
+        bool registered_as_that = false;
+        try {
+            registered_as_that = same_library(registered_module_path(*uri.module_name), path);
+        } catch (const Error&) {
+        }
+        if (!registered_as_that) {
+            throw Error(ExitCode::usage, fmt::format("the module-path ({}) and module-name ({}) of {} name different "
+                                                     "modules: give one of them",
+                                                     path, *uri.module_name, token));
+        }
+    }
+    return path;
+}
+
+// Where the module comes from, for messages ("check --module").
+struct ModuleChoice {
+    std::string path;
+    std::string origin;
+};
+
+ModuleChoice choose_module(const TokenOptions& options) {
+    check_token_options(options);
+    std::optional<std::string> from_uri;
+    if (options.token_uri) from_uri = uri_module_path(pkcs11::parse_token_uri(*options.token_uri), options);
+    const std::string module_option = option_name(options, "module");
+    if (options.module) {
+        if (options.module->empty())
+            throw Error(ExitCode::usage, module_option + " needs the path of a PKCS#11 library or a p11-kit module name");
+        std::string path = module_path_for(*options.module);
+        if (from_uri && !same_library(path, *from_uri)) {
+            throw Error(ExitCode::usage, fmt::format("{} {} and the module of {} ({}) disagree: give one of them",
+                                                     module_option, *options.module, option_name(options, "token"),
+                                                     *from_uri));
+        }
+        return {path, module_option};
+    }
+    // The URI is more specific than the environment's default.
+    if (from_uri) return {*from_uri, "the module-path or module-name of " + option_name(options, "token")};
+    if (auto from_environment = non_empty_environment("P11VAULT_MODULE"))
+        return {module_path_for(*from_environment), "$P11VAULT_MODULE"};
+    const std::string proxy = pkcs11::p11kit_proxy_path();
+    if (::access(proxy.c_str(), R_OK) == 0) return {proxy, module_option};
+    throw Error(ExitCode::token, fmt::format("no PKCS#11 module: the default, p11-kit's proxy {}, is not installed "
+                                             "(apt-get install p11-kit-modules); or give --module PATH|NAME or set "
+                                             "P11VAULT_MODULE",
+                                             proxy));
+}
+
+// RFC 7512's pin-source as a p11vault secret source: file:PATH (RFC 8089's file:///PATH
+// and file://localhost/PATH too) or an absolute path. Nothing else: the value is never
+// named in the message (it may be a PIN typed in the wrong place).
+std::string pin_file_source(const std::string& pin_source, const TokenOptions& options) {
+    std::string path;
+    if (pin_source.rfind("file://", 0) == 0) {
+        std::string rest = pin_source.substr(7);
+        if (rest.rfind("localhost/", 0) == 0) rest.erase(0, 9);
+        if (!rest.empty() && rest.front() == '/') path = rest;
+    } else if (pin_source.rfind("file:", 0) == 0) {
+        path = pin_source.substr(5);
+    } else if (!pin_source.empty() && pin_source.front() == '/') {
+        path = pin_source;
+    }
+    if (path.empty()) {
+        throw Error(ExitCode::usage, fmt::format("the pin-source of {} must name a file: file:PATH or an absolute "
+                                                 "path (p11vault reads no other PIN source from a URI)",
+                                                 option_name(options, "token")));
+    }
+    return "file:" + path;
 }
 
 std::string describe_tokens(const std::vector<PresentToken>& tokens) {
@@ -161,10 +319,15 @@ void log_in(const pkcs11::Module& module, CK_SLOT_ID slot, pkcs11::Session& sess
     refuse_locked_pin(info);
     // The warning comes right before the PIN is used: before a prompt, or after a PIN
     // source was read (so a bad --pin option gives its error line alone).
-    const bool prompting = !options.pin_source && isatty(STDIN_FILENO);
+    const std::optional<std::string> pin_source = pin_source_for(options);
+    const bool prompting = !pin_source && isatty(STDIN_FILENO);
     if (prompting) warn_about_pin_tries(info);
     const std::string what = fmt::format("PIN of token \"{}\"", info.label);
-    const SecretBytes pin = read_secret(options.pin_source, what, "--pin", Prompt::once);
+    // Messages about a URI's pin-source name it as such (its file: rules are --pin's).
+    const std::string source_name = options.pin_source || !pin_source
+                                        ? option_name(options, "pin")
+                                        : "the pin-source of " + option_name(options, "token") + ":";
+    const SecretBytes pin = read_secret(pin_source, what, source_name, Prompt::once);
     check_pin(pin, what);
     if (!prompting) warn_about_pin_tries(info);
     try {
@@ -188,43 +351,29 @@ std::string default_softhsm_module() {
     return {};
 }
 
-std::string module_path_for(const std::string& path_or_name) {
-    // A path, or a library file name for the loader's own search ("libsofthsm2.so").
-    if (path_or_name.find('/') != std::string::npos || path_or_name.find(".so") != std::string::npos)
-        return path_or_name;
-    const auto registered = pkcs11::registered_modules();
-    for (const auto& module : registered) {
-        if (module.name == path_or_name) return module.path;
-    }
-    std::vector<std::string> names;
-    for (const auto& module : registered) names.push_back(module.name);
-    const std::string listed =
-        names.empty() ? "none is registered" : fmt::format("registered: {}", fmt::join(names, ", "));
-    throw Error(ExitCode::token, fmt::format("no PKCS#11 module named \"{}\" is registered with p11-kit ({}): give "
-                                             "the module's path, or a name `p11-kit list-modules` shows",
-                                             path_or_name, listed));
+void check_token_options(const TokenOptions& options) {
+    // A typo in the URI is a usage error, reported before anything is loaded.
+    if (options.token_uri) (void)pin_source_for(options);
 }
 
-std::string resolve_module_path(const TokenOptions& options) {
-    if (options.module) {
-        if (options.module->empty())
-            throw Error(ExitCode::usage, "--module needs the path of a PKCS#11 library or a p11-kit module name");
-        return module_path_for(*options.module);
+std::optional<std::string> pin_source_for(const TokenOptions& options) {
+    if (!options.token_uri) return options.pin_source;
+    const pkcs11::TokenUri uri = pkcs11::parse_token_uri(*options.token_uri);
+    if (!uri.pin_source) return options.pin_source;
+    if (options.pin_source) {
+        throw Error(ExitCode::usage, fmt::format("{} and the pin-source of {} both give the PIN: give one of them",
+                                                 option_name(options, "pin"), option_name(options, "token")));
     }
-    if (auto from_environment = non_empty_environment("P11VAULT_MODULE")) return module_path_for(*from_environment);
-    const std::string proxy = pkcs11::p11kit_proxy_path();
-    if (::access(proxy.c_str(), R_OK) == 0) return proxy;
-    throw Error(ExitCode::token, fmt::format("no PKCS#11 module: the default, p11-kit's proxy {}, is not installed "
-                                             "(apt-get install p11-kit-modules); or give --module PATH|NAME or set "
-                                             "P11VAULT_MODULE",
-                                             proxy));
+    return pin_file_source(*uri.pin_source, options);
 }
+
+std::string resolve_module_path(const TokenOptions& options) { return choose_module(options).path; }
 
 std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options) {
-    const std::string path = resolve_module_path(options);
+    const ModuleChoice module = choose_module(options);
     std::optional<std::string> init = options.module_init;
     if (!init) init = non_empty_environment("P11VAULT_MODULE_INIT");
-    return pkcs11::Module::load(path, init);
+    return pkcs11::Module::load(module.path, init, module.origin);
 }
 
 std::vector<PresentToken> present_tokens(const pkcs11::Module& module) {
@@ -238,8 +387,7 @@ bool token_selection_given(const TokenOptions& options) {
 }
 
 OpenToken open_token(const TokenOptions& options, bool read_write, bool login) {
-    // A typo in the URI is a usage error, reported before anything is loaded.
-    if (options.token_uri) (void)pkcs11::parse_token_uri(*options.token_uri);
+    check_token_options(options);
     return open_token(load_module(options), options, read_write, login);
 }
 

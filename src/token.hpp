@@ -20,12 +20,27 @@ struct TokenOptions {
     std::optional<std::string> token_label;   // --token-label
     std::optional<unsigned long> slot;        // --slot
     std::optional<std::string> pin_source;    // --pin SRC
+    // The options' names in messages: "" for --module, --token, --pin; "from-" and "to-"
+    // for migrate's --from-module etc.
+    std::string option_prefix;
 };
 
-// The module path the options resolve to: --module, else $P11VAULT_MODULE, else p11-kit's
-// proxy. Either may be a path or the name of a module registered with p11-kit
-// ("softhsm2"); Error(token) saying how to choose one when there is none.
+// The module path the options resolve to: --module, else the module-path or module-name
+// of the --token URI, else $P11VAULT_MODULE, else p11-kit's proxy. --module and
+// $P11VAULT_MODULE may be a path or the name of a module registered with p11-kit
+// ("softhsm2"), as may module-name. Error(usage) when --module and the URI name
+// different modules; Error(token) saying how to choose one when there is none. Checks
+// the options first (check_token_options).
 std::string resolve_module_path(const TokenOptions& options);
+
+// The usage errors of the token options, before anything is loaded: a bad --token URI,
+// and a PIN given both by --pin and by the URI's pin-source.
+void check_token_options(const TokenOptions& options);
+
+// The PIN source: --pin, else the URI's pin-source as `file:PATH` (RFC 7512: the
+// location of a file holding the PIN; p11vault takes file:PATH, file:///PATH and an
+// absolute path), else none (prompt).
+std::optional<std::string> pin_source_for(const TokenOptions& options);
 // The SoftHSM2 module if installed (Debian paths), else empty.
 std::string default_softhsm_module();
 

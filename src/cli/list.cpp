@@ -32,8 +32,9 @@ struct Listing {
 };
 
 Listing collect(const TokenOptions& options) {
-    // The URI is checked first: a typo is a usage error whatever the module does.
-    if (options.token_uri) (void)pkcs11::parse_token_uri(*options.token_uri);
+    // The options are checked first: a typo in the URI is a usage error whatever the
+    // module does.
+    check_token_options(options);
     Listing listing;
     listing.module = load_module(options);
     listing.tokens = present_tokens(*listing.module);

@@ -33,6 +33,7 @@ struct MigrateCommandOptions {
 };
 
 void add_side_options(CLI::App& command, TokenOptions& side, const std::string& prefix, const std::string& which) {
+    side.option_prefix = prefix + "-";
     command
         .add_option("--" + prefix + "-module", side.module,
                     "PKCS#11 module of the " + which + " token: a library path or a p11-kit module name")

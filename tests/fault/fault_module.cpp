@@ -42,6 +42,11 @@
 //   P11VAULT_FAULT_LOG       append one line per call to this file:
 //                            "<K or -> <function> <CKR name> [injected]"
 //                            where K is the call's counted number and - an uncounted call.
+//   P11VAULT_FAULT_HOSTILE=MODE  play a broken or hostile module (the block "Hostile
+//                            modules" below lists the modes): a list that never fits, a
+//                            search that never ends, absurd lengths, a garbage list.
+//   P11VAULT_FAULT_NULL=C_Name   the function list holds NULL for C_Name.
+//   P11VAULT_FAULT_LIST_VERSION=MAJOR.MINOR  the version the function list carries.
 // FAULT_AT and FAULT_FUNCTION may be combined: a call fails when either rule matches
 // (e.g. fail the 7th call and every C_DestroyObject, to make a rollback fail too).
 //
@@ -55,6 +60,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -178,6 +184,8 @@ void complain(const std::string& what) {
     settings.valid = false;
 }
 
+void read_hostile_settings();
+
 void read_settings() {
     if (const char* module = std::getenv("P11VAULT_FAULT_MODULE"); module != nullptr && *module != '\0')
         settings.module = module;
@@ -238,6 +246,7 @@ void read_settings() {
         else settings.delay_ms = *value;
     }
     if (const char* log = std::getenv("P11VAULT_FAULT_LOG")) settings.log = log;
+    read_hostile_settings();
 }
 
 void write_log(const std::string& line) {
@@ -341,6 +350,11 @@ CK_RV create_forward(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR attributes, CK_
     return real->C_CreateObject(session, copy.data(), count, object);
 }
 
+// The hostile modes (P11VAULT_FAULT_HOSTILE, _NULL, _LIST_VERSION), in their own file;
+// part of this anonymous namespace, after the settings and the function table they use.
+#include "hostile_modes.inc"
+
+
 // One forwarder per member of CK_FUNCTION_LIST, made from the member's own type.
 template <auto Member, int Index, typename Pointer>
 struct Forwarder;
@@ -350,6 +364,14 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
     static CK_RV call(Args... args) {
         unsigned long number = 0;
         std::optional<CK_RV> fault = decide(Index, number);
+        if constexpr (hostile_hooked(Index)) {
+            if (!fault) {
+                if (std::optional<CK_RV> answer = hostile_answer(Index, args...)) {
+                    record(Index, number, *answer, false);
+                    return *answer;
+                }
+            }
+        }
         CK_RV rv = CKR_OK;
         std::vector<PassedEntry> passed;
         if constexpr (Index == C_GetAttributeValue_index) {
@@ -363,6 +385,7 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
         }
         if constexpr (Index == C_GetAttributeValue_index) {
             if (settings.batch_stops_at_refusal) stop_at_first_refusal(rv, passed, args...);
+            if (!fault) hostile_lengths(rv, args...);
         }
         record(Index, number, rv, fault.has_value());
         return rv;
@@ -424,7 +447,7 @@ CK_RV get_function_list_entry(CK_FUNCTION_LIST_PTR_PTR list) {
     if (list == nullptr) return CKR_ARGUMENTS_BAD;
     CK_RV rv = load();
     if (rv != CKR_OK) return rv;
-    *list = &table;
+    *list = hostile_table(&table);
     return CKR_OK;
 }
 

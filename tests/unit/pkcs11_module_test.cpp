@@ -152,6 +152,26 @@ TEST(Pkcs11Module, MissingLibraryIsATokenErrorNamingThePath) {
     }
 }
 
+// Issue 18, item 5: openCryptoki's C_Initialize answers CKR_HOST_MEMORY when its slot
+// daemon is not running.
+TEST(Pkcs11Module, HostMemoryAtInitializeOfOpenCryptokiHintsAtItsSlotDaemon) {
+    const std::string daemon = "openCryptoki answers this when its slot daemon pkcsslotd is not running";
+    for (const std::string path : {"/usr/lib/x86_64-linux-gnu/opencryptoki/libopencryptoki.so",
+                                   "/usr/lib/pkcs11/libopencryptoki.so.0", "libopencryptoki.so"}) {
+        const std::string hint = pkcs11::initialize_failure_hint(path, CKR_HOST_MEMORY, false);
+        EXPECT_EQ(hint, "module " + path + "; " + daemon);
+    }
+    EXPECT_EQ(pkcs11::initialize_failure_hint("/usr/lib/softhsm/libsofthsm2.so", CKR_HOST_MEMORY, false),
+              "module /usr/lib/softhsm/libsofthsm2.so");
+    EXPECT_EQ(pkcs11::initialize_failure_hint("/opt/libopencryptoki/libsofthsm2.so", CKR_HOST_MEMORY, false),
+              "module /opt/libopencryptoki/libsofthsm2.so")
+        << "the file's name counts, not a directory's";
+    EXPECT_EQ(pkcs11::initialize_failure_hint("/usr/lib/libopencryptoki.so", CKR_DEVICE_ERROR, false),
+              "module /usr/lib/libopencryptoki.so");
+    EXPECT_EQ(pkcs11::initialize_failure_hint("/x/libsofthsm2.so", CKR_ARGUMENTS_BAD, false),
+              "module /x/libsofthsm2.so; it may need init parameters: --module-init");
+}
+
 TEST(Pkcs11Module, LibraryWithoutFunctionListIsRejected) {
     try {
         Module::load("libz.so.1");

@@ -81,7 +81,46 @@ TEST(Pkcs11Uri, InvalidUrisAreUsageErrorsWithP11KitsMessage) {
     expect_usage_error("https://example.com/", "URI scheme must be 'pkcs11:'");
     expect_usage_error("pkcs11:id=%zz", "URI encoding invalid or corrupted");
     expect_usage_error("pkcs11:slot-id=x", "URI syntax is invalid");
-    expect_usage_error("pkcs11:frobnicate=1", "it has an attribute p11vault does not support");
+    expect_usage_error("pkcs11:frobnicate=1", "p11vault does not support the attribute frobnicate");
+}
+
+TEST(Pkcs11Uri, ModuleNameModulePathAndPinSourceAreRead) {
+    TokenUri uri = parse_token_uri(
+        "pkcs11:token=CA?module-name=softhsm2&module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin");
+    EXPECT_EQ(uri.module_name, "softhsm2");
+    EXPECT_EQ(uri.module_path, "/usr/lib/softhsm/libsofthsm2.so");
+    EXPECT_EQ(uri.pin_source, "file:/run/pin");
+    EXPECT_EQ(parse_token_uri("pkcs11:?pin-source=%2Frun%2Fmy%20pin").pin_source, "/run/my pin");
+    TokenUri none = parse_token_uri("pkcs11:token=CA");
+    EXPECT_FALSE(none.module_name || none.module_path || none.pin_source);
+}
+
+// RFC 7512 defines these, and vendors may add more; p11vault would ignore them, so it
+// names and refuses them instead.
+TEST(Pkcs11Uri, AttributesP11vaultDoesNotActOnAreNamed) {
+    for (const char* name : {"library-manufacturer", "library-description", "library-version", "slot-description",
+                             "slot-manufacturer"}) {
+        expect_usage_error(std::string("pkcs11:token=CA;") + name + "=1",
+                           std::string("p11vault does not support the attribute ") + name);
+    }
+    expect_usage_error("pkcs11:token=CA?x-vendor=1", "p11vault does not support the query attribute x-vendor");
+    expect_usage_error("pkcs11:token=CA?module-name=a&frob=2", "p11vault does not support the query attribute frob");
+}
+
+TEST(Pkcs11Uri, PinValueIsRefusedWithoutItsValue) {
+    for (const std::string uri : {"pkcs11:token=CA?pin-value=s3cr3t-4711", "pkcs11:?module-name=softhsm2&pin-value=s3cr3t-4711",
+                                  "pkcs11:token=CA?pin-value=s3cr3t%2d4711"}) {
+        try {
+            parse_token_uri(uri);
+            FAIL() << "parsed";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ExitCode::usage);
+            const std::string message = e.what();
+            EXPECT_NE(message.find("pin-value is refused"), std::string::npos) << message;
+            EXPECT_EQ(message.find("s3cr3t"), std::string::npos) << message;
+            EXPECT_EQ(message.find("4711"), std::string::npos) << message;
+        }
+    }
 }
 
 }  // namespace
