@@ -218,7 +218,20 @@ CK_OBJECT_HANDLE add_certificate(pkcs11::Session& session, const X509* cert, con
 
 pkcs11::Bytes sign_for_openssl(pkcs11::Session& session, CK_OBJECT_HANDLE private_key, CK_KEY_TYPE key_type,
                                std::span<const std::uint8_t> data) {
-    if (key_type == CKK_RSA) return session.sign(pkcs11::Mechanism(CKM_SHA256_RSA_PKCS), private_key, data);
+    if (key_type == CKK_RSA) {
+        if (session.module().mechanism_info(session.slot(), CKM_SHA256_RSA_PKCS))
+            return session.sign(pkcs11::Mechanism(CKM_SHA256_RSA_PKCS), private_key, data);
+        // openCryptoki 3.8 has no CKM_SHA256_RSA_PKCS: the same PKCS#1 v1.5 signature from
+        // CKM_RSA_PKCS over the DER DigestInfo of the SHA-256 hash (RFC 8017, 9.2).
+        static const std::uint8_t sha256_prefix[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                                     0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+        pkcs11::Bytes digest_info(std::begin(sha256_prefix), std::end(sha256_prefix));
+        std::uint8_t digest[32];
+        unsigned int digest_size = 0;
+        ensure(EVP_Digest(data.data(), data.size(), digest, &digest_size, EVP_sha256(), nullptr), "EVP_Digest");
+        digest_info.insert(digest_info.end(), digest, digest + digest_size);
+        return session.sign(pkcs11::Mechanism(CKM_RSA_PKCS), private_key, digest_info);
+    }
     if (key_type == CKK_EC_EDWARDS) return session.sign(pkcs11::Mechanism(CKM_EDDSA), private_key, data);
     if (key_type != CKK_EC) throw std::invalid_argument("sign_for_openssl: unsupported key type");
     std::uint8_t digest[32];

@@ -2,10 +2,12 @@
 #include "tests/support/test_token.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -20,7 +22,23 @@ namespace p11vault::testing {
 
 namespace fs = std::filesystem;
 
-std::string backend_name(Backend backend) { return backend == Backend::softhsm ? "softhsm" : "nss"; }
+std::string backend_name(Backend backend) {
+    switch (backend) {
+        case Backend::softhsm: return "softhsm";
+        case Backend::nss: return "nss";
+        case Backend::opencryptoki: return "opencryptoki";
+        case Backend::tpm2: return "tpm2";
+        case Backend::softhsm_cardlike: return "softhsm_cardlike";
+        case Backend::proxy: return "proxy";
+    }
+    return "unknown";
+}
+
+std::optional<std::string> backend_unavailable(Backend backend) {
+    if (backend == Backend::opencryptoki) return TokenDaemons::get().unavailable("OPENCRYPTOKI");
+    if (backend == Backend::tpm2) return TokenDaemons::get().unavailable("TPM2");
+    return std::nullopt;
+}
 
 void PrintTo(Backend backend, std::ostream* out) { *out << backend_name(backend); }
 
@@ -66,12 +84,45 @@ std::optional<CK_SLOT_ID> slot_with_label(const pkcs11::Module& module, const st
 
 std::mutex nss_mutex;
 bool nss_token_alive = false;
+// openCryptoki and tpm2: one TestToken per process and backend.
+std::mutex shared_mutex;
+std::set<Backend> shared_tokens_alive;
+
+constexpr const char* proxy_module_path = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
+
+// The card-like SoftHSM's mechanisms: RSA and ECDSA key generation, signing and RSA
+// decryption, digests; no wrapping, no AES, no derivation (SoftHSM 2.6's
+// `slots.mechanisms`: a comma-separated list of the mechanisms to offer).
+constexpr const char* cardlike_mechanisms =
+    "CKM_RSA_PKCS_KEY_PAIR_GEN,CKM_RSA_PKCS,CKM_RSA_PKCS_PSS,CKM_SHA1_RSA_PKCS,CKM_SHA256_RSA_PKCS,"
+    "CKM_SHA384_RSA_PKCS,CKM_SHA512_RSA_PKCS,CKM_SHA256_RSA_PKCS_PSS,CKM_SHA384_RSA_PKCS_PSS,"
+    "CKM_SHA512_RSA_PKCS_PSS,CKM_EC_KEY_PAIR_GEN,CKM_ECDSA,CKM_ECDSA_SHA1,CKM_ECDSA_SHA256,CKM_ECDSA_SHA384,"
+    "CKM_ECDSA_SHA512,CKM_SHA_1,CKM_SHA256,CKM_SHA384,CKM_SHA512";
+
+// tpm2-pkcs11's variables, from the daemons' environment file.
+std::vector<std::string> tpm2_environment() {
+    const TokenDaemons& daemons = TokenDaemons::get();
+    std::vector<std::string> entries;
+    // TPM2TOOLS_TCTI: tpm2_ptool runs tpm2-tools commands.
+    for (const char* key : {"TPM2_PKCS11_STORE", "TPM2_PKCS11_TCTI", "TPM2TOOLS_TCTI", "DBUS_SESSION_BUS_ADDRESS"}) {
+        entries.push_back(std::string(key) + "=" + daemons.require(key));
+    }
+    return entries;
+}
+
+void set_in_process(const std::vector<std::string>& entries) {
+    for (const std::string& entry : entries) {
+        const auto equals = entry.find('=');
+        setenv(entry.substr(0, equals).c_str(), entry.substr(equals + 1).c_str(), 1);
+    }
+}
 
 }  // namespace
 
 // One SoftHSM configuration and loaded module, shared by the SoftHSM TestTokens alive
 // together (SoftHSM reads SOFTHSM2_CONF once per C_Initialize).
 struct TestToken::SoftHsmHome {
+    Backend flavour = Backend::softhsm;  // softhsm, softhsm_cardlike or proxy
     std::string dir;
     std::string conf;
     std::shared_ptr<pkcs11::Module> module;
@@ -89,29 +140,54 @@ std::weak_ptr<void> current_softhsm_home;  // a SoftHsmHome; void because the ty
 }  // namespace
 
 TestToken::TestToken(Backend backend, std::string label) : backend_(backend) {
-    if (backend == Backend::softhsm) {
-        create_softhsm(std::move(label));
-    } else {
-        create_nss();
+    switch (backend) {
+        case Backend::softhsm:
+        case Backend::softhsm_cardlike:
+        case Backend::proxy: create_softhsm(std::move(label)); break;
+        case Backend::nss: create_nss(); break;
+        case Backend::opencryptoki:
+        case Backend::tpm2:
+            if (!label.empty()) throw std::logic_error(backend_name(backend) + " TestTokens have a fixed label");
+            create_shared(backend == Backend::opencryptoki ? "OPENCRYPTOKI" : "TPM2");
+            break;
     }
+}
+
+bool TestToken::is_softhsm() const {
+    return backend_ == Backend::softhsm || backend_ == Backend::softhsm_cardlike || backend_ == Backend::proxy;
 }
 
 void TestToken::create_softhsm(std::string label) {
     std::lock_guard lock(softhsm_mutex);
     auto home = std::static_pointer_cast<SoftHsmHome>(current_softhsm_home.lock());
+    if (home && home->flavour != backend_) {
+        throw std::logic_error("a " + backend_name(backend_) + " TestToken cannot live next to a " +
+                               backend_name(home->flavour) + " one: SoftHSM reads one configuration per process");
+    }
     if (!home) {
         home = std::make_shared<SoftHsmHome>();
-        home->dir = make_temp_dir("softhsm");
+        home->flavour = backend_;
+        home->dir = make_temp_dir(backend_name(backend_));
         fs::create_directory(home->dir + "/tokens");
         home->conf = home->dir + "/softhsm2.conf";
-        write_file(home->conf,
-                   "directories.tokendir = " + home->dir + "/tokens\n"
-                   "objectstore.backend = file\n"
-                   "log.level = ERROR\n",
-                   0600);
+        std::string conf = "directories.tokendir = " + home->dir + "/tokens\n"
+                           "objectstore.backend = file\n"
+                           "log.level = ERROR\n";
+        if (backend_ == Backend::softhsm_cardlike) {
+            conf += "slots.removable = true\n";
+            conf += std::string("slots.mechanisms = ") + cardlike_mechanisms + "\n";
+        }
+        write_file(home->conf, conf, 0600);
         // Read by SoftHSM in C_Initialize; each test has its own process.
         setenv("SOFTHSM2_CONF", home->conf.c_str(), 1);
-        home->module = pkcs11::Module::load(softhsm_module_path);
+        if (backend_ == Backend::proxy) {
+            // The proxy loads every registered module; tpm2-pkcs11 finds its TPM when the
+            // daemons run (else it logs that it found none, and the proxy leaves it out).
+            if (!backend_unavailable(Backend::tpm2)) set_in_process(tpm2_environment());
+            home->module = pkcs11::Module::load(proxy_module_path);
+        } else {
+            home->module = pkcs11::Module::load(softhsm_module_path);
+        }
         current_softhsm_home = home;
     }
     if (label.empty()) {
@@ -123,14 +199,17 @@ void TestToken::create_softhsm(std::string label) {
     }
     softhsm_home_ = home;
     module_ = home->module;
-    module_path_ = softhsm_module_path;
+    module_path_ = backend_ == Backend::proxy ? proxy_module_path : softhsm_module_path;
+    if (backend_ == Backend::proxy && !backend_unavailable(Backend::tpm2)) child_env_ = tpm2_environment();
     label_ = label;
     so_pin_ = "5678-so-pin";
 
-    // SoftHSM always offers exactly one free (uninitialized) slot.
+    // SoftHSM always offers exactly one free (uninitialized) slot; through the proxy,
+    // other modules' slots are listed too.
     std::optional<CK_SLOT_ID> free_slot;
     for (CK_SLOT_ID slot : module_->slots()) {
-        if (!module_->token_info(slot).token_initialized()) {
+        const pkcs11::TokenInfo info = module_->token_info(slot);
+        if (!info.token_initialized() && info.model == "SoftHSM v2") {
             free_slot = slot;
             break;
         }
@@ -181,7 +260,69 @@ void TestToken::create_nss() {
     }
 }
 
+void TestToken::create_shared(const std::string& prefix) {
+    if (auto why = backend_unavailable(backend_)) throw std::runtime_error(backend_name(backend_) + ": " + *why);
+    {
+        std::lock_guard lock(shared_mutex);
+        if (!shared_tokens_alive.insert(backend_).second) {
+            throw std::logic_error("only one " + backend_name(backend_) +
+                                   " TestToken per process at a time: the run has one such token");
+        }
+    }
+    try {
+        const TokenDaemons& daemons = TokenDaemons::get();
+        nss_dir_ = make_temp_dir(backend_name(backend_));
+        // Tests run in parallel; this one has the token until the TestToken goes.
+        const std::string lock_path = daemons.require("P11VAULT_TOKEN_DAEMONS_DIR") + "/" + backend_name(backend_) + ".lock";
+        lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd_ < 0) throw std::runtime_error("cannot open " + lock_path);
+        while (::flock(lock_fd_, LOCK_EX) != 0) {
+            if (errno != EINTR) throw std::runtime_error("cannot lock " + lock_path);
+        }
+        if (backend_ == Backend::tpm2) {
+            child_env_ = tpm2_environment();
+            set_in_process(child_env_);  // for this process's own module
+        }
+        module_path_ = daemons.require(prefix + "_MODULE");
+        label_ = daemons.require(prefix + "_LABEL");
+        user_pin_ = daemons.require(prefix + "_USER_PIN");
+        so_pin_ = daemons.require(prefix + "_SO_PIN");
+        module_ = pkcs11::Module::load(module_path_);
+        auto slot = slot_with_label(*module_, label_);
+        if (!slot) throw std::runtime_error(backend_name(backend_) + " lists no token \"" + label_ + "\"");
+        slot_ = *slot;
+        destroy_every_object();
+    } catch (...) {
+        module_.reset();
+        if (lock_fd_ >= 0) ::close(lock_fd_);
+        if (!nss_dir_.empty()) remove_tree(nss_dir_);
+        std::lock_guard lock(shared_mutex);
+        shared_tokens_alive.erase(backend_);
+        throw;
+    }
+}
+
+void TestToken::destroy_every_object() const {
+    auto session = open_session(true, true);
+    pkcs11::AttributeTemplate everything;
+    for (CK_OBJECT_HANDLE object : session->find(everything)) session->destroy_object(object);
+}
+
 TestToken::~TestToken() {
+    if (backend_ == Backend::opencryptoki || backend_ == Backend::tpm2) {
+        // The test's keys do not stay on the shared token; a failure here is the next
+        // TestToken's to report.
+        try {
+            destroy_every_object();
+        } catch (...) {
+        }
+        module_.reset();
+        remove_tree(nss_dir_);
+        ::close(lock_fd_);
+        std::lock_guard lock(shared_mutex);
+        shared_tokens_alive.erase(backend_);
+        return;
+    }
     module_.reset();
     if (backend_ == Backend::nss) {
         remove_tree(nss_dir_);
@@ -194,17 +335,29 @@ TestToken::~TestToken() {
     }
 }
 
-const std::string& TestToken::dir() const { return backend_ == Backend::softhsm ? softhsm_home_->dir : nss_dir_; }
+const std::string& TestToken::dir() const { return is_softhsm() ? softhsm_home_->dir : nss_dir_; }
+
+void TestToken::refresh() const {
+    // With a session of it open, the module stays (its view is the session's).
+    if (backend_ != Backend::tpm2 || module_.use_count() > 1) return;
+    module_.reset();
+    module_ = pkcs11::Module::load(module_path_);
+    auto slot = slot_with_label(*module_, label_);
+    if (!slot) throw std::runtime_error("tpm2 lists no token \"" + label_ + "\" after a reload");
+    slot_ = *slot;
+}
 
 std::unique_ptr<pkcs11::Session> TestToken::open_session(bool read_write, bool login) const {
+    refresh();
     auto session = std::make_unique<pkcs11::Session>(module_, slot_, read_write);
     if (login) session->login(user_pin_secret());
     return session;
 }
 
 std::vector<std::string> TestToken::env_for_child() const {
-    if (backend_ == Backend::softhsm) return {"SOFTHSM2_CONF=" + softhsm_home_->conf};
-    return {};
+    std::vector<std::string> entries = child_env_;
+    if (is_softhsm()) entries.push_back("SOFTHSM2_CONF=" + softhsm_home_->conf);
+    return entries;
 }
 
 std::vector<std::string> TestToken::cli_token_args() const {
