@@ -164,7 +164,7 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
 
         RestoreOptions options;
         options.skip_unsupported = true;
-        RestoreResult restored = run_restore(session, quirks_for(module->token_info(*slot)), reader, options);
+        RestoreResult restored = run_restore(session, quirks_for(session), reader, options);
         for (std::size_t i = 0; i < restored.keys.size() && i < verification.keys.size(); ++i) {
             const KeyReport& report = restored.keys[i];
             const VerifiedKey& key = verification.keys[i];

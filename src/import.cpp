@@ -19,6 +19,13 @@ bool means_wrong_key(CK_RV rv) {
            rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID;
 }
 
+// C_CreateObject answers that refuse this key or its template, not a failing token.
+bool means_key_refused(CK_RV rv) {
+    return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
+           rv == CKR_TEMPLATE_INCOMPLETE || rv == CKR_ATTRIBUTE_READ_ONLY || rv == CKR_FUNCTION_NOT_SUPPORTED ||
+           rv == CKR_KEY_SIZE_RANGE || rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_CURVE_NOT_SUPPORTED;
+}
+
 std::vector<std::uint8_t> der_name(const X509_NAME* name) {
     unsigned char* der = nullptr;
     int length = i2d_X509_NAME(name, &der);
@@ -53,12 +60,12 @@ bool KeyImporter::offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const {
     return false;
 }
 
-pkcs11::AttributeTemplate KeyImporter::private_template(const PlannedKey& key, bool with_key_type) const {
+pkcs11::AttributeTemplate KeyImporter::private_template(const PlannedKey& key, bool with_key_type, bool on_token) const {
     pkcs11::AttributeTemplate t;
     t.add_class(CKO_PRIVATE_KEY);
     if (with_key_type) t.add_key_type(key.type->key_type);
     // SoftHSM defaults CKA_SENSITIVE to FALSE: always say both explicitly.
-    t.add_bool(CKA_TOKEN, true)
+    t.add_bool(CKA_TOKEN, on_token)
         .add_bool(CKA_PRIVATE, true)
         .add_bool(CKA_SENSITIVE, true)
         .add_bool(CKA_EXTRACTABLE, extractable_)
@@ -112,6 +119,30 @@ CK_OBJECT_HANDLE KeyImporter::import_private_key(PlannedKey& key) {
     }
     key.report.path = "host-decrypt";
     return host_decrypt(key);
+}
+
+bool KeyImporter::can_unwrap() const {
+    return offers(CKM_AES_CBC_PAD, CKF_UNWRAP) || offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP) ||
+           offers(CKM_DES3_CBC_PAD, CKF_UNWRAP);
+}
+
+std::optional<std::string> KeyImporter::trial_create(const PlannedKey& key) {
+    ossl::P8Info info = reader_.decrypt_key(*key.bag);
+    ossl::Pkey host_key = reader_.key_from_info(info.get());
+    if (!host_key) return std::nullopt;  // the real run names the broken key
+    pkcs11::AttributeTemplate t = private_template(key, false, /*on_token=*/false);
+    keys::add_private_attributes(host_key.get(), t);
+    try {
+        pkcs11::ScopedObject trial(session_, session_.create_object(t));
+    } catch (const pkcs11::Pkcs11Error& e) {
+        if (!means_key_refused(e.rv())) throw;
+        std::string reason = fmt::format("the token offers no unwrap mechanism and refuses to create the key "
+                                         "(C_CreateObject of a session-only trial object: {})",
+                                         pkcs11::rv_name(e.rv()));
+        if (quirks_.private_key_import != nullptr) reason += "; " + std::string(quirks_.private_key_import);
+        return reason;
+    }
+    return std::nullopt;
 }
 
 CK_OBJECT_HANDLE KeyImporter::session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type,

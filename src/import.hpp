@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,17 @@ public:
     }
     const char* created_by() const { return created_by_; }
 
+    // Whether the token offers any unwrap mechanism a restore path uses; without one,
+    // every key must be made with C_CreateObject.
+    bool can_unwrap() const;
+    // For a token that cannot unwrap: creates the key as it would be restored, but as a
+    // session object (CKA_TOKEN=FALSE), destroys it at once and returns why the token
+    // refused it, in the token's words (nullopt: it took it). Token failures other than a
+    // refusal of the key or its template throw.
+    std::optional<std::string> trial_create(const PlannedKey& key);
+
 private:
-    pkcs11::AttributeTemplate private_template(const PlannedKey& key, bool with_key_type) const;
+    pkcs11::AttributeTemplate private_template(const PlannedKey& key, bool with_key_type, bool on_token = true) const;
     CK_OBJECT_HANDLE token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params, const X509_SIG* bag);
     CK_OBJECT_HANDLE token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag);
     CK_OBJECT_HANDLE host_decrypt(PlannedKey& key);

@@ -301,7 +301,8 @@ ossl::Pkey public_only(const EVP_PKEY* key) {
 }
 
 bool has_rsa_modulus(const EVP_PKEY* key, const Bytes& modulus) {
-    if (key == nullptr || modulus.empty() || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) return false;
+    if (key == nullptr || modulus.empty()) return false;
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA && EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA_PSS) return false;
     BIGNUM* raw = nullptr;
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &raw) != 1) {
         ERR_clear_error();

@@ -54,7 +54,7 @@ Bytes spki_sha256(const EVP_PKEY* key);
 bool same_public_key(const EVP_PKEY* a, const EVP_PKEY* b);
 // The public half of `key` alone (its SubjectPublicKeyInfo decoded again).
 ossl::Pkey public_only(const EVP_PKEY* key);
-// Whether `key` is RSA with this modulus (big-endian, as CKA_MODULUS; leading zeros allowed).
+// Whether `key` is RSA (or RSA-PSS) with this modulus (big-endian, as CKA_MODULUS; leading zeros allowed).
 bool has_rsa_modulus(const EVP_PKEY* key, const Bytes& modulus);
 
 }  // namespace p11vault::keys

@@ -111,8 +111,13 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     // Conflicts are decided under the lock: a second run waits here, then sees what the
     // first one wrote.
     TokenLock lock(session, options.dry_run ? LockMode::shared : LockMode::exclusive, options.lock_wait);
-    RestorePlan plan = plan_restore(session, reader, options, result.warnings);
     KeyImporter importer(session, quirks, reader, options.extractable);
+    // A token without unwrap takes keys only by C_CreateObject, which some refuse for
+    // private keys (tpm2-pkcs11): try each key as a session object first, so that a dry
+    // run says what the real run would meet and the real run fails before any write.
+    ImportTrial trial;
+    if (!importer.can_unwrap()) trial = [&importer](const PlannedKey& key) { return importer.trial_create(key); };
+    RestorePlan plan = plan_restore(session, reader, options, result.warnings, trial);
 
     if (options.dry_run) {
         for (PlannedKey& key : plan.keys) {

@@ -173,7 +173,7 @@ std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
 }
 
 RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
-                         std::vector<std::string>& warnings) {
+                         std::vector<std::string>& warnings, const ImportTrial& import_trial) {
     pkcs12::Contents& contents = reader.contents();
     const auto mechanisms = session.module().mechanisms(session.slot());
     RestorePlan plan;
@@ -255,6 +255,9 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
                             cert.attributes.friendly_name.value_or(""));
 
     // Unsupported key types: refuse before writing, unless told to skip them.
+    if (import_trial)
+        for (PlannedKey& key : plan.keys)
+            if (!key.unsupported) key.unsupported = import_trial(key);
     std::vector<std::string> unsupported;
     for (PlannedKey& key : plan.keys)
         if (key.unsupported) {

@@ -4,6 +4,7 @@
 // Nothing here writes to the token.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,8 +48,12 @@ struct RestorePlan {
 // Error(refused) for conflicts under --on-conflict fail and for unsupported key types
 // without --skip-unsupported, naming every offending key, before anything is written.
 // Error(bad_input) for different keys under one id, without --renumber-duplicate-ids.
+// `import_trial`, when given, is asked for every key the token could hold by type: why
+// the token would refuse to take it (nullopt: it would take it). Its answer counts as
+// an unsupported key type: refused, or skipped under --skip-unsupported.
+using ImportTrial = std::function<std::optional<std::string>(const PlannedKey&)>;
 RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
-                         std::vector<std::string>& warnings);
+                         std::vector<std::string>& warnings, const ImportTrial& import_trial = {});
 
 // The id other tools give a key without localKeyID: SHA-1 of the RSA modulus, or of the
 // EC/EdDSA public point (NSS, pkcs11-tool).

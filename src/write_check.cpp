@@ -81,12 +81,11 @@ std::string wanted_text(CK_ATTRIBUTE_TYPE type, std::span<const std::uint8_t> wa
 void check_public_half(pkcs11::Session& session, const WrittenObject& object, CK_KEY_TYPE key_type) {
     if (object.public_key == nullptr) return;
     if (key_type == CKK_RSA) {
-        static const CK_ATTRIBUTE_TYPE types[] = {CKA_KEY_TYPE, CKA_MODULUS, CKA_PUBLIC_EXPONENT};
-        ossl::Pkey held = keys::public_key_from_attributes(session.get_attributes(object.handle, types));
-        if (!held)
-            fail(object, "the token does not return its CKA_MODULUS and CKA_PUBLIC_EXPONENT, so it cannot be "
-                         "checked against the file's key");
-        if (!keys::same_public_key(held.get(), object.public_key))
+        // By modulus: the file's key may be RSA-PSS, the token's is CKK_RSA either way.
+        std::optional<Bytes> modulus = session.get_bytes(object.handle, CKA_MODULUS);
+        if (!modulus)
+            fail(object, "the token does not return its CKA_MODULUS, so it cannot be checked against the file's key");
+        if (!keys::has_rsa_modulus(object.public_key, *modulus))
             fail(object, fmt::format("the key the token holds after {} is not the file's key (different public key)",
                                      object.created_by));
     } else if (key_type == CKK_EC) {

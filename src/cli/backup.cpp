@@ -70,7 +70,7 @@ void run(const BackupCommandOptions& o) {
         refuse_duplicate_ids(inventory, select_private_keys(inventory, options.selection));
         SecretBytes password = read_secret(o.password, "backup password", "--password", Prompt::confirm);
         std::vector<std::string> password_warnings = check_new_password(password, options.profile, o.iterations);
-        BackupResult result = run_backup(*token.session, quirks_for(token.info), inventory, password, options);
+        BackupResult result = run_backup(*token.session, quirks_for(*token.session), inventory, password, options);
         result.warnings.insert(result.warnings.begin(), password_warnings.begin(), password_warnings.end());
         for (const auto& stale : remove_stale_temporaries(directory_of(o.out)))
             result.warnings.push_back("removed " + stale + ", a temporary file an interrupted p11vault run left");

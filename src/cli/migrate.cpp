@@ -57,14 +57,11 @@ void run(const MigrateCommandOptions& o) {
     backup.selection.labels = o.labels;
     backup.token_wrap_only = o.token_wrap_only;
     backup.lock_wait = lock_wait_of(o.lock_wait);
-    RestoreOptions restore;
-    restore.dry_run = o.dry_run;
-    restore.extractable = o.extractable;
-    restore.lock_wait = backup.lock_wait;
     backup.allow_duplicate_ids = o.renumber_duplicate_ids;  // renumbered on the target
     RestoreOptions restore;
     restore.dry_run = o.dry_run;
     restore.extractable = o.extractable;
+    restore.lock_wait = backup.lock_wait;
     restore.renumber_duplicate_ids = o.renumber_duplicate_ids;
     restore.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
                           : o.on_conflict == "replace" ? ConflictPolicy::replace
@@ -92,8 +89,8 @@ void run(const MigrateCommandOptions& o) {
         if (source.module == target.module && source.slot == target.slot)
             throw Error(ExitCode::usage, "the source and the target are the same token");
         record.token = target.info;
-        MigrateResult result = run_migrate(*source.session, quirks_for(source.info), *target.session,
-                                           quirks_for(target.info), backup, restore, o.limits);
+        MigrateResult result = run_migrate(*source.session, quirks_for(*source.session), *target.session,
+                                           quirks_for(*target.session), backup, restore, o.limits);
         // Each key's path out of the source and into the target.
         std::vector<KeyReport> keys = result.imported.keys;
         for (std::size_t i = 0; i < keys.size() && i < result.exported.keys.size(); ++i)

@@ -52,7 +52,7 @@ void run(const RestoreCommandOptions& o) {
         pkcs12::Reader reader(std::move(data), password, o.file.limits);
         OpenToken token = open_token(o.token, /*read_write=*/true, /*login=*/true);
         record.token = token.info;
-        RestoreResult result = run_restore(*token.session, quirks_for(token.info), reader, options);
+        RestoreResult result = run_restore(*token.session, quirks_for(*token.session), reader, options);
         record.keys = result.keys;
         record.details = {{"certificates_written", result.certificates_written}, {"dry_run", result.dry_run}};
 

@@ -141,7 +141,7 @@ TEST(ModuleSelection, ModuleOptionAndUriModuleThatDisagreeAreExit2) {
 TEST(ModuleSelection, UriPinSourceFileLogsIn) {
     TestToken token(Backend::softhsm);
     const std::string pin_file = token.write_pin_file();
-    for (const std::string source : {"file:" + pin_file, pin_file, "file://" + pin_file}) {
+    for (const std::string& source : {"file:" + pin_file, pin_file, "file://" + pin_file}) {
         SCOPED_TRACE(source);
         const RunResult result =
             list_by_uri(token, uri_of(token, "module-name=softhsm2&pin-source=" + pct_text(source)));
