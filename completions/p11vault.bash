@@ -18,7 +18,7 @@ _p11vault_options_of() {
             echo "$_p11vault_token_options --json $common" ;;
         backup)
             echo "$_p11vault_token_options --out --password --id --label --all" \
-                 "--profile --chain --iter --token-wrap-only --force --lock-wait" \
+                 "--profile --chain --iter --token-wrap-only --skip-unsupported --force --lock-wait" \
                  "$_p11vault_output_options $common" ;;
         restore)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
@@ -33,7 +33,7 @@ _p11vault_options_of() {
                  "--from-token-label --from-slot --from-pin" \
                  "--to-module --to-module-init --to-token" \
                  "--to-token-label --to-slot --to-pin" \
-                 "--id --label --all --token-wrap-only --on-conflict" \
+                 "--id --label --all --token-wrap-only --skip-unsupported --on-conflict" \
                  "--extractable --dry-run --renumber-duplicate-ids --lock-wait" \
                  "--max-objects --max-label-length" \
                  "$_p11vault_output_options $common" ;;

@@ -144,6 +144,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
 
     BackupResult result;
     std::vector<std::string> refusals;
+    std::vector<KeyReport> skipped;
     std::set<std::vector<std::uint8_t>> certificates_written;
     std::vector<std::pair<X509*, std::string>> chain;  // issuers to add after the keys
 
@@ -172,6 +173,8 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                 reasons += ")";
             }
             refusals.push_back(describe_key(key) + ": " + reasons);
+            report.status = "skipped-unsupported";
+            skipped.push_back(std::move(report));
             continue;
         }
         report.path = path_name(*exported);
@@ -192,13 +195,20 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         }
         result.keys.push_back(std::move(report));
     }
+    if (!refusals.empty() && options.skip_unsupported && !result.keys.empty()) {
+        for (const auto& refusal : refusals) result.warnings.push_back("left on the token: " + refusal);
+        result.skipped = std::move(skipped);
+        refusals.clear();
+    }
     if (!refusals.empty()) {
         std::string message = refusals.size() == 1 ? refusals.front()
                                                    : fmt::format("{} of {} selected keys cannot be exported: ",
                                                                  refusals.size(), selected.size());
         if (refusals.size() > 1)
             for (std::size_t i = 0; i < refusals.size(); ++i) message += (i ? "; " : "") + refusals[i];
-        throw Error(ExitCode::refused, message + "; nothing was exported");
+        if (!result.keys.empty()) message += "; nothing was exported (--skip-unsupported backs up the others)";
+        else message += "; nothing was exported";
+        throw Error(ExitCode::refused, message);
     }
 
     std::vector<ossl::Cert> extra;

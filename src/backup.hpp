@@ -36,6 +36,9 @@ struct BackupOptions {
     std::uint64_t iterations = 0;                // 0: the profile's default
     std::vector<std::string> chain_files;        // --chain PEM files
     bool token_wrap_only = false;
+    // Back up the keys that can leave the token and list the others (skipped) instead
+    // of refusing the whole backup.
+    bool skip_unsupported = false;
     // How long to wait for a run writing to the token (src/token_lock.hpp).
     std::chrono::milliseconds lock_wait = kDefaultLockWait;
     // Different keys under one CKA_ID go into the file as they are (migrate
@@ -47,6 +50,9 @@ struct BackupResult {
     std::vector<KeyReport> keys;
     std::size_t certificates = 0;                // certificates in the file, chain included
     std::vector<std::string> warnings;
+    // --skip-unsupported: the selected keys left on the token, status
+    // "skipped-unsupported", the reasons in their notes.
+    std::vector<KeyReport> skipped;
     std::vector<std::uint8_t> file;              // the PFX, to be written atomically
 };
 

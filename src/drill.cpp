@@ -135,6 +135,15 @@ std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_K
 
 }  // namespace
 
+bool signs_for(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key) {
+    try {
+        exercise_key(session, handle, type, public_key);
+        return true;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
 std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
                                    const std::string& softhsm_module) {
     std::string module_path = softhsm_module.empty() ? default_softhsm_module() : softhsm_module;

@@ -21,6 +21,12 @@ struct DrillResult {
 
 // Error(token) when the SoftHSM2 module is not installed. `softhsm_module` empty means
 // the default Debian path.
+// Whether the private key `handle` (of `type`) is the key of `public_key`, by a signature
+// it makes over a fixed message that verifies with `public_key` on the host. For keys
+// whose object shows no public half (EC private keys rarely carry CKA_EC_POINT). A token
+// that cannot sign with it answers false.
+bool signs_for(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key);
+
 std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
                                    const std::string& softhsm_module);
 

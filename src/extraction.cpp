@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
@@ -144,6 +145,7 @@ void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttr
     // CBC_PAD first (its format is the same on every token; NSS's CKM_AES_KEY_WRAP_PAD is
     // not RFC 5649); SoftHSM offers CBC_PAD but refuses it for private keys, then RFC 5649.
     SecretBytes plain;
+    std::optional<pkcs11::Pkcs11Error> refusal;
     for (CK_MECHANISM_TYPE mechanism : {CKM_AES_CBC_PAD, CKM_AES_KEY_WRAP_PAD}) {
         if (!offers(mechanism, CKF_WRAP)) continue;
         try {
@@ -160,9 +162,14 @@ void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttr
             break;
         } catch (const pkcs11::Pkcs11Error& e) {
             if (!transport::means_path_unavailable(e.rv()) || mechanism == CKM_AES_KEY_WRAP_PAD) throw;
+            refusal = e;  // the token's own answer, reported if no other mechanism works
         }
     }
-    if (plain.empty()) throw pkcs11::Pkcs11Error("C_WrapKey", CKR_MECHANISM_INVALID, "no usable wrapping mechanism");
+    if (plain.empty()) {
+        if (refusal) throw *refusal;
+        throw pkcs11::Pkcs11Error("C_WrapKey", CKR_MECHANISM_INVALID,
+                                  "the token offers neither CKM_AES_CBC_PAD nor CKM_AES_KEY_WRAP_PAD for wrapping");
+    }
     // SoftHSM pads EC keys with bytes after the DER element: trust the DER length.
     std::size_t length = keys::der_element_length(plain.data(), plain.size());
     if (length == 0)

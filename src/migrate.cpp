@@ -70,6 +70,8 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
         // the exported one unless --renumber-duplicate-ids changed it.
         const std::vector<std::uint8_t>& id =
             k < result.imported.keys.size() ? result.imported.keys[k].id : exported.id;
+        // A key the target cannot hold and --skip-unsupported left out is reported as such.
+        if (k < result.imported.keys.size() && result.imported.keys[k].status == "skipped-unsupported") continue;
         bool found = false;
         for (std::size_t i : target_inventory.indexes_of(CKO_PRIVATE_KEY)) {
             const TokenObject& key = target_inventory.objects[i];

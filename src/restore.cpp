@@ -135,8 +135,18 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     std::vector<CK_OBJECT_HANDLE> to_replace;
     try {
         for (PlannedKey& key : plan.keys) {
-            if (key.skip) continue;
+            if (key.skip && !key.add_public_key) continue;
             throw_if_interrupted("the restore");
+            if (key.skip) {  // the key is already there; only its public key object is missing
+                const std::string public_name = name_of(key.id, key.label, "public key");
+                pkcs11::AttributeTemplate public_template = public_key_template(key);
+                CK_OBJECT_HANDLE public_key = session.create_object(public_template);
+                rollback.add(public_key, public_name);
+                check_and_warn(session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"},
+                               result.warnings);
+                key.report.notes.push_back("the key was on the token already; its missing public key was added");
+                continue;
+            }
             const std::string private_name = name_of(key.id, key.label, "private key");
             CK_OBJECT_HANDLE private_key = importer.import_private_key(key);
             rollback.add(private_key, private_name);

@@ -6,11 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
+#include "src/drill.hpp"
 
 namespace p11vault {
 
@@ -42,6 +44,37 @@ std::vector<ExistingObject> scan_token(pkcs11::Session& session) {
         out.push_back(std::move(object));
     }
     return out;
+}
+
+// Whether the private key under key.id on the token is the file's key: by its own public
+// attributes (an RSA modulus), else by the public key object of the same id.
+bool holds_this_key(pkcs11::Session& session, const std::vector<ExistingObject>& existing, const PlannedKey& key) {
+    if (key.id.empty() || !key.public_key) return false;
+    auto matches = [&](CK_OBJECT_HANDLE handle) {
+        pkcs11::AttributeValues values = session.get_attributes(handle, keys::public_attribute_types());
+        if (const auto* modulus = values.bytes(CKA_MODULUS); modulus != nullptr && !modulus->empty())
+            return keys::has_rsa_modulus(key.public_key.get(), *modulus);  // RSA-PSS files too
+        ossl::Pkey shown = keys::public_key_from_attributes(values);
+        return shown && keys::same_public_key(shown.get(), key.public_key.get());
+    };
+    // A private EC key shows no point: it proves itself by a signature instead.
+    auto signs = [&](CK_OBJECT_HANDLE handle) {
+        return key.type && signs_for(session, handle, key.type->key_type, key.public_key.get());
+    };
+    bool private_key_here = false;
+    for (const auto& object : existing) {
+        if (object.id != key.id) continue;
+        if (object.object_class == CKO_PRIVATE_KEY) {
+            private_key_here = true;
+            if (matches(object.handle)) return true;
+        }
+    }
+    if (!private_key_here) return false;
+    for (const auto& object : existing)
+        if (object.object_class == CKO_PUBLIC_KEY && object.id == key.id && matches(object.handle)) return true;
+    for (const auto& object : existing)
+        if (object.object_class == CKO_PRIVATE_KEY && object.id == key.id && signs(object.handle)) return true;
+    return false;
 }
 
 bool same_identity(const ExistingObject& existing, CK_OBJECT_CLASS object_class, const std::vector<std::uint8_t>& id,
@@ -290,12 +323,24 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         if (clashes.empty()) continue;
         std::string text = fmt::format("{} {} is already on the token", key.type ? key.type->name() : "key",
                                        describe(key.id, key.label));
+        const bool same_key = options.on_conflict != ConflictPolicy::replace && holds_this_key(session, existing, key);
+        const bool public_key_here = std::any_of(existing.begin(), existing.end(), [&](const ExistingObject& o) {
+            return o.object_class == CKO_PUBLIC_KEY && o.id == key.id;
+        });
         switch (options.on_conflict) {
-            case ConflictPolicy::fail: conflicts.push_back(text); break;
+            case ConflictPolicy::fail:
+                if (same_key)
+                    text += " (the file's own key: did a restore of this file stop half-way? --on-conflict skip "
+                            "keeps it and adds its missing public key and certificate)";
+                conflicts.push_back(text);
+                break;
             case ConflictPolicy::skip:
                 key.skip = true;
                 key.report.status = "skipped-conflict";
-                warnings.push_back("skipped: " + text);
+                key.already_on_token = same_key;
+                key.add_public_key = same_key && !public_key_here;
+                warnings.push_back("skipped: " + text +
+                                   (same_key ? " (the file's own key; what it lacks on the token is added)" : ""));
                 break;
             case ConflictPolicy::replace: key.replaces = clashes; break;
         }
@@ -310,7 +355,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         }
         // A certificate that belongs to a skipped key is skipped with it.
         for (const PlannedKey& key : plan.keys)
-            if (key.skip && key.certificate == cert.bag) cert.skip = true;
+            if (key.skip && !key.already_on_token && key.certificate == cert.bag) cert.skip = true;
         if (cert.already_present || cert.skip || clashes.empty()) continue;
         std::string text = fmt::format("a different certificate {} is already on the token", describe(cert.id, cert.label));
         switch (options.on_conflict) {

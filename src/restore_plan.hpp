@@ -28,6 +28,11 @@ struct PlannedKey {
     std::optional<std::string> unsupported;  // why the token cannot hold it
     std::vector<CK_OBJECT_HANDLE> replaces;  // existing objects to destroy (--on-conflict replace)
     bool skip = false;
+    // --on-conflict skip, and the conflicting private key is this very key (a restore of
+    // the file stopped half-way): what it lacks is added, its public key object when
+    // add_public_key, its certificate through the certificate plan.
+    bool already_on_token = false;
+    bool add_public_key = false;
     KeyReport report;
 };
 

@@ -159,6 +159,45 @@ Verification verify_file(pkcs12::Reader& reader) {
     return v;
 }
 
+namespace {
+
+// What a complete restore leaves next to a matched key: its public key object and the
+// file's certificate; and, unless --extractable, a key that stays on the token.
+void check_completeness(const Verification& verification, const VerifiedKey& file_key, const Inventory& inventory,
+                        const TokenObject& token_key, TokenComparison& result) {
+    const std::string name = describe_id(file_key.local_key_id, file_key.friendly_name);
+    const bool has_public = std::any_of(inventory.objects.begin(), inventory.objects.end(), [&](const TokenObject& o) {
+        return o.object_class == CKO_PUBLIC_KEY && o.id == token_key.id;
+    });
+    if (!has_public)
+        result.incomplete_on_token.push_back(fmt::format(
+            "file key {} is on the token without its public key object (a restore stopped half-way? restore "
+            "--on-conflict skip adds what is missing)",
+            name));
+    if (file_key.certificate) {
+        const auto& wanted = verification.certificates[*file_key.certificate].sha256;
+        const bool has_certificate =
+            std::any_of(inventory.objects.begin(), inventory.objects.end(), [&](const TokenObject& o) {
+                if (o.object_class != CKO_CERTIFICATE || !o.certificate) return false;
+                auto der = ossl::cert_der(o.certificate.get());
+                return ossl::sha256(der.data(), der.size()) == wanted;
+            });
+        if (!has_certificate)
+            result.incomplete_on_token.push_back(fmt::format(
+                "file key {} is on the token without the file's certificate (a restore stopped half-way? restore "
+                "--on-conflict skip adds what is missing)",
+                name));
+    }
+    if (token_key.extractable.value_or(false) || !token_key.sensitive.value_or(true))
+        result.unprotected_on_token.push_back(fmt::format(
+            "token key {} is {}", name,
+            token_key.extractable.value_or(false) && !token_key.sensitive.value_or(true) ? "extractable and not sensitive"
+            : token_key.extractable.value_or(false)                                       ? "extractable"
+                                                                                           : "not sensitive"));
+}
+
+}  // namespace
+
 TokenComparison compare_with_token(const Verification& verification, const Inventory& inventory,
                                    const std::vector<std::vector<std::uint8_t>>& only_ids) {
     TokenComparison result;
@@ -191,6 +230,7 @@ TokenComparison compare_with_token(const Verification& verification, const Inven
                                 ossl::hex(token_keys[t].object->id)));
             } else {
                 ++result.matched;
+                check_completeness(verification, file_key, inventory, *token_keys[t].object, result);
             }
             found = true;
             break;

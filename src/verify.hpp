@@ -53,8 +53,17 @@ Verification verify_file(pkcs12::Reader& reader);
 struct TokenComparison {
     std::vector<std::string> missing_on_token;   // file keys the token lacks (or with another CKA_ID)
     std::vector<std::string> missing_in_file;    // selected token keys the file lacks
+    // Keys on the token without the public key object or certificate the file has for
+    // them: a restore stopped half-way (kill -9). A difference, like the two above.
+    std::vector<std::string> incomplete_on_token;
+    // Matched keys the token reports as extractable or not sensitive: not a difference
+    // (restore --extractable makes them), but said, since a token may ignore the template.
+    std::vector<std::string> unprotected_on_token;
     std::size_t matched = 0;
-    bool same() const { return missing_on_token.empty() && missing_in_file.empty(); }
+    std::size_t differences() const {
+        return missing_on_token.size() + missing_in_file.size() + incomplete_on_token.size();
+    }
+    bool same() const { return differences() == 0; }
 };
 
 // Compares the file's keys with the token's private keys by public key (SPKI) and CKA_ID.

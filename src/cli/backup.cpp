@@ -34,6 +34,7 @@ struct BackupCommandOptions {
     std::vector<std::string> chain;
     std::uint64_t iterations = 0;
     bool token_wrap_only = false;
+    bool skip_unsupported = false;
     bool force = false;
     double lock_wait = 10;
     std::optional<std::string> record;
@@ -49,6 +50,7 @@ void run(const BackupCommandOptions& o) {
     options.iterations = o.iterations;
     options.chain_files = o.chain;
     options.token_wrap_only = o.token_wrap_only;
+    options.skip_unsupported = o.skip_unsupported;
     options.lock_wait = lock_wait_of(o.lock_wait);
     check_new_iterations(o.iterations);
     // Refuse an existing target before asking for any secret.
@@ -76,6 +78,7 @@ void run(const BackupCommandOptions& o) {
             result.warnings.push_back("removed " + stale + ", a temporary file an interrupted p11vault run left");
         write_file_atomically(o.out, result.file, o.force ? Overwrite::allow : Overwrite::refuse);
         record.keys = result.keys;
+        record.keys.insert(record.keys.end(), result.skipped.begin(), result.skipped.end());
         record.file_sha256 = ossl::hex(ossl::sha256(result.file.data(), result.file.size()));
         record.details = {{"profile", o.profile}, {"certificates", result.certificates}};
 
@@ -88,6 +91,8 @@ void run(const BackupCommandOptions& o) {
             document["token"] = token_json(token.slot, token.info);
             document["keys"] = Json::array();
             for (const auto& key : result.keys) document["keys"].push_back(key_report_json(key));
+            document["skipped"] = Json::array();
+            for (const auto& key : result.skipped) document["skipped"].push_back(key_report_json(key));
             document["certificates"] = result.certificates;
             document["warnings"] = result.warnings;
             print_json(document);
@@ -132,6 +137,8 @@ void add_backup_command(CLI::App& command) {
         ->check(CLI::PositiveNumber);
     command.add_flag("--token-wrap-only", options->token_wrap_only,
                      "refuse (exit 6) any key the token cannot wrap into the file itself");
+    command.add_flag("--skip-unsupported", options->skip_unsupported,
+                     "back up the keys that can leave the token and list the others (default: refuse, exit 6)");
     command.add_flag("--force", options->force, "replace --out if it exists");
     add_lock_wait_option(command, options->lock_wait);
     add_output_options(command, options->record, options->json);

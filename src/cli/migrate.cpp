@@ -27,6 +27,7 @@ struct MigrateCommandOptions {
     bool dry_run = false;
     double lock_wait = 10;
     bool renumber_duplicate_ids = false;
+    bool skip_unsupported = false;
     pkcs12::Limits limits;
     std::optional<std::string> record;
     bool json = false;
@@ -58,11 +59,13 @@ void run(const MigrateCommandOptions& o) {
     backup.token_wrap_only = o.token_wrap_only;
     backup.lock_wait = lock_wait_of(o.lock_wait);
     backup.allow_duplicate_ids = o.renumber_duplicate_ids;  // renumbered on the target
+    backup.skip_unsupported = o.skip_unsupported;
     RestoreOptions restore;
     restore.dry_run = o.dry_run;
     restore.extractable = o.extractable;
     restore.lock_wait = backup.lock_wait;
     restore.renumber_duplicate_ids = o.renumber_duplicate_ids;
+    restore.skip_unsupported = o.skip_unsupported;
     restore.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
                           : o.on_conflict == "replace" ? ConflictPolicy::replace
                                                        : ConflictPolicy::fail;
@@ -95,6 +98,8 @@ void run(const MigrateCommandOptions& o) {
         std::vector<KeyReport> keys = result.imported.keys;
         for (std::size_t i = 0; i < keys.size() && i < result.exported.keys.size(); ++i)
             keys[i].path = result.exported.keys[i].path + " -> " + keys[i].path;
+        // Keys that could not leave the source (--skip-unsupported) are listed too.
+        keys.insert(keys.end(), result.exported.skipped.begin(), result.exported.skipped.end());
         record.keys = keys;
         record.details = {{"from_token", {{"label", source.info.label}, {"serial", source.info.serial}}},
                           {"dry_run", o.dry_run}};
@@ -107,7 +112,9 @@ void run(const MigrateCommandOptions& o) {
             document["keys"] = Json::array();
             for (const auto& key : keys) document["keys"].push_back(key_report_json(key));
             document["certificates_written"] = result.imported.certificates_written;
-            document["warnings"] = result.imported.warnings;
+            std::vector<std::string> warnings = result.exported.warnings;
+            warnings.insert(warnings.end(), result.imported.warnings.begin(), result.imported.warnings.end());
+            document["warnings"] = warnings;
             print_json(document);
         } else {
             std::printf("%s %zu key%s from token \"%s\" to token \"%s\"%s\n", o.dry_run ? "Dry run: would migrate" : "Migrated",
@@ -136,6 +143,8 @@ void add_migrate_command(CLI::App& command) {
     command.add_flag("--extractable", options->extractable, "make the migrated keys extractable on the target");
     command.add_flag("--dry-run", options->dry_run, "check everything and write nothing to the target");
     add_lock_wait_option(command, options->lock_wait);
+    command.add_flag("--skip-unsupported", options->skip_unsupported,
+                     "migrate the other keys when one cannot leave the source or go on the target");
     command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,
                      "different source keys sharing a CKA_ID each get the SHA-1 of their public key as CKA_ID "
                      "on the target (default: refuse)");

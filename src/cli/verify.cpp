@@ -134,7 +134,9 @@ void run(const VerifyCommandOptions& o) {
             if (comparison)
                 document["token_comparison"] = {{"matched", comparison->matched},
                                                 {"missing_on_token", comparison->missing_on_token},
-                                                {"missing_in_file", comparison->missing_in_file}};
+                                                {"missing_in_file", comparison->missing_in_file},
+                                                {"incomplete_on_token", comparison->incomplete_on_token},
+                                                {"unprotected_on_token", comparison->unprotected_on_token}};
             print_json(document);
         } else {
             print_verification(o.file.in, verification);
@@ -149,15 +151,18 @@ void run(const VerifyCommandOptions& o) {
                             comparison->matched == 1 ? "" : "s");
                 for (const auto& line : comparison->missing_on_token) std::printf("  - %s\n", printable(line).c_str());
                 for (const auto& line : comparison->missing_in_file) std::printf("  + %s\n", printable(line).c_str());
+                for (const auto& line : comparison->incomplete_on_token)
+                    std::printf("  ! %s\n", printable(line).c_str());
             }
+            if (comparison)
+                for (const auto& line : comparison->unprotected_on_token) verification.warnings.push_back(line);
         }
         print_warnings(verification.warnings);
         if (!drill_ok) throw Error(ExitCode::bad_input, "the drill failed for at least one key (see above)");
         if (comparison && !comparison->same())
             throw Error(ExitCode::bad_input,
                         fmt::format("the file and the token differ ({} difference{}; see above)",
-                                    comparison->missing_on_token.size() + comparison->missing_in_file.size(),
-                                    comparison->missing_on_token.size() + comparison->missing_in_file.size() == 1 ? "" : "s"));
+                                    comparison->differences(), comparison->differences() == 1 ? "" : "s"));
     });
 }
 

@@ -46,6 +46,7 @@ struct FaultSpec {
     bool unprotect = false;     // P11VAULT_FAULT_UNPROTECT=1 (play openCryptoki's C_UnwrapKey)
     std::string signal;         // P11VAULT_FAULT_SIGNAL: signal instead of failing
     unsigned long delay_ms = 0; // P11VAULT_FAULT_DELAY_MS: delay instead of failing
+    unsigned timeout_seconds = 0;  // kill -9 the run after this long (0: the default timeout)
 };
 
 inline std::string describe(const FaultSpec& spec) {
@@ -110,6 +111,7 @@ inline FaultedRun run_faulted(const TestToken& token, const std::string& log_pat
         if (spec->unprotect) options.env["P11VAULT_FAULT_UNPROTECT"] = "1";
         if (!spec->signal.empty()) options.env["P11VAULT_FAULT_SIGNAL"] = spec->signal;
         if (spec->delay_ms != 0) options.env["P11VAULT_FAULT_DELAY_MS"] = std::to_string(spec->delay_ms);
+        if (spec->timeout_seconds != 0) options.timeout = std::chrono::seconds(spec->timeout_seconds);
     }
     FaultedRun run;
     run.result = run_with_token_args(token, subcommand, {"--module", kFaultModule, "--token-label", token.label()},
