@@ -360,9 +360,19 @@ TEST_F(Tpm2Test, ListShowsAKeyImportedWithTpm2PtoolAndVerifyMatchesItsFile) {
     }
     EXPECT_TRUE(found) << listed.out;
 
+    // The key matches; tpm2_ptool imported no certificate, so the file's certificate is
+    // the one difference (exit 4), and the token reports the imported key extractable.
     const RunResult verified = run_with_token(*token_, "verify", {"--in", file, "--json"});
-    EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
-    EXPECT_EQ(stdout_json(verified).at("token_comparison").at("matched"), 1) << verified.out;
+    EXPECT_EQ(verified.exit_code, 4) << verified.out << verified.err;
+    const json comparison = stdout_json(verified).at("token_comparison");
+    EXPECT_EQ(comparison.at("matched"), 1) << verified.out;
+    ASSERT_EQ(comparison.at("incomplete_on_token").size(), 1u) << verified.out;
+    EXPECT_NE(comparison.at("incomplete_on_token")[0].get<std::string>().find("without the file's certificate"),
+              std::string::npos)
+        << verified.out;
+    ASSERT_EQ(comparison.at("unprotected_on_token").size(), 1u) << verified.out;
+    EXPECT_NE(comparison.at("unprotected_on_token")[0].get<std::string>().find("is extractable"), std::string::npos)
+        << verified.out;
 }
 
 }  // namespace
