@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tests/support/test_token.hpp"
 
+#if defined(P11VAULT_TEST_SANITIZED)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -146,6 +150,16 @@ TestToken::TestToken(Backend backend, std::string label) : backend_(backend) {
         case Backend::proxy: create_softhsm(std::move(label)); break;
         case Backend::nss: create_nss(); break;
         case Backend::opencryptoki:
+#if defined(P11VAULT_TEST_SANITIZED)
+            // openCryptoki 3.8 leaks in its module and in the soft token library it
+            // dlclose's at C_Finalize, where LeakSanitizer can no longer name the library
+            // ("<unknown module>"), so tests/lsan.supp cannot suppress it. Leak tracking
+            // is off for this thread from here on in a process that uses openCryptoki (the
+            // test process of one test; ASan's other checks stay on, and p11vault's own
+            // code is leak-checked by the same tests on the other backends).
+            __lsan_disable();
+#endif
+            [[fallthrough]];
         case Backend::tpm2:
             if (!label.empty()) throw std::logic_error(backend_name(backend) + " TestTokens have a fixed label");
             create_shared(backend == Backend::opencryptoki ? "OPENCRYPTOKI" : "TPM2");
@@ -357,6 +371,17 @@ std::unique_ptr<pkcs11::Session> TestToken::open_session(bool read_write, bool l
 std::vector<std::string> TestToken::env_for_child() const {
     std::vector<std::string> entries = child_env_;
     if (is_softhsm()) entries.push_back("SOFTHSM2_CONF=" + softhsm_home_->conf);
+#if defined(P11VAULT_TEST_SANITIZED)
+    // openCryptoki 3.8's soft token library leaks what it allocates and is dlclose'd at
+    // C_Finalize, so LeakSanitizer reports leaks it cannot attribute to any module
+    // ("<unknown module>"), which tests/lsan.supp cannot name: leak checking is off for
+    // p11vault runs on this one backend (ASan's other checks stay on).
+    if (backend_ == Backend::opencryptoki) {
+        const char* current = std::getenv("ASAN_OPTIONS");
+        entries.push_back(std::string("ASAN_OPTIONS=") + (current != nullptr && *current != '\0' ? std::string(current) + ":" : "") +
+                          "detect_leaks=0");
+    }
+#endif
     return entries;
 }
 
