@@ -22,6 +22,8 @@ namespace {
     throw Error(ExitCode::failure, what + " " + path + ": " + std::strerror(error));
 }
 
+}  // namespace
+
 void write_all(int fd, const std::uint8_t* data, std::size_t size, const std::string& path) {
     while (size > 0) {
         ssize_t n = ::write(fd, data, size);
@@ -33,8 +35,6 @@ void write_all(int fd, const std::uint8_t* data, std::size_t size, const std::st
         size -= static_cast<std::size_t>(n);
     }
 }
-
-}  // namespace
 
 std::string directory_of(const std::string& path) {
     auto slash = path.rfind('/');

@@ -21,6 +21,10 @@ inline constexpr const char* kTemporaryPrefix = ".p11vault-";
 // flock'ed while it exists.
 void write_file_atomically(const std::string& path, std::span<const std::uint8_t> data, Overwrite overwrite);
 
+// Writes all of `size` bytes to `fd` (retrying short writes and EINTR); Error(failure)
+// naming `path` and the errno text.
+void write_all(int fd, const std::uint8_t* data, std::size_t size, const std::string& path);
+
 // The directory part of `path` ("." when it has none).
 std::string directory_of(const std::string& path);
 

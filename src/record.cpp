@@ -16,6 +16,7 @@
 
 #include "p11vault/error.hpp"
 #include "p11vault/version.hpp"
+#include "src/atomic_file.hpp"
 #include "src/ossl.hpp"
 
 namespace p11vault {
@@ -250,17 +251,7 @@ std::vector<std::string> RecordFile::append(const RunRecord& record) {
     text += json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     text += '\n';
     // With O_APPEND every write lands at the end; the loop only continues a short write.
-    const char* data = text.data();
-    std::size_t size = text.size();
-    while (size > 0) {
-        ssize_t n = ::write(fd_, data, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            io_error("cannot write", path_, errno);
-        }
-        data += n;
-        size -= static_cast<std::size_t>(n);
-    }
+    write_all(fd_, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), path_);
     if (::fsync(fd_) != 0) io_error("cannot fsync", path_, errno);
     if (created_) {
         auto slash = path_.rfind('/');

@@ -133,17 +133,20 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     InterruptGuard interrupts;
     Rollback rollback(session);
     std::vector<CK_OBJECT_HANDLE> to_replace;
+    auto create_public_key = [&](const PlannedKey& key) {
+        const std::string public_name = name_of(key.id, key.label, "public key");
+        pkcs11::AttributeTemplate public_template = public_key_template(key);
+        CK_OBJECT_HANDLE public_key = session.create_object(public_template);
+        rollback.add(public_key, public_name);
+        check_and_warn(session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"},
+                       result.warnings);
+    };
     try {
         for (PlannedKey& key : plan.keys) {
             if (key.skip && !key.add_public_key) continue;
             throw_if_interrupted("the restore");
             if (key.skip) {  // the key is already there; only its public key object is missing
-                const std::string public_name = name_of(key.id, key.label, "public key");
-                pkcs11::AttributeTemplate public_template = public_key_template(key);
-                CK_OBJECT_HANDLE public_key = session.create_object(public_template);
-                rollback.add(public_key, public_name);
-                check_and_warn(session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"},
-                               result.warnings);
+                create_public_key(key);
                 key.report.notes.push_back("the key was on the token already; its missing public key was added");
                 continue;
             }
@@ -156,12 +159,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
             if (!key.report.repaired.empty())
                 result.warnings.push_back(repair_warning(private_name, importer.created_by(), key.report.repaired));
 
-            const std::string public_name = name_of(key.id, key.label, "public key");
-            pkcs11::AttributeTemplate public_template = public_key_template(key);
-            CK_OBJECT_HANDLE public_key = session.create_object(public_template);
-            rollback.add(public_key, public_name);
-            check_and_warn(session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"},
-                           result.warnings);
+            create_public_key(key);
             key.report.status = key.replaces.empty() ? "restored" : "replaced";
             to_replace.insert(to_replace.end(), key.replaces.begin(), key.replaces.end());
         }

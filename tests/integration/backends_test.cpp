@@ -19,6 +19,7 @@
 
 #include "tests/support/cli_helpers.hpp"
 #include "tests/support/run.hpp"
+#include "tests/support/test_pfx.hpp"
 #include "tests/support/test_token.hpp"
 
 namespace p11vault::testing {
@@ -156,8 +157,8 @@ protected:
 
 // Backup, verify against the token, remove the originals, restore, sign: the restored
 // key's signature verifies with the original certificate, and it is sensitive and not
-// extractable. Then a second restore of the same file conflicts (exit 6) and changes
-// nothing.
+// extractable. A dry run before the restore exits as the restore will and writes
+// nothing. Then a second restore of the same file conflicts (exit 6) and changes nothing.
 TEST_P(BackendKeyTest, BackupVerifyRestoreSignAndConflict) {
     const std::optional<IssuedCert> cert = make_key();
     if (!cert) GTEST_SKIP() << backend_name(backend()) << " cannot generate or sign with " << key_type_name(key_type());
@@ -185,6 +186,11 @@ TEST_P(BackendKeyTest, BackupVerifyRestoreSignAndConflict) {
             for (CK_OBJECT_HANDLE object : find_objects(*session, object_class, key_.id)) session->destroy_object(object);
     }
     ASSERT_EQ(token_->object_count(), 0u);
+
+    // The dry run decides as the real run will, and writes nothing.
+    const RunResult dry = restore(*token_, file, {"--dry-run"});
+    EXPECT_EQ(dry.exit_code, expected.restore_path ? 0 : 6) << dry.out << dry.err;
+    EXPECT_EQ(token_->object_count(), 0u) << "the dry run wrote to the token";
 
     const RunResult restored = restore(*token_, file, {"--json"});
     if (!expected.restore_path) {
@@ -312,26 +318,7 @@ TEST_F(Tpm2Test, RestoreAndDryRunAreRefusedNamingTpm2PtoolImportAndChangeNothing
 // SHA-256 MAC, 2048 iterations), written in-process: `openssl pkcs12 -export` always
 // takes the certificate's SHA-1 as the localKeyID.
 void write_p12_with_id(const std::string& path, EVP_PKEY* key, X509* cert, const pkcs11::Bytes& id) {
-    STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
-    for (PKCS12_SAFEBAG* bag : {PKCS12_add_key(&bags, key, 0, 2048, NID_aes_256_cbc, kTestPassword),
-                                PKCS12_add_cert(&bags, cert)}) {
-        ASSERT_NE(bag, nullptr);
-        ASSERT_EQ(PKCS12_add_localkeyid(bag, const_cast<unsigned char*>(id.data()), static_cast<int>(id.size())), 1);
-        ASSERT_EQ(PKCS12_add_friendlyname_utf8(bag, "host key", -1), 1);
-    }
-    STACK_OF(PKCS7)* safes = nullptr;
-    ASSERT_EQ(PKCS12_add_safe(&safes, bags, -1, 0, nullptr), 1);
-    PKCS12* p12 = PKCS12_add_safes(safes, 0);
-    ASSERT_NE(p12, nullptr);
-    ASSERT_EQ(PKCS12_set_mac(p12, kTestPassword, -1, nullptr, 0, 2048, EVP_sha256()), 1);
-    unsigned char* der = nullptr;
-    const int length = i2d_PKCS12(p12, &der);
-    ASSERT_GT(length, 0);
-    write_text(path, std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
-    OPENSSL_free(der);
-    PKCS12_free(p12);
-    sk_PKCS7_pop_free(safes, PKCS7_free);
-    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    write_test_pfx(path, {{key, cert, id, "host key"}});
 }
 
 TEST_F(Tpm2Test, ListShowsAKeyImportedWithTpm2PtoolAndVerifyMatchesItsFile) {
@@ -373,6 +360,40 @@ TEST_F(Tpm2Test, ListShowsAKeyImportedWithTpm2PtoolAndVerifyMatchesItsFile) {
     ASSERT_EQ(comparison.at("unprotected_on_token").size(), 1u) << verified.out;
     EXPECT_NE(comparison.at("unprotected_on_token")[0].get<std::string>().find("is extractable"), std::string::npos)
         << verified.out;
+}
+
+// migrate onto openCryptoki (issue 18): its C_UnwrapKey ignores the protection asked
+// for, so the migrated keys come out sensitive and non-extractable only through the
+// read-back and repair, which the key report names.
+TEST(OpenCryptokiMigrate, MigratedKeysAreSensitiveAndNotExtractable) {
+    P11VAULT_REQUIRE_BACKEND(Backend::opencryptoki);
+    TestToken source(Backend::softhsm, "ock-migrate-from");
+    TestToken target(Backend::opencryptoki);
+    {
+        auto session = source.open_session();
+        certify(*session, generate_rsa(*session, 2048, {0x51}, "ock-migrated"));
+    }
+    RunOptions options;
+    add_env_entries(options, source.env_for_child());
+    add_env_entries(options, target.env_for_child());
+    const RunResult moved = run_p11vault(
+        {"migrate", "--id", "51", "--json", "--from-module", source.module_path(), "--from-token-label", source.label(),
+         "--from-pin", "file:" + source.write_pin_file(), "--to-module", target.module_path(), "--to-token-label",
+         target.label(), "--to-pin", "file:" + target.write_pin_file()},
+        options);
+    ASSERT_EQ(moved.exit_code, 0) << moved.out << moved.err;
+    const json document = stdout_json(moved);
+    ASSERT_EQ(document.at("keys").size(), 1u) << moved.out;
+    EXPECT_EQ(document.at("keys")[0].at("repaired"), json::array({"CKA_SENSITIVE", "CKA_EXTRACTABLE"})) << moved.out;
+
+    auto session = target.open_session(false, true);
+    pkcs11::AttributeTemplate match;
+    match.add_class(CKO_PRIVATE_KEY).add_bytes(CKA_ID, pkcs11::Bytes{0x51});
+    const auto found = session->find(match);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(session->get_bool(found[0], CKA_SENSITIVE), true);
+    EXPECT_EQ(session->get_bool(found[0], CKA_EXTRACTABLE), false);
+    EXPECT_FALSE(session->get_secret(found[0], CKA_PRIVATE_EXPONENT).has_value());
 }
 
 }  // namespace

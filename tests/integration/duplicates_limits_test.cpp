@@ -14,6 +14,7 @@
 
 #include "tests/support/cli_helpers.hpp"
 #include "tests/support/run.hpp"
+#include "tests/support/test_pfx.hpp"
 #include "tests/support/test_token.hpp"
 
 namespace p11vault::testing {
@@ -21,43 +22,9 @@ namespace {
 
 // A bag of a hand-made PKCS#12 file: a key (PBES2 AES-256) or a certificate, with a
 // localKeyID and a friendlyName when not empty.
-struct Bag {
-    EVP_PKEY* key = nullptr;
-    X509* cert = nullptr;
-    pkcs11::Bytes id;
-    std::string label;
-};
+using Bag = PfxEntry;
 
-void write_pfx(const std::string& path, const std::vector<Bag>& entries) {
-    STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
-    for (const Bag& entry : entries) {
-        PKCS12_SAFEBAG* bag = entry.key != nullptr
-                                  ? PKCS12_add_key(&bags, entry.key, 0, 2048, NID_aes_256_cbc, kTestPassword)
-                                  : PKCS12_add_cert(&bags, entry.cert);
-        ASSERT_NE(bag, nullptr);
-        if (!entry.id.empty()) {
-            ASSERT_EQ(PKCS12_add_localkeyid(bag, const_cast<unsigned char*>(entry.id.data()),
-                                            static_cast<int>(entry.id.size())),
-                      1);
-        }
-        if (!entry.label.empty()) {
-            ASSERT_EQ(PKCS12_add_friendlyname_utf8(bag, entry.label.c_str(), -1), 1);
-        }
-    }
-    STACK_OF(PKCS7)* safes = nullptr;
-    ASSERT_EQ(PKCS12_add_safe(&safes, bags, -1, 0, nullptr), 1);
-    PKCS12* p12 = PKCS12_add_safes(safes, 0);
-    ASSERT_NE(p12, nullptr);
-    ASSERT_EQ(PKCS12_set_mac(p12, kTestPassword, -1, nullptr, 0, 2048, EVP_sha256()), 1);
-    unsigned char* der = nullptr;
-    const int length = i2d_PKCS12(p12, &der);
-    ASSERT_GT(length, 0);
-    write_text(path, std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
-    OPENSSL_free(der);
-    PKCS12_free(p12);
-    sk_PKCS7_pop_free(safes, PKCS7_free);
-    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
-}
+void write_pfx(const std::string& path, const std::vector<Bag>& entries) { write_test_pfx(path, entries); }
 
 // SHA-1 of the RSA modulus: the id NSS and pkcs11-tool give a key.
 pkcs11::Bytes sha1_of_modulus(const EVP_PKEY* key) {

@@ -18,6 +18,7 @@
 
 #include "tests/support/cli_helpers.hpp"
 #include "tests/support/run.hpp"
+#include "tests/support/test_pfx.hpp"
 #include "tests/support/test_token.hpp"
 
 namespace p11vault::testing {
@@ -59,44 +60,10 @@ SourceFile openssl_file(const std::string& dir, const std::string& name, const s
 // A PKCS#12 file written in-process, for layouts the tools do not make: any key with any
 // certificate (even one that does not match), any localKeyID or none. Key bags PBES2
 // AES-256 (2048 iterations), certificate bags in the clear, SHA-256 MAC.
-struct Entry {
-    EVP_PKEY* key = nullptr;   // a key bag (may be null)
-    X509* cert = nullptr;      // a certificate bag (may be null)
-    pkcs11::Bytes id;          // localKeyID on both (none when empty)
-    std::string label;         // friendlyName on both (none when empty)
-};
+using Entry = PfxEntry;
 
 void write_pfx(const std::string& path, const std::vector<Entry>& entries, const std::string& password = kTestPassword) {
-    STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
-    auto attributes = [](PKCS12_SAFEBAG* bag, const Entry& entry) {
-        ASSERT_NE(bag, nullptr);
-        if (!entry.id.empty()) {
-            ASSERT_EQ(PKCS12_add_localkeyid(bag, const_cast<unsigned char*>(entry.id.data()),
-                                            static_cast<int>(entry.id.size())),
-                      1);
-        }
-        if (!entry.label.empty()) {
-            ASSERT_EQ(PKCS12_add_friendlyname_utf8(bag, entry.label.c_str(), -1), 1);
-        }
-    };
-    for (const Entry& entry : entries) {
-        if (entry.key != nullptr)
-            attributes(PKCS12_add_key(&bags, entry.key, 0, 2048, NID_aes_256_cbc, password.c_str()), entry);
-        if (entry.cert != nullptr) attributes(PKCS12_add_cert(&bags, entry.cert), entry);
-    }
-    STACK_OF(PKCS7)* safes = nullptr;
-    ASSERT_EQ(PKCS12_add_safe(&safes, bags, -1, 0, nullptr), 1);
-    PKCS12* p12 = PKCS12_add_safes(safes, 0);
-    ASSERT_NE(p12, nullptr);
-    ASSERT_EQ(PKCS12_set_mac(p12, password.c_str(), -1, nullptr, 0, 2048, EVP_sha256()), 1);
-    unsigned char* der = nullptr;
-    const int length = i2d_PKCS12(p12, &der);
-    ASSERT_GT(length, 0);
-    write_text(path, std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
-    OPENSSL_free(der);
-    PKCS12_free(p12);
-    sk_PKCS7_pop_free(safes, PKCS7_free);
-    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    write_test_pfx(path, entries, password);
 }
 
 class RestoreTest : public ::testing::TestWithParam<Backend> {

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// PKCS#12 files made in-process for restore tests, with exactly the bags a test needs:
+// any key with any certificate (even one that does not match), any localKeyID or none,
+// any friendlyName. `openssl pkcs12 -export` cannot: it always takes the certificate's
+// SHA-1 as the localKeyID and pairs key and certificate itself.
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <string>
+#include <vector>
+
+#include "pkcs11/attributes.hpp"
+#include "tests/support/cli_helpers.hpp"
+
+namespace p11vault::testing {
+
+struct PfxEntry {
+    EVP_PKEY* key = nullptr;   // a key bag (may be null)
+    X509* cert = nullptr;      // a certificate bag (may be null)
+    pkcs11::Bytes id;          // localKeyID on both (none when empty)
+    std::string label;         // friendlyName on both (none when empty)
+};
+
+// Key bags PBES2 AES-256 (2048 iterations), certificate bags in the clear, one safe,
+// SHA-256 MAC. Fails the test (ASSERT) when OpenSSL refuses; call it inside
+// ASSERT_NO_FATAL_FAILURE.
+void write_test_pfx(const std::string& path, const std::vector<PfxEntry>& entries,
+                    const std::string& password = kTestPassword);
+
+}  // namespace p11vault::testing
