@@ -46,34 +46,36 @@ std::vector<ExistingObject> scan_token(pkcs11::Session& session) {
     return out;
 }
 
-// Whether the private key under key.id on the token is the file's key: by its own public
-// attributes (an RSA modulus), else by the public key object of the same id.
+// Whether the private key under key.id on the token is the file's key: by the public half
+// the private key object shows (an RSA modulus, an EC point), else by the public key
+// object of the same id, else by a signature it makes that the file's public key verifies
+// (a private EC key rarely shows its point). The first of these the token offers decides.
 bool holds_this_key(pkcs11::Session& session, const std::vector<ExistingObject>& existing, const PlannedKey& key) {
     if (key.id.empty() || !key.public_key) return false;
-    auto matches = [&](CK_OBJECT_HANDLE handle) {
+    // nullopt: the object shows no public half.
+    auto shows_this_key = [&](CK_OBJECT_HANDLE handle) -> std::optional<bool> {
         pkcs11::AttributeValues values = session.get_attributes(handle, keys::public_attribute_types());
         if (const auto* modulus = values.bytes(CKA_MODULUS); modulus != nullptr && !modulus->empty())
             return keys::has_rsa_modulus(key.public_key.get(), *modulus);  // RSA-PSS files too
         ossl::Pkey shown = keys::public_key_from_attributes(values);
-        return shown && keys::same_public_key(shown.get(), key.public_key.get());
+        if (!shown) return std::nullopt;
+        return keys::same_public_key(shown.get(), key.public_key.get());
     };
-    // A private EC key shows no point: it proves itself by a signature instead.
-    auto signs = [&](CK_OBJECT_HANDLE handle) {
-        return key.type && signs_for(session, handle, key.type->key_type, key.public_key.get());
+    auto with_id = [&](CK_OBJECT_CLASS object_class) {
+        std::vector<CK_OBJECT_HANDLE> out;
+        for (const auto& object : existing)
+            if (object.object_class == object_class && object.id == key.id) out.push_back(object.handle);
+        return out;
     };
-    bool private_key_here = false;
-    for (const auto& object : existing) {
-        if (object.id != key.id) continue;
-        if (object.object_class == CKO_PRIVATE_KEY) {
-            private_key_here = true;
-            if (matches(object.handle)) return true;
+    for (CK_OBJECT_HANDLE private_key : with_id(CKO_PRIVATE_KEY)) {
+        if (auto shown = shows_this_key(private_key)) {
+            if (*shown) return true;
+            continue;
         }
+        for (CK_OBJECT_HANDLE public_key : with_id(CKO_PUBLIC_KEY))
+            if (shows_this_key(public_key).value_or(false)) return true;
+        if (key.type && signs_for(session, private_key, key.type->key_type, key.public_key.get())) return true;
     }
-    if (!private_key_here) return false;
-    for (const auto& object : existing)
-        if (object.object_class == CKO_PUBLIC_KEY && object.id == key.id && matches(object.handle)) return true;
-    for (const auto& object : existing)
-        if (object.object_class == CKO_PRIVATE_KEY && object.id == key.id && signs(object.handle)) return true;
     return false;
 }
 
