@@ -12,6 +12,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/extraction.hpp"
+#include "src/token_capability.hpp"
 
 namespace p11vault {
 
@@ -132,6 +133,31 @@ void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::siz
                                              "CKA_ID, or migrate them with --renumber-duplicate-ids)");
 }
 
+// Why p11vault could not restore the key onto a token like this one, or nothing: a
+// backup that could not be restored is refused, never written with exit 0. The source
+// token answers for its kind (it is asked as a restore would ask the target).
+std::optional<std::string> unrestorable(TokenCapability& capability, const TokenObject& key,
+                                        const EVP_PKEY* public_key) {
+    const std::string type = key.description ? key.description->name() : "unknown";
+    if (public_key == nullptr) {
+        // The key itself is read when it is exported; only the types p11vault restores get there.
+        const bool restorable_type = key.key_type && (*key.key_type == CKK_RSA || *key.key_type == CKK_EC ||
+                                                      *key.key_type == CKK_EC_EDWARDS || *key.key_type == CKK_DSA);
+        if (restorable_type) return std::nullopt;
+        return fmt::format("p11vault cannot restore {} keys ({}), so it does not back them up", type,
+                           key.key_type ? pkcs11::key_type_name(*key.key_type) : "no CKA_KEY_TYPE");
+    }
+    keys::KeyDescription description;
+    try {
+        description = keys::describe(public_key);
+    } catch (const Error& e) {
+        return fmt::format("p11vault could not restore it ({}), so it does not back it up", e.what());
+    }
+    if (auto why = capability.refusal(description, public_key))
+        return fmt::format("a restore onto a token like this one would refuse it ({}), so it is not backed up", *why);
+    return std::nullopt;
+}
+
 BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, const Inventory& inventory,
                         const SecretBytes& password, const BackupOptions& options) {
     std::vector<std::size_t> selected = select_private_keys(inventory, options.selection);
@@ -141,6 +167,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                                                                             : pkcs12::kLegacyIterations;
     pkcs12::Writer writer(options.profile, password, iterations);
     KeyExporter exporter(session, quirks, writer, options.token_wrap_only);
+    TokenCapability capability(session);
 
     BackupResult result;
     std::vector<std::string> refusals;
@@ -163,7 +190,9 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         pkcs12::EntryAttributes attributes;
         if (!key.id.empty()) attributes.local_key_id = key.id;
         if (!key.label.empty()) attributes.friendly_name = key.label;
-        auto exported = exporter.export_key(key, public_key, attributes, report.notes);
+        std::optional<ExtractionPath> exported;
+        if (auto why = unrestorable(capability, key, public_key)) report.notes.push_back(*why);
+        else exported = exporter.export_key(key, public_key, attributes, report.notes);
         if (!exported) {
             // The last note is the verdict; the ones before say what each path met.
             std::string reasons = report.notes.back();

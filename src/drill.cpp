@@ -64,7 +64,7 @@ SecretBytes random_pin() {
 
 std::vector<std::uint8_t> sha256_of_message() { return ossl::sha256(kMessage, sizeof kMessage); }
 
-// r||s (PKCS#11) -> DER ECDSA-Sig-Value (OpenSSL).
+// r||s (PKCS#11) -> DER ECDSA-Sig-Value (OpenSSL); a DSA-Sig-Value is the same SEQUENCE.
 std::vector<std::uint8_t> ecdsa_der(const std::vector<std::uint8_t>& raw) {
     using EcdsaSig = ossl::Owned<ECDSA_SIG, ECDSA_SIG_free>;
     std::size_t half = raw.size() / 2;
@@ -81,7 +81,7 @@ std::vector<std::uint8_t> ecdsa_der(const std::vector<std::uint8_t>& raw) {
 bool host_verify(const EVP_PKEY* key, CK_KEY_TYPE type, const std::vector<std::uint8_t>& signature) {
     ossl::MdCtx ctx(EVP_MD_CTX_new());
     EVP_PKEY* pkey = const_cast<EVP_PKEY*>(key);
-    if (type == CKK_EC) {
+    if (type == CKK_EC || type == CKK_DSA) {
         ossl::PkeyCtx pctx(EVP_PKEY_CTX_new_from_pkey(ossl::libctx(), pkey, nullptr));
         auto digest = sha256_of_message();
         auto der = ecdsa_der(signature);
@@ -110,6 +110,8 @@ std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_K
         signature = session.sign(pkcs11::Mechanism(CKM_SHA256_RSA_PKCS), handle, kMessage);
     } else if (type == CKK_EC) {
         signature = session.sign(pkcs11::Mechanism(CKM_ECDSA), handle, sha256_of_message());  // no CKM_ECDSA_SHA256 on SoftHSM
+    } else if (type == CKK_DSA) {
+        signature = session.sign(pkcs11::Mechanism(CKM_DSA), handle, sha256_of_message());
     } else {
         signature = session.sign(pkcs11::Mechanism(CKM_EDDSA), handle, kMessage);
     }

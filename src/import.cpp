@@ -6,6 +6,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/keys.hpp"
+#include "src/token_capability.hpp"
 #include "src/transport.hpp"
 
 namespace p11vault {
@@ -17,13 +18,6 @@ namespace {
 bool means_wrong_key(CK_RV rv) {
     return rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_INVALID ||
            rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID;
-}
-
-// C_CreateObject answers that refuse this key or its template, not a failing token.
-bool means_key_refused(CK_RV rv) {
-    return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
-           rv == CKR_TEMPLATE_INCOMPLETE || rv == CKR_ATTRIBUTE_READ_ONLY || rv == CKR_FUNCTION_NOT_SUPPORTED ||
-           rv == CKR_KEY_SIZE_RANGE || rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_CURVE_NOT_SUPPORTED;
 }
 
 std::vector<std::uint8_t> der_name(const X509_NAME* name) {
@@ -75,8 +69,10 @@ pkcs11::AttributeTemplate KeyImporter::private_template(const PlannedKey& key, b
     if (!key.id.empty()) t.add_bytes(CKA_ID, key.id);
     if (!key.label.empty()) t.add_string(CKA_LABEL, key.label);
     if (key.certificate) t.add_bytes(CKA_SUBJECT, der_name(X509_get_subject_name(key.certificate->certificate.get())));
-    if (quirks_.ec_unwrap_needs_nss_db && key.type->key_type == CKK_EC && key.public_key)
+    if (quirks_.unwrap_needs_nss_db && key.type->key_type == CKK_EC && key.public_key)
         t.add_bytes(CKA_NSS_DB, keys::ec_public_point(key.public_key.get()));
+    if (quirks_.unwrap_needs_nss_db && key.type->key_type == CKK_DSA && key.public_key)
+        t.add_bytes(CKA_NSS_DB, keys::dsa_public_value(key.public_key.get()));
     return t;
 }
 

@@ -2,7 +2,6 @@
 // Reading what a token holds, and pairing keys with their certificates and public keys.
 #include "src/inventory.hpp"
 
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -16,13 +15,10 @@
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
+#include "src/ec_curves.hpp"
 
 namespace p11vault {
 namespace {
-
-using ossl::Owned;
-using EcGroup = Owned<EC_GROUP, EC_GROUP_free>;
-using Printable = Owned<ASN1_PRINTABLESTRING, ASN1_PRINTABLESTRING_free>;
 
 // Listing order: what a backup is about first.
 constexpr std::array<CK_OBJECT_CLASS, 4> listed_classes = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY,
@@ -84,29 +80,16 @@ std::vector<CK_ATTRIBUTE_TYPE> attribute_types_for(CK_OBJECT_CLASS object_class,
     for (CK_ATTRIBUTE_TYPE type : public_component_types()) {
         if (!(lazy && type == CKA_PUBLIC_EXPONENT)) types.push_back(type);
     }
+    // A DSA public key object's public value (on a private key object it is the secret).
+    if (object_class == CKO_PUBLIC_KEY) types.push_back(CKA_VALUE);
     return types;
 }
 
-// The curve named by CKA_EC_PARAMS: a DER OID, or for EdDSA on older tokens a
-// PrintableString ("edwards25519").
-int curve_nid(const std::vector<std::uint8_t>& params) {
-    const unsigned char* p = params.data();
-    ossl::Object oid(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(params.size())));
-    if (oid) return OBJ_obj2nid(oid.get());
-    p = params.data();
-    Printable name(d2i_ASN1_PRINTABLESTRING(nullptr, &p, static_cast<long>(params.size())));
-    if (!name) return NID_undef;
-    const std::string text(reinterpret_cast<const char*>(name->data), static_cast<std::size_t>(name->length));
-    if (text == "edwards25519") return NID_ED25519;
-    if (text == "edwards448") return NID_ED448;
-    return NID_undef;
-}
-
-// "P-256" for NIST curves, else OpenSSL's short name ("secp256k1", "brainpoolP256r1").
-std::string curve_display_name(int nid) {
-    if (const char* nist = EC_curve_nid2nist(nid)) return nist;
-    if (const char* short_name = OBJ_nid2sn(nid)) return short_name;
-    return "unknown";
+// Bits of a big-endian unsigned integer (leading zero bytes allowed).
+unsigned bit_length(const std::vector<std::uint8_t>& value) {
+    const auto first = std::find_if(value.begin(), value.end(), [](auto b) { return b != 0; });
+    const auto bytes = static_cast<unsigned>(value.end() - first);
+    return bytes == 0 ? 0 : (bytes - 1) * 8 + static_cast<unsigned>(32 - __builtin_clz(*first));
 }
 
 // "EC_EDWARDS" for CKK_EC_EDWARDS.
@@ -143,14 +126,17 @@ std::optional<keys::KeyDescription> describe_from_attributes(CK_OBJECT_CLASS obj
         if (auto bits = values.ulong(CKA_MODULUS_BITS)) {
             d.bits = static_cast<unsigned>(*bits);
         } else if (const auto* modulus = values.bytes(CKA_MODULUS)) {
-            const auto first = std::find_if(modulus->begin(), modulus->end(), [](auto b) { return b != 0; });
-            const auto bytes = static_cast<unsigned>(modulus->end() - first);
-            d.bits = bytes == 0 ? 0 : (bytes - 1) * 8 + static_cast<unsigned>(32 - __builtin_clz(*first));
+            d.bits = bit_length(*modulus);
         }
         return d;
     }
+    if (*key_type == CKK_DSA) {
+        d.algorithm = "DSA";
+        if (const auto* prime = values.bytes(CKA_PRIME)) d.bits = bit_length(*prime);
+        return d;
+    }
     const auto* params = values.bytes(CKA_EC_PARAMS);
-    const int nid = params != nullptr ? curve_nid(*params) : NID_undef;
+    const int nid = params != nullptr ? keys::curve_nid_from_params(*params) : NID_undef;
     if (*key_type == CKK_EC_EDWARDS && (nid == NID_ED25519 || nid == NID_ED448)) {
         d.algorithm = d.curve = nid == NID_ED25519 ? "Ed25519" : "Ed448";
         d.bits = nid == NID_ED25519 ? 255 : 448;
@@ -158,11 +144,11 @@ std::optional<keys::KeyDescription> describe_from_attributes(CK_OBJECT_CLASS obj
     }
     if (*key_type == CKK_EC) {
         d.algorithm = "EC";
-        if (nid != NID_undef) {
-            d.curve = curve_display_name(nid);
-            EcGroup group(EC_GROUP_new_by_curve_name_ex(ossl::libctx(), nullptr, nid));
-            if (group) d.bits = static_cast<unsigned>(EC_GROUP_get_degree(group.get()));
-        }
+        if (params != nullptr)
+            if (auto curve = keys::ec_curve_from_params(*params)) {
+                d.curve = curve->display;
+                d.bits = curve->bits;
+            }
         return d;
     }
     d.algorithm = key_type_text(*key_type);
@@ -177,19 +163,9 @@ keys::KeyDescription describe_public_key(const EVP_PKEY* key) {
     } catch (const Error&) {
         keys::KeyDescription d;
         d.bits = static_cast<unsigned>(std::max(EVP_PKEY_get_bits(key), 0));
-        if (EVP_PKEY_is_a(key, "EC")) {
-            d.key_type = CKK_EC;
-            d.algorithm = "EC";
-            char group[80] = {};
-            if (EVP_PKEY_get_group_name(key, group, sizeof group, nullptr) == 1) {
-                d.curve = curve_display_name(OBJ_sn2nid(group));
-                if (d.curve == "unknown") d.curve = group;
-            }
-        } else {
-            const char* name = EVP_PKEY_get0_type_name(key);
-            d.algorithm = name != nullptr ? name : "unknown";
-            d.key_type = EVP_PKEY_is_a(key, "DSA") ? CKK_DSA : CKK_VENDOR_DEFINED;
-        }
+        const char* name = EVP_PKEY_get0_type_name(key);
+        d.algorithm = name != nullptr ? name : "unknown";
+        d.key_type = EVP_PKEY_is_a(key, "EC") ? CKK_EC : CKK_VENDOR_DEFINED;
         return d;
     }
 }
@@ -402,6 +378,7 @@ void complete_public_key_object(pkcs11::Session& session, const Inventory& inven
     std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_KEY_TYPE};
     for (CK_ATTRIBUTE_TYPE type : public_component_types())
         if (!object.key_type || is_rsa_component(type) == rsa) types.push_back(type);
+    if (object.key_type == CKK_DSA) types.push_back(CKA_VALUE);  // the public value y
     read_key(object, session.get_attributes(object.handle, types));
 }
 

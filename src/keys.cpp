@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "p11vault/error.hpp"
+#include "src/ec_curves.hpp"
 
 namespace p11vault::keys {
 
@@ -22,29 +23,6 @@ constexpr int kBadInput = static_cast<int>(ExitCode::bad_input);
 using BigNum = ossl::Owned<BIGNUM, BN_clear_free>;
 using ParamBuild = ossl::Owned<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
 using Params = ossl::Owned<OSSL_PARAM, OSSL_PARAM_free>;
-
-struct Curve {
-    const char* group;    // OpenSSL group name
-    const char* display;  // our name
-    int nid;
-    unsigned bits;
-};
-constexpr Curve kCurves[] = {
-    {"prime256v1", "P-256", NID_X9_62_prime256v1, 256},
-    {"secp384r1", "P-384", NID_secp384r1, 384},
-    {"secp521r1", "P-521", NID_secp521r1, 521},
-};
-
-const Curve* curve_by_group(const std::string& group) {
-    for (const auto& c : kCurves)
-        if (group == c.group || group == c.display) return &c;
-    return nullptr;
-}
-const Curve* curve_by_nid(int nid) {
-    for (const auto& c : kCurves)
-        if (nid == c.nid) return &c;
-    return nullptr;
-}
 
 Bytes der_object(int nid) {
     ossl::Object object(OBJ_nid2obj(nid));
@@ -78,23 +56,6 @@ Bytes unwrap_point(const Bytes& attribute, std::size_t raw_size_hint) {
     return attribute;
 }
 
-// The curve of CKA_EC_PARAMS: a DER OID (or, for EdDSA on older tokens, a
-// PrintableString curve name).
-int curve_nid_from_params(const Bytes& params) {
-    const unsigned char* p = params.data();
-    ossl::Object object(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(params.size())));
-    if (object) return OBJ_obj2nid(object.get());
-    p = params.data();
-    ossl::Owned<ASN1_PRINTABLESTRING, ASN1_PRINTABLESTRING_free> name(
-        d2i_ASN1_PRINTABLESTRING(nullptr, &p, static_cast<long>(params.size())));
-    if (name) {
-        std::string text(reinterpret_cast<const char*>(name->data), static_cast<std::size_t>(name->length));
-        if (text == "edwards25519") return NID_ED25519;
-        if (text == "edwards448") return NID_ED448;
-    }
-    return NID_undef;
-}
-
 BigNum get_bn(const EVP_PKEY* key, const char* name) {
     BIGNUM* bn = nullptr;
     if (EVP_PKEY_get_bn_param(key, name, &bn) != 1) ossl::fail(kBadInput, std::string("reading key parameter ") + name);
@@ -115,11 +76,23 @@ SecretBytes bn_secret(const BIGNUM* bn, std::size_t pad_to = 0) {
     return out;
 }
 
-std::string group_name(const EVP_PKEY* key) {
-    char name[64] = {};
-    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, nullptr) != 1)
-        ossl::fail(kBadInput, "reading the curve of an EC key");
-    return name;
+// DSA's domain (CKA_PRIME, CKA_SUBPRIME, CKA_BASE) into `build`; false when one is missing.
+bool push_dsa_domain(OSSL_PARAM_BLD* build, const pkcs11::AttributeValues& values, std::vector<BigNum>& keep) {
+    const std::pair<CK_ATTRIBUTE_TYPE, const char*> parts[] = {
+        {CKA_PRIME, OSSL_PKEY_PARAM_FFC_P}, {CKA_SUBPRIME, OSSL_PKEY_PARAM_FFC_Q}, {CKA_BASE, OSSL_PKEY_PARAM_FFC_G}};
+    for (const auto& [attribute, name] : parts) {
+        const Bytes* value = values.bytes(attribute);
+        if (value == nullptr || value->empty()) return false;
+        keep.emplace_back(BN_bin2bn(value->data(), static_cast<int>(value->size()), nullptr));
+        OSSL_PARAM_BLD_push_BN(build, name, keep.back().get());
+    }
+    return true;
+}
+
+void add_dsa_domain(const EVP_PKEY* key, pkcs11::AttributeTemplate& out) {
+    out.add_bytes(CKA_PRIME, bn_bytes(get_bn(key, OSSL_PKEY_PARAM_FFC_P).get()));
+    out.add_bytes(CKA_SUBPRIME, bn_bytes(get_bn(key, OSSL_PKEY_PARAM_FFC_Q).get()));
+    out.add_bytes(CKA_BASE, bn_bytes(get_bn(key, OSSL_PKEY_PARAM_FFC_G).get()));
 }
 
 ossl::Pkey from_params(const char* type, OSSL_PARAM_BLD* build, int selection) {
@@ -136,10 +109,16 @@ ossl::Pkey from_params(const char* type, OSSL_PARAM_BLD* build, int selection) {
 
 std::string KeyDescription::name() const {
     if (algorithm == "RSA" || algorithm == "RSA-PSS") return fmt::format("{}-{}", algorithm, bits);
+    if (algorithm == "DSA") return fmt::format("DSA-{}", bits);
     if (algorithm == "EC") {
+        // "EC-P256", "EC-brainpoolP256r1", "EC-P256-explicit", "EC-explicit-256".
+        static constexpr std::string_view kExplicit = " (explicit parameters)";
+        if (curve == "explicit parameters") return fmt::format("EC-explicit-{}", bits);
         std::string c = curve;
+        const bool explicit_parameters = c.ends_with(kExplicit);
+        if (explicit_parameters) c.resize(c.size() - kExplicit.size());
         c.erase(std::remove(c.begin(), c.end(), '-'), c.end());
-        return "EC-" + c;
+        return "EC-" + c + (explicit_parameters ? "-explicit" : "");
     }
     return algorithm;
 }
@@ -152,13 +131,16 @@ KeyDescription describe(const EVP_PKEY* key) {
         d.algorithm = EVP_PKEY_is_a(key, "RSA-PSS") ? "RSA-PSS" : "RSA";
         d.bits = static_cast<unsigned>(EVP_PKEY_get_bits(key));
     } else if (EVP_PKEY_is_a(key, "EC")) {
-        const Curve* curve = curve_by_group(group_name(key));
-        if (curve == nullptr)
-            throw Error(ExitCode::bad_input, "EC key on curve " + group_name(key) + " (supported: P-256, P-384, P-521)");
+        auto curve = ec_curve_of(key);
+        if (!curve) throw Error(ExitCode::bad_input, "EC key whose curve OpenSSL cannot read");
         d.key_type = CKK_EC;
         d.algorithm = "EC";
         d.curve = curve->display;
         d.bits = curve->bits;
+    } else if (EVP_PKEY_is_a(key, "DSA")) {
+        d.key_type = CKK_DSA;
+        d.algorithm = "DSA";
+        d.bits = static_cast<unsigned>(EVP_PKEY_get_bits(key));
     } else if (EVP_PKEY_is_a(key, "ED25519")) {
         d.key_type = CKK_EC_EDWARDS;
         d.algorithm = d.curve = "Ed25519";
@@ -176,8 +158,10 @@ KeyDescription describe(const EVP_PKEY* key) {
 }
 
 const std::vector<CK_ATTRIBUTE_TYPE>& public_attribute_types() {
-    static const std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_KEY_TYPE, CKA_MODULUS, CKA_PUBLIC_EXPONENT,
-                                                         CKA_EC_PARAMS, CKA_EC_POINT};
+    // Not CKA_VALUE, although a DSA public key object holds its public value there: on a
+    // private key object it is the secret.
+    static const std::vector<CK_ATTRIBUTE_TYPE> types = {CKA_KEY_TYPE, CKA_MODULUS,  CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS,
+                                                         CKA_EC_POINT, CKA_PRIME,    CKA_SUBPRIME,        CKA_BASE};
     return types;
 }
 
@@ -195,18 +179,24 @@ ossl::Pkey public_key_from_attributes(const pkcs11::AttributeValues& values) {
         OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_E, e.get());
         return from_params("RSA", build.get(), EVP_PKEY_PUBLIC_KEY);
     }
+    if (*key_type == CKK_DSA) {
+        // The public value is CKA_VALUE of a public key object, read by callers that ask for it.
+        const Bytes* y = values.bytes(CKA_VALUE);
+        if (y == nullptr || y->empty()) return {};
+        ParamBuild build(OSSL_PARAM_BLD_new());
+        std::vector<BigNum> keep;
+        if (!push_dsa_domain(build.get(), values, keep)) return {};
+        keep.emplace_back(BN_bin2bn(y->data(), static_cast<int>(y->size()), nullptr));
+        OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_PUB_KEY, keep.back().get());
+        return from_params("DSA", build.get(), EVP_PKEY_PUBLIC_KEY);
+    }
     const Bytes* params = values.bytes(CKA_EC_PARAMS);
     const Bytes* point = values.bytes(CKA_EC_POINT);
     if (params == nullptr || point == nullptr || point->empty()) return {};
     int nid = curve_nid_from_params(*params);
     if (*key_type == CKK_EC) {
-        const Curve* curve = curve_by_nid(nid);
-        if (curve == nullptr) return {};
         Bytes raw = unwrap_point(*point, 0);
-        ParamBuild build(OSSL_PARAM_BLD_new());
-        OSSL_PARAM_BLD_push_utf8_string(build.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->group, 0);
-        OSSL_PARAM_BLD_push_octet_string(build.get(), OSSL_PKEY_PARAM_PUB_KEY, raw.data(), raw.size());
-        return from_params("EC", build.get(), EVP_PKEY_PUBLIC_KEY);
+        return ec_key_from_params(*params, &raw, nullptr);
     }
     if (*key_type == CKK_EC_EDWARDS && (nid == NID_ED25519 || nid == NID_ED448)) {
         std::size_t size = nid == NID_ED25519 ? 32 : 57;
@@ -225,8 +215,11 @@ void add_public_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out) 
     if (d.key_type == CKK_RSA) {
         out.add_bytes(CKA_MODULUS, bn_bytes(get_bn(key, OSSL_PKEY_PARAM_RSA_N).get()));
         out.add_bytes(CKA_PUBLIC_EXPONENT, bn_bytes(get_bn(key, OSSL_PKEY_PARAM_RSA_E).get()));
+    } else if (d.key_type == CKK_DSA) {
+        add_dsa_domain(key, out);
+        out.add_bytes(CKA_VALUE, bn_bytes(get_bn(key, OSSL_PKEY_PARAM_PUB_KEY).get()));
     } else if (d.key_type == CKK_EC) {
-        out.add_bytes(CKA_EC_PARAMS, der_object(curve_by_group(d.curve)->nid));
+        out.add_bytes(CKA_EC_PARAMS, ec_params_der(key));
         out.add_bytes(CKA_EC_POINT, der_octet_string(ec_public_point(key)));
     } else {
         out.add_bytes(CKA_EC_PARAMS, der_object(d.curve == "Ed25519" ? NID_ED25519 : NID_ED448));
@@ -250,8 +243,11 @@ void add_private_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out)
             {CKA_EXPONENT_2, OSSL_PKEY_PARAM_RSA_EXPONENT2},   {CKA_COEFFICIENT, OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
         };
         for (const auto& [attribute, name] : components) out.add_secret(attribute, bn_secret(get_bn(key, name).get()));
+    } else if (d.key_type == CKK_DSA) {
+        add_dsa_domain(key, out);
+        out.add_secret(CKA_VALUE, bn_secret(get_bn(key, OSSL_PKEY_PARAM_PRIV_KEY).get()));
     } else if (d.key_type == CKK_EC) {
-        out.add_bytes(CKA_EC_PARAMS, der_object(curve_by_group(d.curve)->nid));
+        out.add_bytes(CKA_EC_PARAMS, ec_params_der(key));
         out.add_secret(CKA_VALUE, bn_secret(get_bn(key, OSSL_PKEY_PARAM_PRIV_KEY).get(), (d.bits + 7) / 8));
     } else {
         out.add_bytes(CKA_EC_PARAMS, der_object(d.curve == "Ed25519" ? NID_ED25519 : NID_ED448));
@@ -273,6 +269,8 @@ Bytes ec_public_point(const EVP_PKEY* key) {
     point.resize(size);
     return point;
 }
+
+Bytes dsa_public_value(const EVP_PKEY* key) { return bn_bytes(get_bn(key, OSSL_PKEY_PARAM_PUB_KEY).get()); }
 
 Bytes spki_der(const EVP_PKEY* key) {
     unsigned char* der = nullptr;
@@ -361,6 +359,21 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
         for (const auto& [attribute, name] : parts) push(name, secret_bn(component(secrets, attribute)));
         return from_params("RSA", build.get(), EVP_PKEY_KEYPAIR);
     }
+    if (key_type == CKK_DSA) {
+        if (!push_dsa_domain(build.get(), public_values, keep))
+            throw Error(ExitCode::refused, "DSA key without CKA_PRIME, CKA_SUBPRIME and CKA_BASE");
+        BigNum x = secret_bn(component(secrets, CKA_VALUE));
+        // The public value y = g^x mod p (a DSA private key object does not carry it).
+        BigNum y(BN_new());
+        ossl::Owned<BN_CTX, BN_CTX_free> ctx(BN_CTX_secure_new());
+        BIGNUM* p = keep[0].get();
+        BIGNUM* g = keep[2].get();
+        if (!y || !ctx || BN_mod_exp_mont_consttime(y.get(), g, x.get(), p, ctx.get(), nullptr) != 1)
+            ossl::fail(kBadInput, "computing a DSA public value");
+        push(OSSL_PKEY_PARAM_PUB_KEY, std::move(y));
+        push(OSSL_PKEY_PARAM_PRIV_KEY, std::move(x));
+        return from_params("DSA", build.get(), EVP_PKEY_KEYPAIR);
+    }
     const Bytes* params = public_values.bytes(CKA_EC_PARAMS);
     if (params == nullptr) throw Error(ExitCode::refused, "EC key without CKA_EC_PARAMS");
     int nid = curve_nid_from_params(*params);
@@ -371,16 +384,10 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
         if (key == nullptr) ossl::fail(kBadInput, "building an EdDSA key from token attributes");
         return ossl::Pkey(key);
     }
-    const Curve* curve = key_type == CKK_EC ? curve_by_nid(nid) : nullptr;
-    if (curve == nullptr) throw Error(ExitCode::refused, "unsupported key type or curve");
-    OSSL_PARAM_BLD_push_utf8_string(build.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->group, 0);
-    push(OSSL_PKEY_PARAM_PRIV_KEY, secret_bn(value));
-    Bytes point;
-    if (public_key != nullptr) {
-        point = ec_public_point(public_key);
-        OSSL_PARAM_BLD_push_octet_string(build.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
-    }
-    return from_params("EC", build.get(), EVP_PKEY_KEYPAIR);
+    if (key_type != CKK_EC) throw Error(ExitCode::refused, "unsupported key type or curve");
+    if (public_key == nullptr) return ec_key_from_params(*params, nullptr, &value);
+    const Bytes point = ec_public_point(public_key);
+    return ec_key_from_params(*params, &point, &value);
 }
 
 SecretBytes private_key_info_der(const EVP_PKEY* key) {

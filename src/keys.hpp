@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Conversion between OpenSSL keys and PKCS#11 key attributes, for RSA, EC (named curves)
-// and EdDSA (Ed25519/Ed448). Nothing here talks to a token.
+// Conversion between OpenSSL keys and PKCS#11 key attributes, for RSA, DSA, EC (every
+// curve OpenSSL knows, named or explicit: ec_curves.hpp) and EdDSA (Ed25519/Ed448). Nothing here talks to a token.
 #pragma once
 
 #include <p11-kit/pkcs11.h>
@@ -24,8 +24,8 @@ struct KeyDescription {
     CK_KEY_TYPE key_type = CKK_RSA;
     std::string algorithm;   // "RSA", "EC", "Ed25519", "Ed448", or an OID text for unknown ones
     unsigned bits = 0;       // modulus bits, or field size for EC/EdDSA
-    std::string curve;       // "P-256", "P-384", "P-521", "Ed25519", "" for RSA
-    std::string name() const;  // "RSA-2048", "EC-P256", "Ed25519"
+    std::string curve;       // "P-256", "brainpoolP256r1", "Ed25519" (CurveInfo::display), "" for RSA/DSA
+    std::string name() const;  // "RSA-2048", "DSA-1024", "EC-P256", "EC-brainpoolP256r1", "Ed25519"
 };
 
 // Describes an OpenSSL key. Throws Error(bad_input) for key types p11vault cannot
@@ -47,6 +47,8 @@ void add_public_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out);
 void add_private_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out);
 // The raw public point 04||X||Y of an EC key (NSS softoken's CKA_NSS_DB on unwrap).
 Bytes ec_public_point(const EVP_PKEY* key);
+// The public value y of a DSA key, big-endian (NSS softoken's CKA_NSS_DB on unwrap).
+Bytes dsa_public_value(const EVP_PKEY* key);
 
 // DER SubjectPublicKeyInfo, and its SHA-256.
 Bytes spki_der(const EVP_PKEY* key);

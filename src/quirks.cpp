@@ -25,7 +25,7 @@ const QuirkRow kQuirkTable[] = {
     {.by_module = {.module_manufacturer = "Mozilla Foundation", .library_description = "NSS Internal Crypto Services"},
      .by_token = {.token_manufacturer = "Mozilla Foundation", .token_model = "NSS 3"},
      .quirks = {.name = "NSS softoken",
-                .ec_unwrap_needs_nss_db = true,
+                .unwrap_needs_nss_db = true,
                 .create_replaces_same_id = true,
                 .ignores_extractable_on_wrap = true,
                 .pbkd2_password_length_by_pointer = true}},

@@ -18,8 +18,9 @@ constexpr CK_ATTRIBUTE_TYPE CKA_NSS_DB = 0xD5A0DB00UL;
 
 struct TokenQuirks {
     std::string name = "standard";  // which table row matched, for records and debug logs
-    // C_UnwrapKey of an EC private key needs CKA_NSS_DB = 04||X||Y.
-    bool ec_unwrap_needs_nss_db = false;
+    // C_UnwrapKey of an EC or DSA private key needs CKA_NSS_DB = its public value
+    // (04||X||Y, or y).
+    bool unwrap_needs_nss_db = false;
     // Creating an object with the class and CKA_ID of an existing one silently replaces
     // it, so conflicts must be found before writing and "replace" cannot keep both.
     bool create_replaces_same_id = false;

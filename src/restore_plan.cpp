@@ -13,6 +13,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/drill.hpp"
+#include "src/token_capability.hpp"
 
 namespace p11vault {
 
@@ -96,29 +97,6 @@ bool shares_local_key_id(const pkcs12::BagAttributes& a, const pkcs12::BagAttrib
     return false;
 }
 
-bool offers(const std::vector<pkcs11::MechanismEntry>& mechanisms, std::initializer_list<CK_MECHANISM_TYPE> any_of) {
-    for (const auto& entry : mechanisms)
-        for (CK_MECHANISM_TYPE type : any_of)
-            if (entry.type == type) return true;
-    return false;
-}
-
-// Whether the token can hold and use a key of this type, from its mechanism list.
-std::optional<std::string> unsupported_reason(const keys::KeyDescription& type,
-                                              const std::vector<pkcs11::MechanismEntry>& mechanisms) {
-    bool ok = false;
-    switch (type.key_type) {
-        case CKK_RSA: ok = offers(mechanisms, {CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN}); break;
-        case CKK_EC: ok = offers(mechanisms, {CKM_ECDSA, CKM_EC_KEY_PAIR_GEN}); break;
-        case CKK_EC_EDWARDS:
-            ok = offers(mechanisms, {CKM_EDDSA, CKM_EC_EDWARDS_KEY_PAIR_GEN}) && type.curve == "Ed25519";
-            break;
-        default: break;
-    }
-    if (ok) return std::nullopt;
-    return fmt::format("the token offers no mechanism for {} keys", type.name());
-}
-
 bool shares_local_key_id_with_another_key(const pkcs12::Contents& contents, const pkcs12::KeyBag& bag) {
     for (const auto& other : contents.keys)
         if (&other != &bag && shares_local_key_id(bag.attributes, other.attributes)) return true;
@@ -193,6 +171,13 @@ std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
             BN_bn2bin(n, material.data());
             BN_free(n);
         }
+    } else if (EVP_PKEY_is_a(public_key, "DSA")) {
+        BIGNUM* y = nullptr;  // as NSS: SHA-1 of the public value
+        if (EVP_PKEY_get_bn_param(public_key, OSSL_PKEY_PARAM_PUB_KEY, &y) == 1) {
+            material.resize(static_cast<std::size_t>(BN_num_bytes(y)));
+            BN_bn2bin(y, material.data());
+            BN_free(y);
+        }
     } else {
         std::size_t size = 0;
         if (EVP_PKEY_get_octet_string_param(public_key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0, &size) == 1) {
@@ -210,7 +195,7 @@ std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
 RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
                          std::vector<std::string>& warnings, const ImportTrial& import_trial) {
     pkcs12::Contents& contents = reader.contents();
-    const auto mechanisms = session.module().mechanisms(session.slot());
+    TokenCapability capability(session);
     RestorePlan plan;
     std::set<const pkcs12::CertBag*> paired;
 
@@ -245,7 +230,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
                 key.public_key.reset(EVP_PKEY_dup(X509_get0_pubkey(key.certificate->certificate.get())));
             }
             key.type = keys::describe(key.public_key.get());
-            key.unsupported = unsupported_reason(*key.type, mechanisms);
+            key.unsupported = capability.refusal(*key.type, key.public_key.get());
         } catch (const Error& e) {
             if (e.code() != ExitCode::bad_input) throw;
             key.unsupported = e.what();

@@ -251,4 +251,16 @@ TokenComparison compare_with_token(const Verification& verification, const Inven
     return result;
 }
 
+std::vector<std::string> keys_the_token_cannot_hold(const Verification& verification, TokenCapability& capability) {
+    std::vector<std::string> out;
+    for (const auto& key : verification.keys) {
+        if (!key.supported || !key.public_key) continue;  // warned about already
+        const keys::KeyDescription type = keys::describe(key.public_key.get());
+        if (auto why = capability.refusal(type, key.public_key.get()))
+            out.push_back(fmt::format("file key {} ({}) would not restore onto this token: {}",
+                                      describe_id(key.local_key_id, key.friendly_name), key.type, *why));
+    }
+    return out;
+}
+
 }  // namespace p11vault

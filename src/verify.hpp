@@ -11,6 +11,7 @@
 #include "pkcs11/session.hpp"
 #include "src/inventory.hpp"
 #include "src/pkcs12/reader.hpp"
+#include "src/token_capability.hpp"
 
 namespace p11vault {
 
@@ -59,12 +60,18 @@ struct TokenComparison {
     // Matched keys the token reports as extractable or not sensitive: not a difference
     // (restore --extractable makes them), but said, since a token may ignore the template.
     std::vector<std::string> unprotected_on_token;
+    // File keys of a type the token cannot hold (TokenCapability): a restore onto it would
+    // refuse them. A warning, not a difference (the file may be meant for another token).
+    std::vector<std::string> would_not_restore;
     std::size_t matched = 0;
     std::size_t differences() const {
         return missing_on_token.size() + missing_in_file.size() + incomplete_on_token.size();
     }
     bool same() const { return differences() == 0; }
 };
+
+// The file's keys the token cannot hold, in words for TokenComparison::would_not_restore.
+std::vector<std::string> keys_the_token_cannot_hold(const Verification& verification, TokenCapability& capability);
 
 // Compares the file's keys with the token's private keys by public key (SPKI) and CKA_ID.
 // No private key is read from the token: public keys come from public attributes, public

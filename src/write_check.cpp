@@ -77,7 +77,7 @@ std::string wanted_text(CK_ATTRIBUTE_TYPE type, std::span<const std::uint8_t> wa
 }
 
 // The private key's public half against the file's key: RSA by its public components,
-// EC by its curve (a private EC key object has no CKA_EC_POINT).
+// EC by its curve (a private EC key object has no CKA_EC_POINT), DSA by its domain.
 void check_public_half(pkcs11::Session& session, const WrittenObject& object, CK_KEY_TYPE key_type) {
     if (object.public_key == nullptr) return;
     if (key_type == CKK_RSA) {
@@ -88,15 +88,21 @@ void check_public_half(pkcs11::Session& session, const WrittenObject& object, CK
         if (!keys::has_rsa_modulus(object.public_key, *modulus))
             fail(object, fmt::format("the key the token holds after {} is not the file's key (different public key)",
                                      object.created_by));
-    } else if (key_type == CKK_EC) {
+    } else if (key_type == CKK_EC || key_type == CKK_DSA) {
+        // The domain: the curve, or DSA's p, q and g.
         pkcs11::AttributeTemplate file_public;
         keys::add_public_attributes(object.public_key, file_public);
-        auto wanted = file_public.public_value(CKA_EC_PARAMS);
-        std::optional<Bytes> held = session.get_bytes(object.handle, CKA_EC_PARAMS);
-        if (wanted && !same_value(CKA_EC_PARAMS, *wanted, held))
-            fail(object, fmt::format("the key the token holds after {} is not on the file's curve (CKA_EC_PARAMS "
-                                     "differs)",
-                                     object.created_by));
+        const std::vector<CK_ATTRIBUTE_TYPE> domain =
+            key_type == CKK_EC ? std::vector<CK_ATTRIBUTE_TYPE>{CKA_EC_PARAMS}
+                               : std::vector<CK_ATTRIBUTE_TYPE>{CKA_PRIME, CKA_SUBPRIME, CKA_BASE};
+        for (CK_ATTRIBUTE_TYPE type : domain) {
+            auto wanted = file_public.public_value(type);
+            std::optional<Bytes> held = session.get_bytes(object.handle, type);
+            if (wanted && !same_value(type, *wanted, held))
+                fail(object, fmt::format("the key the token holds after {} is not on the file's {} ({} differs)",
+                                         object.created_by, key_type == CKK_EC ? "curve" : "DSA domain",
+                                         pkcs11::attribute_name(type)));
+        }
     }
 }
 

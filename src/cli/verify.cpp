@@ -110,6 +110,8 @@ void run(const VerifyCommandOptions& o) {
             if (token.uri.object_id) only_ids.push_back(*token.uri.object_id);
             comparison = compare_with_token(
                 verification, read_inventory(*token.session, PublicKeyObjects::when_needed), only_ids);
+            TokenCapability capability(*token.session);
+            comparison->would_not_restore = keys_the_token_cannot_hold(verification, capability);
         }
         std::vector<DrillResult> drill;
         if (o.drill) drill = run_drill(reader, verification, "");
@@ -136,7 +138,8 @@ void run(const VerifyCommandOptions& o) {
                                                 {"missing_on_token", comparison->missing_on_token},
                                                 {"missing_in_file", comparison->missing_in_file},
                                                 {"incomplete_on_token", comparison->incomplete_on_token},
-                                                {"unprotected_on_token", comparison->unprotected_on_token}};
+                                                {"unprotected_on_token", comparison->unprotected_on_token},
+                                                {"would_not_restore", comparison->would_not_restore}};
             print_json(document);
         } else {
             print_verification(o.file.in, verification);
@@ -155,7 +158,8 @@ void run(const VerifyCommandOptions& o) {
                     std::printf("  ! %s\n", printable(line).c_str());
             }
             if (comparison)
-                for (const auto& line : comparison->unprotected_on_token) verification.warnings.push_back(line);
+                for (const auto* lines : {&comparison->unprotected_on_token, &comparison->would_not_restore})
+                    for (const auto& line : *lines) verification.warnings.push_back(line);
         }
         print_warnings(verification.warnings);
         if (!drill_ok) throw Error(ExitCode::bad_input, "the drill failed for at least one key (see above)");

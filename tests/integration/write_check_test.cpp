@@ -95,8 +95,10 @@ TEST_F(FaultTest, RestoreWithoutRepairsReportsNone) {
     args.push_back("--json");
     const FaultedRun run = run_faulted(target_, log_path(), "restore", args, std::nullopt);
     ASSERT_EQ(run.result.exit_code, 0) << describe(run.result);
-    for (const auto& key : stdout_json(run.result)["keys"])
-        EXPECT_EQ(key["repaired"], nlohmann::json::array()) << key.dump();
+    const nlohmann::json report = stdout_json(run.result);
+    ASSERT_FALSE(report.at("keys").empty()) << report.dump(2);
+    for (const auto& key : report.at("keys"))
+        EXPECT_EQ(key.at("repaired"), nlohmann::json::array()) << key.dump();
     EXPECT_EQ(run.calls_of("C_SetAttributeValue"), 0u);
     EXPECT_EQ(count_lines_with(run.result, "did not apply"), 0u) << describe(run.result);
 }

@@ -109,7 +109,8 @@ bool password_of(const Row& row, std::string& password) {
 // A manifest key type SoftHSM 2 can hold and sign with (as CKK_RSA, CKK_EC or
 // CKK_EC_EDWARDS). RSA-PSS keys are CKK_RSA keys on a token.
 bool softhsm_can_hold(const std::string& type) {
-    static const std::regex supported("^(RSA-[0-9]+|RSA-PSS-[0-9]+|EC-P(256|384|521)|Ed25519)$");
+    // SoftHSM's CKM_DSA takes 512 to 1024 bits.
+    static const std::regex supported("^(RSA-[0-9]+|RSA-PSS-[0-9]+|EC-[A-Za-z0-9]+|Ed25519|Ed448|DSA-(512|768|1024))$");
     return std::regex_match(type, supported);
 }
 

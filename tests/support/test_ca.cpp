@@ -182,16 +182,25 @@ PkeyPtr public_key_from_token(pkcs11::Session& session, CK_OBJECT_HANDLE object)
     }
     if ((key_type == CKK_EC || key_type == CKK_EC_EDWARDS) && values.has(CKA_EC_PARAMS) && values.has(CKA_EC_POINT)) {
         std::string curve = curve_for(*values.bytes(CKA_EC_PARAMS));
-        if (curve == "Ed25519") {
-            pkcs11::Bytes point = bare_point(*values.bytes(CKA_EC_POINT), 32);
-            return PkeyPtr(ensure(EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr, point.data(), 32),
+        if (curve == "Ed25519" || curve == "Ed448") {
+            const std::size_t size = curve == "Ed25519" ? 32 : 57;
+            pkcs11::Bytes point = bare_point(*values.bytes(CKA_EC_POINT), size);
+            return PkeyPtr(ensure(EVP_PKEY_new_raw_public_key_ex(nullptr, curve == "Ed25519" ? "ED25519" : "ED448",
+                                                                 nullptr, point.data(), size),
                                   "EVP_PKEY_new_raw_public_key_ex"));
         }
-        std::size_t field = curve == "P-256" ? 32 : curve == "P-384" ? 48 : curve == "P-521" ? 66 : 0;
-        if (field == 0) throw std::runtime_error("public_key_from_token: unsupported CKA_EC_PARAMS");
+        if (curve.empty()) throw std::runtime_error("public_key_from_token: unsupported CKA_EC_PARAMS");
+        // OpenSSL's group name: the NIST curves by their NIST names, the others as named.
+        const std::string group = curve == "P-256" ? "prime256v1" : curve == "P-384" ? "secp384r1"
+                                  : curve == "P-521"                ? "secp521r1"
+                                                                    : curve;
+        const std::size_t field = curve == "P-384" || curve == "brainpoolP384r1" ? 48
+                                  : curve == "P-521"                             ? 66
+                                  : curve == "brainpoolP512r1"                   ? 64
+                                                                                 : 32;
         pkcs11::Bytes point = bare_point(*values.bytes(CKA_EC_POINT), 1 + 2 * field);
         ParamBldPtr builder(ensure(OSSL_PARAM_BLD_new(), "OSSL_PARAM_BLD_new"));
-        ensure(OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve.c_str(), 0),
+        ensure(OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME, group.c_str(), 0),
                "push group");
         ensure(OSSL_PARAM_BLD_push_octet_string(builder.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()),
                "push pub");
@@ -233,11 +242,13 @@ pkcs11::Bytes sign_for_openssl(pkcs11::Session& session, CK_OBJECT_HANDLE privat
         return session.sign(pkcs11::Mechanism(CKM_RSA_PKCS), private_key, digest_info);
     }
     if (key_type == CKK_EC_EDWARDS) return session.sign(pkcs11::Mechanism(CKM_EDDSA), private_key, data);
-    if (key_type != CKK_EC) throw std::invalid_argument("sign_for_openssl: unsupported key type");
+    if (key_type != CKK_EC && key_type != CKK_DSA) throw std::invalid_argument("sign_for_openssl: unsupported key type");
     std::uint8_t digest[32];
     unsigned int digest_size = 0;
     ensure(EVP_Digest(data.data(), data.size(), digest, &digest_size, EVP_sha256(), nullptr), "EVP_Digest");
-    pkcs11::Bytes raw = session.sign(pkcs11::Mechanism(CKM_ECDSA), private_key, std::span(digest, digest_size));
+    // A DSA-Sig-Value is the same SEQUENCE of r and s as an ECDSA-Sig-Value.
+    pkcs11::Bytes raw = session.sign(pkcs11::Mechanism(key_type == CKK_EC ? CKM_ECDSA : CKM_DSA), private_key,
+                                     std::span(digest, digest_size));
     std::size_t half = raw.size() / 2;
     BnPtr r(ensure(BN_bin2bn(raw.data(), static_cast<int>(half), nullptr), "BN_bin2bn"));
     BnPtr s(ensure(BN_bin2bn(raw.data() + half, static_cast<int>(half), nullptr), "BN_bin2bn"));
@@ -250,7 +261,7 @@ pkcs11::Bytes sign_for_openssl(pkcs11::Session& session, CK_OBJECT_HANDLE privat
 
 bool openssl_verify(EVP_PKEY* public_key, std::span<const std::uint8_t> data, std::span<const std::uint8_t> signature) {
     MdCtxPtr context(ensure(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-    const bool pure = EVP_PKEY_is_a(public_key, "ED25519") == 1;
+    const bool pure = EVP_PKEY_is_a(public_key, "ED25519") == 1 || EVP_PKEY_is_a(public_key, "ED448") == 1;
     ensure(EVP_DigestVerifyInit_ex(context.get(), nullptr, pure ? nullptr : "SHA256", nullptr, nullptr, public_key,
                                    nullptr),
            "EVP_DigestVerifyInit_ex");

@@ -30,7 +30,8 @@ struct TestKey {
 
 TestKey generate_rsa(pkcs11::Session& session, unsigned bits, pkcs11::Bytes id, std::string label,
                      KeyFlags flags = {});
-// curve: "P-256", "P-384" or "P-521".
+// curve: "P-256", "P-384", "P-521", "secp256k1", "brainpoolP256r1", "brainpoolP384r1" or
+// "brainpoolP512r1" (OpenSSL group names but for the NIST curves).
 TestKey generate_ec(pkcs11::Session& session, const std::string& curve, pkcs11::Bytes id, std::string label,
                     KeyFlags flags = {});
 // Empty when the token has no CKM_EC_EDWARDS_KEY_PAIR_GEN (NSS 3.87):
