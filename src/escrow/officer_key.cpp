@@ -28,11 +28,35 @@ bool is_not_this_key(CK_RV rv) {
            rv == CKR_DATA_LEN_RANGE || rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
 }
 
+// The subject of a public certificate the URI's object= / id= name, for the PIN prompt.
+std::string certificate_named_by(pkcs11::Session& session, const pkcs11::TokenUri& uri) {
+    pkcs11::AttributeTemplate match;
+    match.add_class(CKO_CERTIFICATE);
+    if (uri.object_id) match.add_bytes(CKA_ID, *uri.object_id);
+    if (uri.object_label) match.add_string(CKA_LABEL, *uri.object_label);
+    if (!uri.object_id && !uri.object_label) return {};
+    for (CK_OBJECT_HANDLE object : session.find(match, 4)) {
+        std::optional<pkcs11::Bytes> der = session.get_bytes(object, CKA_VALUE);
+        if (!der) continue;
+        const unsigned char* p = der->data();
+        ossl::Cert cert(d2i_X509(nullptr, &p, static_cast<long>(der->size())));
+        if (cert) return ossl::name_text(X509_get_subject_name(cert.get()));
+        ossl::last_error();
+    }
+    return {};
+}
+
 }  // namespace
 
 OfficerKey::OfficerKey(const OfficerKeySpec& spec) {
-    token_ = open_token(token_options_for(spec), /*read_write=*/false, /*login=*/true);
+    TokenOptions options = token_options_for(spec);
+    token_ = open_token(options, /*read_write=*/false, /*login=*/false);
     pkcs11::Session& session = *token_.session;
+    // The prompt names the officer's certificate where the token shows it before login.
+    const std::string subject = certificate_named_by(session, token_.uri);
+    options.pin_prompt_detail = subject.empty() ? " (recovery officer's key)"
+                                                : " (recovery officer, certificate " + subject + ")";
+    log_in(token_, options);
     pkcs11::AttributeTemplate match;
     match.add_class(CKO_PRIVATE_KEY);
     if (token_.uri.object_id) match.add_bytes(CKA_ID, *token_.uri.object_id);
