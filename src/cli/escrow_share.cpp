@@ -2,6 +2,8 @@
 // p11vault escrow-share: one recovery officer opens their share of an M-of-N escrowed
 // backup on their own token and writes it as a share file (the text format of `split`,
 // mode 0600), for a restore elsewhere with --escrow-share (docs/escrow.md).
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -30,6 +32,9 @@ struct EscrowShareCommandOptions {
 };
 
 void run(const EscrowShareCommandOptions& o) {
+    // Refused before the officer's token is opened and their PIN asked for.
+    if (::access(o.out.c_str(), F_OK) == 0)
+        throw Error(ExitCode::refused, o.out + " exists; choose another --out (a share file is never replaced)");
     RunRecord record;
     record.command = "escrow-share";
     record.file = o.in;

@@ -146,9 +146,8 @@ std::optional<SecretBytes> OfficerKey::recover_cek(const RecipientEntry& recipie
         return oaep_sha256_decode(encoded, recipient.encrypted_key.size());
     }
     // ECDH: Z into a session secret the host may read, destroyed right after.
+    if (recipient.originator_point.size() < 3 || recipient.originator_point[0] != 0x04) return std::nullopt;
     const std::size_t field_bytes = (recipient.originator_point.size() - 1) / 2;
-    if (recipient.originator_point.size() < 3 || recipient.originator_point[0] != 0x04 || field_bytes == 0)
-        return std::nullopt;
     CK_ECDH1_DERIVE_PARAMS params{CKD_NULL, 0, nullptr, static_cast<CK_ULONG>(recipient.originator_point.size()),
                                   const_cast<CK_BYTE*>(recipient.originator_point.data())};
     pkcs11::AttributeTemplate secret_template;

@@ -70,6 +70,12 @@ TEST_F(EscrowThresholdTest, EscrowShareFilesOpenItAsTheTokensDo) {
     EXPECT_EQ(file_mode(share1), 0600u);
     EXPECT_EQ(read_text(share1).rfind("p11vault password share, format 1\n", 0), 0u) << read_text(share1);
     EXPECT_NE(read_text(share3).find("share: 3\n"), std::string::npos);
+    // A share file is never replaced.
+    const std::string written = read_text(share1);
+    result = escrow_share(officers_[0], share1);
+    EXPECT_EQ(result.exit_code, 6) << result.err;
+    EXPECT_NE(result.err.find("exists"), std::string::npos) << result.err;
+    EXPECT_EQ(read_text(share1), written);
 
     const auto before = target_.objects();
     result = restore_with(file_, {}, {"--escrow-share", share1});
