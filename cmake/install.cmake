@@ -31,7 +31,7 @@ install(FILES completions/p11vault.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bas
         RENAME p11vault)
 install(FILES completions/_p11vault DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
 
-install(FILES README.md docs/cli.md docs/json.md docs/security.md docs/extraction.md docs/tokens.md
+install(FILES README.md docs/cli.md docs/json.md docs/security.md docs/extraction.md docs/tokens.md docs/escrow.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # Debian wants its own copyright file (machine-readable, pointing at the licence text

@@ -4,11 +4,12 @@
 # Works with or without the bash-completion package.
 # shellcheck disable=SC2207  # compgen's output is split on IFS on purpose
 
-_p11vault_subcommands="list backup restore verify migrate split combine record-check"
+_p11vault_subcommands="list backup restore verify migrate split combine escrow-share record-check"
 _p11vault_global_options="--verbose --version --help -h"
 _p11vault_token_options="--module --module-init --token --token-label --slot --pin"
 _p11vault_file_input_options="--in --password --max-iterations --max-file-size --max-objects --max-label-length"
 _p11vault_output_options="--record --json"
+_p11vault_escrow_input_options="--recipient-key --recipient-module --recipient-pin --escrow-share"
 
 # The options of one subcommand, as src/cli/*.cpp defines them.
 _p11vault_options_of() {
@@ -19,15 +20,16 @@ _p11vault_options_of() {
         backup)
             echo "$_p11vault_token_options --out --password --id --label --all" \
                  "--profile --chain --iter --token-wrap-only --skip-unsupported --force --lock-wait" \
+                 "--recipient --recipient-threshold --recipient-allow-expired" \
                  "$_p11vault_output_options $common" ;;
         restore)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
                  "--dry-run --on-conflict --extractable --skip-unsupported --lock-wait" \
-                 "--renumber-duplicate-ids" \
+                 "--renumber-duplicate-ids $_p11vault_escrow_input_options" \
                  "$_p11vault_output_options $common" ;;
         verify)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
-                 "--drill $_p11vault_output_options $common" ;;
+                 "--drill $_p11vault_escrow_input_options $_p11vault_output_options $common" ;;
         migrate)
             echo "--from-module --from-module-init --from-token" \
                  "--from-token-label --from-slot --from-pin" \
@@ -41,6 +43,8 @@ _p11vault_options_of() {
             echo "--password --generate --threshold --shares --out-dir --qr $common" ;;
         combine)
             echo "--share --out $common" ;;
+        escrow-share)
+            echo "--in --recipient-key --recipient-module --recipient-pin --out --max-file-size --record $common" ;;
         record-check)
             echo "$common" ;;
     esac
@@ -57,7 +61,8 @@ _p11vault_takes_value() {
         --out | --password | --new-password | --id | --label | --profile | \
         --chain | --iter | --record | --in | --max-iterations | \
         --max-file-size | --max-objects | --max-label-length | --on-conflict | --threshold | --shares | \
-        --out-dir | --share)
+        --out-dir | --share | --recipient | --recipient-threshold | --recipient-key | \
+        --recipient-module | --recipient-pin | --escrow-share)
             return 0 ;;
     esac
     return 1
@@ -128,7 +133,7 @@ _p11vault_secret_source() {
 _p11vault_value() {
     local option=$1 cur=$2
     case $option in
-        --in | --out | --chain | --record | --share)
+        --in | --out | --chain | --record | --share | --recipient | --escrow-share)
             _p11vault_files "$cur" ;;
         --out-dir)
             _p11vault_dirs "$cur" ;;
@@ -144,7 +149,7 @@ _p11vault_value() {
             COMPREPLY=($(compgen -W "modern legacy" -- "$cur")) ;;
         --on-conflict)
             COMPREPLY=($(compgen -W "fail skip replace" -- "$cur")) ;;
-        --pin | --password | --from-pin | --to-pin | --new-password)
+        --pin | --password | --from-pin | --to-pin | --new-password | --recipient-pin)
             _p11vault_secret_source "$option" "$cur" ;;
         *) ;;  # labels, ids, numbers, init strings: nothing to offer
     esac

@@ -322,7 +322,7 @@ void log_in(const pkcs11::Module& module, CK_SLOT_ID slot, pkcs11::Session& sess
     const std::optional<std::string> pin_source = pin_source_for(options);
     const bool prompting = !pin_source && isatty(STDIN_FILENO);
     if (prompting) warn_about_pin_tries(info);
-    const std::string what = fmt::format("PIN of token \"{}\"", info.label);
+    const std::string what = fmt::format("PIN of token \"{}\"{}", info.label, options.pin_prompt_detail);
     // Messages about a URI's pin-source name it as such (its file: rules are --pin's).
     const std::string source_name = options.pin_source || !pin_source
                                         ? option_name(options, "pin")
@@ -408,6 +408,10 @@ OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions&
     if (login && token.info.login_required())
         log_in(*token.module, token.slot, *token.session, token.info, options);
     return token;
+}
+
+void log_in(OpenToken& token, const TokenOptions& options) {
+    if (token.info.login_required()) log_in(*token.module, token.slot, *token.session, token.info, options);
 }
 
 }  // namespace p11vault

@@ -23,6 +23,9 @@ struct TokenOptions {
     // The options' names in messages: "" for --module, --token, --pin; "from-" and "to-"
     // for migrate's --from-module etc.
     std::string option_prefix;
+    // Added to the PIN prompt after the token's name, e.g. " (recovery officer, certificate
+    // CN=Officer 1)", so that whoever types the PIN knows which key it unlocks.
+    std::string pin_prompt_detail;
 };
 
 // The module path the options resolve to: --module, else the module-path or module-name
@@ -58,6 +61,10 @@ struct OpenToken {
 // options.pin_source. Warns on stderr when the token reports a low PIN count or a final
 // try. Never retries a PIN.
 OpenToken open_token(const TokenOptions& options, bool read_write, bool login);
+
+// Logs in to a token opened with `login` false, as open_token would have (nothing when the
+// token requires no login).
+void log_in(OpenToken& token, const TokenOptions& options);
 
 // Loads the module only (for `list` without a selected token).
 std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options);

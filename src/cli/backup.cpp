@@ -14,6 +14,7 @@
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/reports.hpp"
+#include "src/escrow/escrow.hpp"
 #include "src/new_secret_policy.hpp"
 #include "src/ossl.hpp"
 #include "src/token.hpp"
@@ -37,6 +38,9 @@ struct BackupCommandOptions {
     bool skip_unsupported = false;
     bool force = false;
     double lock_wait = 10;
+    std::vector<std::string> recipients;
+    unsigned recipient_threshold = 1;
+    bool recipient_allow_expired = false;
     std::optional<std::string> record;
     bool json = false;
 };
@@ -53,6 +57,21 @@ void run(const BackupCommandOptions& o) {
     options.skip_unsupported = o.skip_unsupported;
     options.lock_wait = lock_wait_of(o.lock_wait);
     check_new_iterations(o.iterations);
+    // Recovery officers' certificates are checked before the token is touched.
+    std::vector<escrow::OfficerCertificate> officers;
+    if (!o.recipients.empty()) {
+        if (o.password)
+            throw Error(ExitCode::usage, "--password and --recipient exclude each other: an escrowed backup is "
+                                         "opened by a recovery officer's key, not a password");
+        officers = escrow::load_officer_certificates(o.recipients, o.recipient_allow_expired);
+        if (o.recipient_threshold > officers.size())
+            throw Error(ExitCode::usage, fmt::format("--recipient-threshold {} is more than the {} --recipient "
+                                                     "certificate{} given",
+                                                     o.recipient_threshold, officers.size(),
+                                                     officers.size() == 1 ? "" : "s"));
+    } else if (o.recipient_threshold != 1 || o.recipient_allow_expired) {
+        throw Error(ExitCode::usage, "--recipient-threshold and --recipient-allow-expired need --recipient");
+    }
     // Refuse an existing target before asking for any secret.
     if (!o.force && ::access(o.out.c_str(), F_OK) == 0)
         throw Error(ExitCode::refused, o.out + " exists; choose another --out or give --force to replace it");
@@ -70,10 +89,16 @@ void run(const BackupCommandOptions& o) {
         // Selection problems are reported before the password is asked for.
         Inventory inventory = read_inventory(*token.session, PublicKeyObjects::when_needed);
         refuse_duplicate_ids(inventory, select_private_keys(inventory, options.selection));
-        SecretBytes password = read_secret(o.password, "backup password", "--password", Prompt::confirm);
-        std::vector<std::string> password_warnings = check_new_password(password, options.profile, o.iterations);
+        // Escrowed: the PKCS#12 inside has the fixed password of docs/escrow.md; the
+        // envelope around it is the protection.
+        SecretBytes password = officers.empty()
+                                   ? read_secret(o.password, "backup password", "--password", Prompt::confirm)
+                                   : SecretBytes::from_text(escrow::kInnerPassword);
+        std::vector<std::string> password_warnings;
+        if (officers.empty()) password_warnings = check_new_password(password, options.profile, o.iterations);
         BackupResult result = run_backup(*token.session, quirks_for(*token.session), inventory, password, options);
         result.warnings.insert(result.warnings.begin(), password_warnings.begin(), password_warnings.end());
+        if (!officers.empty()) result.file = escrow::make_escrow_file(result.file, officers, o.recipient_threshold);
         for (const auto& stale : remove_stale_temporaries(directory_of(o.out)))
             result.warnings.push_back("removed " + stale + ", a temporary file an interrupted p11vault run left");
         write_file_atomically(o.out, result.file, o.force ? Overwrite::allow : Overwrite::refuse);
@@ -81,6 +106,17 @@ void run(const BackupCommandOptions& o) {
         record.keys.insert(record.keys.end(), result.skipped.begin(), result.skipped.end());
         record.file_sha256 = ossl::hex(ossl::sha256(result.file.data(), result.file.size()));
         record.details = {{"profile", o.profile}, {"certificates", result.certificates}};
+        Json escrow_details = nullptr;
+        if (!officers.empty()) {
+            escrow_details = {{"format", o.recipient_threshold == 1 ? "cms-auth-enveloped-data" : "p11vault-threshold"},
+                              {"threshold", o.recipient_threshold},
+                              {"recipients", Json::array()}};
+            for (const auto& officer : officers)
+                escrow_details["recipients"].push_back({{"subject", officer.subject},
+                                                        {"key_type", officer.key_type},
+                                                        {"certificate_sha256", ossl::hex(officer.sha256)}});
+            record.details["escrow"] = escrow_details;
+        }
 
         if (o.json) {
             Json document;
@@ -94,6 +130,7 @@ void run(const BackupCommandOptions& o) {
             document["skipped"] = Json::array();
             for (const auto& key : result.skipped) document["skipped"].push_back(key_report_json(key));
             document["certificates"] = result.certificates;
+            document["escrow"] = escrow_details;
             document["warnings"] = result.warnings;
             print_json(document);
         } else {
@@ -102,6 +139,10 @@ void run(const BackupCommandOptions& o) {
                         result.certificates == 1 ? "" : "s", printable(token.info.label).c_str(), o.out.c_str(),
                         o.profile.c_str());
             print_key_table(result.keys, false);
+            if (!officers.empty())
+                std::printf("Escrowed to %zu recovery officer%s: any %u of them open%s it\n", officers.size(),
+                            officers.size() == 1 ? "" : "s", o.recipient_threshold,
+                            o.recipient_threshold == 1 ? "s" : "");
             for (const auto& key : result.keys)
                 if (key.path == "host-reencrypt" || key.path == "attribute-read")
                     std::printf("note: key %s was decrypted on this host for a moment (%s); use a token that wraps "
@@ -117,7 +158,7 @@ void run(const BackupCommandOptions& o) {
 void add_backup_command(CLI::App& command) {
     auto options = std::make_shared<BackupCommandOptions>();
     add_token_options(command, options->token);
-    command.add_option("--out", options->out, "the PKCS#12 file to write")->required()->option_text("FILE.p12");
+    command.add_option("--out", options->out, "the file to write: PKCS#12, or with --recipient a CMS envelope around one")->required()->option_text("FILE.p12");
     command.add_option("--password", options->password,
                        "password source for the file: env:VAR, file:PATH, fd:N, stdin (absent: prompt twice)")
         ->option_text("SRC");
@@ -139,6 +180,18 @@ void add_backup_command(CLI::App& command) {
                      "refuse (exit 6) any key the token cannot wrap into the file itself");
     command.add_flag("--skip-unsupported", options->skip_unsupported,
                      "back up the keys that can leave the token and list the others (default: refuse, exit 6)");
+    command
+        .add_option("--recipient", options->recipients,
+                    "escrow the backup to a recovery officer's certificate (RSA or EC; repeatable) instead of a "
+                    "password: a CMS envelope only the officer's private key opens")
+        ->option_text("CERT.pem");
+    command
+        .add_option("--recipient-threshold", options->recipient_threshold,
+                    "how many of the --recipient officers must come together to open the file (default 1: any one)")
+        ->check(CLI::Range(1u, 255u))
+        ->option_text("M");
+    command.add_flag("--recipient-allow-expired", options->recipient_allow_expired,
+                     "use --recipient certificates that have expired or are not valid yet");
     command.add_flag("--force", options->force, "replace --out if it exists");
     add_lock_wait_option(command, options->lock_wait);
     add_output_options(command, options->record, options->json);

@@ -21,5 +21,6 @@ void add_split_command(CLI::App& command);
 void add_combine_command(CLI::App& command);
 void add_record_check_command(CLI::App& command);
 void add_migrate_command(CLI::App& command);
+void add_escrow_share_command(CLI::App& command);
 
 }  // namespace p11vault::cli

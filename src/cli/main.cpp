@@ -42,6 +42,7 @@ constexpr Command commands[] = {
     {"migrate", "move keys from one token to another, in memory", cli::add_migrate_command},
     {"split", "split a backup password into M-of-N shares", cli::add_split_command},
     {"combine", "recover a password from K or more shares", cli::add_combine_command},
+    {"escrow-share", "open one recovery officer's share of an M-of-N escrowed backup", cli::add_escrow_share_command},
     {"record-check", "verify the hash chain of a --record file", cli::add_record_check_command},
 };
 

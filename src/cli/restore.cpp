@@ -7,6 +7,7 @@
 #include "p11vault/secret_source.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/cli/escrow_input.hpp"
 #include "src/cli/reports.hpp"
 #include "src/ossl.hpp"
 #include "src/pkcs12/reader.hpp"
@@ -21,6 +22,7 @@ using Json = nlohmann::ordered_json;
 struct RestoreCommandOptions {
     TokenOptions token;
     FileInputOptions file;
+    EscrowInputOptions escrow;
     bool dry_run = false;
     std::string on_conflict = "fail";
     bool extractable = false;
@@ -46,15 +48,18 @@ void run(const RestoreCommandOptions& o) {
     record.command = o.dry_run ? "restore-dry-run" : "restore";
     record.file = o.file.in;
     run_recorded(o.record, record, [&] {
-        pkcs12::Bytes data = pkcs12::read_file(o.file.in, o.file.limits.max_file_size);
-        record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
-        SecretBytes password = read_secret(o.file.password, "password of " + o.file.in, "--password", Prompt::once);
-        pkcs12::Reader reader(std::move(data), password, o.file.limits);
+        // An escrowed file is opened with the officers' tokens (and those closed again)
+        // before the target token is opened.
+        InputFile input = read_input_file(o.file, o.escrow, o.token.module, /*may_stay_closed=*/false);
+        record.file_sha256 = input.file_sha256;
+        if (input.escrow) record.details["escrow"] = escrow_json(input);
+        pkcs12::Reader reader(std::move(input.pkcs12), input.password, o.file.limits);
         OpenToken token = open_token(o.token, /*read_write=*/true, /*login=*/true);
         record.token = token.info;
         RestoreResult result = run_restore(*token.session, quirks_for(*token.session), reader, options);
         record.keys = result.keys;
-        record.details = {{"certificates_written", result.certificates_written}, {"dry_run", result.dry_run}};
+        record.details["certificates_written"] = result.certificates_written;
+        record.details["dry_run"] = result.dry_run;
 
         if (o.json) {
             Json document;
@@ -67,6 +72,7 @@ void run(const RestoreCommandOptions& o) {
             for (const auto& key : result.keys) document["keys"].push_back(key_report_json(key));
             document["certificates_written"] = result.certificates_written;
             document["quirks"] = reader.decryptor().quirks_used();
+            if (input.escrow) document["escrow"] = escrow_json(input);
             document["warnings"] = result.warnings;
             print_json(document);
         } else {
@@ -91,6 +97,7 @@ void add_restore_command(CLI::App& command) {
     auto options = std::make_shared<RestoreCommandOptions>();
     add_token_options(command, options->token);
     add_file_input_options(command, options->file, "restore");
+    add_escrow_input_options(command, options->escrow, /*with_shares=*/true);
     command.add_flag("--dry-run", options->dry_run,
                      "check everything (password, file, login, conflicts, key types) and write nothing");
     command.add_option("--on-conflict", options->on_conflict,

@@ -10,6 +10,7 @@
 #include "p11vault/secret_source.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/cli/escrow_input.hpp"
 #include "src/cli/reports.hpp"
 #include "src/drill.hpp"
 #include "src/ossl.hpp"
@@ -24,6 +25,7 @@ using Json = nlohmann::ordered_json;
 struct VerifyCommandOptions {
     TokenOptions token;
     FileInputOptions file;
+    EscrowInputOptions escrow;
     bool drill = false;
     std::optional<std::string> record;
     bool json = false;
@@ -81,15 +83,42 @@ void print_verification(const std::string& file, const Verification& v) {
     }
 }
 
+// An escrowed file verify was given no officer key for: what the envelope says, and that
+// the content was not checked.
+void report_closed_escrow(const VerifyCommandOptions& o, const InputFile& input) {
+    if (token_selection_given(o.token) || o.drill)
+        throw Error(ExitCode::usage, o.file.in + " is escrowed: comparing it with a token or a drill needs its content "
+                                                 "(give --recipient-key or --escrow-share)");
+    const std::string note = "the content was not opened: give --recipient-key (or --escrow-share) to check the keys "
+                             "inside; only the envelope's structure was checked";
+    if (o.json) {
+        Json document;
+        document["format"] = json_format("verify");
+        document["file"] = o.file.in;
+        document["file_sha256"] = input.file_sha256;
+        document["escrow"] = escrow_json(input);
+        document["warnings"] = Json::array({note});
+        print_json(document);
+    } else {
+        std::printf("File %s\n", o.file.in.c_str());
+        print_escrow_summary(input);
+    }
+    print_warnings({note});
+}
+
 void run(const VerifyCommandOptions& o) {
     RunRecord record;
     record.command = "verify";
     record.file = o.file.in;
     run_recorded(o.record, record, [&] {
-        pkcs12::Bytes data = pkcs12::read_file(o.file.in, o.file.limits.max_file_size);
-        record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
-        SecretBytes password = read_secret(o.file.password, "password of " + o.file.in, "--password", Prompt::once);
-        pkcs12::Reader reader(std::move(data), password, o.file.limits);
+        InputFile input = read_input_file(o.file, o.escrow, o.token.module, /*may_stay_closed=*/true);
+        record.file_sha256 = input.file_sha256;
+        if (input.escrow) record.details["escrow"] = escrow_json(input);
+        if (!input.opened()) {
+            report_closed_escrow(o, input);
+            return;
+        }
+        pkcs12::Reader reader(std::move(input.pkcs12), input.password, o.file.limits);
         Verification verification = verify_file(reader);
         for (const auto& key : verification.keys) {
             KeyReport report;
@@ -118,8 +147,9 @@ void run(const VerifyCommandOptions& o) {
 
         bool drill_ok = true;
         for (const auto& result : drill) drill_ok = drill_ok && result.ok;
-        record.details = {{"drill", o.drill}, {"drill_ok", drill_ok},
-                          {"token_matches", comparison ? Json(comparison->same()) : Json(nullptr)}};
+        record.details["drill"] = o.drill;
+        record.details["drill_ok"] = drill_ok;
+        record.details["token_matches"] = comparison ? Json(comparison->same()) : Json(nullptr);
         if (o.json) {
             Json document;
             document["format"] = json_format("verify");
@@ -127,6 +157,7 @@ void run(const VerifyCommandOptions& o) {
             document["file_sha256"] = *record.file_sha256;
             Json details = verification_json(verification);
             for (auto& [name, value] : details.items()) document[name] = value;
+            document["escrow"] = escrow_json(input);
             document["warnings"] = verification.warnings;
             if (o.drill) {
                 document["drill"] = Json::array();
@@ -142,6 +173,8 @@ void run(const VerifyCommandOptions& o) {
                                                 {"would_not_restore", comparison->would_not_restore}};
             print_json(document);
         } else {
+            print_escrow_summary(input);
+            if (input.escrow) std::printf("\n");
             print_verification(o.file.in, verification);
             if (o.drill) {
                 std::printf("\nDrill (throw-away SoftHSM token)\n");
@@ -176,6 +209,7 @@ void add_verify_command(CLI::App& command) {
     auto options = std::make_shared<VerifyCommandOptions>();
     add_token_options(command, options->token);
     add_file_input_options(command, options->file, "verify");
+    add_escrow_input_options(command, options->escrow, /*with_shares=*/true);
     command.add_flag("--drill", options->drill,
                      "also restore into a throw-away SoftHSM token and sign and verify with every key");
     add_output_options(command, options->record, options->json);

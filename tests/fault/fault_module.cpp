@@ -40,8 +40,11 @@
 //                            fail; it is forwarded after this many milliseconds (a slow
 //                            token, to line two runs up against each other).
 //   P11VAULT_FAULT_LOG       append one line per call to this file:
-//                            "<K or -> <function> <CKR name> [injected]"
-//                            where K is the call's counted number and - an uncounted call.
+//                            "<K or -> <function> <CKR name> [injected] [detail]"
+//                            where K is the call's counted number and - an uncounted call;
+//                            detail: "object=H types=0x..,.." (C_GetAttributeValue),
+//                            "key=H" (C_DecryptInit), "base=H" (C_DeriveKey),
+//                            "wrapping=H key=H" (C_WrapKey).
 //   P11VAULT_FAULT_HOSTILE=MODE  play a broken or hostile module (the block "Hostile
 //                            modules" below lists the modes): a list that never fits, a
 //                            search that never ends, absurd lengths, a garbage list.
@@ -279,11 +282,41 @@ std::optional<CK_RV> decide(int function, unsigned long& number) {
     return std::nullopt;
 }
 
-void record(int function, unsigned long number, CK_RV rv, bool injected) {
+void record(int function, unsigned long number, CK_RV rv, bool injected, const std::string& detail = {}) {
     if (settings.log.empty()) return;
     std::string line = (number != 0 ? std::to_string(number) : std::string("-")) + " " + function_names[function] +
-                       " " + rv_text(rv) + (injected ? " injected" : "");
+                       " " + rv_text(rv) + (injected ? " injected" : "") + (detail.empty() ? "" : " " + detail);
     write_log(line);
+}
+
+// What a call was about, after the call's fields in the log: the object and attribute
+// types a C_GetAttributeValue asked for, the keys of C_DecryptInit, C_DeriveKey and
+// C_WrapKey. Handles and types only, never values: a test checks that a key was used only
+// as it should be (escrow_test: an officer's key is never read or wrapped).
+std::string hex_number(unsigned long value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "0x%lx", value);
+    return text;
+}
+
+std::string attribute_detail(CK_SESSION_HANDLE, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR entries, CK_ULONG count) {
+    std::string text = "object=" + std::to_string(object) + " types=";
+    for (CK_ULONG i = 0; entries != nullptr && i < count; ++i) text += (i ? "," : "") + hex_number(entries[i].type);
+    return text;
+}
+
+std::string decrypt_init_detail(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE key) {
+    return "key=" + std::to_string(key);
+}
+
+std::string derive_detail(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE base, CK_ATTRIBUTE_PTR, CK_ULONG,
+                          CK_OBJECT_HANDLE_PTR) {
+    return "base=" + std::to_string(base);
+}
+
+std::string wrap_detail(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
+                        CK_BYTE_PTR, CK_ULONG_PTR) {
+    return "wrapping=" + std::to_string(wrapping) + " key=" + std::to_string(key);
 }
 
 void add_token_flags(CK_SLOT_ID, CK_TOKEN_INFO_PTR info) {
@@ -387,7 +420,14 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
             if (settings.batch_stops_at_refusal) stop_at_first_refusal(rv, passed, args...);
             if (!fault) hostile_lengths(rv, args...);
         }
-        record(Index, number, rv, fault.has_value());
+        std::string detail;
+        if (!settings.log.empty()) {
+            if constexpr (Index == C_GetAttributeValue_index) detail = attribute_detail(args...);
+            else if constexpr (Index == C_DecryptInit_index) detail = decrypt_init_detail(args...);
+            else if constexpr (Index == C_DeriveKey_index) detail = derive_detail(args...);
+            else if constexpr (Index == C_WrapKey_index) detail = wrap_detail(args...);
+        }
+        record(Index, number, rv, fault.has_value(), detail);
         return rv;
     }
 

@@ -22,6 +22,7 @@ expect=(
   share/doc/p11vault/security.md
   share/doc/p11vault/extraction.md
   share/doc/p11vault/tokens.md
+  share/doc/p11vault/escrow.md
   share/doc/p11vault/copyright
 )
 status=0
