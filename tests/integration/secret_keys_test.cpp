@@ -117,9 +117,10 @@ TEST_F(SecretKeyTest, JavaSecretBagsRestoreAsSensitiveSecretKeysWithTheirIdentit
         EXPECT_EQ(session->get_bool(key, CKA_EXTRACTABLE), false);
         EXPECT_EQ(session->get_bool(key, CKA_TOKEN), true);
         EXPECT_EQ(session->get_bool(key, CKA_PRIVATE), true);
-        EXPECT_EQ(session->get_ulong(key, CKA_VALUE_LEN), kJavaSecrets[i].value.size());
         EXPECT_FALSE(session->get_secret(key, CKA_VALUE).has_value());
     }
+    // SoftHSM leaves CKA_VALUE_LEN 0 (AES, HMAC) or absent (DES3) after C_UnwrapKey: the
+    // key's bytes are checked by what it computes.
     expect_keys_compute(*session, kJavaSecrets);
 }
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -118,11 +119,16 @@ protected:
         EXPECT_EQ(count_class(after, CKO_CERTIFICATE), count_class(before, CKO_CERTIFICATE) + certificates);
     }
 
-    // A SunPKCS11 configuration for the token's slot.
+    // A SunPKCS11 configuration for the token's slot. By slotListIndex, the slot's place
+    // in C_GetSlotList(CK_FALSE) as SunPKCS11 asks for it: SoftHSM's slot ids are random
+    // 32-bit numbers, which `slot =` does not take above 2^31.
     std::string sunpkcs11_config() {
+        const auto slots = token_.module()->slots(/*with_token_only=*/false);
+        const auto at = std::find(slots.begin(), slots.end(), token_.slot());
+        EXPECT_NE(at, slots.end());
         const std::string config = path("sunpkcs11.cfg");
-        write_text(config, "name = p11vault\nlibrary = " + token_.module_path() + "\nslot = " +
-                               std::to_string(token_.slot()) + "\n");
+        write_text(config, "name = p11vault\nlibrary = " + token_.module_path() + "\nslotListIndex = " +
+                               std::to_string(at - slots.begin()) + "\n");
         return config;
     }
 
@@ -286,7 +292,7 @@ TEST_F(ProducerTest, BackedUpSecretKeysAreSecretKeyEntriesForKeytoolAndComeBackT
         tool({"keytool", "-importkeystore", "-noprompt", "-srckeystore", file, "-srcstoretype", "PKCS12",
               "-srcstorepass:env", kPasswordVariable, "-destkeystore", copy, "-deststoretype", "PKCS12",
               "-deststorepass:env", kPasswordVariable});
-        TestToken target(Backend::softhsm);
+        TestToken target(Backend::softhsm, "keytool-copy-" + profile);
         const RunResult restored = restore(target, copy, {});
         ASSERT_EQ(restored.exit_code, 0) << restored.err;
         auto session = target.open_session();

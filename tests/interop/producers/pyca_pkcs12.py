@@ -43,19 +43,22 @@ leaf = certificate(leaf_key, "pyca leaf", ca_key, "pyca CA", False)
 def builder():
     return serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(2048)
 
+# Built only for the mode asked: BestAvailableEncryption refuses an empty password.
 encryption = {
-    "best": serialization.BestAvailableEncryption(password),
-    "aes-sha256": builder().key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256()).build(password),
-    "3des-sha1": builder().key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1()).build(password),
-    "none": serialization.NoEncryption(),
+    "best": lambda: serialization.BestAvailableEncryption(password),
+    "aes-sha256": lambda: builder().key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+    .hmac_hash(hashes.SHA256()).build(password),
+    "3des-sha1": lambda: builder().key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+    .hmac_hash(hashes.SHA1()).build(password),
+    "none": lambda: serialization.NoEncryption(),
 }
 name = b"pyca " + mode.encode()
 if mode == "chain":
-    data = pkcs12.serialize_key_and_certificates(name, leaf_key, leaf, [ca], encryption["aes-sha256"])
+    data = pkcs12.serialize_key_and_certificates(name, leaf_key, leaf, [ca], encryption["aes-sha256"]())
 elif mode == "ca":
-    data = pkcs12.serialize_key_and_certificates(b"pyca ca", ca_key, ca, None, encryption["aes-sha256"])
+    data = pkcs12.serialize_key_and_certificates(b"pyca ca", ca_key, ca, None, encryption["aes-sha256"]())
 elif mode == "key-only":
-    data = pkcs12.serialize_key_and_certificates(name, leaf_key, None, None, encryption["aes-sha256"])
+    data = pkcs12.serialize_key_and_certificates(name, leaf_key, None, None, encryption["aes-sha256"]())
 else:
-    data = pkcs12.serialize_key_and_certificates(name, leaf_key, leaf, None, encryption[mode])
+    data = pkcs12.serialize_key_and_certificates(name, leaf_key, leaf, None, encryption[mode]())
 open(out, "wb").write(data)
