@@ -60,7 +60,8 @@ pkcs11::Bytes host_encrypt_block(const char* cipher, const pkcs11::Bytes& key, s
 
 class SecretKeyTest : public ::testing::Test {
 protected:
-    SecretKeyTest() : token_(Backend::softhsm), file_(token_.dir() + "/java-secrets.p12") {}
+    explicit SecretKeyTest(Backend backend = Backend::softhsm)
+        : token_(backend), file_(token_.dir() + "/java-secrets.p12") {}
 
     // The one secret key of the token with this CKA_LABEL.
     CK_OBJECT_HANDLE secret_key(pkcs11::Session& session, const std::string& label) {
@@ -123,6 +124,31 @@ TEST_F(SecretKeyTest, JavaSecretBagsRestoreAsSensitiveSecretKeysWithTheirIdentit
     // key's bytes are checked by what it computes.
     expect_keys_compute(*session, kJavaSecrets);
 }
+
+// The same on every backend that needs nothing started (NSS softoken unwraps them).
+class SecretKeyBackendTest : public SecretKeyTest, public ::testing::WithParamInterface<Backend> {
+protected:
+    SecretKeyBackendTest() : SecretKeyTest(GetParam()) {}
+};
+
+TEST_P(SecretKeyBackendTest, JavaSecretBagsRestoreAndComputeAsTheFilesKeys) {
+    ASSERT_NO_FATAL_FAILURE(write_test_pfx(file_, {}, kTestPassword, kJavaSecrets));
+    const auto before = token_.objects();
+    const RunResult result = restore(token_, file_, {});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.out.find("Restored 3 of 3 keys"), std::string::npos) << result.out;
+    EXPECT_EQ(count_class(token_.objects(), CKO_SECRET_KEY), count_class(before, CKO_SECRET_KEY) + 3);
+    auto session = token_.open_session();
+    for (const PfxSecret& secret : kJavaSecrets) {
+        CK_OBJECT_HANDLE key = secret_key(*session, secret.label);
+        ASSERT_NE(key, CK_INVALID_HANDLE);
+        EXPECT_EQ(session->get_bool(key, CKA_SENSITIVE), true);
+        EXPECT_EQ(session->get_bool(key, CKA_EXTRACTABLE), false);
+    }
+    expect_keys_compute(*session, kJavaSecrets);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SecretKeyBackendTest, all_backends(), BackendParamName());
 
 TEST_F(SecretKeyTest, JsonDryRunAndRecordsCountSecretKeys) {
     ASSERT_NO_FATAL_FAILURE(write_test_pfx(file_, {}, kTestPassword, kJavaSecrets));
