@@ -220,6 +220,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         auto type = secret_keys::token_type(key.key_type.value_or(CKK_VENDOR_DEFINED),
                                             key.description ? key.description->bits / 8 : 0);
         report.type = type ? type->name : "secret key";
+        report.secret_key = true;
         pkcs12::EntryAttributes attributes;
         if (!key.id.empty()) attributes.local_key_id = key.id;
         if (!key.label.empty()) attributes.friendly_name = key.label;

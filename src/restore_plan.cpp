@@ -197,6 +197,7 @@ PlannedSecretKey plan_secret_key(pkcs12::Reader& reader, const pkcs12::KeyBag& b
     secret.report.id = secret.id;
     secret.report.label = secret.label;
     secret.report.type = secret.type ? secret.type->name : decoded.algorithm_oid;
+    secret.report.secret_key = true;
     return secret;
 }
 

@@ -276,6 +276,29 @@ TEST_F(SecretKeyTest, ANonExtractableSecretKeyIsRefusedUnlessSkipUnsupported) {
         << wrap_only.err;
 }
 
+TEST_F(SecretKeyTest, MigrateMovesAnExtractableSecretKeyAndProvesItArrived) {
+    pkcs11::Bytes ciphertext;
+    {
+        auto session = token_.open_session();
+        CK_OBJECT_HANDLE aes = generate_secret(*session, CKM_AES_KEY_GEN, CKK_AES, 16, {0x4d}, "migrated aes", true);
+        ciphertext = session->encrypt(pkcs11::Mechanism(CKM_AES_ECB), aes, pkcs11::Bytes(16, 0));
+    }
+    TestToken target(Backend::softhsm, "secret-migrate-to");
+    RunOptions options;
+    add_env_entries(options, token_.env_for_child());
+    const RunResult moved = run_p11vault(
+        {"migrate", "--all", "--json", "--from-module", token_.module_path(), "--from-token-label", token_.label(),
+         "--from-pin", "file:" + token_.write_pin_file(), "--to-module", target.module_path(), "--to-token-label",
+         target.label(), "--to-pin", "file:" + target.write_pin_file()},
+        options);
+    ASSERT_EQ(moved.exit_code, 0) << moved.out << moved.err;
+    EXPECT_EQ(stdout_json(moved).at("keys").size(), 1u) << moved.out;
+    auto session = target.open_session();
+    CK_OBJECT_HANDLE aes = secret_key(*session, "migrated aes");
+    ASSERT_NE(aes, CK_INVALID_HANDLE);
+    EXPECT_EQ(session->encrypt(pkcs11::Mechanism(CKM_AES_ECB), aes, pkcs11::Bytes(16, 0)), ciphertext);
+}
+
 TEST_F(SecretKeyTest, ListShowsSecretKeys) {
     {
         auto session = token_.open_session();
