@@ -333,7 +333,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
             }
         }
     for (const std::string& bag : contents.unsupported) {
-        if (options.skip_unsupported) warnings.push_back("skipped " + bag + " (--skip-unsupported)");
+        if (options.skip_unsupported) warnings.push_back("skipped " + bag);
         else unsupported.push_back(bag);
     }
     for (PlannedKey& key : plan.keys)

@@ -462,7 +462,7 @@ void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
                 cert.where = fmt::format("certificate bag {}", contents_.certificates.size() + 1);
                 if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate) {
                     contents_.unsupported.push_back(
-                        fmt::format("{} is not an X.509 certificate (type {})", cert.where,
+                        fmt::format("{} (not an X.509 certificate: {})", cert.where,
                                     ossl::oid_text(PKCS12_SAFEBAG_get0_bag_type(bag))));
                     break;
                 }
@@ -480,7 +480,7 @@ void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
                 read_bags(PKCS12_SAFEBAG_get0_safes(bag), depth + 1);
                 break;
             default:
-                contents_.unsupported.push_back(fmt::format("bag {} is a {} bag, which p11vault cannot restore",
+                contents_.unsupported.push_back(fmt::format("bag {} (a {} bag, which p11vault cannot restore)",
                                                             bag_count_, OBJ_nid2ln(PKCS12_SAFEBAG_get_nid(bag))));
         }
     }
@@ -495,7 +495,7 @@ void Reader::read_secret_bag(const PKCS12_SAFEBAG* bag) {
     const int type = PKCS12_SAFEBAG_get_bag_nid(bag);
     const ASN1_TYPE* value = PKCS12_SAFEBAG_get0_bag_obj(bag);
     if (type != NID_pkcs8ShroudedKeyBag && type != NID_keyBag) {
-        contents_.unsupported.push_back(fmt::format("bag {} is a secretBag of type {}, not a PKCS#8 key as Java writes it",
+        contents_.unsupported.push_back(fmt::format("bag {} (a secretBag of type {}, not a PKCS#8 key as Java writes it)",
                                                     bag_count_, ossl::oid_text(PKCS12_SAFEBAG_get0_bag_type(bag))));
         return;
     }

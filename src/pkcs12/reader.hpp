@@ -56,7 +56,8 @@ struct Contents {
     MacInfo mac;
     std::vector<std::string> safe_protection;  // one entry per encrypted safe
     std::vector<std::string> warnings;         // no MAC etc.
-    // Bags p11vault cannot put on a token ("certificate bag 2 is an SDSI certificate"):
+    // Bags p11vault cannot put on a token ("certificate bag 2 (not an X.509 certificate:
+    // sdsiCertificate)"):
     // restore refuses the file unless --skip-unsupported, verify warns. Never ignored.
     std::vector<std::string> unsupported;
 };

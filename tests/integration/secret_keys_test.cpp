@@ -200,6 +200,24 @@ TEST_F(SecretKeyTest, ASecretP11vaultCannotRestoreIsRefusedUnlessSkipUnsupported
     EXPECT_EQ(count_class(token_.objects(), CKO_SECRET_KEY), 3u);
 }
 
+TEST_F(SecretKeyTest, ASecretBagNotInJavasFormIsRefusedNotDropped) {
+    std::vector<PfxSecret> secrets = {kJavaSecrets[0], {"", pattern(16, 5), {0x0f}, "opaque secret"}};
+    ASSERT_NO_FATAL_FAILURE(write_test_pfx(file_, {}, kTestPassword, secrets));
+    const auto before = token_.objects();
+    const RunResult refused = restore(token_, file_, {});
+    EXPECT_EQ(refused.exit_code, 6) << refused.err;
+    EXPECT_NE(refused.err.find("cannot restore bag 2 (a secretBag of type pkcs7-data, not a PKCS#8 key as Java "
+                               "writes it); nothing was written"),
+              std::string::npos)
+        << refused.err;
+    EXPECT_EQ(token_.objects(), before);
+
+    const RunResult skipped = restore(token_, file_, {"--skip-unsupported"});
+    ASSERT_EQ(skipped.exit_code, 0) << skipped.err;
+    EXPECT_NE(skipped.out.find("Restored 1 of 1 key"), std::string::npos) << skipped.out;
+    EXPECT_NE(skipped.err.find("skipped bag 2 (a secretBag of type pkcs7-data"), std::string::npos) << skipped.err;
+}
+
 // Generates a token secret key with C_GenerateKey.
 CK_OBJECT_HANDLE generate_secret(pkcs11::Session& session, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE key_type,
                                  CK_ULONG length, const pkcs11::Bytes& id, const std::string& label, bool extractable) {

@@ -20,6 +20,14 @@ void add_attributes(PKCS12_SAFEBAG* bag, const PfxEntry& entry) {
 }
 
 void add_secret(STACK_OF(PKCS12_SAFEBAG) * bags, const PfxSecret& secret, const std::string& password) {
+    if (secret.algorithm_oid.empty()) {
+        PKCS12_SAFEBAG* bag = PKCS12_SAFEBAG_create_secret(NID_pkcs7_data, V_ASN1_OCTET_STRING, secret.value.data(),
+                                                           static_cast<int>(secret.value.size()));
+        ASSERT_NE(bag, nullptr);
+        ASSERT_GT(sk_PKCS12_SAFEBAG_push(bags, bag), 0);
+        add_attributes(bag, PfxEntry{nullptr, nullptr, secret.id, secret.label});
+        return;
+    }
     PKCS8_PRIV_KEY_INFO* info = PKCS8_PRIV_KEY_INFO_new();
     auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(secret.value.data(), secret.value.size()));
     ASSERT_EQ(PKCS8_pkey_set0(info, OBJ_txt2obj(secret.algorithm_oid.c_str(), 1), 0, V_ASN1_NULL, nullptr, copy,

@@ -25,7 +25,8 @@ struct PfxEntry {
 
 // A secret key as Java's PKCS12KeyStore writes it: a secretBag (secretTypeId
 // pkcs8ShroudedKeyBag) holding the EncryptedPrivateKeyInfo of PrivateKeyInfo {0,
-// {algorithm_oid, NULL}, value}.
+// {algorithm_oid, NULL}, value}. An empty algorithm_oid makes a secretBag of another
+// form: secretTypeId pkcs7-data, the value as a plain OCTET STRING.
 struct PfxSecret {
     std::string algorithm_oid;  // "2.16.840.1.101.3.4.1" (AES), "1.2.840.113549.2.9" (HmacSHA256), ...
     pkcs11::Bytes value;

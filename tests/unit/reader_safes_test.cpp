@@ -71,8 +71,8 @@ TEST(ReaderSafes, TwoDataSafesAreReadBagByBagAfterTheMac) {
     EXPECT_TRUE(contents.warnings.empty());
     // A secretBag that is not Java's PKCS#8 form is never dropped in silence: restore refuses it.
     EXPECT_EQ(contents.unsupported,
-              (std::vector<std::string>{"bag 1 is a secretBag of type pkcs7-data, not a PKCS#8 key as Java writes it",
-                                        "bag 2 is a secretBag of type pkcs7-data, not a PKCS#8 key as Java writes it"}));
+              (std::vector<std::string>{"bag 1 (a secretBag of type pkcs7-data, not a PKCS#8 key as Java writes it)",
+                                        "bag 2 (a secretBag of type pkcs7-data, not a PKCS#8 key as Java writes it)"}));
 
     auto wrong = refusal(pfx_with_mac(sequence({kGoodSafe, kGoodSafe}), "right"), "wrong");
     ASSERT_TRUE(wrong.has_value());
