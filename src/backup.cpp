@@ -12,6 +12,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/extraction.hpp"
+#include "src/secret_keys.hpp"
 #include "src/token_capability.hpp"
 
 namespace p11vault {
@@ -69,6 +70,18 @@ std::vector<std::size_t> token_issuers(const Inventory& inventory, std::size_t c
 
 }  // namespace
 
+std::vector<std::size_t> select_secret_keys(const Inventory& inventory, const KeySelection& selection) {
+    std::vector<std::size_t> selected;
+    for (std::size_t i : inventory.indexes_of(CKO_SECRET_KEY)) {
+        const TokenObject& key = inventory.objects[i];
+        bool match = selection.all;
+        for (const auto& id : selection.ids) match = match || key.id == id;
+        for (const auto& label : selection.labels) match = match || key.label == label;
+        if (match) selected.push_back(i);
+    }
+    return selected;
+}
+
 std::vector<std::size_t> select_private_keys(const Inventory& inventory, const KeySelection& selection) {
     if (selection.empty())
         throw Error(ExitCode::usage, "choose the keys to back up: --all, --id HEX or --label TEXT");
@@ -81,23 +94,27 @@ std::vector<std::size_t> select_private_keys(const Inventory& inventory, const K
         for (const auto& label : selection.labels) match = match || key.label == label;
         if (match) selected.push_back(i);
     }
-    // Every --id and --label must name a key: a typo must not silently back up less.
+    // Every --id and --label must name a key (private or secret): a typo must not
+    // silently back up less.
+    std::vector<std::size_t> any = selected;
+    for (std::size_t i : select_secret_keys(inventory, selection)) any.push_back(i);
     for (const auto& id : selection.ids) {
         bool found = false;
-        for (std::size_t i : selected) found = found || inventory.objects[i].id == id;
-        if (!found) throw Error(ExitCode::failure, "no private key with CKA_ID " + ossl::hex(id) +
+        for (std::size_t i : any) found = found || inventory.objects[i].id == id;
+        if (!found) throw Error(ExitCode::failure, "no private or secret key with CKA_ID " + ossl::hex(id) +
                                                        " on the token; see `p11vault list`");
     }
     for (const auto& label : selection.labels) {
         bool found = false;
-        for (std::size_t i : selected) found = found || inventory.objects[i].label == label;
-        if (!found) throw Error(ExitCode::failure, "no private key labelled \"" + label +
+        for (std::size_t i : any) found = found || inventory.objects[i].label == label;
+        if (!found) throw Error(ExitCode::failure, "no private or secret key labelled \"" + label +
                                                        "\" on the token; see `p11vault list`");
     }
-    if (selected.empty())
-        throw Error(ExitCode::failure, keys.empty() ? "the token holds no private key (is the PIN right and the "
-                                                      "token the one you meant?)"
-                                                    : "no private key matches the selection");
+    if (any.empty())
+        throw Error(ExitCode::failure, keys.empty() && inventory.indexes_of(CKO_SECRET_KEY).empty()
+                                           ? "the token holds no private or secret key (is the PIN right and the "
+                                             "token the one you meant?)"
+                                           : "no private or secret key matches the selection");
     return selected;
 }
 
@@ -224,6 +241,28 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         }
         result.keys.push_back(std::move(report));
     }
+    for (std::size_t index : select_secret_keys(inventory, options.selection)) {
+        const TokenObject& key = inventory.objects[index];
+        KeyReport report;
+        report.id = key.id;
+        report.label = key.label;
+        auto type = secret_keys::token_type(key.key_type.value_or(CKK_VENDOR_DEFINED),
+                                            key.description ? key.description->bits / 8 : 0);
+        report.type = type ? type->name : "secret key";
+        report.secret_key = true;
+        pkcs12::EntryAttributes attributes;
+        if (!key.id.empty()) attributes.local_key_id = key.id;
+        if (!key.label.empty()) attributes.friendly_name = key.label;
+        auto exported = exporter.export_secret_key(key, attributes, report.notes);
+        if (!exported) {
+            refusals.push_back("secret " + describe_key(key) + ": " + report.notes.back());
+            report.status = "skipped-unsupported";
+            skipped.push_back(std::move(report));
+            continue;
+        }
+        report.path = path_name(*exported);
+        result.keys.push_back(std::move(report));
+    }
     if (!refusals.empty() && options.skip_unsupported && !result.keys.empty()) {
         for (const auto& refusal : refusals) result.warnings.push_back("left on the token: " + refusal);
         result.skipped = std::move(skipped);
@@ -232,7 +271,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
     if (!refusals.empty()) {
         std::string message = refusals.size() == 1 ? refusals.front()
                                                    : fmt::format("{} of {} selected keys cannot be exported: ",
-                                                                 refusals.size(), selected.size());
+                                                                 refusals.size(), result.keys.size() + refusals.size());
         if (refusals.size() > 1)
             for (std::size_t i = 0; i < refusals.size(); ++i) message += (i ? "; " : "") + refusals[i];
         if (!result.keys.empty()) message += "; nothing was exported (--skip-unsupported backs up the others)";

@@ -62,8 +62,11 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                         const SecretBytes& password, const BackupOptions& options);
 
 // The indexes (into inventory.objects) of the private keys the selection names.
-// Error(usage) for an empty selection; Error(failure) naming what exists when nothing matches.
+// Error(usage) for an empty selection; Error(failure) naming what exists when no private
+// or secret key matches, or an --id/--label names none.
 std::vector<std::size_t> select_private_keys(const Inventory& inventory, const KeySelection& selection);
+// The secret keys (CKO_SECRET_KEY) the selection names; --all is every one.
+std::vector<std::size_t> select_secret_keys(const Inventory& inventory, const KeySelection& selection);
 
 // Error(refused) naming every CKA_ID that two selected private keys share unless they are
 // one key: both show their own public key (not one borrowed from a same-id object) and

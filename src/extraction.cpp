@@ -10,6 +10,7 @@
 #include "pkcs11/error.hpp"
 #include "src/keys.hpp"
 #include "src/pkcs12/pbe.hpp"
+#include "src/secret_keys.hpp"
 #include "src/transport.hpp"
 
 namespace p11vault {
@@ -136,7 +137,7 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
     writer_.add_encrypted_key(std::move(encryption), wrapped, attributes);
 }
 
-void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttributes& attributes) {
+SecretBytes KeyExporter::wrap_out_to_host(CK_OBJECT_HANDLE key) {
     std::vector<std::uint8_t> random = ossl::random_bytes(32);
     SecretBytes ephemeral(random.data(), random.size());
     secure_wipe(random.data(), random.size());
@@ -151,12 +152,12 @@ void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttr
         try {
             if (mechanism == CKM_AES_CBC_PAD) {
                 std::vector<std::uint8_t> iv = ossl::random_bytes(16);
-                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism, iv), wrapping_key.get(), key.handle);
+                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism, iv), wrapping_key.get(), key);
                 auto decrypted = pkcs12::cbc_decrypt("AES-256-CBC", ephemeral, iv, wrapped.data(), wrapped.size());
                 if (!decrypted) throw Error(ExitCode::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
                 plain = std::move(*decrypted);
             } else {
-                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism), wrapping_key.get(), key.handle);
+                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism), wrapping_key.get(), key);
                 plain = transport::aes_unwrap_pad(ephemeral, wrapped);
             }
             break;
@@ -170,6 +171,11 @@ void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttr
         throw pkcs11::Pkcs11Error("C_WrapKey", CKR_MECHANISM_INVALID,
                                   "the token offers neither CKM_AES_CBC_PAD nor CKM_AES_KEY_WRAP_PAD for wrapping");
     }
+    return plain;
+}
+
+void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttributes& attributes) {
+    SecretBytes plain = wrap_out_to_host(key.handle);
     // SoftHSM pads EC keys with bytes after the DER element: trust the DER length.
     std::size_t length = keys::der_element_length(plain.data(), plain.size());
     if (length == 0)
@@ -194,6 +200,68 @@ void KeyExporter::attribute_read(const TokenObject& key, const EVP_PKEY* public_
     pkcs11::AttributeValues public_values = session_.get_attributes(key.handle, types);
     ossl::Pkey private_key = keys::private_key_from_components(*key.key_type, public_values, secrets, public_key);
     writer_.add_clear_key(keys::private_key_info_der(private_key.get()), attributes);
+}
+
+std::optional<ExtractionPath> KeyExporter::export_secret_key(const TokenObject& key,
+                                                             const pkcs12::EntryAttributes& attributes,
+                                                             std::vector<std::string>& notes) {
+    const CK_KEY_TYPE key_type = key.key_type.value_or(CKK_VENDOR_DEFINED);
+    const std::size_t length = key.description ? key.description->bits / 8 : 0;
+    auto type = secret_keys::token_type(key_type, length);
+    if (!type) {
+        notes.push_back(fmt::format("a {} secret key has no form Java or p11vault reads back (AES, DES3 and HMAC keys "
+                                    "do)",
+                                    pkcs11::key_type_name(key_type)));
+        return std::nullopt;
+    }
+    const bool extractable = key.extractable.value_or(false);
+    const bool sensitive = key.sensitive.value_or(true);
+    if (token_wrap_only_) {
+        // The bag holds a PrivateKeyInfo around the key: no token wraps a secret key so.
+        notes.push_back("--token-wrap-only: a secret key's bag is a PrivateKeyInfo around the key, which no token "
+                        "wraps into; every path decrypts it on the host");
+        return std::nullopt;
+    }
+    auto attempt = [&](ExtractionPath path, auto&& run) -> bool {
+        try {
+            run();
+            return true;
+        } catch (const pkcs11::Pkcs11Error& e) {
+            if (!transport::means_path_unavailable(e.rv())) throw;
+            notes.push_back(fmt::format("{} not possible: {}", path_name(path), e.what()));
+            return false;
+        }
+    };
+    auto add = [&](SecretBytes value) {
+        // RFC 5649 and CBC_PAD give the key's exact bytes; a token may say otherwise.
+        if (length != 0 && value.size() != length)
+            throw Error(ExitCode::failure, fmt::format("the token returned {} bytes of a {}-byte secret key",
+                                                       value.size(), length));
+        writer_.add_secret_key(secret_keys::private_key_info_der(key_type, value), attributes);
+    };
+    const bool trusted_only = key.wrap_with_trusted.value_or(false);
+    if (extractable && !trusted_only) {
+        if (!offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP) && !offers(CKM_AES_CBC_PAD, CKF_WRAP))
+            notes.push_back("host-reencrypt not possible: the token offers neither CKM_AES_CBC_PAD nor "
+                            "CKM_AES_KEY_WRAP_PAD for wrapping");
+        else if (attempt(ExtractionPath::host_reencrypt, [&] { add(wrap_out_to_host(key.handle)); }))
+            return ExtractionPath::host_reencrypt;
+    }
+    if (!sensitive && attempt(ExtractionPath::attribute_read, [&] {
+            auto value = session_.get_secret(key.handle, CKA_VALUE);
+            if (!value) throw pkcs11::Pkcs11Error("C_GetAttributeValue", CKR_ATTRIBUTE_SENSITIVE, "CKA_VALUE");
+            add(std::move(*value));
+        }))
+        return ExtractionPath::attribute_read;
+    if (!extractable)
+        notes.push_back("the secret key is not extractable (CKA_EXTRACTABLE=FALSE): no PKCS#11 call can export it; "
+                        "only the HSM vendor's own backup or cloning can copy it");
+    else if (trusted_only)
+        notes.push_back("the key may only be wrapped by a trusted key (CKA_WRAP_WITH_TRUSTED=TRUE); use the HSM "
+                        "vendor's backup");
+    else
+        notes.push_back("the token offers no way to export this key");
+    return std::nullopt;
 }
 
 }  // namespace p11vault

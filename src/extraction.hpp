@@ -26,7 +26,15 @@ public:
     std::optional<ExtractionPath> export_key(const TokenObject& key, const EVP_PKEY* public_key,
                                              const pkcs12::EntryAttributes& attributes, std::vector<std::string>& notes);
 
+    // A secret key (AES, DES3, HMAC) as a secretBag in Java's form, by the host paths
+    // only: the bag encrypts a PrivateKeyInfo around the key, which no token wraps into.
+    std::optional<ExtractionPath> export_secret_key(const TokenObject& key, const pkcs12::EntryAttributes& attributes,
+                                                    std::vector<std::string>& notes);
+
 private:
+    // The clear bytes C_WrapKey gives under an ephemeral AES session key (CBC_PAD, else
+    // RFC 5649), unwrapped on the host.
+    SecretBytes wrap_out_to_host(CK_OBJECT_HANDLE key);
     bool offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const;
     void token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE wrapping_key_type,
                     const pkcs12::EntryAttributes& attributes, std::vector<std::string>& notes);

@@ -217,13 +217,8 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     const bool pss = EVP_PKEY_is_a(host_key.get(), "RSA-PSS");
     const bool eddsa_broken = key.type->key_type == CKK_EC_EDWARDS && quirks_.eddsa_unwrap_broken;
     if (!pss && !eddsa_broken && (offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP) || offers(CKM_AES_CBC_PAD, CKF_UNWRAP))) {
-        if (ephemeral_.empty()) {
-            std::vector<std::uint8_t> random = ossl::random_bytes(32);
-            ephemeral_ = SecretBytes(random.data(), random.size());
-            secure_wipe(random.data(), random.size());
-        }
         SecretBytes der = encode_private_key_info(info.get());
-        CK_OBJECT_HANDLE unwrapping_key = session_key_for(ephemeral_, CKK_AES);
+        CK_OBJECT_HANDLE unwrapping_key = ephemeral_key();
         // CBC_PAD first: its format is the same on every token, while NSS's
         // CKM_AES_KEY_WRAP_PAD is RFC 3394 with PKCS#7 padding, not RFC 5649. SoftHSM
         // offers CBC_PAD but refuses it for private keys (CKR_MECHANISM_INVALID): then KWP.
@@ -252,6 +247,71 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     keys::add_private_attributes(host_key.get(), t);
     created_by_ = "C_CreateObject";
     return session_.create_object(t);
+}
+
+CK_OBJECT_HANDLE KeyImporter::ephemeral_key() {
+    if (ephemeral_.empty()) {
+        std::vector<std::uint8_t> random = ossl::random_bytes(32);
+        ephemeral_ = SecretBytes(random.data(), random.size());
+        secure_wipe(random.data(), random.size());
+    }
+    return session_key_for(ephemeral_, CKK_AES);
+}
+
+pkcs11::AttributeTemplate KeyImporter::secret_template(const PlannedSecretKey& secret, bool on_token) const {
+    pkcs11::AttributeTemplate t;
+    t.add_class(CKO_SECRET_KEY).add_key_type(secret.type->key_type);
+    t.add_bool(CKA_TOKEN, on_token)
+        .add_bool(CKA_PRIVATE, true)
+        .add_bool(CKA_SENSITIVE, true)
+        .add_bool(CKA_EXTRACTABLE, extractable_);
+    secret_keys::add_usage(secret.type->key_type, t);
+    if (!secret.id.empty()) t.add_bytes(CKA_ID, secret.id);
+    if (!secret.label.empty()) t.add_string(CKA_LABEL, secret.label);
+    return t;
+}
+
+CK_OBJECT_HANDLE KeyImporter::import_secret_key(PlannedSecretKey& secret) {
+    auto& notes = secret.report.notes;
+    secret.report.path = "host-decrypt";
+    created_by_ = "C_UnwrapKey";
+    notes.push_back("token-unwrap not possible: a secret bag holds a PrivateKeyInfo around the key, not the key itself");
+    for (CK_MECHANISM_TYPE mechanism : {CKM_AES_CBC_PAD, CKM_AES_KEY_WRAP_PAD}) {
+        if (!offers(mechanism, CKF_UNWRAP)) continue;
+        CK_OBJECT_HANDLE unwrapping_key = ephemeral_key();
+        pkcs11::AttributeTemplate t = secret_template(secret);
+        try {
+            if (mechanism == CKM_AES_CBC_PAD) {
+                std::vector<std::uint8_t> iv = ossl::random_bytes(16);
+                std::vector<std::uint8_t> wrapped = pkcs12::cbc_encrypt("AES-256-CBC", ephemeral_, iv,
+                                                                        secret.value.data(), secret.value.size());
+                return session_.unwrap_key(pkcs11::Mechanism(mechanism, iv), unwrapping_key, wrapped, t);
+            }
+            std::vector<std::uint8_t> wrapped = transport::aes_wrap_pad(ephemeral_, secret.value);
+            return session_.unwrap_key(pkcs11::Mechanism(mechanism), unwrapping_key, wrapped, t);
+        } catch (const pkcs11::Pkcs11Error& e) {
+            if (!transport::means_path_unavailable(e.rv())) throw;
+            notes.push_back(fmt::format("C_UnwrapKey refused ({})", e.what()));
+        }
+    }
+    pkcs11::AttributeTemplate t = secret_template(secret);
+    t.add_secret(CKA_VALUE, secret.value);
+    created_by_ = "C_CreateObject";
+    return session_.create_object(t);
+}
+
+std::optional<std::string> KeyImporter::trial_create_secret(const PlannedSecretKey& secret) {
+    pkcs11::AttributeTemplate t = secret_template(secret, /*on_token=*/false);
+    t.add_secret(CKA_VALUE, secret.value);
+    try {
+        pkcs11::ScopedObject trial(session_, session_.create_object(t));
+    } catch (const pkcs11::Pkcs11Error& e) {
+        if (!means_key_refused(e.rv())) throw;
+        return fmt::format("the token offers no unwrap mechanism and refuses to create the key (C_CreateObject of a "
+                           "session-only trial object: {})",
+                           pkcs11::rv_name(e.rv()));
+    }
+    return std::nullopt;
 }
 
 }  // namespace p11vault

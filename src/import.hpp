@@ -32,6 +32,17 @@ public:
     }
     const char* created_by() const { return created_by_; }
 
+    // Creates the secret key object of `secret` (host-decrypted while planning: a secret
+    // bag's plaintext is a PrivateKeyInfo around the key, not the key a token would
+    // unwrap) by C_UnwrapKey under the run's ephemeral key, else C_CreateObject; sets
+    // secret.report.path and notes. expected_secret_attributes() is what it must be.
+    CK_OBJECT_HANDLE import_secret_key(PlannedSecretKey& secret);
+    pkcs11::AttributeTemplate expected_secret_attributes(const PlannedSecretKey& secret) const {
+        return secret_template(secret);
+    }
+    // trial_create for a secret key.
+    std::optional<std::string> trial_create_secret(const PlannedSecretKey& secret);
+
     // Whether the token offers any unwrap mechanism a restore path uses; without one,
     // every key must be made with C_CreateObject.
     bool can_unwrap() const;
@@ -43,6 +54,9 @@ public:
 
 private:
     pkcs11::AttributeTemplate private_template(const PlannedKey& key, bool with_key_type, bool on_token = true) const;
+    pkcs11::AttributeTemplate secret_template(const PlannedSecretKey& secret, bool on_token = true) const;
+    // The host-decrypt path's transport key, imported once per run.
+    CK_OBJECT_HANDLE ephemeral_key();
     CK_OBJECT_HANDLE token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params, const X509_SIG* bag);
     CK_OBJECT_HANDLE token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag);
     CK_OBJECT_HANDLE host_decrypt(PlannedKey& key);

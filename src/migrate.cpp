@@ -73,7 +73,13 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
         // A key the target cannot hold and --skip-unsupported left out is reported as such.
         if (k < result.imported.keys.size() && result.imported.keys[k].status == "skipped-unsupported") continue;
         bool found = false;
+        // A secret key has no public key: it must be there under its id; restore
+        // compared what it computes with the file's key.
+        if (exported.secret_key)
+            for (std::size_t i : target_inventory.indexes_of(CKO_SECRET_KEY))
+                found = found || target_inventory.objects[i].id == id;
         for (std::size_t i : target_inventory.indexes_of(CKO_PRIVATE_KEY)) {
+            if (found) break;
             const TokenObject& key = target_inventory.objects[i];
             if (key.id != id) continue;
             const EVP_PKEY* public_key = shown_public_key(target_inventory, key);

@@ -13,7 +13,8 @@ namespace p11vault {
 struct KeyReport {
     std::vector<std::uint8_t> id;
     std::string label;
-    std::string type;                            // "RSA-2048"
+    std::string type;                            // "RSA-2048", "AES-256"
+    bool secret_key = false;                     // a CKO_SECRET_KEY (a secretBag), not a private key
     std::string path;                            // extraction or import path
     std::optional<std::string> certificate_subject;
     std::vector<std::uint8_t> spki_sha256;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/restore.hpp"
 
+#include <openssl/crypto.h>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -11,7 +13,9 @@
 #include "src/import.hpp"
 #include "src/interrupt.hpp"
 #include "src/keys.hpp"
+#include "src/pkcs12/pbe.hpp"
 #include "src/restore_plan.hpp"
+#include "src/transport.hpp"
 #include "src/write_check.hpp"
 
 namespace p11vault {
@@ -85,6 +89,49 @@ void check_and_warn(pkcs11::Session& session, const WrittenObject& object, std::
     if (!repaired.empty()) warnings.push_back(repair_warning(object.description, object.created_by.c_str(), repaired));
 }
 
+// The token's secret key is the file's: it computes what the file's key computes (a
+// key check value: one zero block encrypted with CKM_AES_ECB / CKM_DES3_ECB, or
+// HMAC-SHA256 of it), compared in constant time. A sensitive key shows nothing else of
+// itself: SoftHSM even leaves CKA_VALUE_LEN 0 after C_UnwrapKey. Returns a note when the
+// token offers no mechanism for the check.
+std::optional<std::string> check_secret_value(pkcs11::Session& session, const KeyImporter& importer,
+                                              CK_OBJECT_HANDLE handle, const PlannedSecretKey& secret,
+                                              const std::string& name) {
+    const auto held = session.get_ulong(handle, CKA_VALUE_LEN);
+    if (held && *held != 0 && *held != secret.value.size())
+        throw Error(ExitCode::token, fmt::format("{}: the token holds a key of {} bytes after writing one of {}", name,
+                                                 *held, secret.value.size()));
+    const CK_KEY_TYPE key_type = secret.type->key_type;
+    const CK_MECHANISM_TYPE mechanism = key_type == CKK_AES    ? CKM_AES_ECB
+                                        : key_type == CKK_DES3 ? CKM_DES3_ECB
+                                                               : CKM_SHA256_HMAC;
+    if (!importer.offers(mechanism, key_type == CKK_GENERIC_SECRET ? CKF_SIGN : CKF_ENCRYPT))
+        return fmt::format("the token offers no {} to check the key with", pkcs11::mechanism_name(mechanism));
+    const std::vector<std::uint8_t> zeros(key_type == CKK_DES3 ? 8 : 16, 0);
+    std::vector<std::uint8_t> expected;
+    if (key_type == CKK_GENERIC_SECRET) {
+        expected = pkcs12::hmac("SHA256", secret.value, zeros);
+    } else {
+        // ECB with padding: the first block is the zero block's encryption.
+        expected = pkcs12::cbc_encrypt(key_type == CKK_AES ? fmt::format("AES-{}-ECB", secret.value.size() * 8)
+                                                           : std::string("DES-EDE3-ECB"),
+                                       secret.value, {}, zeros.data(), zeros.size());
+        expected.resize(zeros.size());
+    }
+    pkcs11::Bytes computed;
+    try {
+        computed = key_type == CKK_GENERIC_SECRET ? session.sign(pkcs11::Mechanism(mechanism), handle, zeros)
+                                                  : session.encrypt(pkcs11::Mechanism(mechanism), handle, zeros);
+    } catch (const pkcs11::Pkcs11Error& e) {
+        if (!transport::means_path_unavailable(e.rv())) throw;
+        return fmt::format("the key could not be checked ({})", e.what());
+    }
+    if (computed.size() != expected.size() ||
+        CRYPTO_memcmp(computed.data(), expected.data(), expected.size()) != 0)
+        throw Error(ExitCode::token, name + ": the key on the token computes differently from the file's key");
+    return std::nullopt;
+}
+
 }  // namespace
 
 pkcs11::AttributeTemplate certificate_object_template(const X509* cert, const std::vector<std::uint8_t>& id,
@@ -116,13 +163,21 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     // private keys (tpm2-pkcs11): try each key as a session object first, so that a dry
     // run says what the real run would meet and the real run fails before any write.
     ImportTrial trial;
-    if (!importer.can_unwrap()) trial = [&importer](const PlannedKey& key) { return importer.trial_create(key); };
-    RestorePlan plan = plan_restore(session, reader, options, result.warnings, trial);
+    SecretImportTrial secret_trial;
+    if (!importer.can_unwrap()) {
+        trial = [&importer](const PlannedKey& key) { return importer.trial_create(key); };
+        secret_trial = [&importer](const PlannedSecretKey& secret) { return importer.trial_create_secret(secret); };
+    }
+    RestorePlan plan = plan_restore(session, reader, options, result.warnings, trial, secret_trial);
 
     if (options.dry_run) {
         for (PlannedKey& key : plan.keys) {
             if (!key.skip) key.report.status = "would-restore";
             result.keys.push_back(std::move(key.report));
+        }
+        for (PlannedSecretKey& secret : plan.secrets) {
+            if (!secret.skip) secret.report.status = "would-restore";
+            result.keys.push_back(std::move(secret.report));
         }
         for (const auto& cert : plan.certificates)
             if (!cert.skip && !cert.already_present) ++result.certificates_written;
@@ -162,6 +217,22 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
             create_public_key(key);
             key.report.status = key.replaces.empty() ? "restored" : "replaced";
             to_replace.insert(to_replace.end(), key.replaces.begin(), key.replaces.end());
+        }
+        for (PlannedSecretKey& secret : plan.secrets) {
+            if (secret.skip) continue;
+            throw_if_interrupted("the restore");
+            const std::string secret_name = name_of(secret.id, secret.label, "secret key");
+            CK_OBJECT_HANDLE secret_key = importer.import_secret_key(secret);
+            rollback.add(secret_key, secret_name);
+            pkcs11::AttributeTemplate expected = importer.expected_secret_attributes(secret);
+            secret.report.repaired =
+                check_written_object(session, {secret_key, &expected, nullptr, secret_name, importer.created_by()});
+            if (!secret.report.repaired.empty())
+                result.warnings.push_back(repair_warning(secret_name, importer.created_by(), secret.report.repaired));
+            if (auto note = check_secret_value(session, importer, secret_key, secret, secret_name))
+                secret.report.notes.push_back(*note);
+            secret.report.status = secret.replaces.empty() ? "restored" : "replaced";
+            to_replace.insert(to_replace.end(), secret.replaces.begin(), secret.replaces.end());
         }
         for (const PlannedCertificate& cert : plan.certificates) {
             if (cert.skip || cert.already_present) continue;
@@ -215,6 +286,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     if (int late = InterruptGuard::take(); late != 0)
         result.warnings.push_back(signal_name(late) + " arrived as the restore completed; it is complete");
     for (PlannedKey& key : plan.keys) result.keys.push_back(std::move(key.report));
+    for (PlannedSecretKey& secret : plan.secrets) result.keys.push_back(std::move(secret.report));
     return result;
 }
 

@@ -160,6 +160,25 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
                                                                           "was written");
 }
 
+// Decrypts a secret bag on the host (its key type is inside) and plans its object.
+PlannedSecretKey plan_secret_key(pkcs12::Reader& reader, const pkcs12::KeyBag& bag,
+                                 const std::vector<pkcs11::MechanismEntry>& mechanisms) {
+    PlannedSecretKey secret;
+    secret.bag = &bag;
+    if (!bag.attributes.local_key_ids.empty()) secret.id = bag.attributes.local_key_ids.front();
+    if (bag.attributes.friendly_name) secret.label = *bag.attributes.friendly_name;
+    secret_keys::DecodedSecret decoded = secret_keys::decode(reader.decrypt_key(bag).get());
+    secret.type = decoded.type;
+    secret.value = std::move(decoded.value);
+    secret.unsupported = decoded.unsupported;
+    if (!secret.unsupported && secret.type) secret.unsupported = secret_keys::unsupported_on_token(*secret.type, mechanisms);
+    secret.report.id = secret.id;
+    secret.report.label = secret.label;
+    secret.report.type = secret.type ? secret.type->name : decoded.algorithm_oid;
+    secret.report.secret_key = true;
+    return secret;
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
@@ -193,7 +212,8 @@ std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
 }
 
 RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
-                         std::vector<std::string>& warnings, const ImportTrial& import_trial) {
+                         std::vector<std::string>& warnings, const ImportTrial& import_trial,
+                         const SecretImportTrial& secret_trial) {
     pkcs12::Contents& contents = reader.contents();
     TokenCapability capability(session);
     RestorePlan plan;
@@ -252,6 +272,8 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         plan.keys.push_back(std::move(key));
     }
 
+    for (const pkcs12::KeyBag& bag : contents.secrets) plan.secrets.push_back(plan_secret_key(reader, bag, mechanisms));
+
     // Identities: different keys under one id are refused or renumbered before the
     // certificates take their keys' ids.
     settle_duplicate_ids(plan.keys, options.renumber_duplicate_ids, warnings);
@@ -278,7 +300,27 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
     if (import_trial)
         for (PlannedKey& key : plan.keys)
             if (!key.unsupported) key.unsupported = import_trial(key);
+    if (secret_trial)
+        for (PlannedSecretKey& secret : plan.secrets)
+            if (!secret.unsupported) secret.unsupported = secret_trial(secret);
     std::vector<std::string> unsupported;
+    for (PlannedSecretKey& secret : plan.secrets)
+        if (secret.unsupported) {
+            std::string text =
+                fmt::format("{} ({}): {}", secret.bag->where, describe(secret.id, secret.label), *secret.unsupported);
+            if (options.skip_unsupported) {
+                secret.skip = true;
+                secret.report.status = "skipped-unsupported";
+                secret.report.notes.push_back(*secret.unsupported);
+                warnings.push_back("skipped " + text);
+            } else {
+                unsupported.push_back(text);
+            }
+        }
+    for (const std::string& bag : contents.unsupported) {
+        if (options.skip_unsupported) warnings.push_back("skipped " + bag);
+        else unsupported.push_back(bag);
+    }
     for (PlannedKey& key : plan.keys)
         if (key.unsupported) {
             std::string text = fmt::format("{} ({}): {}", key.bag->where, describe(key.id, key.label), *key.unsupported);
@@ -330,6 +372,23 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
                                    (same_key ? " (the file's own key; what it lacks on the token is added)" : ""));
                 break;
             case ConflictPolicy::replace: key.replaces = clashes; break;
+        }
+    }
+    for (PlannedSecretKey& secret : plan.secrets) {
+        if (secret.skip) continue;
+        std::vector<CK_OBJECT_HANDLE> clashes;
+        for (const auto& object : existing)
+            if (same_identity(object, CKO_SECRET_KEY, secret.id, secret.label)) clashes.push_back(object.handle);
+        if (clashes.empty()) continue;
+        std::string text = fmt::format("secret key {} is already on the token", describe(secret.id, secret.label));
+        switch (options.on_conflict) {
+            case ConflictPolicy::fail: conflicts.push_back(text); break;
+            case ConflictPolicy::skip:
+                secret.skip = true;
+                secret.report.status = "skipped-conflict";
+                warnings.push_back("skipped: " + text);
+                break;
+            case ConflictPolicy::replace: secret.replaces = clashes; break;
         }
     }
     for (PlannedCertificate& cert : plan.certificates) {

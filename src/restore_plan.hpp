@@ -13,6 +13,7 @@
 #include "src/keys.hpp"
 #include "src/pkcs12/reader.hpp"
 #include "src/restore.hpp"
+#include "src/secret_keys.hpp"
 
 namespace p11vault {
 
@@ -36,6 +37,20 @@ struct PlannedKey {
     KeyReport report;
 };
 
+// A secret key (AES, HMAC, DES3) of a secret bag. Its type is inside the encrypted
+// PrivateKeyInfo, so planning decrypts it on the host; the bytes stay in locked memory.
+struct PlannedSecretKey {
+    const pkcs12::KeyBag* bag = nullptr;
+    std::vector<std::uint8_t> id;
+    std::string label;
+    std::optional<secret_keys::SecretKeyType> type;
+    SecretBytes value;
+    std::optional<std::string> unsupported;
+    std::vector<CK_OBJECT_HANDLE> replaces;
+    bool skip = false;
+    KeyReport report;
+};
+
 struct PlannedCertificate {
     const pkcs12::CertBag* bag = nullptr;
     std::vector<std::uint8_t> id;
@@ -47,6 +62,7 @@ struct PlannedCertificate {
 
 struct RestorePlan {
     std::vector<PlannedKey> keys;
+    std::vector<PlannedSecretKey> secrets;
     std::vector<PlannedCertificate> certificates;  // paired and chain certificates
 };
 
@@ -56,9 +72,13 @@ struct RestorePlan {
 // `import_trial`, when given, is asked for every key the token could hold by type: why
 // the token would refuse to take it (nullopt: it would take it). Its answer counts as
 // an unsupported key type: refused, or skipped under --skip-unsupported.
+// `secret_trial` is the same for secret keys. Bags the reader could not use
+// (Contents::unsupported) are refused the same way, or skipped with a warning.
 using ImportTrial = std::function<std::optional<std::string>(const PlannedKey&)>;
+using SecretImportTrial = std::function<std::optional<std::string>(const PlannedSecretKey&)>;
 RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
-                         std::vector<std::string>& warnings, const ImportTrial& import_trial = {});
+                         std::vector<std::string>& warnings, const ImportTrial& import_trial = {},
+                         const SecretImportTrial& secret_trial = {});
 
 // The id other tools give a key without localKeyID: SHA-1 of the RSA modulus, or of the
 // EC/EdDSA public point (NSS, pkcs11-tool).

@@ -48,6 +48,8 @@ Verification verify_file(pkcs12::Reader& reader) {
                                  : "none";
     v.safe_protection = contents.safe_protection;
     v.warnings = contents.warnings;
+    for (const std::string& bag : contents.unsupported)
+        v.warnings.push_back(bag + ": restore refuses the file for it unless --skip-unsupported");
     if (contents.mac.present && contents.mac.algorithm.find("SHA1") != std::string::npos)
         v.warnings.push_back("the MAC uses SHA-1");
     if (contents.mac.present && contents.mac.iterations < 10000)

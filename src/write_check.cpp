@@ -162,6 +162,11 @@ std::vector<std::string> check_written_object(pkcs11::Session& session, const Wr
         if (sensitive && !sensitive->empty() && (*sensitive)[0] != CK_FALSE)
             check_secret_unreadable(session, object, *key_type);
     }
+    if (object_class == CKO_SECRET_KEY && key_type) {
+        auto sensitive = requested.public_value(CKA_SENSITIVE);
+        if (sensitive && !sensitive->empty() && (*sensitive)[0] != CK_FALSE)
+            check_secret_unreadable(session, object, *key_type);
+    }
     return repaired;
 }
 

@@ -162,11 +162,11 @@ void add_backup_command(CLI::App& command) {
     command.add_option("--password", options->password,
                        "password source for the file: env:VAR, file:PATH, fd:N, stdin (absent: prompt twice)")
         ->option_text("SRC");
-    command.add_option("--id", options->ids, "back up the private key with this CKA_ID (hex; repeatable)")
+    command.add_option("--id", options->ids, "back up the private or secret key with this CKA_ID (hex; repeatable)")
         ->option_text("HEX");
-    command.add_option("--label", options->labels, "back up the private key with this CKA_LABEL (repeatable)")
+    command.add_option("--label", options->labels, "back up the private or secret key with this CKA_LABEL (repeatable)")
         ->option_text("TEXT");
-    command.add_flag("--all", options->all, "back up every private key of the token");
+    command.add_flag("--all", options->all, "back up every private and secret key of the token");
     command.add_option("--profile", options->profile, "modern (PBES2 AES-256, default) or legacy (3DES, SHA-1 MAC)")
         ->check(CLI::IsMember({"modern", "legacy"}));
     command.add_option("--chain", options->chain, "PEM file with issuer certificates to include (repeatable)")

@@ -104,9 +104,10 @@ void add_restore_command(CLI::App& command) {
                        "when an object with the same CKA_ID or label exists: fail (default), skip, replace")
         ->check(CLI::IsMember({"fail", "skip", "replace"}));
     command.add_flag("--extractable", options->extractable,
-                     "make restored private keys extractable (default: CKA_EXTRACTABLE=FALSE)");
+                     "make restored private and secret keys extractable (default: CKA_EXTRACTABLE=FALSE)");
     command.add_flag("--skip-unsupported", options->skip_unsupported,
-                     "restore the other keys when the token cannot hold a key's type");
+                     "restore the other keys when the token cannot hold a key's type, or the file holds a bag "
+                     "p11vault cannot restore");
     add_lock_wait_option(command, options->lock_wait);
     command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,
                      "different keys sharing a localKeyID each get the SHA-1 of their public key as CKA_ID "

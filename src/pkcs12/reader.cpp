@@ -412,7 +412,7 @@ BagAttributes read_attributes(const PKCS12_SAFEBAG* bag) {
 }  // namespace
 
 void Reader::check_object_limits(const std::string& where, const BagAttributes& attributes) const {
-    if (contents_.keys.size() + contents_.certificates.size() >= limits_.max_objects)
+    if (contents_.keys.size() + contents_.secrets.size() + contents_.certificates.size() >= limits_.max_objects)
         throw Error(ExitCode::bad_input,
                     fmt::format("{}: the file holds more than {} keys and certificates, the limit of what is put on "
                                 "a token from one file; refusing it (raise the limit with --max-objects)",
@@ -461,7 +461,9 @@ void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
                 CertBag cert;
                 cert.where = fmt::format("certificate bag {}", contents_.certificates.size() + 1);
                 if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate) {
-                    contents_.warnings.push_back(cert.where + " is not an X.509 certificate; ignored");
+                    contents_.unsupported.push_back(
+                        fmt::format("{} (not an X.509 certificate: {})", cert.where,
+                                    ossl::oid_text(PKCS12_SAFEBAG_get0_bag_type(bag))));
                     break;
                 }
                 cert.attributes = read_attributes(bag);
@@ -471,14 +473,49 @@ void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
                 contents_.certificates.push_back(std::move(cert));
                 break;
             }
+            case NID_secretBag:
+                read_secret_bag(bag);
+                break;
             case NID_safeContentsBag:
                 read_bags(PKCS12_SAFEBAG_get0_safes(bag), depth + 1);
                 break;
             default:
-                contents_.warnings.push_back(
-                    fmt::format("ignored a {} bag", OBJ_nid2ln(PKCS12_SAFEBAG_get_nid(bag))));
+                contents_.unsupported.push_back(fmt::format("bag {} (a {} bag, which p11vault cannot restore)",
+                                                            bag_count_, OBJ_nid2ln(PKCS12_SAFEBAG_get_nid(bag))));
         }
     }
+}
+
+void Reader::read_secret_bag(const PKCS12_SAFEBAG* bag) {
+    // SecretBag ::= SEQUENCE { secretTypeId OID, secretValue [0] EXPLICIT ANY }. Java
+    // (PKCS12KeyStore) writes secretTypeId pkcs8ShroudedKeyBag and an OCTET STRING holding
+    // the EncryptedPrivateKeyInfo of a PrivateKeyInfo whose algorithm is the secret key's.
+    KeyBag secret;
+    secret.where = fmt::format("secret bag {}", contents_.secrets.size() + 1);
+    const int type = PKCS12_SAFEBAG_get_bag_nid(bag);
+    const ASN1_TYPE* value = PKCS12_SAFEBAG_get0_bag_obj(bag);
+    if (type != NID_pkcs8ShroudedKeyBag && type != NID_keyBag) {
+        contents_.unsupported.push_back(fmt::format("bag {} (a secretBag of type {}, not a PKCS#8 key as Java writes it)",
+                                                    bag_count_, ossl::oid_text(PKCS12_SAFEBAG_get0_bag_type(bag))));
+        return;
+    }
+    if (value == nullptr || value->type != V_ASN1_OCTET_STRING) malformed(secret.where + ": secretValue");
+    secret.attributes = read_attributes(bag);
+    check_object_limits(secret.where, secret.attributes);
+    const unsigned char* p = ASN1_STRING_get0_data(value->value.octet_string);
+    const long length = ASN1_STRING_length(value->value.octet_string);
+    if (type == NID_pkcs8ShroudedKeyBag) {
+        secret.shrouded.reset(d2i_X509_SIG(nullptr, &p, length));
+        if (!secret.shrouded) malformed(secret.where + ": not an EncryptedPrivateKeyInfo");
+        const X509_ALGOR* algorithm = nullptr;
+        X509_SIG_get0(secret.shrouded.get(), &algorithm, nullptr);
+        secret.protection = describe_algorithm(algorithm);
+    } else {
+        secret.plain.reset(d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, length));
+        if (!secret.plain) malformed(secret.where + ": not a PrivateKeyInfo");
+        secret.protection = "none (unencrypted keyBag)";
+    }
+    contents_.secrets.push_back(std::move(secret));
 }
 
 ossl::P8Info Reader::decrypt_key(const KeyBag& bag) {

@@ -25,8 +25,11 @@ struct BagAttributes {
     std::optional<std::string> friendly_name;  // UTF-8
 };
 
+// A private key bag, or a secret key as Java writes it: a secretBag whose secretValue
+// is a pkcs8ShroudedKeyBag (or keyBag) around a PrivateKeyInfo with the secret key's
+// algorithm OID (AES, HmacSHA256, DESede) and its bytes as privateKey.
 struct KeyBag {
-    std::string where;         // "key bag 2" for messages
+    std::string where;         // "key bag 2" or "secret bag 1" for messages
     BagAttributes attributes;
     ossl::Sig shrouded;        // pkcs8ShroudedKeyBag: EncryptedPrivateKeyInfo
     ossl::P8Info plain;        // keyBag: the clear PrivateKeyInfo (no encryption in the file)
@@ -48,10 +51,15 @@ struct MacInfo {
 
 struct Contents {
     std::vector<KeyBag> keys;
+    std::vector<KeyBag> secrets;               // secret keys (secretBags in Java's form)
     std::vector<CertBag> certificates;
     MacInfo mac;
     std::vector<std::string> safe_protection;  // one entry per encrypted safe
-    std::vector<std::string> warnings;         // unknown bag types etc.
+    std::vector<std::string> warnings;         // no MAC etc.
+    // Bags p11vault cannot put on a token ("certificate bag 2 (not an X.509 certificate:
+    // sdsiCertificate)"):
+    // restore refuses the file unless --skip-unsupported, verify warns. Never ignored.
+    std::vector<std::string> unsupported;
 };
 
 struct ParsedSafe;  // one ContentInfo of the AuthenticatedSafe (reader.cpp)
@@ -86,6 +94,7 @@ private:
     // Reads every safe's bags in order, releasing each safe's bytes once read.
     void read_safes(std::vector<ParsedSafe>& safes);
     void read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth);
+    void read_secret_bag(const PKCS12_SAFEBAG* bag);
     // Error(bad_input) naming the bag about to be added when it is one object more than
     // limits_.max_objects, or its friendlyName is longer than limits_.max_label_length.
     void check_object_limits(const std::string& where, const BagAttributes& attributes) const;

@@ -213,6 +213,30 @@ void Writer::add_clear_key(const SecretBytes& private_key_info, const EntryAttri
     add_encrypted_key(std::move(encryption), encrypted, attributes);
 }
 
+void Writer::add_secret_key(const SecretBytes& private_key_info, const EntryAttributes& attributes) {
+    if (!is_one_sequence(private_key_info.data(), private_key_info.size()))
+        throw Error(ExitCode::failure, "internal: the secret key to write is not a DER PrivateKeyInfo");
+    BagEncryption encryption = next_bag_encryption();
+    Bytes encrypted = cbc_encrypt(encryption.cipher, encryption.key, encryption.iv, private_key_info.data(),
+                                  private_key_info.size());
+    ossl::Sig sig(X509_SIG_new());
+    X509_ALGOR* algorithm = nullptr;
+    ASN1_OCTET_STRING* data = nullptr;
+    X509_SIG_getm(sig.get(), &algorithm, &data);
+    if (!sig || X509_ALGOR_copy(algorithm, encryption.algorithm.get()) != 1 ||
+        ASN1_OCTET_STRING_set(data, encrypted.data(), static_cast<int>(encrypted.size())) != 1)
+        ossl::fail(kFailure, "building a secret bag");
+    unsigned char* der = nullptr;
+    const int length = i2d_X509_SIG(sig.get(), &der);
+    if (length <= 0) ossl::fail(kFailure, "building a secret bag");
+    ossl::SafeBag bag(PKCS12_SAFEBAG_create_secret(NID_pkcs8ShroudedKeyBag, V_ASN1_OCTET_STRING, der, length));
+    OPENSSL_free(der);
+    if (!bag) ossl::fail(kFailure, "building a secret bag");
+    add_attributes(bag.get(), attributes);
+    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(kFailure, "adding a secret bag");
+    bag.release();
+}
+
 void Writer::add_certificate(const X509* certificate, const EntryAttributes& attributes) {
     ossl::SafeBag bag(PKCS12_SAFEBAG_create_cert(const_cast<X509*>(certificate)));
     if (!bag) ossl::fail(kFailure, "building a certificate bag");

@@ -64,6 +64,9 @@ public:
     void add_encrypted_key(BagEncryption encryption, const Bytes& encrypted_data, const EntryAttributes& attributes);
     // A key bag encrypted here from its clear PrivateKeyInfo DER (the host paths).
     void add_clear_key(const SecretBytes& private_key_info, const EntryAttributes& attributes);
+    // A secret key as Java writes it: a secretBag (secretTypeId pkcs8ShroudedKeyBag)
+    // whose value is the EncryptedPrivateKeyInfo of `private_key_info`, encrypted as a key bag.
+    void add_secret_key(const SecretBytes& private_key_info, const EntryAttributes& attributes);
     void add_certificate(const X509* certificate, const EntryAttributes& attributes);
 
     // The DER of the whole PFX, with MAC.

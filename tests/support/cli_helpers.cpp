@@ -276,8 +276,11 @@ P12File read_p12(const std::string& path, const std::string& password) {
     std::unique_ptr<PKCS12, decltype(&PKCS12_free)> p12(d2i_PKCS12(nullptr, &p, static_cast<long>(data.size())),
                                                        &PKCS12_free);
     if (!p12) throw std::runtime_error(openssl_error("d2i_PKCS12 " + path));
+    // An empty password has two encodings: BMPString 00 00, and none at all (pyca's
+    // NoEncryption, OpenSSL with a NULL password); PKCS12_parse tries both too.
     if (PKCS12_mac_present(p12.get()) &&
-        PKCS12_verify_mac(p12.get(), password.c_str(), static_cast<int>(password.size())) != 1)
+        PKCS12_verify_mac(p12.get(), password.c_str(), static_cast<int>(password.size())) != 1 &&
+        !(password.empty() && PKCS12_verify_mac(p12.get(), nullptr, 0) == 1))
         throw std::runtime_error(openssl_error("PKCS12_verify_mac " + path));
     STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12.get());
     if (safes == nullptr) throw std::runtime_error(openssl_error("PKCS12_unpack_authsafes"));

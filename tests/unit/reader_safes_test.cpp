@@ -68,7 +68,11 @@ TEST(ReaderSafes, TwoDataSafesAreReadBagByBagAfterTheMac) {
     EXPECT_EQ(contents.mac.iterations, kIterations);
     EXPECT_TRUE(contents.keys.empty());
     EXPECT_TRUE(contents.certificates.empty());
-    EXPECT_EQ(contents.warnings, (std::vector<std::string>{"ignored a secretBag bag", "ignored a secretBag bag"}));
+    EXPECT_TRUE(contents.warnings.empty());
+    // A secretBag that is not Java's PKCS#8 form is never dropped in silence: restore refuses it.
+    EXPECT_EQ(contents.unsupported,
+              (std::vector<std::string>{"bag 1 (a secretBag of type pkcs7-data, not a PKCS#8 key as Java writes it)",
+                                        "bag 2 (a secretBag of type pkcs7-data, not a PKCS#8 key as Java writes it)"}));
 
     auto wrong = refusal(pfx_with_mac(sequence({kGoodSafe, kGoodSafe}), "right"), "wrong");
     ASSERT_TRUE(wrong.has_value());
