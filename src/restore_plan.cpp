@@ -272,7 +272,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         plan.keys.push_back(std::move(key));
     }
 
-    for (const pkcs12::KeyBag& bag : contents.secrets) plan.secrets.push_back(plan_secret_key(reader, bag, mechanisms));
+    for (const pkcs12::KeyBag& bag : contents.secrets) plan.secrets.push_back(plan_secret_key(reader, bag, capability.mechanisms()));
 
     // Identities: different keys under one id are refused or renumbered before the
     // certificates take their keys' ids.

@@ -25,6 +25,8 @@ public:
     // Why the token cannot hold `type` (the key whose public half is `public_key`), in
     // words naming the token's limit or answer; nullopt when nothing says it cannot.
     std::optional<std::string> refusal(const keys::KeyDescription& type, const EVP_PKEY* public_key);
+    // The token's mechanism list, read once.
+    const std::vector<pkcs11::MechanismEntry>& mechanisms() const { return mechanisms_; }
 
 private:
     bool offers(std::initializer_list<CK_MECHANISM_TYPE> any_of) const;

@@ -102,7 +102,9 @@ protected:
         const json report = stdout_json(verified);
         EXPECT_EQ(report.at("keys").size(), keys) << report.dump(2);
         EXPECT_EQ(report.at("certificates").size(), certificates) << report.dump(2);
-        if (!warning.empty()) EXPECT_NE(report.at("warnings").dump().find(warning), std::string::npos) << report.dump(2);
+        if (!warning.empty()) {
+            EXPECT_NE(report.at("warnings").dump().find(warning), std::string::npos) << report.dump(2);
+        }
 
         const auto before = token_.objects();
         const RunResult restored = restore(token_, file, {"--json"}, password);
