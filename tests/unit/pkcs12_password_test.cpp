@@ -8,6 +8,7 @@
 #include <openssl/pkcs12.h>
 
 #include <algorithm>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct OddPassword {
     std::string bytes;
     Bytes openssl_bmp;  // what OPENSSL_utf82uni makes of it (OpenSSL 3.0.19)
 };
+
+// gtest prints the parameter in failures: its name says it all.
+void PrintTo(const OddPassword& password, std::ostream* out) { *out << password.name; }
 
 std::vector<OddPassword> odd_passwords() {
     return {
