@@ -117,6 +117,11 @@ const char* digest_name(int nid) {
     return name != nullptr ? name : hmac_digest_name(nid);
 }
 
+const char* hmac_or_sha_digest_name(int nid) {
+    if (const char* name = hmac_digest_name(nid)) return name;
+    return nid == NID_md5 ? nullptr : mac_digest_name(nid);
+}
+
 std::string supported_mac_digests() { return list_names(kMacDigests); }
 std::string supported_hmacs() { return list_names(kHmacs); }
 
@@ -210,7 +215,7 @@ std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits
         p.key_length = static_cast<std::size_t>(length);
     }
     int prf = kdf->prf == nullptr ? NID_hmacWithSHA1 : OBJ_obj2nid(kdf->prf->algorithm);
-    const char* digest = digest_name(prf);
+    const char* digest = hmac_or_sha_digest_name(prf);
     if (digest == nullptr)
         throw Error(ExitCode::bad_input, "unsupported PBKDF2 PRF " + ossl::oid_text(kdf->prf->algorithm) +
                                              " (supported: HMAC with " + supported_hmacs() + ")");

@@ -50,10 +50,13 @@ struct Pbes2Params {
 // The OpenSSL digest name ("SHA256", "SHA512-224") of an OID; nullptr when unsupported.
 // mac_digest_name: the hash OIDs of MacData's DigestInfo (MD5, SHA-1, SHA-2 including
 // SHA-512/224 and SHA-512/256, SHA-3); hmac_digest_name: the HMAC OIDs of PBKDF2's PRF
-// and PBMAC1's messageAuthScheme; digest_name: either.
+// and PBMAC1's messageAuthScheme. digest_name (MacData) takes either, as the reader
+// always has; hmac_or_sha_digest_name (PRFs, PBMAC1) takes the HMAC OIDs and, as the
+// reader always has, the bare SHA-1/SHA-2/SHA-3 OIDs, but not MD5.
 const char* mac_digest_name(int nid);
 const char* hmac_digest_name(int nid);
 const char* digest_name(int nid);
+const char* hmac_or_sha_digest_name(int nid);
 // "MD5, SHA1, SHA224, ...": exactly what the functions above accept, for error messages.
 std::string supported_mac_digests();
 std::string supported_hmacs();

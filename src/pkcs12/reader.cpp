@@ -73,8 +73,8 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
         malformed("PBMAC1 PBKDF2 parameters");
     if (params->keylength == nullptr)
         throw Error(ExitCode::bad_input, "PBMAC1 without the mandatory PBKDF2 keyLength (RFC 9579); refusing the file");
-    const char* prf = hmac_digest_name(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
-    const char* digest = hmac_digest_name(OBJ_obj2nid(scheme->algorithm));
+    const char* prf = hmac_or_sha_digest_name(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
+    const char* digest = hmac_or_sha_digest_name(OBJ_obj2nid(scheme->algorithm));
     if (prf == nullptr || digest == nullptr)
         throw Error(ExitCode::bad_input,
                     fmt::format("PBMAC1 with an unsupported {} {} (supported: HMAC with {})",
