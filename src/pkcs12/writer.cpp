@@ -108,7 +108,7 @@ ossl::Algor pbmac1_algorithm(const Bytes& salt, std::uint64_t iterations) {
 // MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
 // with the iteration count left out when it is the default. For PBMAC1, whose own
 // parameters hold the salt and count, macSalt and iterations repeat them as OpenSSL 3.4
-// does (RFC 9579 has readers ignore them).
+// does (readers, p11vault's among them, take both from the PBKDF2 parameters).
 Bytes mac_data_der(const X509_ALGOR* mac_algorithm, const Bytes& mac, const Bytes& salt, std::uint64_t iterations) {
     ossl::Sig digest_info(X509_SIG_new());
     ossl::OctetString salt_string(ASN1_OCTET_STRING_new());
@@ -161,8 +161,9 @@ Bytes pfx_der(std::span<const std::uint8_t> authenticated_safe, const Bytes& mac
     return out;
 }
 
-// Every password has a BMPString form: bytes that are not UTF-8 count as ISO-8859-1
-// one by one (password_bytes), the way OpenSSL falls back for such passwords.
+// The password's BMPString as OpenSSL makes it (password_bytes): a password that is not
+// valid UTF-8 is taken whole as ISO-8859-1, so `openssl pkcs12` opens the file with the
+// same bytes.
 SecretBytes bmp_form(const SecretBytes& password, Profile profile) {
     if (profile == Profile::fips) return SecretBytes();  // no PKCS#12 KDF in this profile
     auto bmp = password_bytes(password, PasswordForm::bmp);
