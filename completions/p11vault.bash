@@ -146,7 +146,7 @@ _p11vault_value() {
             [[ $cur == pkcs11:* ]] ||
                 { COMPREPLY=($(compgen -W "pkcs11:" -- "$cur")); compopt -o nospace 2>/dev/null; } ;;
         --profile)
-            COMPREPLY=($(compgen -W "modern legacy" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "modern fips legacy" -- "$cur")) ;;
         --on-conflict)
             COMPREPLY=($(compgen -W "fail skip replace" -- "$cur")) ;;
         --pin | --password | --from-pin | --to-pin | --new-password | --recipient-pin)

@@ -180,8 +180,8 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
     std::vector<std::size_t> selected = select_private_keys(inventory, options.selection);
     if (!options.allow_duplicate_ids) refuse_duplicate_ids(inventory, selected);
     std::uint64_t iterations = options.iterations != 0 ? options.iterations
-                               : options.profile == pkcs12::Profile::modern ? pkcs12::kModernIterations
-                                                                            : pkcs12::kLegacyIterations;
+                               : pkcs12::uses_pbes2(options.profile) ? pkcs12::kModernIterations
+                                                                     : pkcs12::kLegacyIterations;
     pkcs12::Writer writer(options.profile, password, iterations);
     KeyExporter exporter(session, quirks, writer, options.token_wrap_only);
     TokenCapability capability(session);

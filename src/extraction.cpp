@@ -47,7 +47,7 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
     };
 
     if (extractable && !trusted_only) {
-        if (writer_.profile() == pkcs12::Profile::modern) {
+        if (pkcs12::uses_pbes2(writer_.profile())) {
             if (!offers(CKM_AES_CBC_PAD, CKF_WRAP))
                 notes.push_back("token-wrap not possible: the token does not offer CKM_AES_CBC_PAD for wrapping");
             else if (attempt(ExtractionPath::token_wrap,
@@ -109,8 +109,8 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
         wrapping_key = imported_wrapping_key_->get();
     } catch (const pkcs11::Pkcs11Error& e) {
         // A token that refuses clear keys (softoken in FIPS mode) may still compute the
-        // modern profile's PBKDF2 key itself; the legacy PKCS#12 KDF has no mechanism.
-        if (!transport::means_clear_key_refused(e.rv()) || writer_.profile() != pkcs12::Profile::modern ||
+        // modern and fips profiles' PBKDF2 key itself; the legacy PKCS#12 KDF has no mechanism.
+        if (!transport::means_clear_key_refused(e.rv()) || !pkcs12::uses_pbes2(writer_.profile()) ||
             !offers(CKM_PKCS5_PBKD2, CKF_GENERATE))
             throw;
         if (!derived_wrapping_key_) {

@@ -165,7 +165,7 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::
     // A token that refuses clear keys (softoken in FIPS mode) may compute the bag's PBKDF2
     // key itself, from the password as given (the standard UTF-8 form).
     std::function<pkcs11::ScopedObject()> derive;
-    if (offers(CKM_PKCS5_PBKD2, CKF_GENERATE)) {
+    if (offers(CKM_PKCS5_PBKD2, CKF_GENERATE) && transport::token_can_derive_with(params.prf_digest)) {
         derive = [&] {
             key_derived_in_token_ = true;
             return transport::derive_session_key(session_, reader_.password(), params.salt, params.iterations,

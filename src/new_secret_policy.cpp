@@ -11,9 +11,10 @@
 namespace p11vault {
 namespace {
 
-// Code points of UTF-8 text: every byte that does not continue a sequence. Bytes that are
-// not UTF-8 count one each, as OpenSSL reads them (Latin-1).
+// Code points of UTF-8 text: every byte that does not continue a sequence. Text that is
+// not valid UTF-8 counts one character a byte, as OpenSSL reads it (ISO-8859-1).
 std::size_t characters(const SecretBytes& text) {
+    if (!pkcs12::is_valid_utf8(text)) return text.size();
     const auto starts_a_character = [](std::uint8_t byte) { return (byte & 0xC0) != 0x80; };
     return static_cast<std::size_t>(std::count_if(text.bytes().begin(), text.bytes().end(), starts_a_character));
 }
@@ -40,17 +41,21 @@ std::vector<std::string> check_new_password(const SecretBytes& password, pkcs12:
                                      "cannot take: the file could not be opened; choose another password");
     }
     std::vector<std::string> warnings;
+    if (!pkcs12::is_valid_utf8(password)) {
+        warnings.push_back("the backup password is not valid UTF-8: p11vault and OpenSSL take it byte by byte as "
+                           "ISO-8859-1, other readers (Java, NSS, Windows) may not open the file with it");
+    }
     if (const std::size_t length = characters(password); length < kShortPasswordCharacters) {
         warnings.push_back(fmt::format("the backup password has {} characters, fewer than {}: the file is only as "
                                        "strong as its password (split --generate makes a strong one)",
                                        length, kShortPasswordCharacters));
     }
     const std::uint64_t profile_default =
-        profile == pkcs12::Profile::modern ? pkcs12::kModernIterations : pkcs12::kLegacyIterations;
+        pkcs12::uses_pbes2(profile) ? pkcs12::kModernIterations : pkcs12::kLegacyIterations;
     if (iterations != 0 && iterations < profile_default) {
         warnings.push_back(fmt::format("--iter {} is below the {} profile's {}: each password guess costs an "
                                        "attacker that much less",
-                                       iterations, profile == pkcs12::Profile::modern ? "modern" : "legacy",
+                                       iterations, pkcs12::profile_name(profile),
                                        profile_default));
     }
     return warnings;

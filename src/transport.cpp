@@ -56,16 +56,25 @@ struct Pbkd2Params {
 };
 constexpr CK_ULONG kSaltSpecified = 0x1;  // CKZ_SALT_SPECIFIED
 
-CK_ULONG pbkd2_prf(const std::string& digest) {
+// 0 for a PRF PKCS#11 has no CKP_ value for (SHA-512/224, SHA-512/256, SHA-3).
+CK_ULONG pbkd2_prf_or_0(const std::string& digest) {
     if (digest == "SHA1") return 0x1;    // CKP_PKCS5_PBKD2_HMAC_SHA1
     if (digest == "SHA224") return 0x3;  // CKP_PKCS5_PBKD2_HMAC_SHA224
     if (digest == "SHA256") return 0x4;  // CKP_PKCS5_PBKD2_HMAC_SHA256
     if (digest == "SHA384") return 0x5;  // CKP_PKCS5_PBKD2_HMAC_SHA384
     if (digest == "SHA512") return 0x6;  // CKP_PKCS5_PBKD2_HMAC_SHA512
-    throw Error(ExitCode::failure, "internal: no CKP_PKCS5_PBKD2 PRF for " + digest);
+    return 0;
+}
+
+CK_ULONG pbkd2_prf(const std::string& digest) {
+    const CK_ULONG prf = pbkd2_prf_or_0(digest);
+    if (prf == 0) throw Error(ExitCode::failure, "internal: no CKP_PKCS5_PBKD2 PRF for " + digest);
+    return prf;
 }
 
 }  // namespace
+
+bool token_can_derive_with(const std::string& prf_digest) { return pbkd2_prf_or_0(prf_digest) != 0; }
 
 pkcs11::ScopedObject import_session_key(pkcs11::Session& session, CK_KEY_TYPE key_type, const SecretBytes& value,
                                         KeyUse use) {

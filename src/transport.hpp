@@ -34,6 +34,10 @@ pkcs11::ScopedObject derive_session_key(pkcs11::Session& session, const SecretBy
                                         const std::string& prf_digest, std::size_t key_length, KeyUse use,
                                         bool password_length_by_pointer);
 
+// True when CKM_PKCS5_PBKD2 has a PRF for PBKDF2-HMAC-`prf_digest` (SHA-1 and SHA-2 but
+// for SHA-512/224 and SHA-512/256): derive_session_key can be asked for it.
+bool token_can_derive_with(const std::string& prf_digest);
+
 // True for the answers with which a token refuses to take a clear secret key as such (its
 // policy, not this key): then deriving the key inside the token is worth a try.
 bool means_clear_key_refused(CK_RV rv);

@@ -50,8 +50,9 @@ Verification verify_file(pkcs12::Reader& reader) {
     v.warnings = contents.warnings;
     for (const std::string& bag : contents.unsupported)
         v.warnings.push_back(bag + ": restore refuses the file for it unless --skip-unsupported");
-    if (contents.mac.present && contents.mac.algorithm.find("SHA1") != std::string::npos)
-        v.warnings.push_back("the MAC uses SHA-1");
+    if (contents.mac.present && !contents.mac.weak_digest.empty())
+        v.warnings.push_back(contents.mac.weak_digest == "SHA1" ? "the MAC uses SHA-1"
+                                                                : "the MAC uses " + contents.mac.weak_digest);
     if (contents.mac.present && contents.mac.iterations < 10000)
         v.warnings.push_back(fmt::format("the MAC uses only {} iterations: the password is cheap to guess from this file",
                                          contents.mac.iterations));

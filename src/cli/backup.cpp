@@ -50,7 +50,9 @@ void run(const BackupCommandOptions& o) {
     options.selection.all = o.all;
     for (const auto& id : o.ids) options.selection.ids.push_back(parse_hex_id(id));
     options.selection.labels = o.labels;
-    options.profile = o.profile == "legacy" ? pkcs12::Profile::legacy : pkcs12::Profile::modern;
+    options.profile = o.profile == "legacy" ? pkcs12::Profile::legacy
+                      : o.profile == "fips" ? pkcs12::Profile::fips
+                                            : pkcs12::Profile::modern;
     options.iterations = o.iterations;
     options.chain_files = o.chain;
     options.token_wrap_only = o.token_wrap_only;
@@ -167,14 +169,16 @@ void add_backup_command(CLI::App& command) {
     command.add_option("--label", options->labels, "back up the private or secret key with this CKA_LABEL (repeatable)")
         ->option_text("TEXT");
     command.add_flag("--all", options->all, "back up every private and secret key of the token");
-    command.add_option("--profile", options->profile, "modern (PBES2 AES-256, default) or legacy (3DES, SHA-1 MAC)")
-        ->check(CLI::IsMember({"modern", "legacy"}));
+    command
+        .add_option("--profile", options->profile,
+                    "modern (PBES2 AES-256, default), fips (modern with a PBMAC1 MAC) or legacy (3DES, SHA-1 MAC)")
+        ->check(CLI::IsMember({"modern", "fips", "legacy"}));
     command.add_option("--chain", options->chain, "PEM file with issuer certificates to include (repeatable)")
         ->option_text("PEMFILE");
     // The upper bound is check_new_iterations's: what restore and verify accept.
     command
         .add_option("--iter", options->iterations,
-                    "KDF iterations (default 600000 modern, 2000 legacy; at most 10000000)")
+                    "KDF iterations (default 600000 modern and fips, 2000 legacy; at most 10000000)")
         ->check(CLI::PositiveNumber);
     command.add_flag("--token-wrap-only", options->token_wrap_only,
                      "refuse (exit 6) any key the token cannot wrap into the file itself");

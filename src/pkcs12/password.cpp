@@ -1,14 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/pkcs12/password.hpp"
 
+#include <openssl/asn1.h>
+#include <openssl/crypto.h>
+#include <openssl/pkcs12.h>
+
+#include <climits>
 #include <cstdint>
 
 namespace p11vault::pkcs12 {
 
 namespace {
 
-// Decodes UTF-8; invalid sequences decode byte-wise as Latin-1, as OpenSSL does, so a
-// password typed in a Latin-1 terminal still yields something deterministic.
+// Decodes UTF-8 leniently: a byte that does not start a valid sequence decodes alone as
+// Latin-1; overlong forms and surrogates decode as what they encode. Used for the
+// Latin-1 form (a producer quirk) and the BMPString of p11vault before it used
+// OpenSSL's conversion (PasswordForm::bmp_bytewise); not for the standard forms.
 template <typename Sink>
 void for_each_code_point(const SecretBytes& text, Sink&& sink) {
     const std::uint8_t* p = text.data();
@@ -57,6 +64,7 @@ const char* form_name(PasswordForm form) {
         case PasswordForm::bmp: return "BMPString";
         case PasswordForm::absent: return "absent (0 bytes)";
         case PasswordForm::latin1: return "ISO-8859-1";
+        case PasswordForm::bmp_bytewise: return "BMPString, invalid UTF-8 taken byte by byte";
     }
     return "?";
 }
@@ -66,6 +74,19 @@ std::optional<SecretBytes> password_bytes(const SecretBytes& password, PasswordF
         case PasswordForm::utf8: return password.clone();
         case PasswordForm::absent: return SecretBytes();
         case PasswordForm::bmp: {
+            // OpenSSL's own conversion, so that the same password bytes open the same file
+            // in OpenSSL and in p11vault: it falls back to ISO-8859-1 for the whole
+            // password when any of it is not valid UTF-8.
+            if (password.size() > static_cast<std::size_t>(INT_MAX / 4)) return std::nullopt;
+            unsigned char* uni = nullptr;
+            int length = 0;
+            const char* text = password.empty() ? "" : reinterpret_cast<const char*>(password.data());
+            if (OPENSSL_utf82uni(text, static_cast<int>(password.size()), &uni, &length) == nullptr) return std::nullopt;
+            SecretBytes out(uni, static_cast<std::size_t>(length));
+            OPENSSL_clear_free(uni, static_cast<std::size_t>(length));
+            return out;
+        }
+        case PasswordForm::bmp_bytewise: {
             SecretBytes out;
             for_each_code_point(password, [&](std::uint32_t cp) {
                 if (cp > 0xFFFF) {  // UTF-16 surrogate pair
@@ -96,6 +117,19 @@ std::optional<SecretBytes> password_bytes(const SecretBytes& password, PasswordF
         }
     }
     return std::nullopt;
+}
+
+bool is_valid_utf8(const SecretBytes& text) {
+    const unsigned char* p = text.data();
+    std::size_t left = text.size();
+    while (left > 0) {
+        unsigned long code_point = 0;
+        const int length = UTF8_getc(p, left > INT_MAX ? INT_MAX : static_cast<int>(left), &code_point);
+        if (length <= 0 || code_point > 0x10FFFF) return false;
+        p += length;
+        left -= static_cast<std::size_t>(length);
+    }
+    return true;
 }
 
 }  // namespace p11vault::pkcs12

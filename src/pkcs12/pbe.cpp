@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "p11vault/error.hpp"
 #include "src/ossl.hpp"
 
@@ -61,32 +63,100 @@ const Pkcs12Pbe* find_pkcs12_pbe(int nid) {
 
 }  // namespace
 
-const char* digest_name(int nid) {
-    switch (nid) {
-        case NID_sha1: return "SHA1";
-        case NID_sha224: return "SHA224";
-        case NID_sha256: return "SHA256";
-        case NID_sha384: return "SHA384";
-        case NID_sha512: return "SHA512";
-        case NID_hmacWithSHA1: return "SHA1";
-        case NID_hmacWithSHA224: return "SHA224";
-        case NID_hmacWithSHA256: return "SHA256";
-        case NID_hmacWithSHA384: return "SHA384";
-        case NID_hmacWithSHA512: return "SHA512";
-        default: return nullptr;
-    }
+namespace {
+
+// What p11vault reads: the hashes of the PKCS#12 MAC (MacData's DigestInfo: the HMAC
+// and the PKCS#12 KDF use this hash), and the HMACs of PBKDF2's PRF and PBMAC1's
+// messageAuthScheme. Every name is OpenSSL's, the one EVP_MD_fetch takes; the error for
+// an algorithm outside these tables lists them, so it never names one it refuses.
+struct NamedOid {
+    int nid;
+    const char* name;
+};
+constexpr NamedOid kMacDigests[] = {
+    {NID_md5, "MD5"},               {NID_sha1, "SHA1"},           {NID_sha224, "SHA224"},
+    {NID_sha256, "SHA256"},         {NID_sha384, "SHA384"},       {NID_sha512, "SHA512"},
+    {NID_sha512_224, "SHA512-224"}, {NID_sha512_256, "SHA512-256"}, {NID_sha3_224, "SHA3-224"},
+    {NID_sha3_256, "SHA3-256"},     {NID_sha3_384, "SHA3-384"},   {NID_sha3_512, "SHA3-512"},
+};
+constexpr NamedOid kHmacs[] = {
+    {NID_hmacWithSHA1, "SHA1"},
+    {NID_hmacWithSHA224, "SHA224"},
+    {NID_hmacWithSHA256, "SHA256"},
+    {NID_hmacWithSHA384, "SHA384"},
+    {NID_hmacWithSHA512, "SHA512"},
+    {NID_hmacWithSHA512_224, "SHA512-224"},
+    {NID_hmacWithSHA512_256, "SHA512-256"},
+    {NID_hmac_sha3_224, "SHA3-224"},
+    {NID_hmac_sha3_256, "SHA3-256"},
+    {NID_hmac_sha3_384, "SHA3-384"},
+    {NID_hmac_sha3_512, "SHA3-512"},
+};
+
+template <std::size_t N>
+const char* find_name(const NamedOid (&table)[N], int nid) {
+    for (const auto& entry : table)
+        if (entry.nid == nid) return entry.name;
+    return nullptr;
 }
+
+template <std::size_t N>
+std::string list_names(const NamedOid (&table)[N]) {
+    std::string out;
+    for (const auto& entry : table) out += (out.empty() ? "" : ", ") + std::string(entry.name);
+    return out;
+}
+
+}  // namespace
+
+const char* mac_digest_name(int nid) { return find_name(kMacDigests, nid); }
+const char* hmac_digest_name(int nid) { return find_name(kHmacs, nid); }
+
+const char* digest_name(int nid) {
+    const char* name = mac_digest_name(nid);
+    return name != nullptr ? name : hmac_digest_name(nid);
+}
+
+const char* hmac_or_sha_digest_name(int nid) {
+    if (const char* name = hmac_digest_name(nid)) return name;
+    return nid == NID_md5 ? nullptr : mac_digest_name(nid);
+}
+
+std::string supported_mac_digests() { return list_names(kMacDigests); }
+std::string supported_hmacs() { return list_names(kHmacs); }
+
+bool is_weak_mac_digest(const std::string& digest) { return digest == "MD5" || digest == "SHA1"; }
 
 namespace {
 
+// The CBC ciphers of PBES2 that p11vault reads (all in OpenSSL's default provider).
+struct CbcCipher {
+    int nid;
+    const char* name;
+    std::size_t key_length;
+};
+constexpr CbcCipher kCbcCiphers[] = {
+    {NID_aes_128_cbc, "AES-128-CBC", 16},           {NID_aes_192_cbc, "AES-192-CBC", 24},
+    {NID_aes_256_cbc, "AES-256-CBC", 32},           {NID_camellia_128_cbc, "CAMELLIA-128-CBC", 16},
+    {NID_camellia_192_cbc, "CAMELLIA-192-CBC", 24}, {NID_camellia_256_cbc, "CAMELLIA-256-CBC", 32},
+    {NID_aria_128_cbc, "ARIA-128-CBC", 16},         {NID_aria_192_cbc, "ARIA-192-CBC", 24},
+    {NID_aria_256_cbc, "ARIA-256-CBC", 32},         {NID_des_ede3_cbc, "DES-EDE3-CBC", 24},
+};
+
 const char* cbc_cipher(int nid, std::size_t* key_length) {
-    switch (nid) {
-        case NID_aes_128_cbc: *key_length = 16; return "AES-128-CBC";
-        case NID_aes_192_cbc: *key_length = 24; return "AES-192-CBC";
-        case NID_aes_256_cbc: *key_length = 32; return "AES-256-CBC";
-        case NID_des_ede3_cbc: *key_length = 24; return "DES-EDE3-CBC";
-        default: return nullptr;
+    for (const auto& cipher : kCbcCiphers) {
+        if (cipher.nid == nid) {
+            *key_length = cipher.key_length;
+            return cipher.name;
+        }
     }
+    return nullptr;
+}
+
+std::string supported_cbc_ciphers() {
+    std::string out;
+    for (const auto& cipher : kCbcCiphers) out += (out.empty() ? "" : ", ") + std::string(cipher.name);
+    return out;
 }
 
 const char* aes_for_key_length(std::size_t length) {
@@ -145,14 +215,16 @@ std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits
         p.key_length = static_cast<std::size_t>(length);
     }
     int prf = kdf->prf == nullptr ? NID_hmacWithSHA1 : OBJ_obj2nid(kdf->prf->algorithm);
-    const char* digest = digest_name(prf);
+    const char* digest = hmac_or_sha_digest_name(prf);
     if (digest == nullptr)
-        throw Error(ExitCode::bad_input, "unsupported PBKDF2 PRF " + ossl::oid_text(kdf->prf->algorithm));
+        throw Error(ExitCode::bad_input, "unsupported PBKDF2 PRF " + ossl::oid_text(kdf->prf->algorithm) +
+                                             " (supported: HMAC with " + supported_hmacs() + ")");
     p.prf_digest = digest;
     const char* cipher = cbc_cipher(OBJ_obj2nid(pbe2->encryption->algorithm), &p.cipher_key_length);
     if (cipher == nullptr)
         throw Error(ExitCode::bad_input,
-                    "unsupported PBES2 cipher " + ossl::oid_text(pbe2->encryption->algorithm) + " (supported: AES-CBC, 3DES-CBC)");
+                    "unsupported PBES2 cipher " + ossl::oid_text(pbe2->encryption->algorithm) +
+                        " (supported: " + supported_cbc_ciphers() + ")");
     p.cipher = cipher;
     const ASN1_TYPE* iv = pbe2->encryption->parameter;
     if (iv == nullptr || iv->type != V_ASN1_OCTET_STRING)
@@ -393,13 +465,16 @@ std::optional<SecretBytes> Decryptor::try_pkcs12_pbe(const X509_ALGOR* algorithm
     if (!params || params->salt == nullptr) throw Error(ExitCode::bad_input, "malformed PKCS#12 PBE parameters");
     Bytes salt = ossl::octets(params->salt);
     std::uint64_t iterations = checked_iterations(params->iter, limits_, "PKCS#12 PBE");
-    // The form the MAC verified with first; the other empty-password form after it.
-    PasswordForm forms[2] = {pkcs12_form_,
-                             pkcs12_form_ == PasswordForm::absent ? PasswordForm::bmp : PasswordForm::absent};
-    int tries = password_.empty() ? 2 : 1;
-    for (int i = 0; i < tries; ++i) {
-        auto bmp = password_bytes(password_, forms[i]);
-        const SecretBytes& key = cached(cache_key("p12kdf", password_, forms[i], salt, iterations, "SHA1", scheme->key_length, 1),
+    // The form the MAC verified with first; then (a file without a MAC) the standard
+    // BMPString, the other empty-password form, and the BMPString of p11vault before it
+    // used OpenSSL's conversion: each only when its bytes differ from those tried.
+    std::vector<SecretBytes> tried;
+    for (PasswordForm form : {pkcs12_form_, PasswordForm::bmp, PasswordForm::absent, PasswordForm::bmp_bytewise}) {
+        if (form == PasswordForm::absent && !password_.empty()) continue;
+        auto bmp = password_bytes(password_, form);
+        if (!bmp || std::find(tried.begin(), tried.end(), *bmp) != tried.end()) continue;
+        tried.push_back(bmp->clone());
+        const SecretBytes& key = cached(cache_key("p12kdf", password_, form, salt, iterations, "SHA1", scheme->key_length, 1),
                                         [&] { return pkcs12_kdf(*bmp, salt, iterations, "SHA1", 1, scheme->key_length); });
         Bytes iv;
         if (scheme->iv_length != 0) {
@@ -419,7 +494,10 @@ std::optional<SecretBytes> Decryptor::try_pkcs12_pbe(const X509_ALGOR* algorithm
         } else {
             plain = cbc_decrypt(scheme->cipher, key, iv, data, size);
         }
-        if (plain && is_one_sequence(plain->data(), plain->size())) return plain;
+        if (plain && is_one_sequence(plain->data(), plain->size())) {
+            if (form == PasswordForm::bmp_bytewise) note_quirk(kBytewiseBmpQuirk);
+            return plain;
+        }
     }
     return std::nullopt;
 }
@@ -431,6 +509,7 @@ std::optional<std::pair<SecretBytes, Bytes>> Decryptor::des3_key_iv(const X509_A
     Bytes salt = ossl::octets(params->salt);
     std::uint64_t iterations = checked_iterations(params->iter, limits_, "PKCS#12 PBE");
     auto bmp = password_bytes(password_, pkcs12_form_);
+    if (!bmp) return std::nullopt;
     SecretBytes key = pkcs12_kdf(*bmp, salt, iterations, "SHA1", 1, 24);
     SecretBytes iv = pkcs12_kdf(*bmp, salt, iterations, "SHA1", 2, 8);
     return std::make_pair(std::move(key), Bytes(iv.data(), iv.data() + iv.size()));

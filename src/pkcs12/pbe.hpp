@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Password-based encryption of PKCS#12: PBES2 (PBKDF2 + AES/3DES-CBC) and the PKCS#12
+// Password-based encryption of PKCS#12: PBES2 (PBKDF2 + AES/Camellia/ARIA/3DES-CBC) and the PKCS#12
 // PBE schemes (3DES, RC2, RC4 with the PKCS#12 KDF), with one derived-key cache per
 // file so that a file whose bags share salt and iteration count costs one KDF.
 #pragma once
@@ -47,8 +47,26 @@ struct Pbes2Params {
     std::string describe() const;           // "PBES2 PBKDF2-HMAC-SHA256 600000 it, AES-256-CBC"
 };
 
-// The OpenSSL digest name ("SHA256") of a digest or HMAC-with-digest OID; nullptr when unsupported.
+// The OpenSSL digest name ("SHA256", "SHA512-224") of an OID; nullptr when unsupported.
+// mac_digest_name: the hash OIDs of MacData's DigestInfo (MD5, SHA-1, SHA-2 including
+// SHA-512/224 and SHA-512/256, SHA-3); hmac_digest_name: the HMAC OIDs of PBKDF2's PRF
+// and PBMAC1's messageAuthScheme. digest_name (MacData) takes either, as the reader
+// always has; hmac_or_sha_digest_name (PRFs, PBMAC1) takes the HMAC OIDs and, as the
+// reader always has, the bare SHA-1/SHA-2/SHA-3 OIDs, but not MD5.
+const char* mac_digest_name(int nid);
+const char* hmac_digest_name(int nid);
 const char* digest_name(int nid);
+const char* hmac_or_sha_digest_name(int nid);
+// "MD5, SHA1, SHA224, ...": exactly what the functions above accept, for error messages.
+std::string supported_mac_digests();
+std::string supported_hmacs();
+// MD5 and SHA-1: read with a warning, never written.
+bool is_weak_mac_digest(const std::string& digest);
+
+// The quirk name under which a file whose PKCS#12 KDF took the password as
+// PasswordForm::bmp_bytewise is reported.
+inline constexpr const char* kBytewiseBmpQuirk =
+    "bmpstring-password-bytewise (earlier p11vault builds, a password that is not valid UTF-8)";
 
 // Absent when `algorithm` is not PBES2 with PBKDF2; Error(bad_input) when it is but
 // malformed or over the limits.
@@ -104,6 +122,7 @@ public:
 
     // Quirks that were needed, by name, for verify's report.
     const std::vector<std::string>& quirks_used() const { return quirks_used_; }
+    void note_quirk(const std::string& name);
     const Limits& limits() const { return limits_; }
     // The PKCS#12-KDF form of an empty password that the MAC verified with.
     void set_pkcs12_form(PasswordForm form) { pkcs12_form_ = form; }
@@ -113,7 +132,6 @@ private:
     std::optional<SecretBytes> try_pkcs12_pbe(const X509_ALGOR* algorithm, const std::uint8_t* data, std::size_t size);
     const SecretBytes& cached(const std::string& key, const std::function<SecretBytes()>& derive);
     void adopt_prefetched();
-    void note_quirk(const std::string& name);
 
     const SecretBytes& password_;
     PasswordForm pkcs12_form_;

@@ -73,10 +73,14 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
         malformed("PBMAC1 PBKDF2 parameters");
     if (params->keylength == nullptr)
         throw Error(ExitCode::bad_input, "PBMAC1 without the mandatory PBKDF2 keyLength (RFC 9579); refusing the file");
-    const char* prf = digest_name(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
-    const char* digest = digest_name(OBJ_obj2nid(scheme->algorithm));
+    const char* prf = hmac_or_sha_digest_name(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
+    const char* digest = hmac_or_sha_digest_name(OBJ_obj2nid(scheme->algorithm));
     if (prf == nullptr || digest == nullptr)
-        throw Error(ExitCode::bad_input, "PBMAC1 with an unsupported PRF or MAC algorithm");
+        throw Error(ExitCode::bad_input,
+                    fmt::format("PBMAC1 with an unsupported {} {} (supported: HMAC with {})",
+                                prf == nullptr ? "PBKDF2 PRF" : "MAC algorithm",
+                                ossl::oid_text(prf == nullptr ? params->prf->algorithm : scheme->algorithm),
+                                supported_hmacs()));
     std::uint64_t key_length = 0, iterations = 0;
     ASN1_INTEGER_get_uint64(&key_length, params->keylength);
     ASN1_INTEGER_get_uint64(&iterations, params->iter);
@@ -94,6 +98,8 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
     SecretBytes key = pbkdf2(password, salt, iterations, prf, static_cast<std::size_t>(key_length));
     info.algorithm = fmt::format("PBMAC1 (PBKDF2-HMAC-{}, HMAC-{})", prf, digest);
     info.iterations = iterations;
+    if (is_weak_mac_digest(digest)) info.weak_digest = digest;
+    else if (is_weak_mac_digest(prf)) info.weak_digest = prf;
     info.password_form = PasswordForm::bmp;  // for the PKCS#12 PBE of the bags, if any
     return equal_digest(hmac(digest, key, data), expected);
 }
@@ -280,7 +286,8 @@ Reader::Reader(Bytes der, const SecretBytes& password, Limits limits)
             const char* digest = digest_name(nid);
             if (digest == nullptr)
                 throw Error(ExitCode::bad_input, "unsupported MAC algorithm " + ossl::oid_text(algorithm->algorithm) +
-                                                     " (supported: HMAC with SHA-1/SHA-2, PBMAC1)");
+                                                     " (supported: HMAC with " + supported_mac_digests() +
+                                                     "; PBMAC1)");
             std::uint64_t count = 1;
             if (iterations && (ASN1_INTEGER_get_uint64(&count, iterations.get()) != 1 || count == 0))
                 malformed("MAC iteration count");
@@ -290,18 +297,27 @@ Reader::Reader(Bytes der, const SecretBytes& password, Limits limits)
                                                              count, limits_.max_iterations));
             info.algorithm = fmt::format("HMAC-{} (PKCS#12 KDF)", digest);
             info.iterations = count;
+            if (is_weak_mac_digest(digest)) info.weak_digest = digest;
             ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
+            if (!md) ossl::fail(kBadInput, std::string("the MAC's digest ") + digest + " is not available");
             std::size_t size = static_cast<std::size_t>(EVP_MD_get_size(md.get()));
             Bytes salt_bytes = ossl::octets(salt.get());
             if (safes) prefetch_first_bag_key(decryptor_, *safes, count);
             // An empty password has two encodings in the wild: BMPString 00 00 (the
-            // standard) and 0 bytes (a NULL password); try the standard one first.
-            for (PasswordForm form : {PasswordForm::bmp, PasswordForm::absent}) {
-                if (form == PasswordForm::absent && !password_.empty()) break;
+            // standard) and 0 bytes (a NULL password); try the standard one first. A
+            // password that is not valid UTF-8 has two BMPStrings: OpenSSL's (the
+            // standard here) and the one earlier p11vault builds wrote.
+            std::optional<SecretBytes> standard;
+            for (PasswordForm form : {PasswordForm::bmp, PasswordForm::absent, PasswordForm::bmp_bytewise}) {
+                if (form == PasswordForm::absent && !password_.empty()) continue;
                 auto bmp = password_bytes(password_, form);
+                if (!bmp) continue;
+                if (form == PasswordForm::bmp) standard = bmp->clone();
+                else if (form == PasswordForm::bmp_bytewise && standard && *standard == *bmp) continue;
                 SecretBytes key = pkcs12_kdf(*bmp, salt_bytes, count, digest, 3, size);
                 if (equal_digest(hmac(digest, key, safe_bytes), expected)) {
                     info.password_form = form;
+                    if (form == PasswordForm::bmp_bytewise) decryptor_.note_quirk(kBytewiseBmpQuirk);
                     verified = true;
                     break;
                 }

@@ -47,6 +47,7 @@ struct MacInfo {
     std::string algorithm;          // "HMAC-SHA256 (PKCS#12 KDF)", "PBMAC1 ..."
     std::uint64_t iterations = 0;
     PasswordForm password_form = PasswordForm::bmp;  // the form it verified with
+    std::string weak_digest;        // "MD5" or "SHA1" when the MAC uses one (a warning), else ""
 };
 
 struct Contents {

@@ -18,6 +18,7 @@ namespace {
 
 constexpr int kFailure = static_cast<int>(ExitCode::failure);
 constexpr std::size_t kSaltLength = 16;
+constexpr int kPbmac1KeyLength = 32;  // the HMAC-SHA256 output: RFC 9579 wants no shorter key
 
 void add_attributes(PKCS12_SAFEBAG* bag, const EntryAttributes& attributes) {
     if (attributes.local_key_id && !attributes.local_key_id->empty() &&
@@ -66,19 +67,57 @@ void append_header(Bytes& out, bool constructed, std::size_t length, int tag, in
     ASN1_put_object(&p, constructed ? 1 : 0, content, tag, xclass);
 }
 
-// MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
-// as PKCS12_setup_mac writes it: the digest's AlgorithmIdentifier with NULL parameters,
-// the iteration count left out when it is the default.
-Bytes mac_data_der(const char* digest, const Bytes& mac, const Bytes& salt, std::uint64_t iterations) {
+// The MAC's AlgorithmIdentifier of the PKCS#12 KDF MAC: the digest with NULL parameters,
+// as PKCS12_setup_mac writes it.
+ossl::Algor digest_algorithm(const char* digest) {
     const int digest_nid = OBJ_sn2nid(digest);  // "SHA256", "SHA1": OpenSSL's short names
+    ossl::Algor algorithm(X509_ALGOR_new());
+    if (digest_nid == NID_undef || !algorithm ||
+        X509_ALGOR_set0(algorithm.get(), OBJ_nid2obj(digest_nid), V_ASN1_NULL, nullptr) != 1)
+        ossl::fail(kFailure, "encoding the MAC");
+    return algorithm;
+}
+
+// RFC 9579: id-PBMAC1 with PBMAC1-params ::= SEQUENCE { keyDerivationFunc PBKDF2 (salt,
+// iterations, keyLength 32, prf hmacWithSHA256), messageAuthScheme hmacWithSHA256 },
+// the HMAC identifiers with NULL parameters, as OpenSSL 3.4's PKCS12_set_pbmac1_pbkdf2
+// writes them.
+ossl::Algor pbmac1_algorithm(const Bytes& salt, std::uint64_t iterations) {
+    ossl::Algor kdf(PKCS5_pbkdf2_set(static_cast<int>(iterations), const_cast<std::uint8_t*>(salt.data()),
+                                     static_cast<int>(salt.size()), NID_hmacWithSHA256, kPbmac1KeyLength));
+    ossl::Algor scheme(X509_ALGOR_new());
+    if (!kdf || !scheme || X509_ALGOR_set0(scheme.get(), OBJ_nid2obj(NID_hmacWithSHA256), V_ASN1_NULL, nullptr) != 1)
+        ossl::fail(kFailure, "encoding the PBMAC1 parameters");
+    Bytes content;
+    append_der(content, kdf.get(), i2d_X509_ALGOR, "the PBMAC1 key derivation");
+    append_der(content, scheme.get(), i2d_X509_ALGOR, "the PBMAC1 scheme");
+    Bytes params;
+    append_header(params, true, content.size(), V_ASN1_SEQUENCE);
+    params.insert(params.end(), content.begin(), content.end());
+    ossl::Algor algorithm(X509_ALGOR_new());
+    ASN1_STRING* sequence = ASN1_STRING_new();
+    if (!algorithm || sequence == nullptr ||
+        ASN1_STRING_set(sequence, params.data(), static_cast<int>(params.size())) != 1 ||
+        X509_ALGOR_set0(algorithm.get(), OBJ_nid2obj(NID_pbmac1), V_ASN1_SEQUENCE, sequence) != 1) {
+        ASN1_STRING_free(sequence);
+        ossl::fail(kFailure, "encoding the PBMAC1 parameters");
+    }
+    return algorithm;
+}
+
+// MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
+// with the iteration count left out when it is the default. For PBMAC1, whose own
+// parameters hold the salt and count, macSalt and iterations repeat them as OpenSSL 3.4
+// does (readers, p11vault's among them, take both from the PBKDF2 parameters).
+Bytes mac_data_der(const X509_ALGOR* mac_algorithm, const Bytes& mac, const Bytes& salt, std::uint64_t iterations) {
     ossl::Sig digest_info(X509_SIG_new());
     ossl::OctetString salt_string(ASN1_OCTET_STRING_new());
     ossl::Integer count(ASN1_INTEGER_new());
-    if (digest_nid == NID_undef || !digest_info || !salt_string || !count) ossl::fail(kFailure, "encoding the MAC");
+    if (!digest_info || !salt_string || !count) ossl::fail(kFailure, "encoding the MAC");
     X509_ALGOR* algorithm = nullptr;
     ASN1_OCTET_STRING* value = nullptr;
     X509_SIG_getm(digest_info.get(), &algorithm, &value);
-    if (X509_ALGOR_set0(algorithm, OBJ_nid2obj(digest_nid), V_ASN1_NULL, nullptr) != 1 ||
+    if (X509_ALGOR_copy(algorithm, mac_algorithm) != 1 ||
         ASN1_OCTET_STRING_set(value, mac.data(), static_cast<int>(mac.size())) != 1 ||
         ASN1_OCTET_STRING_set(salt_string.get(), salt.data(), static_cast<int>(salt.size())) != 1 ||
         ASN1_INTEGER_set_uint64(count.get(), iterations) != 1)
@@ -122,43 +161,64 @@ Bytes pfx_der(std::span<const std::uint8_t> authenticated_safe, const Bytes& mac
     return out;
 }
 
-// Every password has a BMPString form: bytes that are not UTF-8 count as ISO-8859-1
-// one by one (password_bytes), the way OpenSSL falls back for such passwords.
-SecretBytes bmp_form(const SecretBytes& password) {
+// The password's BMPString as OpenSSL makes it (password_bytes): a password that is not
+// valid UTF-8 is taken whole as ISO-8859-1, so `openssl pkcs12` opens the file with the
+// same bytes.
+SecretBytes bmp_form(const SecretBytes& password, Profile profile) {
+    if (profile == Profile::fips) return SecretBytes();  // no PKCS#12 KDF in this profile
     auto bmp = password_bytes(password, PasswordForm::bmp);
-    if (!bmp) throw Error(ExitCode::failure, "internal: no BMPString form of the password");
+    if (!bmp)
+        throw Error(ExitCode::usage, "OpenSSL cannot convert the backup password to the BMPString the PKCS#12 MAC "
+                                     "needs; choose another password");
     return std::move(*bmp);
 }
 
-const char* mac_digest(Profile profile) { return profile == Profile::modern ? "SHA256" : "SHA1"; }
+// The MAC's hash: SHA-256 (the PBMAC1 HMAC in the fips profile), SHA-1 for legacy readers.
+const char* mac_digest(Profile profile) { return profile == Profile::legacy ? "SHA1" : "SHA256"; }
 
 }  // namespace
+
+const char* profile_name(Profile profile) {
+    switch (profile) {
+        case Profile::modern: return "modern";
+        case Profile::legacy: return "legacy";
+        case Profile::fips: return "fips";
+    }
+    return "?";
+}
 
 Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t iterations)
     : profile_(profile),
       password_(password.clone()),
-      bmp_password_(bmp_form(password)),
+      bmp_password_(bmp_form(password, profile)),
       iterations_(iterations),
       key_bags_(sk_PKCS12_SAFEBAG_new_null()),
       cert_bags_(sk_PKCS12_SAFEBAG_new_null()) {
     if (iterations_ == 0 || iterations_ > static_cast<std::uint64_t>(INT32_MAX))
         throw Error(ExitCode::usage, "--iter must be between 1 and 2147483647");
     if (!key_bags_ || !cert_bags_) ossl::fail(kFailure, "allocating bags");
-    // The MAC's key (PKCS#12 KDF, ID 3, over the BMPString password) depends only on the
-    // password and a salt: derive it on a second thread while this one derives the bags'
-    // key and the token wraps, so the file costs one KDF of wall time, not two. The
-    // thread owns its copy of the password; the future is joined by finish() or, on an
-    // error path, by the destructor.
+    // The MAC's key (PKCS#12 KDF, ID 3, over the BMPString password; in the fips profile
+    // PBKDF2 over the UTF-8 password, with a salt of its own so that it is not the bags'
+    // key) depends only on the password and a salt: derive it on a second thread while
+    // this one derives the bags' key and the token wraps, so the file costs one KDF of
+    // wall time, not two. The thread owns its copy of the password; the future is joined
+    // by finish() or, on an error path, by the destructor.
     mac_salt_ = ossl::random_bytes(kSaltLength);
-    mac_key_ = std::async(std::launch::async,
-                          [bmp = bmp_password_.clone(), salt = mac_salt_, iterations = iterations_,
-                           digest = mac_digest(profile_)] {
-                              ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), digest, nullptr));
-                              if (!md) ossl::fail(kFailure, "fetching the MAC digest");
-                              return pkcs12_kdf(bmp, salt, iterations, digest, 3,
-                                                static_cast<std::size_t>(EVP_MD_get_size(md.get())));
-                          });
-    if (profile_ == Profile::modern) {
+    if (profile_ == Profile::fips) {
+        mac_key_ = std::async(std::launch::async, [utf8 = password_.clone(), salt = mac_salt_, iterations = iterations_] {
+            return pbkdf2(utf8, salt, iterations, "SHA256", kPbmac1KeyLength);
+        });
+    } else {
+        mac_key_ = std::async(std::launch::async,
+                              [bmp = bmp_password_.clone(), salt = mac_salt_, iterations = iterations_,
+                               digest = mac_digest(profile_)] {
+                                  ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), digest, nullptr));
+                                  if (!md) ossl::fail(kFailure, "fetching the MAC digest");
+                                  return pkcs12_kdf(bmp, salt, iterations, digest, 3,
+                                                    static_cast<std::size_t>(EVP_MD_get_size(md.get())));
+                              });
+    }
+    if (uses_pbes2(profile_)) {
         salt_ = ossl::random_bytes(kSaltLength);
         shared_key_ = pbkdf2(password_, salt_, iterations_, "SHA256", 32);
     }
@@ -166,7 +226,7 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
 
 BagEncryption Writer::next_bag_encryption() {
     BagEncryption e;
-    if (profile_ == Profile::modern) {
+    if (uses_pbes2(profile_)) {
         e.cipher = "AES-256-CBC";
         e.iv = ossl::random_bytes(16);
         e.key = shared_key_.clone();
@@ -277,7 +337,9 @@ Bytes Writer::finish() {
         stack_der(safes.get(), ASN1_ITEM_rptr(PKCS12_AUTHSAFES), "the authenticated safe");
     safes.reset();  // its encoding holds it all now
     const Bytes mac = hmac(mac_digest(profile_), mac_key_.get(), authenticated_safe);
-    return pfx_der(authenticated_safe, mac_data_der(mac_digest(profile_), mac, mac_salt_, iterations_));
+    const ossl::Algor mac_algorithm = profile_ == Profile::fips ? pbmac1_algorithm(mac_salt_, iterations_)
+                                                                : digest_algorithm(mac_digest(profile_));
+    return pfx_der(authenticated_safe, mac_data_der(mac_algorithm.get(), mac, mac_salt_, iterations_));
 }
 
 }  // namespace p11vault::pkcs12

@@ -8,6 +8,10 @@
 // cheaper MAC would be a cheaper oracle for guessing the password. Its key is derived on
 // a second thread from the moment the Writer exists, so it costs no wall time beside
 // the bags' key and the token's work.
+// fips profile: the bags as in modern, the MAC PBMAC1 (RFC 9579: PBKDF2-HMAC-SHA256 with a
+// 32-byte key, HMAC-SHA256), so that no part of the file needs the PKCS#12 KDF, which
+// FIPS 140-3 modules do not offer (OpenSSL 3.4+ writes the same with -pbmac1_pbkdf2;
+// readers older than RFC 9579, such as OpenSSL 3.0-3.3, cannot check such a MAC).
 // legacy profile: pbeWithSHAAnd3-KeyTripleDES-CBC and a SHA-1 MAC (Windows Server ≤ 2016,
 // old Java); the PKCS#12 KDF also derives the IV, so each bag gets its own salt.
 #pragma once
@@ -24,7 +28,12 @@
 
 namespace p11vault::pkcs12 {
 
-enum class Profile { modern, legacy };
+enum class Profile { modern, legacy, fips };
+
+// "modern", "legacy", "fips": the --profile value.
+const char* profile_name(Profile profile);
+// modern and fips: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) bags sharing one key.
+constexpr bool uses_pbes2(Profile profile) { return profile != Profile::legacy; }
 
 constexpr std::uint64_t kModernIterations = 600'000;
 constexpr std::uint64_t kLegacyIterations = 2'000;
@@ -51,8 +60,8 @@ public:
     Writer& operator=(const Writer&) = delete;
 
     Profile profile() const { return profile_; }
-    // The modern profile's one PBKDF2 (HMAC-SHA256, 32-byte key) that every bag's key
-    // is, so that a token refusing clear keys can derive the same key itself
+    // The modern and fips profiles' one PBKDF2 (HMAC-SHA256, 32-byte key) that every
+    // bag's key is, so that a token refusing clear keys can derive the same key itself
     // (CKM_PKCS5_PBKD2); with the password it is computed from. Legacy: no salt.
     const Bytes& shared_salt() const { return salt_; }
     std::uint64_t iterations() const { return iterations_; }
@@ -76,9 +85,10 @@ private:
     Profile profile_;
     SecretBytes password_;
     SecretBytes bmp_password_;   // the PKCS#12 KDF's form: BMPString with its terminator
+                                 // (empty in the fips profile, which has no PKCS#12 KDF)
     std::uint64_t iterations_;
-    Bytes salt_;                 // modern: shared by every PBES2 structure
-    SecretBytes shared_key_;     // modern: PBKDF2(password, salt_, iterations_)
+    Bytes salt_;                 // modern, fips: shared by every PBES2 structure
+    SecretBytes shared_key_;     // modern, fips: PBKDF2(password, salt_, iterations_)
     Bytes mac_salt_;
     std::future<SecretBytes> mac_key_;  // derived on a second thread (see the constructor)
     ossl::BagStack key_bags_;

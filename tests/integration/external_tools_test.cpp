@@ -6,6 +6,7 @@
 // token, and `openssl verify` accepts it against the original CA certificate.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -113,6 +114,94 @@ INSTANTIATE_TEST_SUITE_P(Tools, OurFileInOtherToolsTest,
                          ::testing::Combine(all_backends(), ::testing::Values(std::string("modern"),
                                                                               std::string("legacy"))),
                          our_file_name);
+
+// --- fips profile: PBMAC1 (issue 20) ------------------------------------------------------
+
+// The file's structure as `openssl asn1parse` shows it has RFC 9579's OIDs; OpenSSL 3.0's
+// `openssl pkcs12` cannot check the MAC (what README says), p11vault verifies it (and its
+// drill signs with every key) and restores it. (The test helpers that read a file with
+// OpenSSL cannot read this one, hence the drill.)
+TEST(FipsProfileTest, Pbmac1FileParsesAsRfc9579AndOnlyP11vaultReadsIt) {
+    TestToken source(Backend::softhsm, "fips-source");
+    {
+        auto session = source.open_session();
+        certify(*session, generate_rsa(*session, 2048, {0x01}, "fips rsa"));
+        certify(*session, generate_ec(*session, "P-256", {0x02}, "fips ec"));
+    }
+    const std::string file = source.dir() + "/fips.p12";
+    const RunResult backed_up = backup(source, file, {"--all", "--profile", "fips", "--json"});
+    ASSERT_EQ(backed_up.exit_code, 0) << backed_up.err;
+    EXPECT_EQ(stdout_json(backed_up).at("profile"), "fips");
+
+    const RunResult parsed = run_tool({"openssl", "asn1parse", "-inform", "DER", "-in", file});
+    ASSERT_EQ(parsed.exit_code, 0) << parsed.err;
+    // The MacData: PBMAC1 { PBKDF2 { salt, 1 iteration count, keyLength 32, hmacWithSHA256 },
+    // hmacWithSHA256 }, in this order, after the last encrypted content.
+    const std::string& text = parsed.out;
+    const auto pbmac1 = text.find(":PBMAC1");
+    ASSERT_NE(pbmac1, std::string::npos) << text;
+    const auto pbkdf2 = text.find(":PBKDF2", pbmac1);
+    ASSERT_NE(pbkdf2, std::string::npos) << text;
+    const auto key_length = text.find("INTEGER           :20", pbkdf2);  // 32, in hex
+    ASSERT_NE(key_length, std::string::npos) << text.substr(pbmac1);
+    const auto prf = text.find(":hmacWithSHA256", key_length);
+    ASSERT_NE(prf, std::string::npos) << text.substr(pbmac1);
+    EXPECT_NE(text.find(":hmacWithSHA256", prf + 1), std::string::npos) << text.substr(pbmac1);
+
+    const RunResult openssl = openssl_pkcs12_info(file);
+    if (OpenSSL_version_num() < 0x30400000L) {
+        EXPECT_NE(openssl.exit_code, 0) << "OpenSSL before 3.4 read a PBMAC1 file:\n" << openssl.out;
+        EXPECT_NE(openssl.err.find("Mac verify error"), std::string::npos) << openssl.err;
+    }
+
+    RunOptions options;
+    options.env[kPasswordVariable] = kTestPassword;
+    const RunResult verified = run_p11vault(
+        {"verify", "--in", file, "--password", std::string("env:") + kPasswordVariable, "--drill", "--json"}, options);
+    ASSERT_EQ(verified.exit_code, 0) << verified.err;
+    const json report = stdout_json(verified);
+    EXPECT_EQ(report.at("mac").get<std::string>().rfind("PBMAC1 (PBKDF2-HMAC-SHA256, HMAC-SHA256)", 0), 0u)
+        << report.dump(2);
+    EXPECT_EQ(report.at("keys").size(), 2u);
+    ASSERT_EQ(report.at("drill").size(), 2u) << report.dump(2);
+    for (const auto& drill : report.at("drill")) EXPECT_TRUE(drill.at("ok").get<bool>()) << drill.dump();
+
+    TestToken target(Backend::softhsm, "fips-target");
+    const auto before = target.objects();
+    const RunResult restored = restore(target, file, {"--json"});
+    ASSERT_EQ(restored.exit_code, 0) << restored.err;
+    const auto after = target.objects();
+    EXPECT_EQ(count_class(after, CKO_PRIVATE_KEY), count_class(before, CKO_PRIVATE_KEY) + 2);
+    EXPECT_EQ(count_class(after, CKO_CERTIFICATE), count_class(before, CKO_CERTIFICATE) + 2);
+    // A wrong password is exit 3 and leaves the token as it was.
+    TestToken untouched(Backend::softhsm, "fips-wrong-password");
+    const auto untouched_before = untouched.objects();
+    EXPECT_EQ(restore(untouched, file, {}, std::string(kTestPassword) + "x").exit_code, 3);
+    EXPECT_EQ(untouched.objects(), untouched_before);
+}
+
+// A backup password that is not valid UTF-8 (issue 20 item 4): `openssl pkcs12` opens
+// the file with the same bytes, and backup warns that other readers may not.
+TEST(OddPasswordBackupTest, OpensslOpensTheFileWithTheSameBytes) {
+    TestToken token(Backend::softhsm, "odd-password");
+    {
+        auto session = token.open_session();
+        certify(*session, generate_ec(*session, "P-256", {0x01}, "odd"));
+    }
+    for (const std::string password : {"\xc3\xa9\xff-and-more", "a\xc0\x80" "b-and-more", "\xed\xa0\x80-and-more"}) {
+        for (const std::string profile : {"modern", "legacy"}) {
+            SCOPED_TRACE(profile + " " + hex(pkcs11::Bytes(password.begin(), password.end())));
+            const std::string file = token.dir() + "/odd-" + profile + ".p12";
+            std::filesystem::remove(file);
+            const RunResult backed_up = backup(token, file, {"--all", "--profile", profile}, password);
+            ASSERT_EQ(backed_up.exit_code, 0) << backed_up.err;
+            EXPECT_NE(backed_up.err.find("not valid UTF-8"), std::string::npos) << backed_up.err;
+            const RunResult opened = openssl_pkcs12_info(file, password);
+            ASSERT_EQ(opened.exit_code, 0) << opened.err;
+            EXPECT_EQ(private_keys_in_pem(opened.out).size(), 1u);
+        }
+    }
+}
 
 // --- other tools' files into our tokens ---------------------------------------------------
 

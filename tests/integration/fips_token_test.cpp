@@ -105,6 +105,30 @@ bool any_note_contains(const json& key, const std::string& text) {
     return false;
 }
 
+// --profile fips on the FIPS-mode token (issue 20): the same token-wrap path, and a file
+// whose MAC is PBMAC1, so that no part of it needs the PKCS#12 KDF.
+TEST_F(FipsTokenTest, FipsProfileBackupIsTokenWrappedWithAPbmac1Mac) {
+    const std::string source = make_database("source", true);
+    const std::string file = work_ + "/fips-profile.p12";
+    const RunResult backup = on_fips_token(source, "backup",
+                                           {"--all", "--out", file, "--password", std::string("env:") + kPasswordVariable,
+                                            "--iter", kFastIterations, "--profile", "fips", "--token-wrap-only",
+                                            "--json"});
+    ASSERT_EQ(backup.exit_code, 0) << backup.err;
+    const json backed_up = stdout_json(backup);
+    EXPECT_EQ(backed_up.at("profile"), "fips");
+    ASSERT_EQ(backed_up.at("keys").size(), 2u) << backed_up.dump(2);
+    for (const auto& key : backed_up.at("keys")) EXPECT_EQ(key.at("path"), "token-wrap") << key.dump();
+
+    const RunResult drilled = verify_with_drill(file);
+    ASSERT_EQ(drilled.exit_code, 0) << drilled.err;
+    const json verified = stdout_json(drilled);
+    EXPECT_EQ(verified.at("mac").get<std::string>().rfind("PBMAC1 (PBKDF2-HMAC-SHA256, HMAC-SHA256)", 0), 0u)
+        << verified.dump(2);
+    ASSERT_EQ(verified.at("drill").size(), 2u) << verified.dump(2);
+    for (const auto& drill : verified.at("drill")) EXPECT_TRUE(drill.at("ok").get<bool>()) << drill.dump();
+}
+
 TEST_F(FipsTokenTest, TheTokenDerivesTheFileKeyAndWrapsAndUnwrapsItself) {
     const std::string source = make_database("source", true);
     const std::string file = work_ + "/fips.p12";

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Files made here by the tools themselves (issue 7, "In"), in the layouts the corpus
 // files and the other tests do not make: openssl without a MAC, with the key or the
-// certificates unencrypted, with a UTF-8 and with an empty password, with a three-level
-// chain; certtool with an EC key. Each file is read by `p11vault verify --json` (counts
+// certificates unencrypted, with a UTF-8, an empty and a not-UTF-8 password, with a
+// three-level chain, with Camellia and ARIA bags and SHA-512/224, SHA-512/256, SHA3-256
+// and MD5 MACs; keytool with HmacPBESHA512/256 and /224 MACs; certtool with an EC key. Each file is read by `p11vault verify --json` (counts
 // of keys and certificates, the warnings it must give), restored into a fresh SoftHSM
 // token, and every restored key signs for the file's certificate; the token grows by
 // exactly the file's objects.
@@ -124,6 +125,21 @@ Generated certtool_ec_case() {
     return g;
 }
 
+// `keytool -genkeypair` of an EC key into a new store whose MAC is `mac_algorithm`
+// (keystore.pkcs12.macAlgorithm, e.g. HmacPBESHA512/256).
+Generated keytool_mac_case(const std::string& name, const std::string& mac_algorithm) {
+    Generated g;
+    g.name = name;
+    g.password = kTestPassword;
+    g.make = [name, mac_algorithm](const std::string&, const std::string& path, const std::string& pw) {
+        tool({"keytool", "-J-Dkeystore.pkcs12.macAlgorithm=" + mac_algorithm, "-genkeypair", "-storetype", "PKCS12",
+              "-keystore", path, "-storepass:env", kPasswordVariable, "-validity", "2", "-alias", name, "-keyalg", "EC",
+              "-groupname", "secp256r1", "-dname", "CN=" + name},
+             pw);
+    };
+    return g;
+}
+
 std::vector<Generated> cases() {
     return {
         openssl_case("openssl-nomac", "RSA", {"-nomac"}, kTestPassword, "no MAC"),
@@ -137,6 +153,21 @@ std::vector<Generated> cases() {
         openssl_case("openssl-empty-password-legacy", "RSA", {"-legacy"}, ""),
         chain_case(),
         certtool_ec_case(),
+        // Issue 20: the ciphers and MACs other producers use.
+        openssl_case("openssl-keypbe-camellia256", "EC", {"-keypbe", "CAMELLIA-256-CBC", "-certpbe", "CAMELLIA-256-CBC"}),
+        openssl_case("openssl-keypbe-aria256", "RSA", {"-keypbe", "ARIA-256-CBC", "-certpbe", "ARIA-256-CBC"}),
+        openssl_case("openssl-macalg-sha512-224", "EC", {"-macalg", "sha512-224"}),
+        openssl_case("openssl-macalg-sha512-256", "EC", {"-macalg", "sha512-256"}),
+        openssl_case("openssl-macalg-sha3-256", "EC", {"-macalg", "sha3-256"}),
+        openssl_case("openssl-macalg-md5", "EC", {"-macalg", "md5"}, kTestPassword, "the MAC uses MD5"),
+        keytool_mac_case("keytool-mac-hmacpbesha512-256", "HmacPBESHA512/256"),
+        keytool_mac_case("keytool-mac-hmacpbesha512-224", "HmacPBESHA512/224"),
+        // Passwords that are not valid UTF-8, as openssl converts them (issue 20 item 4):
+        // the same bytes open the file in p11vault.
+        openssl_case("openssl-password-e-acute-ff", "EC", {}, "\xc3\xa9\xff"),
+        openssl_case("openssl-password-e-acute-ff-legacy", "RSA", {"-legacy"}, "\xc3\xa9\xff"),
+        openssl_case("openssl-password-overlong-nul", "EC", {}, "a\xc0\x80" "b"),
+        openssl_case("openssl-password-encoded-surrogate", "EC", {}, "\xed\xa0\x80"),
     };
 }
 
