@@ -38,11 +38,11 @@ _p11vault_options_of() {
                  "--max-objects --max-label-length" \
                  "$_p11vault_output_options $common" ;;
         split)
-            echo "--password --generate --threshold --shares --out-dir --qr $common" ;;
+            echo "--password --generate --threshold --shares --out-dir --qr --json $common" ;;
         combine)
-            echo "--share --out $common" ;;
+            echo "--share --out --json $common" ;;
         record-check)
-            echo "$common" ;;
+            echo "--json $common" ;;
     esac
 }
 

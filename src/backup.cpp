@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -29,6 +30,30 @@ namespace {
 
 std::string describe_key(const TokenObject& key) {
     return fmt::format("key id={} label=\"{}\"", key.id.empty() ? "(none)" : ossl::hex(key.id), key.label);
+}
+
+// Refusals grouped by reason, each reason once with its keys counted and the first few
+// named: 100 keys a token will not let go make one readable line, not 100 repetitions
+// (`--skip-unsupported --json` lists every key with its notes).
+std::string fold_refusals(const std::vector<std::pair<std::string, std::string>>& refusals) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_reason;
+    for (const auto& [name, reasons] : refusals) {
+        auto group = std::find_if(by_reason.begin(), by_reason.end(),
+                                  [&reasons = reasons](const auto& entry) { return entry.first == reasons; });
+        if (group == by_reason.end()) group = by_reason.insert(by_reason.end(), {reasons, {}});
+        group->second.push_back(name);
+    }
+    constexpr std::size_t named = 3;
+    std::string text;
+    for (std::size_t g = 0; g < by_reason.size(); ++g) {
+        const auto& [reasons, names] = by_reason[g];
+        text += g ? "; " : "";
+        text += fmt::format("{} key{} ({}", names.size(), names.size() == 1 ? "" : "s", names.front());
+        for (std::size_t k = 1; k < names.size() && k < named; ++k) text += ", " + names[k];
+        if (names.size() > named) text += fmt::format(" and {} more", names.size() - named);
+        text += "): " + reasons;
+    }
+    return text;
 }
 
 std::vector<ossl::Cert> read_pem_certificates(const std::string& path) {
@@ -66,6 +91,22 @@ std::vector<std::size_t> token_issuers(const Inventory& inventory, std::size_t c
     return chain;
 }
 
+// "its private keys have CKA_ID 01, 02 (see p11vault list)": at most 20 named, then counted.
+std::string keys_present(const Inventory& inventory, const std::vector<std::size_t>& keys, bool by_id) {
+    if (keys.empty()) return "the token holds no private key (is the PIN right and the token the one you meant?)";
+    constexpr std::size_t shown = 20;
+    std::string names;
+    for (std::size_t k = 0; k < keys.size() && k < shown; ++k) {
+        const TokenObject& key = inventory.objects[keys[k]];
+        names += k ? ", " : "";
+        names += by_id ? (key.id.empty() ? std::string("(empty)") : ossl::hex(key.id)) : "\"" + key.label + "\"";
+    }
+    if (keys.size() > shown) names += fmt::format(" and {} more", keys.size() - shown);
+    return fmt::format("its private key{} {} {} (see p11vault list)", keys.size() == 1 ? "" : "s",
+                       by_id ? (keys.size() == 1 ? "has CKA_ID" : "have CKA_IDs") : (keys.size() == 1 ? "is labelled" : "are labelled"),
+                       names);
+}
+
 }  // namespace
 
 std::vector<std::size_t> select_private_keys(const Inventory& inventory, const KeySelection& selection) {
@@ -80,18 +121,21 @@ std::vector<std::size_t> select_private_keys(const Inventory& inventory, const K
         for (const auto& label : selection.labels) match = match || key.label == label;
         if (match) selected.push_back(i);
     }
-    // Every --id and --label must name a key: a typo must not silently back up less.
+    // Every --id and --label must name a key: a typo must not silently back up less. The
+    // keys that are there are named, so the operator sees the right one at once.
     for (const auto& id : selection.ids) {
         bool found = false;
         for (std::size_t i : selected) found = found || inventory.objects[i].id == id;
-        if (!found) throw Error(ExitCode::failure, "no private key with CKA_ID " + ossl::hex(id) +
-                                                       " on the token; see `p11vault list`");
+        if (!found)
+            throw Error(ExitCode::token, "no private key with CKA_ID " + ossl::hex(id) + " on the token; " +
+                                             keys_present(inventory, keys, /*by_id=*/true));
     }
     for (const auto& label : selection.labels) {
         bool found = false;
         for (std::size_t i : selected) found = found || inventory.objects[i].label == label;
-        if (!found) throw Error(ExitCode::failure, "no private key labelled \"" + label +
-                                                       "\" on the token; see `p11vault list`");
+        if (!found)
+            throw Error(ExitCode::token, "no private key labelled \"" + label + "\" on the token; " +
+                                             keys_present(inventory, keys, /*by_id=*/false));
     }
     if (selected.empty())
         throw Error(ExitCode::failure, keys.empty() ? "the token holds no private key (is the PIN right and the "
@@ -143,7 +187,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
     KeyExporter exporter(session, quirks, writer, options.token_wrap_only);
 
     BackupResult result;
-    std::vector<std::string> refusals;
+    std::vector<std::pair<std::string, std::string>> refusals;  // key, reasons
     std::vector<KeyReport> skipped;
     std::set<std::vector<std::uint8_t>> certificates_written;
     std::vector<std::pair<X509*, std::string>> chain;  // issuers to add after the keys
@@ -172,7 +216,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                 for (std::size_t i = 0; i + 1 < report.notes.size(); ++i) reasons += (i ? "; " : "") + report.notes[i];
                 reasons += ")";
             }
-            refusals.push_back(describe_key(key) + ": " + reasons);
+            refusals.emplace_back(describe_key(key), reasons);
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));
             continue;
@@ -196,16 +240,15 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         result.keys.push_back(std::move(report));
     }
     if (!refusals.empty() && options.skip_unsupported && !result.keys.empty()) {
-        for (const auto& refusal : refusals) result.warnings.push_back("left on the token: " + refusal);
+        for (const auto& [name, reasons] : refusals) result.warnings.push_back("left on the token: " + name + ": " + reasons);
         result.skipped = std::move(skipped);
         refusals.clear();
     }
     if (!refusals.empty()) {
-        std::string message = refusals.size() == 1 ? refusals.front()
-                                                   : fmt::format("{} of {} selected keys cannot be exported: ",
-                                                                 refusals.size(), selected.size());
-        if (refusals.size() > 1)
-            for (std::size_t i = 0; i < refusals.size(); ++i) message += (i ? "; " : "") + refusals[i];
+        std::string message = refusals.size() == 1 ? refusals.front().first + ": " + refusals.front().second
+                                                   : fmt::format("{} of {} selected keys cannot be exported: {}",
+                                                                 refusals.size(), selected.size(),
+                                                                 fold_refusals(refusals));
         if (!result.keys.empty()) message += "; nothing was exported (--skip-unsupported backs up the others)";
         else message += "; nothing was exported";
         throw Error(ExitCode::refused, message);

@@ -178,6 +178,9 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
             const KeyReport& report = restored.keys[i];
             const VerifiedKey& key = verification.keys[i];
             DrillResult result;
+            result.id = report.id;
+            result.label = report.label;
+            result.type = key.type;
             result.key = fmt::format("id={} label=\"{}\" {}", report.id.empty() ? "(none)" : ossl::hex(report.id),
                                      report.label, key.type);
             if (report.status != "restored") {

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // p11vault backup: token -> password-protected PKCS#12 (docs/cli.md).
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -41,6 +44,22 @@ struct BackupCommandOptions {
     bool json = false;
 };
 
+// --out must name a file in a directory that exists: said before any secret is asked for
+// or the token touched, not after the work as a failure to create a temporary file.
+void check_out_path(const std::string& out) {
+    if (out.empty()) throw Error(ExitCode::usage, "--out needs a file name, e.g. --out ca.p12");
+    const std::string directory = directory_of(out);
+    struct stat status {};
+    if (::stat(directory.c_str(), &status) != 0)
+        throw Error(ExitCode::usage, fmt::format("--out {}: the directory {} does not exist ({}); create it first",
+                                                 out, directory, std::strerror(errno)));
+    if (!S_ISDIR(status.st_mode))
+        throw Error(ExitCode::usage, fmt::format("--out {}: {} is not a directory", out, directory));
+    if (out.back() == '/' || (::stat(out.c_str(), &status) == 0 && S_ISDIR(status.st_mode)))
+        throw Error(ExitCode::usage, fmt::format("--out {} is a directory; give a file name in it, e.g. {}/ca.p12",
+                                                 out, out.back() == '/' ? out.substr(0, out.size() - 1) : out));
+}
+
 void run(const BackupCommandOptions& o) {
     BackupOptions options;
     options.selection.all = o.all;
@@ -53,6 +72,7 @@ void run(const BackupCommandOptions& o) {
     options.skip_unsupported = o.skip_unsupported;
     options.lock_wait = lock_wait_of(o.lock_wait);
     check_new_iterations(o.iterations);
+    check_out_path(o.out);
     // Refuse an existing target before asking for any secret.
     if (!o.force && ::access(o.out.c_str(), F_OK) == 0)
         throw Error(ExitCode::refused, o.out + " exists; choose another --out or give --force to replace it");

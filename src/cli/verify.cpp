@@ -38,7 +38,11 @@ Json verification_json(const Verification& v) {
     document["quirks"] = v.quirks;
     document["keys"] = Json::array();
     for (const auto& key : v.keys) {
-        document["keys"].push_back({{"local_key_id", ossl::hex(key.local_key_id)},
+        // id and label: the words of every other document; local_key_id and
+        // friendly_name stay for verify/1 (deprecated, docs/json.md).
+        document["keys"].push_back({{"id", ossl::hex(key.local_key_id)},
+                                    {"label", nullable(key.friendly_name)},
+                                    {"local_key_id", ossl::hex(key.local_key_id)},
                                     {"friendly_name", nullable(key.friendly_name)},
                                     {"type", key.type},
                                     {"supported", key.supported},
@@ -53,7 +57,10 @@ Json verification_json(const Verification& v) {
                                             {"not_before", cert.not_before},
                                             {"not_after", cert.not_after},
                                             {"expired", cert.expired},
+                                            {"certificate_sha256", ossl::hex(cert.sha256)},
                                             {"sha256_fingerprint", ossl::fingerprint(cert.sha256)},
+                                            {"id", ossl::hex(cert.local_key_id)},
+                                            {"label", nullable(cert.friendly_name)},
                                             {"local_key_id", ossl::hex(cert.local_key_id)},
                                             {"friendly_name", nullable(cert.friendly_name)},
                                             {"key", cert.key ? Json(*cert.key) : Json(nullptr)}});
@@ -129,7 +136,12 @@ void run(const VerifyCommandOptions& o) {
             if (o.drill) {
                 document["drill"] = Json::array();
                 for (const auto& result : drill)
-                    document["drill"].push_back({{"key", result.key}, {"ok", result.ok}, {"detail", result.detail}});
+                    document["drill"].push_back({{"id", ossl::hex(result.id)},
+                                                 {"label", result.label},
+                                                 {"type", result.type},
+                                                 {"key", result.key},
+                                                 {"ok", result.ok},
+                                                 {"detail", result.detail}});
             }
             if (comparison)
                 document["token_comparison"] = {{"matched", comparison->matched},
