@@ -38,7 +38,7 @@ _p11vault_options_of() {
                  "--max-objects --max-label-length" \
                  "$_p11vault_output_options $common" ;;
         split)
-            echo "--password --generate --threshold --shares --out-dir --qr --json $common" ;;
+            echo "--password --generate --threshold --shares --out-dir --qr --sheet --json $common" ;;
         combine)
             echo "--share --out --json $common" ;;
         record-check)
@@ -57,7 +57,7 @@ _p11vault_takes_value() {
         --out | --password | --new-password | --id | --label | --profile | \
         --chain | --iter | --record | --in | --max-iterations | \
         --max-file-size | --max-objects | --max-label-length | --on-conflict | --threshold | --shares | \
-        --out-dir | --share)
+        --out-dir | --share | --sheet)
             return 0 ;;
     esac
     return 1
@@ -144,6 +144,8 @@ _p11vault_value() {
             COMPREPLY=($(compgen -W "modern legacy" -- "$cur")) ;;
         --on-conflict)
             COMPREPLY=($(compgen -W "fail skip replace" -- "$cur")) ;;
+        --sheet)
+            COMPREPLY=($(compgen -W "pdf html" -- "$cur")) ;;
         --pin | --password | --from-pin | --to-pin | --new-password)
             _p11vault_secret_source "$option" "$cur" ;;
         *) ;;  # labels, ids, numbers, init strings: nothing to offer

@@ -264,9 +264,9 @@ std::string examples_for(std::string_view command) {
     if (command == "split")
         return "Examples:\n"
                "  p11vault split --generate --threshold 3 --shares 5 --out-dir shares \\\n"
-               "      --qr\n"
+               "      --sheet pdf\n"
                "  p11vault split --password file:pw.txt --threshold 2 --shares 3 \\\n"
-               "      --out-dir shares";
+               "      --out-dir shares --qr";
     if (command == "combine")
         return "Examples:\n"
                "  p11vault combine --share shares/share-1-of-5.txt \\\n"
