@@ -8,7 +8,7 @@ _p11vault_subcommands="list backup restore verify migrate split combine record-c
 _p11vault_global_options="--verbose --version --help -h"
 _p11vault_token_options="--module --module-init --token --token-label --slot --pin"
 _p11vault_file_input_options="--in --password --max-iterations --max-file-size --max-objects --max-label-length"
-_p11vault_output_options="--record --json"
+_p11vault_output_options="--record --json --quiet"
 
 # The options of one subcommand, as src/cli/*.cpp defines them.
 _p11vault_options_of() {

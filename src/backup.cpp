@@ -13,6 +13,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/extraction.hpp"
+#include "src/progress.hpp"
 
 namespace p11vault {
 
@@ -192,8 +193,9 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
     std::set<std::vector<std::uint8_t>> certificates_written;
     std::vector<std::pair<X509*, std::string>> chain;  // issuers to add after the keys
 
-    for (std::size_t index : selected) {
-        const TokenObject& key = inventory.objects[index];
+    for (std::size_t done = 0; done < selected.size(); ++done) {
+        const TokenObject& key = inventory.objects[selected[done]];
+        progress::report(done, selected.size(), describe_key(key));
         KeyReport report;
         report.id = key.id;
         report.label = key.label;
@@ -239,6 +241,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         }
         result.keys.push_back(std::move(report));
     }
+    progress::report(selected.size(), selected.size(), {});
     if (!refusals.empty() && options.skip_unsupported && !result.keys.empty()) {
         for (const auto& [name, reasons] : refusals) result.warnings.push_back("left on the token: " + name + ": " + reasons);
         result.skipped = std::move(skipped);

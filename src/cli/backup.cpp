@@ -16,6 +16,7 @@
 #include "src/backup.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
 #include "src/new_secret_policy.hpp"
 #include "src/ossl.hpp"
@@ -42,6 +43,7 @@ struct BackupCommandOptions {
     double lock_wait = 10;
     std::optional<std::string> record;
     bool json = false;
+    bool quiet = false;
 };
 
 // --out must name a file in a directory that exists: said before any secret is asked for
@@ -92,7 +94,9 @@ void run(const BackupCommandOptions& o) {
         refuse_duplicate_ids(inventory, select_private_keys(inventory, options.selection));
         SecretBytes password = read_secret(o.password, "backup password", "--password", Prompt::confirm);
         std::vector<std::string> password_warnings = check_new_password(password, options.profile, o.iterations);
+        ProgressLine progress("backup", o.quiet);
         BackupResult result = run_backup(*token.session, quirks_for(*token.session), inventory, password, options);
+        progress.clear();
         result.warnings.insert(result.warnings.begin(), password_warnings.begin(), password_warnings.end());
         for (const auto& stale : remove_stale_temporaries(directory_of(o.out)))
             result.warnings.push_back("removed " + stale + ", a temporary file an interrupted p11vault run left");
@@ -116,19 +120,26 @@ void run(const BackupCommandOptions& o) {
             document["certificates"] = result.certificates;
             document["warnings"] = result.warnings;
             print_json(document);
+            print_warnings(result.warnings);
         } else {
+            // The table, notes (one line per kind, keys counted) and warnings first; the
+            // summary and the file's SHA-256 last, where they stay on screen.
+            print_key_table(result.keys, false);
+            Notes notes;
+            for (const auto& key : result.keys)
+                if (key.path == "host-reencrypt" || key.path == "attribute-read")
+                    notes.add("decrypted on this host for a moment (" + key.path +
+                                  "); use a token that wraps with CKM_AES_CBC_PAD, or --token-wrap-only to refuse this",
+                              ossl::hex(key.id));
+            notes.print(stdout);
+            std::fflush(stdout);
+            print_warnings(result.warnings);
+            std::printf("SHA-256 %s  %s\n", record.file_sha256->c_str(), o.out.c_str());
             std::printf("Backed up %zu key%s and %zu certificate%s from token \"%s\" to %s (%s profile)\n",
                         result.keys.size(), result.keys.size() == 1 ? "" : "s", result.certificates,
                         result.certificates == 1 ? "" : "s", printable(token.info.label).c_str(), o.out.c_str(),
                         o.profile.c_str());
-            print_key_table(result.keys, false);
-            for (const auto& key : result.keys)
-                if (key.path == "host-reencrypt" || key.path == "attribute-read")
-                    std::printf("note: key %s was decrypted on this host for a moment (%s); use a token that wraps "
-                                "with CKM_AES_CBC_PAD, or --token-wrap-only to refuse this\n",
-                                ossl::hex(key.id).c_str(), key.path.c_str());
         }
-        print_warnings(result.warnings);
     });
 }
 
@@ -162,6 +173,7 @@ void add_backup_command(CLI::App& command) {
     command.add_flag("--force", options->force, "replace --out if it exists");
     add_lock_wait_option(command, options->lock_wait);
     add_output_options(command, options->record, options->json);
+    add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });
 }
 

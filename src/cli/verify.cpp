@@ -10,6 +10,7 @@
 #include "p11vault/secret_source.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
 #include "src/drill.hpp"
 #include "src/ossl.hpp"
@@ -27,6 +28,7 @@ struct VerifyCommandOptions {
     bool drill = false;
     std::optional<std::string> record;
     bool json = false;
+    bool quiet = false;
 };
 
 Json nullable(const std::optional<std::string>& text) { return text ? Json(*text) : Json(nullptr); }
@@ -68,8 +70,8 @@ Json verification_json(const Verification& v) {
     return document;
 }
 
-void print_verification(const std::string& file, const Verification& v) {
-    std::printf("File %s\n  MAC: %s\n", file.c_str(), v.mac.c_str());
+void print_verification(const std::string& file, const std::string& sha256, const Verification& v) {
+    std::printf("File %s\n  SHA-256: %s\n  MAC: %s\n", file.c_str(), sha256.c_str(), v.mac.c_str());
     for (const auto& protection : v.safe_protection) std::printf("  certificate safe: %s\n", protection.c_str());
     for (const auto& quirk : v.quirks) std::printf("  needed producer quirk: %s\n", quirk.c_str());
     std::printf("\nKeys (%zu)\n", v.keys.size());
@@ -119,7 +121,10 @@ void run(const VerifyCommandOptions& o) {
                 verification, read_inventory(*token.session, PublicKeyObjects::when_needed), only_ids);
         }
         std::vector<DrillResult> drill;
-        if (o.drill) drill = run_drill(reader, verification, "");
+        if (o.drill) {
+            ProgressLine progress("verify", o.quiet);
+            drill = run_drill(reader, verification, "");
+        }
 
         bool drill_ok = true;
         for (const auto& result : drill) drill_ok = drill_ok && result.ok;
@@ -151,7 +156,7 @@ void run(const VerifyCommandOptions& o) {
                                                 {"unprotected_on_token", comparison->unprotected_on_token}};
             print_json(document);
         } else {
-            print_verification(o.file.in, verification);
+            print_verification(o.file.in, *record.file_sha256, verification);
             if (o.drill) {
                 std::printf("\nDrill (throw-away SoftHSM token)\n");
                 for (const auto& result : drill)
@@ -187,6 +192,7 @@ void add_verify_command(CLI::App& command) {
     command.add_flag("--drill", options->drill,
                      "also restore into a throw-away SoftHSM token and sign and verify with every key");
     add_output_options(command, options->record, options->json);
+    add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });
 }
 
