@@ -91,6 +91,21 @@ TEST_F(ProgressLineTest, ATerminalSeesTheLineAndTheSummaryComesLast) {
     EXPECT_EQ(text.substr(text.size() - last.size()), last) << text;
 }
 
+TEST_F(ProgressLineTest, RestoreShowsTheLineToo) {
+    const std::string file = token_.dir() + "/r.p12";
+    ASSERT_EQ(backup(token_, file, {"--all"}).exit_code, 0);
+    TestToken target(Backend::softhsm, "progress-target");
+    std::vector<std::string> args = {P11VAULT_BINARY, "restore", "--in", file, "--pin",
+                                     "file:" + target.write_pin_file(), "--password",
+                                     std::string("env:") + kPasswordVariable};
+    for (const auto& arg : target.cli_token_args()) args.push_back(arg);
+    int exit_code = -1;
+    const std::string shown = on_terminal(args, token_.dir() + "/stdout", exit_code);
+    ASSERT_EQ(exit_code, 0) << shown;
+    EXPECT_NE(shown.find("\r\033[Krestore: 0/3 keys  "), std::string::npos) << shown;
+    EXPECT_NE(shown.find("\r\033[Krestore: 3/3 keys  0:"), std::string::npos) << shown;
+}
+
 TEST_F(ProgressLineTest, QuietOrNoTerminalShowsNoLine) {
     int exit_code = -1;
     const std::string shown =
