@@ -170,7 +170,9 @@ SecretBytes pdf_page(const SecretBytes& share_text, const SecretBytes& qr_png, c
 
         font(cr.get(), "DejaVu Sans Mono", 7.8);
         for (std::string_view line : lines_of(share_text)) {
-            text_at(cr.get(), kMargin, y, std::string(line));
+            std::string text(line);  // a share line: wiped once cairo has it
+            text_at(cr.get(), kMargin, y, text);
+            secure_wipe(text.data(), text.size());
             y += 10.5;
         }
 
