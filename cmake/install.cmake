@@ -64,6 +64,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "p11-kit-modules, softhsm2")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "qrencode, opensc")
+# qrencode and a font for split --qr and --sheet (cairo draws the sheets with DejaVu).
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "qrencode, fonts-dejavu-core, opensc")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -8,7 +8,7 @@ _p11vault_subcommands="list backup restore verify migrate split combine escrow-s
 _p11vault_global_options="--verbose --version --help -h"
 _p11vault_token_options="--module --module-init --token --token-label --slot --pin"
 _p11vault_file_input_options="--in --password --max-iterations --max-file-size --max-objects --max-label-length"
-_p11vault_output_options="--record --json"
+_p11vault_output_options="--record --json --quiet"
 _p11vault_escrow_input_options="--recipient-key --recipient-module --recipient-pin --escrow-share"
 
 # The options of one subcommand, as src/cli/*.cpp defines them.
@@ -40,13 +40,13 @@ _p11vault_options_of() {
                  "--max-objects --max-label-length" \
                  "$_p11vault_output_options $common" ;;
         split)
-            echo "--password --generate --threshold --shares --out-dir --qr $common" ;;
+            echo "--password --generate --threshold --shares --out-dir --qr --sheet --json $common" ;;
         combine)
-            echo "--share --out $common" ;;
+            echo "--share --out --json $common" ;;
         escrow-share)
             echo "--in --recipient-key --recipient-module --recipient-pin --out --max-file-size --record $common" ;;
         record-check)
-            echo "$common" ;;
+            echo "--json $common" ;;
     esac
 }
 
@@ -61,7 +61,7 @@ _p11vault_takes_value() {
         --out | --password | --new-password | --id | --label | --profile | \
         --chain | --iter | --record | --in | --max-iterations | \
         --max-file-size | --max-objects | --max-label-length | --on-conflict | --threshold | --shares | \
-        --out-dir | --share | --recipient | --recipient-threshold | --recipient-key | \
+        --out-dir | --share | --sheet | --recipient | --recipient-threshold | --recipient-key | \
         --recipient-module | --recipient-pin | --escrow-share)
             return 0 ;;
     esac
@@ -149,6 +149,8 @@ _p11vault_value() {
             COMPREPLY=($(compgen -W "modern fips legacy" -- "$cur")) ;;
         --on-conflict)
             COMPREPLY=($(compgen -W "fail skip replace" -- "$cur")) ;;
+        --sheet)
+            COMPREPLY=($(compgen -W "pdf html" -- "$cur")) ;;
         --pin | --password | --from-pin | --to-pin | --new-password | --recipient-pin)
             _p11vault_secret_source "$option" "$cur" ;;
         *) ;;  # labels, ids, numbers, init strings: nothing to offer

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "src/extraction.hpp"
 #include "src/secret_keys.hpp"
 #include "src/token_capability.hpp"
+#include "src/progress.hpp"
 
 namespace p11vault {
 
@@ -31,6 +33,30 @@ namespace {
 
 std::string describe_key(const TokenObject& key) {
     return fmt::format("key id={} label=\"{}\"", key.id.empty() ? "(none)" : ossl::hex(key.id), key.label);
+}
+
+// Refusals grouped by reason, each reason once with its keys counted and the first few
+// named: 100 keys a token will not let go make one readable line, not 100 repetitions
+// (`--skip-unsupported --json` lists every key with its notes).
+std::string fold_refusals(const std::vector<std::pair<std::string, std::string>>& refusals) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_reason;
+    for (const auto& [name, reasons] : refusals) {
+        auto group = std::find_if(by_reason.begin(), by_reason.end(),
+                                  [&reasons = reasons](const auto& entry) { return entry.first == reasons; });
+        if (group == by_reason.end()) group = by_reason.insert(by_reason.end(), {reasons, {}});
+        group->second.push_back(name);
+    }
+    constexpr std::size_t named = 3;
+    std::string text;
+    for (std::size_t g = 0; g < by_reason.size(); ++g) {
+        const auto& [reasons, names] = by_reason[g];
+        text += g ? "; " : "";
+        text += fmt::format("{} key{} ({}", names.size(), names.size() == 1 ? "" : "s", names.front());
+        for (std::size_t k = 1; k < names.size() && k < named; ++k) text += ", " + names[k];
+        if (names.size() > named) text += fmt::format(" and {} more", names.size() - named);
+        text += "): " + reasons;
+    }
+    return text;
 }
 
 std::vector<ossl::Cert> read_pem_certificates(const std::string& path) {
@@ -68,6 +94,23 @@ std::vector<std::size_t> token_issuers(const Inventory& inventory, std::size_t c
     return chain;
 }
 
+// "its keys have CKA_ID 01, 02 (see p11vault list)": at most 20 named, then counted.
+std::string keys_present(const Inventory& inventory, const std::vector<std::size_t>& keys, bool by_id) {
+    if (keys.empty())
+        return "the token holds no private or secret key (is the PIN right and the token the one you meant?)";
+    constexpr std::size_t shown = 20;
+    std::string names;
+    for (std::size_t k = 0; k < keys.size() && k < shown; ++k) {
+        const TokenObject& key = inventory.objects[keys[k]];
+        names += k ? ", " : "";
+        names += by_id ? (key.id.empty() ? std::string("(empty)") : ossl::hex(key.id)) : "\"" + key.label + "\"";
+    }
+    if (keys.size() > shown) names += fmt::format(" and {} more", keys.size() - shown);
+    return fmt::format("its key{} {} {} (see p11vault list)", keys.size() == 1 ? "" : "s",
+                       by_id ? (keys.size() == 1 ? "has CKA_ID" : "have CKA_IDs") : (keys.size() == 1 ? "is labelled" : "are labelled"),
+                       names);
+}
+
 }  // namespace
 
 std::vector<std::size_t> select_secret_keys(const Inventory& inventory, const KeySelection& selection) {
@@ -94,21 +137,25 @@ std::vector<std::size_t> select_private_keys(const Inventory& inventory, const K
         for (const auto& label : selection.labels) match = match || key.label == label;
         if (match) selected.push_back(i);
     }
-    // Every --id and --label must name a key (private or secret): a typo must not
-    // silently back up less.
+    // Every --id and --label must name a key (private or secret): a typo must not silently
+    // back up less. The keys that are there are named, so the operator sees the right one.
     std::vector<std::size_t> any = selected;
     for (std::size_t i : select_secret_keys(inventory, selection)) any.push_back(i);
+    std::vector<std::size_t> present = keys;
+    for (std::size_t i : inventory.indexes_of(CKO_SECRET_KEY)) present.push_back(i);
     for (const auto& id : selection.ids) {
         bool found = false;
         for (std::size_t i : any) found = found || inventory.objects[i].id == id;
-        if (!found) throw Error(ExitCode::failure, "no private or secret key with CKA_ID " + ossl::hex(id) +
-                                                       " on the token; see `p11vault list`");
+        if (!found)
+            throw Error(ExitCode::token, "no private or secret key with CKA_ID " + ossl::hex(id) + " on the token; " +
+                                             keys_present(inventory, present, /*by_id=*/true));
     }
     for (const auto& label : selection.labels) {
         bool found = false;
         for (std::size_t i : any) found = found || inventory.objects[i].label == label;
-        if (!found) throw Error(ExitCode::failure, "no private or secret key labelled \"" + label +
-                                                       "\" on the token; see `p11vault list`");
+        if (!found)
+            throw Error(ExitCode::token, "no private or secret key labelled \"" + label + "\" on the token; " +
+                                             keys_present(inventory, present, /*by_id=*/false));
     }
     if (any.empty())
         throw Error(ExitCode::failure, keys.empty() && inventory.indexes_of(CKO_SECRET_KEY).empty()
@@ -187,13 +234,14 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
     TokenCapability capability(session);
 
     BackupResult result;
-    std::vector<std::string> refusals;
+    std::vector<std::pair<std::string, std::string>> refusals;  // key, reasons
     std::vector<KeyReport> skipped;
     std::set<std::vector<std::uint8_t>> certificates_written;
     std::vector<std::pair<X509*, std::string>> chain;  // issuers to add after the keys
 
-    for (std::size_t index : selected) {
-        const TokenObject& key = inventory.objects[index];
+    for (std::size_t done = 0; done < selected.size(); ++done) {
+        const TokenObject& key = inventory.objects[selected[done]];
+        progress::report(done, selected.size(), describe_key(key));
         KeyReport report;
         report.id = key.id;
         report.label = key.label;
@@ -218,7 +266,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                 for (std::size_t i = 0; i + 1 < report.notes.size(); ++i) reasons += (i ? "; " : "") + report.notes[i];
                 reasons += ")";
             }
-            refusals.push_back(describe_key(key) + ": " + reasons);
+            refusals.emplace_back(describe_key(key), reasons);
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));
             continue;
@@ -255,7 +303,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         if (!key.label.empty()) attributes.friendly_name = key.label;
         auto exported = exporter.export_secret_key(key, attributes, report.notes);
         if (!exported) {
-            refusals.push_back("secret " + describe_key(key) + ": " + report.notes.back());
+            refusals.emplace_back("secret " + describe_key(key), report.notes.back());
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));
             continue;
@@ -263,17 +311,17 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         report.path = path_name(*exported);
         result.keys.push_back(std::move(report));
     }
+    progress::report(selected.size(), selected.size(), {});
     if (!refusals.empty() && options.skip_unsupported && !result.keys.empty()) {
-        for (const auto& refusal : refusals) result.warnings.push_back("left on the token: " + refusal);
+        for (const auto& [name, reasons] : refusals) result.warnings.push_back("left on the token: " + name + ": " + reasons);
         result.skipped = std::move(skipped);
         refusals.clear();
     }
     if (!refusals.empty()) {
-        std::string message = refusals.size() == 1 ? refusals.front()
-                                                   : fmt::format("{} of {} selected keys cannot be exported: ",
-                                                                 refusals.size(), result.keys.size() + refusals.size());
-        if (refusals.size() > 1)
-            for (std::size_t i = 0; i < refusals.size(); ++i) message += (i ? "; " : "") + refusals[i];
+        std::string message = refusals.size() == 1 ? refusals.front().first + ": " + refusals.front().second
+                                                   : fmt::format("{} of {} selected keys cannot be exported: {}",
+                                                                 refusals.size(), result.keys.size() + refusals.size(),
+                                                                 fold_refusals(refusals));
         if (!result.keys.empty()) message += "; nothing was exported (--skip-unsupported backs up the others)";
         else message += "; nothing was exported";
         throw Error(ExitCode::refused, message);

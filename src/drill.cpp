@@ -13,6 +13,7 @@
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
+#include "src/progress.hpp"
 #include "src/keys.hpp"
 #include "src/quirks.hpp"
 #include "src/restore.hpp"
@@ -179,7 +180,13 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
         for (std::size_t i = 0; i < restored.keys.size() && i < verification.keys.size(); ++i) {
             const KeyReport& report = restored.keys[i];
             const VerifiedKey& key = verification.keys[i];
+            progress::report(i, restored.keys.size(),
+                             fmt::format("drill: id={} label=\"{}\"", report.id.empty() ? "(none)" : ossl::hex(report.id),
+                                         report.label));
             DrillResult result;
+            result.id = report.id;
+            result.label = report.label;
+            result.type = key.type;
             result.key = fmt::format("id={} label=\"{}\" {}", report.id.empty() ? "(none)" : ossl::hex(report.id),
                                      report.label, key.type);
             if (report.status != "restored") {

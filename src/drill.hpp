@@ -5,6 +5,7 @@
 // only that it parses.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,10 @@
 namespace p11vault {
 
 struct DrillResult {
-    std::string key;        // "id=01 label=\"ca\" RSA-2048"
+    std::vector<std::uint8_t> id;  // the key's localKeyID / CKA_ID
+    std::string label;
+    std::string type;              // "RSA-2048"
+    std::string key;               // "id=01 label=\"ca\" RSA-2048"
     bool ok = false;
     std::string detail;     // "restored (host-decrypt), signed and verified, decrypted"
 };

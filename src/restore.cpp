@@ -14,6 +14,7 @@
 #include "src/interrupt.hpp"
 #include "src/keys.hpp"
 #include "src/pkcs12/pbe.hpp"
+#include "src/progress.hpp"
 #include "src/restore_plan.hpp"
 #include "src/transport.hpp"
 #include "src/write_check.hpp"
@@ -197,7 +198,9 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
                        result.warnings);
     };
     try {
-        for (PlannedKey& key : plan.keys) {
+        for (std::size_t done = 0; done < plan.keys.size(); ++done) {
+            PlannedKey& key = plan.keys[done];
+            progress::report(done, plan.keys.size(), name_of(key.id, key.label, "key"));
             if (key.skip && !key.add_public_key) continue;
             throw_if_interrupted("the restore");
             if (key.skip) {  // the key is already there; only its public key object is missing
@@ -234,6 +237,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
             secret.report.status = secret.replaces.empty() ? "restored" : "replaced";
             to_replace.insert(to_replace.end(), secret.replaces.begin(), secret.replaces.end());
         }
+        progress::report(plan.keys.size(), plan.keys.size(), {});
         for (const PlannedCertificate& cert : plan.certificates) {
             if (cert.skip || cert.already_present) continue;
             throw_if_interrupted("the restore");

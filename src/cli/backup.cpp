@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // p11vault backup: token -> password-protected PKCS#12 (docs/cli.md).
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,6 +16,7 @@
 #include "src/backup.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
 #include "src/escrow/escrow.hpp"
 #include "src/new_secret_policy.hpp"
@@ -43,7 +47,24 @@ struct BackupCommandOptions {
     bool recipient_allow_expired = false;
     std::optional<std::string> record;
     bool json = false;
+    bool quiet = false;
 };
+
+// --out must name a file in a directory that exists: said before any secret is asked for
+// or the token touched, not after the work as a failure to create a temporary file.
+void check_out_path(const std::string& out) {
+    if (out.empty()) throw Error(ExitCode::usage, "--out needs a file name, e.g. --out ca.p12");
+    const std::string directory = directory_of(out);
+    struct stat status {};
+    if (::stat(directory.c_str(), &status) != 0)
+        throw Error(ExitCode::usage, fmt::format("--out {}: the directory {} does not exist ({}); create it first",
+                                                 out, directory, std::strerror(errno)));
+    if (!S_ISDIR(status.st_mode))
+        throw Error(ExitCode::usage, fmt::format("--out {}: {} is not a directory", out, directory));
+    if (out.back() == '/' || (::stat(out.c_str(), &status) == 0 && S_ISDIR(status.st_mode)))
+        throw Error(ExitCode::usage, fmt::format("--out {} is a directory; give a file name in it, e.g. {}/ca.p12",
+                                                 out, out.back() == '/' ? out.substr(0, out.size() - 1) : out));
+}
 
 void run(const BackupCommandOptions& o) {
     BackupOptions options;
@@ -59,6 +80,7 @@ void run(const BackupCommandOptions& o) {
     options.skip_unsupported = o.skip_unsupported;
     options.lock_wait = lock_wait_of(o.lock_wait);
     check_new_iterations(o.iterations);
+    check_out_path(o.out);
     // Recovery officers' certificates are checked before the token is touched.
     std::vector<escrow::OfficerCertificate> officers;
     if (!o.recipients.empty()) {
@@ -98,7 +120,9 @@ void run(const BackupCommandOptions& o) {
                                    : SecretBytes::from_text(escrow::kInnerPassword);
         std::vector<std::string> password_warnings;
         if (officers.empty()) password_warnings = check_new_password(password, options.profile, o.iterations);
+        ProgressLine progress("backup", o.quiet);
         BackupResult result = run_backup(*token.session, quirks_for(*token.session), inventory, password, options);
+        progress.clear();
         result.warnings.insert(result.warnings.begin(), password_warnings.begin(), password_warnings.end());
         if (!officers.empty()) result.file = escrow::make_escrow_file(result.file, officers, o.recipient_threshold);
         for (const auto& stale : remove_stale_temporaries(directory_of(o.out)))
@@ -135,23 +159,30 @@ void run(const BackupCommandOptions& o) {
             document["escrow"] = escrow_details;
             document["warnings"] = result.warnings;
             print_json(document);
+            print_warnings(result.warnings);
         } else {
-            std::printf("Backed up %zu key%s and %zu certificate%s from token \"%s\" to %s (%s profile)\n",
-                        result.keys.size(), result.keys.size() == 1 ? "" : "s", result.certificates,
-                        result.certificates == 1 ? "" : "s", printable(token.info.label).c_str(), o.out.c_str(),
-                        o.profile.c_str());
+            // The table, notes (one line per kind, keys counted) and warnings first; the
+            // summary and the file's SHA-256 last, where they stay on screen.
             print_key_table(result.keys, false);
+            Notes notes;
+            for (const auto& key : result.keys)
+                if (key.path == "host-reencrypt" || key.path == "attribute-read")
+                    notes.add("decrypted on this host for a moment (" + key.path +
+                                  "); use a token that wraps with CKM_AES_CBC_PAD, or --token-wrap-only to refuse this",
+                              ossl::hex(key.id));
+            notes.print(stdout);
+            std::fflush(stdout);
+            print_warnings(result.warnings);
             if (!officers.empty())
                 std::printf("Escrowed to %zu recovery officer%s: any %u of them open%s it\n", officers.size(),
                             officers.size() == 1 ? "" : "s", o.recipient_threshold,
                             o.recipient_threshold == 1 ? "s" : "");
-            for (const auto& key : result.keys)
-                if (key.path == "host-reencrypt" || key.path == "attribute-read")
-                    std::printf("note: key %s was decrypted on this host for a moment (%s); use a token that wraps "
-                                "with CKM_AES_CBC_PAD, or --token-wrap-only to refuse this\n",
-                                ossl::hex(key.id).c_str(), key.path.c_str());
+            std::printf("SHA-256 %s  %s\n", record.file_sha256->c_str(), o.out.c_str());
+            std::printf("Backed up %zu key%s and %zu certificate%s from token \"%s\" to %s (%s profile)\n",
+                        result.keys.size(), result.keys.size() == 1 ? "" : "s", result.certificates,
+                        result.certificates == 1 ? "" : "s", printable(token.info.label).c_str(), o.out.c_str(),
+                        o.profile.c_str());
         }
-        print_warnings(result.warnings);
     });
 }
 
@@ -199,6 +230,7 @@ void add_backup_command(CLI::App& command) {
     command.add_flag("--force", options->force, "replace --out if it exists");
     add_lock_wait_option(command, options->lock_wait);
     add_output_options(command, options->record, options->json);
+    add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });
 }
 

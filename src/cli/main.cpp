@@ -6,8 +6,10 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -22,6 +24,8 @@
 #include "p11vault/version.hpp"
 #include "pkcs11/error.hpp"
 #include "src/cli/commands.hpp"
+#include "src/cli/common.hpp"
+#include "src/cli/usage.hpp"
 
 namespace {
 
@@ -35,7 +39,7 @@ struct Command {
 
 // Subcommands in the order `p11vault --help` shows them.
 constexpr Command commands[] = {
-    {"list", "show the tokens of a module, and the keys and certificates of one token", cli::add_list_command},
+    {"list", "show a module's tokens, and one token's keys and certificates", cli::add_list_command},
     {"backup", "write private keys of a token into a PKCS#12 file", cli::add_backup_command},
     {"restore", "put the keys of a PKCS#12 file onto a token", cli::add_restore_command},
     {"verify", "check a PKCS#12 backup, and compare it with a token", cli::add_verify_command},
@@ -69,7 +73,7 @@ int report_error(std::string_view message, ExitCode code) {
 // CLI11 names stray arguments with their values ("The following arguments were not
 // expected: --pasword pass:SECRET"): a misspelled secret option would print its secret.
 // Here an option is named up to any '=', and other arguments are only counted.
-std::string describe_unexpected(const std::vector<std::string>& arguments) {
+std::string describe_unexpected(const std::vector<std::string>& arguments, const std::vector<std::string>& known) {
     std::vector<std::string> options;
     std::size_t values = 0;
     for (const auto& argument : arguments) {
@@ -80,6 +84,7 @@ std::string describe_unexpected(const std::vector<std::string>& arguments) {
     }
     std::string text = "unexpected argument";
     if (!options.empty()) text += fmt::format("{} {}", options.size() == 1 ? "" : "s", fmt::join(options, ", "));
+    if (options.size() == 1) text += cli::did_you_mean(options.front(), known);
     if (values != 0) {
         text += fmt::format("{}{} value{} (not shown)", options.empty() ? "s: " : " and ", values,
                             values == 1 ? "" : "s");
@@ -87,9 +92,59 @@ std::string describe_unexpected(const std::vector<std::string>& arguments) {
     return text;
 }
 
+// A word of the command line in a message: control characters shown as '?' (the error
+// line is folded the same way; this keeps a suggestion readable after it).
+std::string printable_word(const std::string& word) { return cli::printable(word); }
+
+std::vector<std::string> top_level_options(const CLI::App& app) {
+    std::vector<std::string> names = cli::option_names(app);
+    for (const Command& command : commands) names.emplace_back(command.name);
+    return names;
+}
+
 bool debug_requested_by_environment() {
     const char* value = std::getenv("P11VAULT_DEBUG");
     return value != nullptr && std::string_view(value) == "1";
+}
+
+// `p11vault help [SUBCOMMAND]`, and a first word that is no subcommand (`p11vault bakup`,
+// `p11vault foo backup`): decided before CLI11 parses, which would otherwise run the
+// subcommand it finds further on and complain about the stray word only afterwards.
+// The top level has only flags (--verbose, --help, --version), so its first word that does
+// not start with '-' is the subcommand. Returns an exit code when the command line is
+// handled here.
+std::optional<int> handle_first_word(CLI::App& app, const std::vector<std::string>& arguments) {
+    std::vector<std::string> subcommands;
+    for (const Command& command : commands) subcommands.emplace_back(command.name);
+    auto is_subcommand = [&](const std::string& word) {
+        return std::find(subcommands.begin(), subcommands.end(), word) != subcommands.end();
+    };
+    std::vector<std::string> words;
+    for (const auto& argument : arguments) {
+        if (argument == "--") break;
+        if (!argument.starts_with('-')) words.push_back(argument);
+        if (!words.empty() && words.front() != "help") break;
+    }
+    if (words.empty()) return std::nullopt;
+    if (words.front() == "help") {
+        if (words.size() == 1) {
+            std::fputs(app.help().c_str(), stdout);
+            return static_cast<int>(ExitCode::ok);
+        }
+        if (words.size() > 2)
+            return report_error("help takes one subcommand, e.g. p11vault help backup", ExitCode::usage);
+        if (!is_subcommand(words[1]))
+            return report_error(fmt::format("unknown subcommand '{}'{} (see p11vault --help)", printable_word(words[1]),
+                                            cli::did_you_mean(words[1], subcommands)),
+                                ExitCode::usage);
+        std::fputs(app.get_subcommand(words[1])->help().c_str(), stdout);
+        return static_cast<int>(ExitCode::ok);
+    }
+    if (!is_subcommand(words.front()))
+        return report_error(fmt::format("unknown subcommand '{}'{} (see p11vault --help)", printable_word(words.front()),
+                                        cli::did_you_mean(words.front(), subcommands)),
+                            ExitCode::usage);
+    return std::nullopt;
 }
 
 }  // namespace
@@ -99,6 +154,8 @@ int main(int argc, char** argv) {
     if (debug_requested_by_environment()) pkcs11::set_debug_logging(true);
 
     CLI::App app{"Back up private keys from PKCS#11 tokens into PKCS#12 files, and restore them.", "p11vault"};
+    app.formatter(std::make_shared<cli::HelpFormatter>());
+    app.footer(cli::examples_for(""));
     app.set_version_flag("--version", version_text());
     app.add_flag_callback(
         "--verbose", [] { pkcs11::set_debug_logging(true); },
@@ -107,8 +164,12 @@ int main(int argc, char** argv) {
     app.fallthrough();  // `p11vault list --verbose` works as well as `p11vault --verbose list`
     for (const Command& command : commands) {
         CLI::App* subcommand = app.add_subcommand(command.name, command.summary);
+        subcommand->footer(cli::examples_for(command.name));
         command.add(*subcommand);
     }
+
+    const std::vector<std::string> arguments(argv + std::min(argc, 1), argv + argc);
+    if (const auto handled = handle_first_word(app, arguments)) return *handled;
 
     try {
         app.parse(argc, argv);
@@ -119,20 +180,22 @@ int main(int argc, char** argv) {
         if (app.get_subcommands().empty() && dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
             const auto unexpected = app.remaining();
             if (!unexpected.empty()) {
-                const bool is_option = unexpected.front().rfind('-', 0) == 0;
-                return report_error(fmt::format("unknown {} '{}' (see p11vault --help)",
-                                                is_option ? "option" : "subcommand", unexpected.front()),
+                const std::string word = unexpected.front().substr(0, unexpected.front().find('='));
+                return report_error(fmt::format("unknown option '{}'{} (see p11vault --help)", word,
+                                                cli::did_you_mean(word, top_level_options(app))),
                                     ExitCode::usage);
             }
             std::fputs(app.help().c_str(), stderr);
             return report_error("give a subcommand (see the list above)", ExitCode::usage);
         }
         const auto chosen = app.get_subcommands();
-        const std::string help = chosen.empty() ? "p11vault --help" : "p11vault " + chosen.front()->get_name() + " --help";
+        const CLI::App& command = chosen.empty() ? app : *chosen.front();
+        const std::string help = chosen.empty() ? "p11vault --help" : "p11vault " + command.get_name() + " --help";
         if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr)
-            return report_error(describe_unexpected(app.remaining(true)) + " (see " + help + ")",
+            return report_error(describe_unexpected(app.remaining(true), cli::option_names(command)) + " (see " +
+                                    help + ")",
                                 ExitCode::usage);
-        return report_error(std::string(error.what()) + " (see " + help + ")", ExitCode::usage);
+        return report_error(cli::explain_parse_error(command, error) + " (see " + help + ")", ExitCode::usage);
     } catch (const Error& error) {
         return report_error(error.what(), error.code());
     } catch (const std::exception& error) {

@@ -7,6 +7,7 @@
 #include "src/backup.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
 #include "src/migrate.hpp"
 #include "src/ossl.hpp"
@@ -31,6 +32,7 @@ struct MigrateCommandOptions {
     pkcs12::Limits limits;
     std::optional<std::string> record;
     bool json = false;
+    bool quiet = false;
 };
 
 void add_side_options(CLI::App& command, TokenOptions& side, const std::string& prefix, const std::string& which) {
@@ -92,8 +94,10 @@ void run(const MigrateCommandOptions& o) {
         if (source.module == target.module && source.slot == target.slot)
             throw Error(ExitCode::usage, "the source and the target are the same token");
         record.token = target.info;
+        ProgressLine progress(o.dry_run ? "migrate (dry run)" : "migrate", o.quiet);
         MigrateResult result = run_migrate(*source.session, quirks_for(*source.session), *target.session,
                                            quirks_for(*target.session), backup, restore, o.limits);
+        progress.clear();
         // Each key's path out of the source and into the target.
         std::vector<KeyReport> keys = result.imported.keys;
         for (std::size_t i = 0; i < keys.size() && i < result.exported.keys.size(); ++i)
@@ -150,6 +154,7 @@ void add_migrate_command(CLI::App& command) {
                      "on the target (default: refuse)");
     add_object_limit_options(command, options->limits);
     add_output_options(command, options->record, options->json);
+    add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });
 }
 

@@ -8,6 +8,7 @@
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/escrow_input.hpp"
+#include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
 #include "src/ossl.hpp"
 #include "src/pkcs12/reader.hpp"
@@ -31,6 +32,7 @@ struct RestoreCommandOptions {
     bool renumber_duplicate_ids = false;
     std::optional<std::string> record;
     bool json = false;
+    bool quiet = false;
 };
 
 void run(const RestoreCommandOptions& o) {
@@ -56,7 +58,9 @@ void run(const RestoreCommandOptions& o) {
         pkcs12::Reader reader(std::move(input.pkcs12), input.password, o.file.limits);
         OpenToken token = open_token(o.token, /*read_write=*/true, /*login=*/true);
         record.token = token.info;
+        ProgressLine progress(o.dry_run ? "restore (dry run)" : "restore", o.quiet);
         RestoreResult result = run_restore(*token.session, quirks_for(*token.session), reader, options);
+        progress.clear();
         record.keys = result.keys;
         record.details["certificates_written"] = result.certificates_written;
         record.details["dry_run"] = result.dry_run;
@@ -113,6 +117,7 @@ void add_restore_command(CLI::App& command) {
                      "different keys sharing a localKeyID each get the SHA-1 of their public key as CKA_ID "
                      "(default: refuse the file)");
     add_output_options(command, options->record, options->json);
+    add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });
 }
 

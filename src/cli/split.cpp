@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 
 #include <fmt/format.h>
@@ -16,14 +17,27 @@
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/qr.hpp"
+#include "src/sheet.hpp"
 #include "src/shares.hpp"
 
 namespace p11vault::cli {
 namespace {
 
-// share-1-of-3.txt -> share-1-of-3.png: the QR code of the same text.
-std::string png_path(const std::string& text_path) {
-    return text_path.substr(0, text_path.size() - std::string_view(".txt").size()) + ".png";
+// share-1-of-3.txt -> share-1-of-3.png: the QR code of the same text; .pdf, .html: its
+// printable sheet.
+std::string sibling_path(const std::string& text_path, std::string_view extension) {
+    return text_path.substr(0, text_path.size() - std::string_view(".txt").size()) + std::string(extension);
+}
+std::string png_path(const std::string& text_path) { return sibling_path(text_path, ".png"); }
+
+// "2026-12-03": the day printed on the sheets (UTC, as in records).
+std::string today_utc() {
+    const std::time_t now = std::time(nullptr);
+    std::tm parts{};
+    gmtime_r(&now, &parts);
+    char text[16];
+    std::strftime(text, sizeof text, "%Y-%m-%d", &parts);
+    return text;
 }
 
 struct SplitOptions {
@@ -33,6 +47,8 @@ struct SplitOptions {
     unsigned shares = 0;
     std::string out_dir;
     bool qr = false;
+    std::optional<std::string> sheet;  // "pdf" or "html"
+    bool json = false;
 };
 
 // --out-dir: an existing directory, or one made here with mode 0700 (shares are secrets)
@@ -82,29 +98,63 @@ void run_split(const SplitOptions& o) {
             throw Error(ExitCode::refused, paths.back() + " exists; choose an empty --out-dir");
         if (o.qr && ::access(png_path(paths.back()).c_str(), F_OK) == 0)
             throw Error(ExitCode::refused, png_path(paths.back()) + " exists; choose an empty --out-dir");
+        if (o.sheet && ::access(sibling_path(paths.back(), "." + *o.sheet).c_str(), F_OK) == 0)
+            throw Error(ExitCode::refused,
+                        sibling_path(paths.back(), "." + *o.sheet) + " exists; choose an empty --out-dir");
     }
     if (o.qr && !qr::available())
         throw Error(ExitCode::failure, "--qr needs the qrencode program: apt install qrencode, or leave out --qr");
+    if (o.sheet && !qr::available())
+        throw Error(ExitCode::failure, "--sheet needs the qrencode program: apt install qrencode, or leave out --sheet");
     SecretBytes secret = o.generate ? shares::generate_password()
                                     : read_secret(o.password, "password to split", "--password", Prompt::confirm);
     std::vector<shares::Share> parts = shares::split(secret, o.threshold, o.shares);
     // Every text and image is made before the first file is written, so that a failing
     // qrencode leaves no partial set behind.
-    std::vector<SecretBytes> texts, images;
+    std::vector<SecretBytes> texts, images, sheets;
+    const std::string date = today_utc();
     for (const auto& part : parts) {
         std::string text = shares::format_share(part);
         texts.emplace_back(text.data(), text.size());
         secure_wipe(text.data(), text.size());
-        if (o.qr) images.push_back(qr::png_of(texts.back()));
+        if (!o.qr && !o.sheet) continue;
+        const SecretBytes code = qr::png_of(texts.back());
+        const sheet::ShareFacts facts{part.number, part.count, part.threshold, part.set_id, date,
+                                      sheet::share_fingerprint(texts.back())};
+        if (o.qr) images.push_back(sheet::captioned_png(code, facts));
+        if (o.sheet)
+            sheets.push_back(*o.sheet == "pdf" ? sheet::pdf_page(texts.back(), code, facts)
+                                               : sheet::html_page(texts.back(), code, facts));
     }
     directory.keep();
     for (std::size_t i = 0; i < parts.size(); ++i) {
         write_file_atomically(paths[i], texts[i].bytes(), Overwrite::refuse);
         if (o.qr) write_file_atomically(png_path(paths[i]), images[i].bytes(), Overwrite::refuse);
+        if (o.sheet) write_file_atomically(sibling_path(paths[i], "." + *o.sheet), sheets[i].bytes(), Overwrite::refuse);
     }
-    std::printf("Wrote %u shares of set %s to %s%s%s; any %u recover the password%s.\n", o.shares,
+    if (o.json) {
+        nlohmann::ordered_json document;
+        document["format"] = json_format("split");
+        document["set"] = parts.front().set_id;
+        document["threshold"] = o.threshold;
+        document["shares"] = nlohmann::ordered_json::array();
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            document["shares"].push_back({{"number", parts[i].number},
+                                          {"file", paths[i]},
+                                          {"qr", o.qr ? nlohmann::ordered_json(png_path(paths[i])) : nullptr},
+                                          {"sheet", o.sheet ? nlohmann::ordered_json(sibling_path(paths[i], "." + *o.sheet))
+                                                            : nullptr}});
+        }
+        document["out_dir"] = o.out_dir;
+        document["out_dir_created"] = directory.created();
+        document["generated"] = o.generate;
+        print_json(document);
+        return;
+    }
+    std::printf("Wrote %u shares of set %s to %s%s%s%s; any %u recover the password%s.\n", o.shares,
                 parts.front().set_id.c_str(), o.out_dir.c_str(), directory.created() ? " (made, mode 0700)" : "",
                 o.qr ? " (each also as a QR code, .png)" : "",
+                !o.sheet ? "" : *o.sheet == "pdf" ? " (each with a sheet to print, .pdf)" : " (each with a sheet to print, .html)",
                 o.threshold,
                 o.generate ? " (a new random password that exists only in these shares: use --password shares:FILE,...)"
                            : "");
@@ -113,14 +163,25 @@ void run_split(const SplitOptions& o) {
 struct CombineOptions {
     std::vector<std::string> shares;
     std::optional<std::string> out;
+    bool json = false;
 };
 
 void run_combine(const CombineOptions& o) {
+    // The JSON document takes stdout, so the secret needs a file of its own.
+    if (o.json && !o.out) throw Error(ExitCode::usage, "combine --json needs --out FILE for the secret");
     if (!o.out && ::isatty(STDOUT_FILENO))
         throw Error(ExitCode::usage, "refusing to print the secret on a terminal: give --out FILE or redirect stdout");
     SecretBytes secret = shares::combine_files(o.shares);
     if (o.out) {
         write_file_atomically(*o.out, secret.bytes(), Overwrite::refuse);
+        if (o.json) {
+            nlohmann::ordered_json document;
+            document["format"] = json_format("combine");
+            document["out"] = *o.out;
+            document["shares"] = o.shares;
+            print_json(document);
+            return;
+        }
         std::fprintf(stderr, "p11vault: recovered the secret into %s (mode 0600)\n", o.out->c_str());
     } else {
         std::fwrite(secret.data(), 1, secret.size(), stdout);
@@ -145,6 +206,12 @@ void add_split_command(CLI::App& command) {
     command.add_flag("--qr", options->qr,
                      "also write each share as a QR code, share-I-of-N.png (mode 0600), for printing and scanning; "
                      "needs qrencode");
+    command
+        .add_option("--sheet", options->sheet,
+                    "also write each share as a page to print, share-I-of-N.pdf or .html (mode 0600): QR code, text "
+                    "lines, set, signature lines, handling instructions; needs qrencode")
+        ->check(CLI::IsMember({"pdf", "html"}));
+    command.add_flag("--json", options->json, "print one JSON document on stdout");
     command.callback([options] { run_split(*options); });
 }
 
@@ -152,6 +219,7 @@ void add_combine_command(CLI::App& command) {
     auto options = std::make_shared<CombineOptions>();
     command.add_option("--share", options->shares, "a share file (repeat, K or more)")->required();
     command.add_option("--out", options->out, "write the secret to FILE (mode 0600); else stdout if not a terminal");
+    command.add_flag("--json", options->json, "print one JSON document on stdout (needs --out)");
     command.callback([options] { run_combine(*options); });
 }
 

@@ -11,6 +11,7 @@
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/escrow_input.hpp"
+#include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
 #include "src/drill.hpp"
 #include "src/ossl.hpp"
@@ -29,6 +30,7 @@ struct VerifyCommandOptions {
     bool drill = false;
     std::optional<std::string> record;
     bool json = false;
+    bool quiet = false;
 };
 
 Json nullable(const std::optional<std::string>& text) { return text ? Json(*text) : Json(nullptr); }
@@ -40,7 +42,11 @@ Json verification_json(const Verification& v) {
     document["quirks"] = v.quirks;
     document["keys"] = Json::array();
     for (const auto& key : v.keys) {
-        document["keys"].push_back({{"local_key_id", ossl::hex(key.local_key_id)},
+        // id and label: the words of every other document; local_key_id and
+        // friendly_name stay for verify/1 (deprecated, docs/json.md).
+        document["keys"].push_back({{"id", ossl::hex(key.local_key_id)},
+                                    {"label", nullable(key.friendly_name)},
+                                    {"local_key_id", ossl::hex(key.local_key_id)},
                                     {"friendly_name", nullable(key.friendly_name)},
                                     {"type", key.type},
                                     {"supported", key.supported},
@@ -55,7 +61,10 @@ Json verification_json(const Verification& v) {
                                             {"not_before", cert.not_before},
                                             {"not_after", cert.not_after},
                                             {"expired", cert.expired},
+                                            {"certificate_sha256", ossl::hex(cert.sha256)},
                                             {"sha256_fingerprint", ossl::fingerprint(cert.sha256)},
+                                            {"id", ossl::hex(cert.local_key_id)},
+                                            {"label", nullable(cert.friendly_name)},
                                             {"local_key_id", ossl::hex(cert.local_key_id)},
                                             {"friendly_name", nullable(cert.friendly_name)},
                                             {"key", cert.key ? Json(*cert.key) : Json(nullptr)}});
@@ -63,8 +72,8 @@ Json verification_json(const Verification& v) {
     return document;
 }
 
-void print_verification(const std::string& file, const Verification& v) {
-    std::printf("File %s\n  MAC: %s\n", file.c_str(), v.mac.c_str());
+void print_verification(const std::string& file, const std::string& sha256, const Verification& v) {
+    std::printf("File %s\n  SHA-256: %s\n  MAC: %s\n", file.c_str(), sha256.c_str(), v.mac.c_str());
     for (const auto& protection : v.safe_protection) std::printf("  certificate safe: %s\n", protection.c_str());
     for (const auto& quirk : v.quirks) std::printf("  needed producer quirk: %s\n", quirk.c_str());
     std::printf("\nKeys (%zu)\n", v.keys.size());
@@ -143,7 +152,10 @@ void run(const VerifyCommandOptions& o) {
             comparison->would_not_restore = keys_the_token_cannot_hold(verification, capability);
         }
         std::vector<DrillResult> drill;
-        if (o.drill) drill = run_drill(reader, verification, "");
+        if (o.drill) {
+            ProgressLine progress("verify", o.quiet);
+            drill = run_drill(reader, verification, "");
+        }
 
         bool drill_ok = true;
         for (const auto& result : drill) drill_ok = drill_ok && result.ok;
@@ -162,7 +174,12 @@ void run(const VerifyCommandOptions& o) {
             if (o.drill) {
                 document["drill"] = Json::array();
                 for (const auto& result : drill)
-                    document["drill"].push_back({{"key", result.key}, {"ok", result.ok}, {"detail", result.detail}});
+                    document["drill"].push_back({{"id", ossl::hex(result.id)},
+                                                 {"label", result.label},
+                                                 {"type", result.type},
+                                                 {"key", result.key},
+                                                 {"ok", result.ok},
+                                                 {"detail", result.detail}});
             }
             if (comparison)
                 document["token_comparison"] = {{"matched", comparison->matched},
@@ -175,7 +192,7 @@ void run(const VerifyCommandOptions& o) {
         } else {
             print_escrow_summary(input);
             if (input.escrow) std::printf("\n");
-            print_verification(o.file.in, verification);
+            print_verification(o.file.in, *record.file_sha256, verification);
             if (o.drill) {
                 std::printf("\nDrill (throw-away SoftHSM token)\n");
                 for (const auto& result : drill)
@@ -213,6 +230,7 @@ void add_verify_command(CLI::App& command) {
     command.add_flag("--drill", options->drill,
                      "also restore into a throw-away SoftHSM token and sign and verify with every key");
     add_output_options(command, options->record, options->json);
+    add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });
 }
 
