@@ -17,8 +17,8 @@
 namespace p11vault::testing {
 namespace {
 
-const std::vector<std::string> kSubcommands = {"list",    "backup", "restore", "verify",
-                                               "migrate", "split",  "combine", "record-check"};
+const std::vector<std::string> kSubcommands = {"list",  "backup",  "restore",      "verify",      "migrate",
+                                               "split", "combine", "escrow-share", "record-check"};
 
 std::size_t occurrences(const std::string& text, const std::string& part) {
     std::size_t count = 0;
@@ -149,7 +149,7 @@ TEST(OperatorErrors, CliElevenMessagesAreRewordedAndSecretValuesNeverQuoted) {
                                                              "(see p11vault backup --help)"});
     const RunResult profile = run_p11vault({"backup", "--all", "--out", "x.p12", "--profile", "fast"});
     EXPECT_EQ(profile.exit_code, 2);
-    EXPECT_EQ(profile.err_lines(), std::vector<std::string>{"p11vault: error: --profile takes one of: modern legacy; "
+    EXPECT_EQ(profile.err_lines(), std::vector<std::string>{"p11vault: error: --profile takes one of: modern fips legacy; "
                                                             "not 'fast' (see p11vault backup --help)"});
     const RunResult twice = run_p11vault({"list", "--pin", "pass:FIRST-SECRET", "--pin", "pass:SECOND-SECRET"});
     EXPECT_EQ(twice.exit_code, 2);
@@ -172,12 +172,12 @@ TEST_F(OperatorTokenErrors, AnIdNotOnTheTokenIsATokenErrorNamingTheIdsPresent) {
     }
     const RunResult run = backup(token_, path("x.p12"), {"--id", "09"});
     EXPECT_EQ(run.exit_code, 5);
-    EXPECT_EQ(run.err_lines(), std::vector<std::string>{"p11vault: error: no private key with CKA_ID 09 on the token; "
-                                                        "its private keys have CKA_IDs 01, 02 (see p11vault list)"});
+    EXPECT_EQ(run.err_lines(), std::vector<std::string>{"p11vault: error: no private or secret key with CKA_ID 09 on the "
+                                                        "token; its keys have CKA_IDs 01, 02 (see p11vault list)"});
     const RunResult label = backup(token_, path("x.p12"), {"--label", "three"});
     EXPECT_EQ(label.exit_code, 5);
     EXPECT_EQ(label.err_lines(),
-              std::vector<std::string>{"p11vault: error: no private key labelled \"three\" on the token; its private "
+              std::vector<std::string>{"p11vault: error: no private or secret key labelled \"three\" on the token; its "
                                        "keys are labelled \"one\", \"two\" (see p11vault list)"});
     EXPECT_FALSE(file_exists(path("x.p12")));
 }
