@@ -272,6 +272,11 @@ std::string examples_for(std::string_view command) {
                "  p11vault combine --share shares/share-1-of-5.txt \\\n"
                "      --share shares/share-4-of-5.txt --share shares/share-5-of-5.txt \\\n"
                "      --out pw.txt";
+    if (command == "escrow-share")
+        return "Examples:\n"
+               "  p11vault escrow-share --in ca.p7m \\\n"
+               "      --recipient-key 'pkcs11:token=KRA-1;object=officer1' \\\n"
+               "      --recipient-pin env:KRA_PIN --out officer1.share";
     if (command == "record-check")
         return "Examples:\n"
                "  p11vault record-check ceremony.log";
