@@ -15,6 +15,20 @@
 
 namespace p11vault {
 
+namespace {
+
+// The verdict when no path exported a key: why, and what else could copy it.
+std::string why_not_exported(const std::string& what, bool extractable, bool trusted_only) {
+    if (!extractable)
+        return what + " is not extractable (CKA_EXTRACTABLE=FALSE): no PKCS#11 call can export it; only the HSM "
+                      "vendor's own backup or cloning can copy it";
+    if (trusted_only)
+        return "the key may only be wrapped by a trusted key (CKA_WRAP_WITH_TRUSTED=TRUE); use the HSM vendor's backup";
+    return "the token offers no way to export this key";
+}
+
+}  // namespace
+
 KeyExporter::KeyExporter(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Writer& writer,
                          bool token_wrap_only)
     : session_(session),
@@ -79,14 +93,7 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
         if (attempt(ExtractionPath::attribute_read, [&] { attribute_read(key, public_key, attributes); }))
             return ExtractionPath::attribute_read;
     }
-    if (!extractable)
-        notes.push_back("the key is not extractable (CKA_EXTRACTABLE=FALSE): no PKCS#11 call can export it; only the "
-                        "HSM vendor's own backup or cloning can copy it");
-    else if (trusted_only)
-        notes.push_back("the key may only be wrapped by a trusted key (CKA_WRAP_WITH_TRUSTED=TRUE); use the HSM "
-                        "vendor's backup");
-    else
-        notes.push_back("the token offers no way to export this key");
+    notes.push_back(why_not_exported("the key", extractable, trusted_only));
     return std::nullopt;
 }
 
@@ -253,14 +260,7 @@ std::optional<ExtractionPath> KeyExporter::export_secret_key(const TokenObject& 
             add(std::move(*value));
         }))
         return ExtractionPath::attribute_read;
-    if (!extractable)
-        notes.push_back("the secret key is not extractable (CKA_EXTRACTABLE=FALSE): no PKCS#11 call can export it; "
-                        "only the HSM vendor's own backup or cloning can copy it");
-    else if (trusted_only)
-        notes.push_back("the key may only be wrapped by a trusted key (CKA_WRAP_WITH_TRUSTED=TRUE); use the HSM "
-                        "vendor's backup");
-    else
-        notes.push_back("the token offers no way to export this key");
+    notes.push_back(why_not_exported("the secret key", extractable, trusted_only));
     return std::nullopt;
 }
 

@@ -304,35 +304,27 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         for (PlannedSecretKey& secret : plan.secrets)
             if (!secret.unsupported) secret.unsupported = secret_trial(secret);
     std::vector<std::string> unsupported;
-    for (PlannedSecretKey& secret : plan.secrets)
-        if (secret.unsupported) {
-            std::string text =
-                fmt::format("{} ({}): {}", secret.bag->where, describe(secret.id, secret.label), *secret.unsupported);
+    // Keys and secret keys alike: skipped and said under --skip-unsupported, else refused.
+    auto settle_unsupported = [&](auto& planned) {
+        for (auto& item : planned) {
+            if (!item.unsupported) continue;
+            std::string text = fmt::format("{} ({}): {}", item.bag->where, describe(item.id, item.label), *item.unsupported);
             if (options.skip_unsupported) {
-                secret.skip = true;
-                secret.report.status = "skipped-unsupported";
-                secret.report.notes.push_back(*secret.unsupported);
+                item.skip = true;
+                item.report.status = "skipped-unsupported";
+                item.report.notes.push_back(*item.unsupported);
                 warnings.push_back("skipped " + text);
             } else {
                 unsupported.push_back(text);
             }
         }
+    };
+    settle_unsupported(plan.secrets);
     for (const std::string& bag : contents.unsupported) {
         if (options.skip_unsupported) warnings.push_back("skipped " + bag);
         else unsupported.push_back(bag);
     }
-    for (PlannedKey& key : plan.keys)
-        if (key.unsupported) {
-            std::string text = fmt::format("{} ({}): {}", key.bag->where, describe(key.id, key.label), *key.unsupported);
-            if (options.skip_unsupported) {
-                key.skip = true;
-                key.report.status = "skipped-unsupported";
-                key.report.notes.push_back(*key.unsupported);
-                warnings.push_back("skipped " + text);
-            } else {
-                unsupported.push_back(text);
-            }
-        }
+    settle_unsupported(plan.keys);
     if (!unsupported.empty()) {
         std::string message = "cannot restore ";
         for (std::size_t i = 0; i < unsupported.size(); ++i) message += (i ? "; " : "") + unsupported[i];

@@ -20,6 +20,7 @@
 #include "src/ossl.hpp"
 #include "src/pkcs12/reader.hpp"
 #include "src/pkcs12/writer.hpp"
+#include "tests/unit/pkcs12_test_material.hpp"
 
 namespace p11vault {
 namespace {
@@ -28,30 +29,8 @@ using pkcs12::Bytes;
 
 constexpr const char* kPassword = "algorithms";
 
-ossl::Pkey generate_ec() { return ossl::Pkey(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, "EC", "P-256")); }
-
-ossl::Cert self_signed(EVP_PKEY* key) {
-    ossl::Cert cert(X509_new());
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 20);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>("algorithms"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
-    X509_set_pubkey(cert.get(), key);
-    EXPECT_GT(X509_sign(cert.get(), key, EVP_sha256()), 0);
-    return cert;
-}
-
-Bytes der_of(PKCS12* p12) {
-    unsigned char* der = nullptr;
-    const int length = i2d_PKCS12(p12, &der);
-    EXPECT_GT(length, 0);
-    Bytes out(der, der + std::max(length, 0));
-    OPENSSL_free(der);
-    return out;
-}
+using testing::der_of;
+using testing::generate_ec;
 
 // A file OpenSSL makes: key and certificate bags under `bag_cipher` (a PBES2 cipher NID,
 // or a PKCS#12 PBE NID), and a MAC over `mac_digest` (OpenSSL's name; "" for none).
@@ -119,7 +98,7 @@ std::string refusal(const Bytes& der) {
 // openssl -macalg sha512-224, sha512-256, sha3-256, md5; Java HmacPBESHA512/224, /256.
 TEST(MacAlgorithms, OpensslMacsOverSha512TruncatedSha3AndMd5AreRead) {
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     for (const char* digest : {"SHA512-224", "SHA512-256", "SHA3-256", "SHA3-512", "MD5", "SHA1", "SHA384"}) {
         const Bytes der = openssl_file(kPassword, key.get(), cert.get(), NID_aes_256_cbc, digest);
         expect_reads(der, key.get(), digest);
@@ -134,7 +113,7 @@ TEST(MacAlgorithms, OpensslMacsOverSha512TruncatedSha3AndMd5AreRead) {
 // of them: the list cannot say "SHA-2" while a SHA-2 variant is refused.
 TEST(MacAlgorithms, TheRefusalListsOnlyDigestsThatAreRead) {
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     Bytes refused;
     for (const char* digest : {"SM3", "RIPEMD160", "BLAKE2B-512"}) {
         refused = openssl_file(kPassword, key.get(), cert.get(), NID_aes_256_cbc, digest);
@@ -152,7 +131,7 @@ TEST(MacAlgorithms, TheRefusalListsOnlyDigestsThatAreRead) {
 // openssl -keypbe/-certpbe CAMELLIA-256-CBC, ARIA-256-CBC (and their smaller keys).
 TEST(PbesCiphers, CamelliaAndAriaBagsAreRead) {
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     for (int nid : {NID_camellia_256_cbc, NID_camellia_128_cbc, NID_aria_256_cbc, NID_aria_192_cbc}) {
         const Bytes der = openssl_file(kPassword, key.get(), cert.get(), nid, "SHA256");
         expect_reads(der, key.get(), OBJ_nid2sn(nid));
@@ -167,7 +146,7 @@ TEST(PbesCiphers, CamelliaAndAriaBagsAreRead) {
 
 TEST(PbesCiphers, TheRefusalListsOnlyCiphersThatAreRead) {
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     Bytes refused;
     for (int nid : {NID_sm4_cbc, NID_aes_256_ofb128, NID_aes_128_cfb128})
         if (refused = openssl_file(kPassword, key.get(), cert.get(), nid, "SHA256"); !refused.empty()) break;
@@ -200,7 +179,7 @@ Bytes fips_file(const char* password, EVP_PKEY* key, X509* cert, std::uint64_t i
 
 TEST(FipsProfile, WritesPbmac1AsRfc9579SaysAndReadsItBack) {
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     const Bytes der = fips_file(kPassword, key.get(), cert.get(), 2048);
 
     // The structure, read with OpenSSL's ASN.1 (not p11vault's reader).
@@ -281,7 +260,7 @@ TEST(FipsProfile, WritesPbmac1AsRfc9579SaysAndReadsItBack) {
 // The MAC key has a salt of its own: it is not the bags' key.
 TEST(FipsProfile, TheMacKeyIsNotTheBagKey) {
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     const Bytes der = fips_file(kPassword, key.get(), cert.get(), 1000);
     pkcs12::Reader reader(der, SecretBytes::from_text(kPassword));
     const X509_ALGOR* bag_algorithm = nullptr;
@@ -298,7 +277,7 @@ TEST(FipsProfile, TheMacKeyIsNotTheBagKey) {
 
 TEST(FipsProfile, AWrongPasswordOrAChangedFileIsExit3) {
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     Bytes der = fips_file(kPassword, key.get(), cert.get(), 1000);
     try {
         pkcs12::Reader reader(der, SecretBytes::from_text("not the password"));
@@ -322,7 +301,7 @@ TEST(FipsProfile, AWrongPasswordOrAChangedFileIsExit3) {
 TEST(FipsProfile, OpenSslBefore34CannotCheckTheMac) {
     if (OpenSSL_version_num() >= 0x30400000L) GTEST_SKIP() << "OpenSSL 3.4+ reads PBMAC1";
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "algorithms");
     const Bytes der = fips_file(kPassword, key.get(), cert.get(), 1000);
     const unsigned char* p = der.data();
     ossl::Pkcs12 p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));

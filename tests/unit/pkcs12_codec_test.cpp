@@ -12,6 +12,7 @@
 #include "src/ossl.hpp"
 #include "src/pkcs12/reader.hpp"
 #include "src/pkcs12/writer.hpp"
+#include "tests/unit/pkcs12_test_material.hpp"
 
 namespace p11vault {
 namespace {
@@ -21,21 +22,8 @@ using pkcs12::Bytes;
 ossl::Pkey generate(const char* type) {
     return ossl::Pkey(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, type, static_cast<size_t>(2048)));
 }
-ossl::Pkey generate_ec() { return ossl::Pkey(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, "EC", "P-256")); }
-
-ossl::Cert self_signed(EVP_PKEY* key, const char* cn) {
-    ossl::Cert cert(X509_new());
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 7);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
-    X509_set_pubkey(cert.get(), key);
-    EXPECT_GT(X509_sign(cert.get(), key, EVP_sha256()), 0);
-    return cert;
-}
+using testing::generate_ec;
+using testing::self_signed;
 
 SecretBytes password(const char* text) { return SecretBytes::from_text(text); }
 

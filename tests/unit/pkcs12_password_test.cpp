@@ -18,6 +18,7 @@
 #include "src/pkcs12/password.hpp"
 #include "src/pkcs12/reader.hpp"
 #include "src/pkcs12/writer.hpp"
+#include "tests/unit/pkcs12_test_material.hpp"
 
 namespace p11vault {
 namespace {
@@ -47,28 +48,8 @@ std::vector<OddPassword> odd_passwords() {
 SecretBytes secret(const std::string& bytes) { return SecretBytes(bytes.data(), bytes.size()); }
 Bytes plain(const SecretBytes& bytes) { return Bytes(bytes.data(), bytes.data() + bytes.size()); }
 
-ossl::Pkey generate_ec() { return ossl::Pkey(EVP_PKEY_Q_keygen(ossl::libctx(), nullptr, "EC", "P-256")); }
-
-ossl::Cert self_signed(EVP_PKEY* key) {
-    ossl::Cert cert(X509_new());
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
-    X509_set_pubkey(cert.get(), key);
-    EXPECT_GT(X509_sign(cert.get(), key, EVP_sha256()), 0);
-    return cert;
-}
-
-Bytes der_of(PKCS12* p12) {
-    unsigned char* der = nullptr;
-    const int length = i2d_PKCS12(p12, &der);
-    EXPECT_GT(length, 0);
-    Bytes out(der, der + std::max(length, 0));
-    OPENSSL_free(der);
-    return out;
-}
+using testing::der_of;
+using testing::generate_ec;
 
 class OddPasswordTest : public ::testing::TestWithParam<OddPassword> {};
 
@@ -85,7 +66,7 @@ TEST_P(OddPasswordTest, BmpStringIsOpenSslsConversion) {
 TEST_P(OddPasswordTest, FileOpenSslWritesOpensInP11vault) {
     const OddPassword& password = GetParam();
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "passwords");
     for (int bags : {NID_pbe_WithSHA1And3_Key_TripleDES_CBC, NID_aes_256_cbc}) {
         SCOPED_TRACE(OBJ_nid2sn(bags));
         ossl::Pkcs12 p12(PKCS12_create_ex(password.bytes.c_str(), "odd", key.get(), cert.get(), nullptr, bags, bags,
@@ -106,7 +87,7 @@ TEST_P(OddPasswordTest, FileOpenSslWritesOpensInP11vault) {
 TEST_P(OddPasswordTest, FileP11vaultWritesOpensInOpenSsl) {
     const OddPassword& password = GetParam();
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "passwords");
     for (pkcs12::Profile profile : {pkcs12::Profile::modern, pkcs12::Profile::legacy}) {
         SCOPED_TRACE(pkcs12::profile_name(profile));
         pkcs12::Writer writer(profile, secret(password.bytes), 2048);
@@ -133,7 +114,7 @@ TEST_P(OddPasswordTest, FileP11vaultWritesOpensInOpenSsl) {
 TEST_P(OddPasswordTest, FileOfEarlierP11vaultStillOpens) {
     const OddPassword& password = GetParam();
     auto key = generate_ec();
-    auto cert = self_signed(key.get());
+    auto cert = testing::self_signed(key.get(), "passwords");
     pkcs12::Writer writer(pkcs12::Profile::modern, secret(password.bytes), 2048);
     writer.add_clear_key(keys::private_key_info_der(key.get()), {Bytes{0x01}, std::nullopt});
     writer.add_certificate(cert.get(), {Bytes{0x01}, std::nullopt});
