@@ -27,6 +27,20 @@ std::string why_not_exported(const std::string& what, bool extractable, bool tru
     return "the token offers no way to export this key";
 }
 
+// Runs one export path; false, with a note why, when the token does not offer it (any
+// other failure propagates).
+template <typename Run>
+bool try_path(ExtractionPath path, Run&& run, std::vector<std::string>& notes) {
+    try {
+        run();
+        return true;
+    } catch (const pkcs11::Pkcs11Error& e) {
+        if (!transport::means_path_unavailable(e.rv())) throw;
+        notes.push_back(fmt::format("{} not possible: {}", path_name(path), e.what()));
+        return false;
+    }
+}
+
 }  // namespace
 
 KeyExporter::KeyExporter(pkcs11::Session& session, const TokenQuirks& quirks, pkcs12::Writer& writer,
@@ -49,16 +63,7 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
     const bool extractable = key.extractable.value_or(false);
     const bool sensitive = key.sensitive.value_or(true);
     const bool trusted_only = key.wrap_with_trusted.value_or(false);
-    auto attempt = [&](ExtractionPath path, auto&& run) -> bool {
-        try {
-            run();
-            return true;
-        } catch (const pkcs11::Pkcs11Error& e) {
-            if (!transport::means_path_unavailable(e.rv())) throw;
-            notes.push_back(fmt::format("{} not possible: {}", path_name(path), e.what()));
-            return false;
-        }
-    };
+    auto attempt = [&](ExtractionPath path, auto&& run) { return try_path(path, run, notes); };
 
     if (extractable && !trusted_only) {
         if (pkcs12::uses_pbes2(writer_.profile())) {
@@ -229,16 +234,7 @@ std::optional<ExtractionPath> KeyExporter::export_secret_key(const TokenObject& 
                         "wraps into; every path decrypts it on the host");
         return std::nullopt;
     }
-    auto attempt = [&](ExtractionPath path, auto&& run) -> bool {
-        try {
-            run();
-            return true;
-        } catch (const pkcs11::Pkcs11Error& e) {
-            if (!transport::means_path_unavailable(e.rv())) throw;
-            notes.push_back(fmt::format("{} not possible: {}", path_name(path), e.what()));
-            return false;
-        }
-    };
+    auto attempt = [&](ExtractionPath path, auto&& run) { return try_path(path, run, notes); };
     auto add = [&](SecretBytes value) {
         // RFC 5649 and CBC_PAD give the key's exact bytes; a token may say otherwise.
         if (length != 0 && value.size() != length)
