@@ -13,6 +13,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/drill.hpp"
+#include "src/progress.hpp"
 #include "src/token_capability.hpp"
 
 namespace p11vault {
@@ -220,6 +221,8 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
     std::set<const pkcs12::CertBag*> paired;
 
     for (const pkcs12::KeyBag& bag : contents.keys) {
+        // Planning decrypts keys on the host where it must: the slow part of a large file.
+        progress::report(plan.keys.size(), contents.keys.size(), "checking " + bag.where);
         PlannedKey key;
         key.bag = &bag;
         // Pair by localKeyID first; only a key without a matching certificate has to be

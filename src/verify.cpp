@@ -10,6 +10,7 @@
 
 #include "p11vault/error.hpp"
 #include "src/keys.hpp"
+#include "src/progress.hpp"
 
 namespace p11vault {
 
@@ -77,6 +78,7 @@ Verification verify_file(pkcs12::Reader& reader) {
     // (a 1,000-key file from an old producer would print a thousand equal lines).
     std::vector<std::pair<std::string, std::vector<std::string>>> weak_key_bags;
     for (const auto& bag : contents.keys) {
+        progress::report(v.keys.size(), contents.keys.size(), "decrypting " + bag.where);
         VerifiedKey k;
         k.where = bag.where;
         if (!bag.attributes.local_key_ids.empty()) k.local_key_id = bag.attributes.local_key_ids.front();

@@ -128,7 +128,10 @@ void run(const VerifyCommandOptions& o) {
             return;
         }
         pkcs12::Reader reader(std::move(input.pkcs12), input.password, o.file.limits);
-        Verification verification = verify_file(reader);
+        Verification verification = [&] {
+            ProgressLine progress("verify", o.quiet);  // every bag is decrypted: slow for a large file
+            return verify_file(reader);
+        }();
         for (const auto& key : verification.keys) {
             KeyReport report;
             report.id = key.local_key_id;

@@ -106,6 +106,36 @@ TEST_F(ProgressLineTest, RestoreShowsTheLineToo) {
     EXPECT_NE(shown.find("\r\033[Krestore: 3/3 keys  0:"), std::string::npos) << shown;
 }
 
+// The slow part of a large restore is planning (keys decrypted on the host, SoftHSM's
+// path) and of verify the decryption of every bag: both show the line too, and so does
+// the drill.
+TEST_F(ProgressLineTest, RestorePlanningAndVerifyShowTheLine) {
+    const std::string file = token_.dir() + "/v.p12";
+    ASSERT_EQ(backup(token_, file, {"--all"}).exit_code, 0);
+    TestToken target(Backend::softhsm, "progress-planning");
+    std::vector<std::string> args = {P11VAULT_BINARY, "restore", "--in", file, "--dry-run", "--pin",
+                                     "file:" + target.write_pin_file(), "--password",
+                                     std::string("env:") + kPasswordVariable};
+    for (const auto& arg : target.cli_token_args()) args.push_back(arg);
+    int exit_code = -1;
+    std::string shown = on_terminal(args, token_.dir() + "/stdout", exit_code);
+    ASSERT_EQ(exit_code, 0) << shown;
+    EXPECT_NE(shown.find("\r\033[Krestore (dry run): 2/3 keys  checking key bag 3  0:"), std::string::npos) << shown;
+
+    shown = on_terminal({P11VAULT_BINARY, "verify", "--in", file, "--password", std::string("env:") + kPasswordVariable},
+                        token_.dir() + "/stdout", exit_code);
+    ASSERT_EQ(exit_code, 0) << shown;
+    EXPECT_NE(shown.find("\r\033[Kverify: 0/3 keys  decrypting key bag 1  0:"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("\r\033[Kverify: 2/3 keys  decrypting key bag 3  0:"), std::string::npos) << shown;
+
+    // The drill restores (planning, writing) and then signs with each key.
+    shown = on_terminal({P11VAULT_BINARY, "verify", "--in", file, "--drill", "--password",
+                         std::string("env:") + kPasswordVariable},
+                        token_.dir() + "/stdout", exit_code);
+    ASSERT_EQ(exit_code, 0) << shown;
+    EXPECT_NE(shown.find("\r\033[Kverify: 2/3 keys  drill: id=03 label=\"key 3\"  0:"), std::string::npos) << shown;
+}
+
 TEST_F(ProgressLineTest, QuietOrNoTerminalShowsNoLine) {
     int exit_code = -1;
     const std::string shown =
