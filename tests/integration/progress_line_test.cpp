@@ -136,6 +136,21 @@ TEST_F(ProgressLineTest, RestorePlanningAndVerifyShowTheLine) {
     EXPECT_NE(shown.find("\r\033[Kverify: 2/3 keys  drill: id=03 label=\"key 3\"  0:"), std::string::npos) << shown;
 }
 
+TEST_F(ProgressLineTest, MigrateShowsTheLine) {
+    // Both SoftHSM tokens in one configuration: the second one's PIN is the test PIN too.
+    TestToken target(Backend::softhsm, "progress-migrate");
+    const std::string pin = "file:" + token_.write_pin_file();
+    const std::vector<std::string> args = {P11VAULT_BINARY, "migrate", "--all", "--from-module", token_.module_path(),
+                                           "--from-token-label", token_.label(), "--from-pin", pin,
+                                           "--to-token-label", target.label(), "--to-pin",
+                                           "file:" + target.write_pin_file()};
+    int exit_code = -1;
+    const std::string shown = on_terminal(args, token_.dir() + "/stdout", exit_code);
+    ASSERT_EQ(exit_code, 0) << shown;
+    EXPECT_NE(shown.find("\r\033[Kmigrate: 0/3 keys  "), std::string::npos) << shown;
+    EXPECT_NE(shown.find("\r\033[Kmigrate: 3/3 keys  0:"), std::string::npos) << shown;
+}
+
 TEST_F(ProgressLineTest, QuietOrNoTerminalShowsNoLine) {
     int exit_code = -1;
     const std::string shown =
