@@ -13,6 +13,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/extraction.hpp"
+#include "src/refusals.hpp"
 #include "src/secret_keys.hpp"
 #include "src/token_capability.hpp"
 #include "src/progress.hpp"
@@ -35,28 +36,9 @@ std::string describe_key(const TokenObject& key) {
     return fmt::format("key id={} label=\"{}\"", key.id.empty() ? "(none)" : ossl::hex(key.id), key.label);
 }
 
-// Refusals grouped by reason, each reason once with its keys counted and the first few
-// named: 100 keys a token will not let go make one readable line, not 100 repetitions
-// (`--skip-unsupported --json` lists every key with its notes).
-std::string fold_refusals(const std::vector<std::pair<std::string, std::string>>& refusals) {
-    std::vector<std::pair<std::string, std::vector<std::string>>> by_reason;
-    for (const auto& [name, reasons] : refusals) {
-        auto group = std::find_if(by_reason.begin(), by_reason.end(),
-                                  [&reasons = reasons](const auto& entry) { return entry.first == reasons; });
-        if (group == by_reason.end()) group = by_reason.insert(by_reason.end(), {reasons, {}});
-        group->second.push_back(name);
-    }
-    constexpr std::size_t named = 3;
-    std::string text;
-    for (std::size_t g = 0; g < by_reason.size(); ++g) {
-        const auto& [reasons, names] = by_reason[g];
-        text += g ? "; " : "";
-        text += fmt::format("{} key{} ({}", names.size(), names.size() == 1 ? "" : "s", names.front());
-        for (std::size_t k = 1; k < names.size() && k < named; ++k) text += ", " + names[k];
-        if (names.size() > named) text += fmt::format(" and {} more", names.size() - named);
-        text += "): " + reasons;
-    }
-    return text;
+// A key the token will not let go, for the folded refusal and the --json failure document.
+Refusal refusal_of(const TokenObject& key, const std::string& kind, const std::string& reason) {
+    return {kind + describe_key(key), {ossl::hex(key.id), key.label, {}, reason}};
 }
 
 std::vector<ossl::Cert> read_pem_certificates(const std::string& path) {
@@ -170,6 +152,7 @@ void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::siz
     for (std::size_t i : selected)
         if (!inventory.objects[i].id.empty()) by_id[inventory.objects[i].id].push_back(&inventory.objects[i]);
     std::vector<std::string> collisions;
+    std::vector<ErrorItem> items;
     for (const auto& [id, keys] : by_id) {
         if (keys.size() < 2) continue;
         bool known = true, same = true;
@@ -186,6 +169,7 @@ void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::siz
             text += fmt::format("{} label=\"{}\" {}", k ? "," : "", keys[k]->label,
                                 keys[k]->description ? keys[k]->description->name() : "unknown type");
             if (keys[k]->own_public_key) text += " SPKI SHA-256 " + ossl::hex(keys[k]->spki_sha256);
+            items.push_back({ossl::hex(id), keys[k]->label, {}, fmt::format("{} private keys share this CKA_ID", keys.size())});
         }
         collisions.push_back(text);
     }
@@ -194,7 +178,8 @@ void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::siz
     for (std::size_t i = 0; i < collisions.size(); ++i) message += (i ? "; " : "") + collisions[i];
     throw Error(ExitCode::refused, message + "; a file would restore them under one id, so nothing was written "
                                              "(back them up one at a time with --label, give one of them another "
-                                             "CKA_ID, or migrate them with --renumber-duplicate-ids)");
+                                             "CKA_ID, or migrate them with --renumber-duplicate-ids)",
+                std::move(items));
 }
 
 // Why p11vault could not restore the key onto a token like this one, or nothing: a
@@ -234,7 +219,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
     TokenCapability capability(session);
 
     BackupResult result;
-    std::vector<std::pair<std::string, std::string>> refusals;  // key, reasons
+    std::vector<Refusal> refusals;
     std::vector<KeyReport> skipped;
     std::set<std::vector<std::uint8_t>> certificates_written;
     std::vector<std::pair<X509*, std::string>> chain;  // issuers to add after the keys
@@ -266,7 +251,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                 for (std::size_t i = 0; i + 1 < report.notes.size(); ++i) reasons += (i ? "; " : "") + report.notes[i];
                 reasons += ")";
             }
-            refusals.emplace_back(describe_key(key), reasons);
+            refusals.push_back(refusal_of(key, "", reasons));
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));
             continue;
@@ -303,7 +288,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         if (!key.label.empty()) attributes.friendly_name = key.label;
         auto exported = exporter.export_secret_key(key, attributes, report.notes);
         if (!exported) {
-            refusals.emplace_back("secret " + describe_key(key), report.notes.back());
+            refusals.push_back(refusal_of(key, "secret ", report.notes.back()));
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));
             continue;
@@ -313,19 +298,18 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
     }
     progress::report(selected.size(), selected.size(), {});
     if (!refusals.empty() && options.skip_unsupported && !result.keys.empty()) {
-        for (const auto& [name, reasons] : refusals) result.warnings.push_back("left on the token: " + name + ": " + reasons);
+        for (const Refusal& refusal : refusals)
+            result.warnings.push_back("left on the token: " + refusal.name + ": " + refusal.item.reason);
         result.skipped = std::move(skipped);
         refusals.clear();
     }
-    if (!refusals.empty()) {
-        std::string message = refusals.size() == 1 ? refusals.front().first + ": " + refusals.front().second
-                                                   : fmt::format("{} of {} selected keys cannot be exported: {}",
-                                                                 refusals.size(), result.keys.size() + refusals.size(),
-                                                                 fold_refusals(refusals));
-        if (!result.keys.empty()) message += "; nothing was exported (--skip-unsupported backs up the others)";
-        else message += "; nothing was exported";
-        throw Error(ExitCode::refused, message);
-    }
+    if (!refusals.empty())
+        throw_refusals(ExitCode::refused,
+                       fmt::format("{} of {} selected keys cannot be exported", refusals.size(),
+                                   result.keys.size() + refusals.size()),
+                       refusals,
+                       result.keys.empty() ? "nothing was exported"
+                                           : "nothing was exported (--skip-unsupported backs up the others)");
 
     std::vector<ossl::Cert> extra;
     for (const auto& path : options.chain_files)

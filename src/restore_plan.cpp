@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -14,6 +15,7 @@
 #include "pkcs11/error.hpp"
 #include "src/drill.hpp"
 #include "src/progress.hpp"
+#include "src/refusals.hpp"
 #include "src/token_capability.hpp"
 
 namespace p11vault {
@@ -306,32 +308,43 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
     if (secret_trial)
         for (PlannedSecretKey& secret : plan.secrets)
             if (!secret.unsupported) secret.unsupported = secret_trial(secret);
-    std::vector<std::string> unsupported;
+    std::vector<Refusal> unsupported;  // keys, folded by reason when there are many
+    std::vector<std::string> unsupported_bags;
     // Keys and secret keys alike: skipped and said under --skip-unsupported, else refused.
     auto settle_unsupported = [&](auto& planned) {
         for (auto& item : planned) {
             if (!item.unsupported) continue;
-            std::string text = fmt::format("{} ({}): {}", item.bag->where, describe(item.id, item.label), *item.unsupported);
+            const std::string name = fmt::format("{} ({})", item.bag->where, describe(item.id, item.label));
             if (options.skip_unsupported) {
                 item.skip = true;
                 item.report.status = "skipped-unsupported";
                 item.report.notes.push_back(*item.unsupported);
-                warnings.push_back("skipped " + text);
+                warnings.push_back("skipped " + name + ": " + *item.unsupported);
             } else {
-                unsupported.push_back(text);
+                unsupported.push_back({name, {ossl::hex(item.id), item.label, item.bag->where, *item.unsupported}});
             }
         }
     };
     settle_unsupported(plan.secrets);
     for (const std::string& bag : contents.unsupported) {
         if (options.skip_unsupported) warnings.push_back("skipped " + bag);
-        else unsupported.push_back(bag);
+        else unsupported_bags.push_back(bag);
     }
     settle_unsupported(plan.keys);
-    if (!unsupported.empty()) {
-        std::string message = "cannot restore ";
-        for (std::size_t i = 0; i < unsupported.size(); ++i) message += (i ? "; " : "") + unsupported[i];
-        throw Error(ExitCode::refused, message + "; nothing was written (--skip-unsupported restores the rest)");
+    if (!unsupported.empty() || !unsupported_bags.empty()) {
+        std::vector<std::string> parts;
+        if (unsupported.size() == 1)
+            parts.push_back(unsupported.front().name + ": " + unsupported.front().item.reason);
+        else if (!unsupported.empty())
+            parts.push_back(fold_refusals(unsupported));
+        parts.insert(parts.end(), unsupported_bags.begin(), unsupported_bags.end());
+        std::vector<ErrorItem> items;
+        for (const Refusal& refusal : unsupported) items.push_back(refusal.item);
+        for (const std::string& bag : unsupported_bags) items.push_back({{}, {}, bag.substr(0, bag.find(" (")), bag});
+        throw Error(ExitCode::refused,
+                    fmt::format("cannot restore {}; nothing was written (--skip-unsupported restores the rest)",
+                                fmt::join(parts, "; ")),
+                    std::move(items));
     }
 
     // Conflicts, from one scan of the token.

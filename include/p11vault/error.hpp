@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace p11vault {
 
@@ -25,13 +27,27 @@ enum class ExitCode : int {
     interrupted_term = 143,  // SIGTERM
 };
 
+// One thing an error is about, when it is about many: a refusal of 100 keys is one line of
+// text with the reason once and the keys counted, and every key in here (with --json the
+// CLI lists them in its p11vault.error/1 document, docs/json.md). Never a secret.
+struct ErrorItem {
+    std::string id;      // lower-case hex CKA_ID / localKeyID, empty when there is none
+    std::string label;   // CKA_LABEL / friendlyName, empty when there is none
+    std::string where;   // "bag 3" for an item of a file, empty for an object of a token
+    std::string reason;  // why, as in the message
+};
+
 class Error : public std::runtime_error {
 public:
     Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    Error(ExitCode code, const std::string& message, std::vector<ErrorItem> items)
+        : std::runtime_error(message), code_(code), items_(std::move(items)) {}
     ExitCode code() const noexcept { return code_; }
+    const std::vector<ErrorItem>& items() const noexcept { return items_; }
 
 private:
     ExitCode code_;
+    std::vector<ErrorItem> items_;
 };
 
 }  // namespace p11vault

@@ -37,8 +37,11 @@ std::string json_format(std::string_view command, int major) {
 
 namespace {
 
+bool document_printed = false;
+
 template <typename Json>
 void print_document(const Json& document) {
+    document_printed = true;
     const std::string text = document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fputc('\n', stdout);
@@ -52,6 +55,7 @@ std::string version_text(const CK_VERSION& version) {
 }  // namespace
 
 void print_json(const nlohmann::json& document) { print_document(document); }
+bool json_document_printed() { return document_printed; }
 void print_json(const nlohmann::ordered_json& document) { print_document(document); }
 
 nlohmann::ordered_json module_json(const pkcs11::Module& module) {

@@ -32,6 +32,8 @@ std::string json_format(std::string_view command, int major = 1);
 // bytes that are not UTF-8, e.g. in a token label, become U+FFFD).
 void print_json(const nlohmann::json& document);
 void print_json(const nlohmann::ordered_json& document);
+// Whether this run printed its --json document (a failure then prints no second one).
+bool json_document_printed();
 
 // JSON pieces several commands report (list, backup records, verify).
 nlohmann::ordered_json module_json(const pkcs11::Module& module);

@@ -147,6 +147,34 @@ std::optional<int> handle_first_word(CLI::App& app, const std::vector<std::strin
     return std::nullopt;
 }
 
+// With --json, a run that fails after its options were taken prints one p11vault.error/1
+// document (docs/json.md): the exit code, the error line's text and, for a refusal of many
+// keys, every key with its reason. A usage error (exit 2) has no document: the command
+// line itself was wrong, and the error line says how.
+void print_failure_document(const CLI::App& app, std::string_view message, ExitCode code,
+                            const std::vector<ErrorItem>& items) {
+    if (code == ExitCode::usage || cli::json_document_printed()) return;
+    const auto chosen = app.get_subcommands();
+    if (chosen.empty()) return;
+    const CLI::Option* json = chosen.front()->get_option_no_throw("--json");
+    if (json == nullptr || json->count() == 0) return;
+    nlohmann::ordered_json document;
+    document["format"] = cli::json_format("error");
+    document["command"] = chosen.front()->get_name();
+    document["exit_code"] = static_cast<int>(code);
+    document["error"] = std::string(message);
+    document["items"] = nlohmann::ordered_json::array();
+    const auto text_or_null = [](const std::string& text) {
+        return text.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(text);
+    };
+    for (const ErrorItem& item : items)
+        document["items"].push_back({{"id", text_or_null(item.id)},
+                                     {"label", text_or_null(item.label)},
+                                     {"where", text_or_null(item.where)},
+                                     {"reason", item.reason}});
+    cli::print_json(document);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,8 +225,10 @@ int main(int argc, char** argv) {
                                 ExitCode::usage);
         return report_error(cli::explain_parse_error(command, error) + " (see " + help + ")", ExitCode::usage);
     } catch (const Error& error) {
+        print_failure_document(app, error.what(), error.code(), error.items());
         return report_error(error.what(), error.code());
     } catch (const std::exception& error) {
+        print_failure_document(app, error.what(), ExitCode::failure, {});
         return report_error(error.what(), ExitCode::failure);
     }
 }

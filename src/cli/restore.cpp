@@ -79,7 +79,15 @@ void run(const RestoreCommandOptions& o) {
             if (input.escrow) document["escrow"] = escrow_json(input);
             document["warnings"] = result.warnings;
             print_json(document);
+            print_warnings(result.warnings);
         } else {
+            // The table, notes and warnings first; the summary last, where it stays on
+            // screen (as backup does).
+            print_key_table(result.keys, true);
+            for (const auto& quirk : reader.decryptor().quirks_used())
+                std::printf("note: the file needed a producer quirk to read: %s\n", quirk.c_str());
+            std::fflush(stdout);
+            print_warnings(result.warnings);
             std::size_t restored = 0;
             for (const auto& key : result.keys)
                 if (key.status == "restored" || key.status == "replaced" || key.status == "would-restore") ++restored;
@@ -87,11 +95,7 @@ void run(const RestoreCommandOptions& o) {
                         result.dry_run ? "Dry run: would restore" : "Restored", restored, result.keys.size(),
                         result.keys.size() == 1 ? "" : "s", result.certificates_written,
                         result.certificates_written == 1 ? "" : "s", o.file.in.c_str(), printable(token.info.label).c_str());
-            print_key_table(result.keys, true);
-            for (const auto& quirk : reader.decryptor().quirks_used())
-                std::printf("note: the file needed a producer quirk to read: %s\n", quirk.c_str());
         }
-        print_warnings(result.warnings);
     });
 }
 

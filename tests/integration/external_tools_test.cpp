@@ -23,12 +23,6 @@ namespace {
 
 using nlohmann::json;
 
-std::size_t occurrences(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
-}
-
 // --- our files in other tools ----------------------------------------------------------
 
 class OurFileInOtherToolsTest : public ::testing::TestWithParam<std::tuple<Backend, std::string>> {

@@ -9,6 +9,7 @@
 // refused naming that limit otherwise. A key p11vault could not restore is never backed up
 // with exit 0.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <openssl/bn.h>
@@ -133,6 +134,51 @@ TEST_P(CurveRestoreTest, RestoresWhereTheTokenTakesTheCurveElseRefusesNamingIt) 
         << "the token holds other domain parameters than the file";
     EXPECT_EQ(session->get_bool(restored_key, CKA_SENSITIVE), true);
     EXPECT_EQ(session->get_bool(restored_key, CKA_EXTRACTABLE), false);
+}
+
+// A file of many keys the token cannot hold: one error line with the reason once and the
+// keys counted (issue 23), every key in the --json failure document, the token unchanged.
+TEST(CurveRestoreRefusalTest, ManyRefusedKeysAreOneLineAndEachIsInTheJsonDocument) {
+    P11VAULT_REQUIRE_BACKEND(Backend::nss);
+    TestToken token(Backend::nss);
+    const Curve& brainpool = kCurves[2];
+    std::vector<PkeyPtr> keys;
+    std::vector<IssuedCert> certs;
+    std::vector<PfxEntry> entries;
+    for (std::uint8_t i = 1; i <= 5; ++i) {
+        keys.push_back(ec_key(brainpool));
+        certs.push_back(TestCa::instance().issue(keys.back().get(), "brainpool " + std::to_string(i)));
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        entries.push_back({keys[i].get(), certs[i].cert.get(), {static_cast<std::uint8_t>(0xb0 + i)}, "bp"});
+    const std::string file = token.dir() + "/brainpool.p12";
+    ASSERT_NO_FATAL_FAILURE(write_test_pfx(file, entries));
+
+    const auto before = token.objects();
+    const RunResult restored = restore(token, file, {"--json"});
+    EXPECT_EQ(restored.exit_code, 6) << restored.err;
+    ASSERT_EQ(restored.err_lines().size(), 1u) << restored.err;
+    EXPECT_EQ(restored.err.rfind("p11vault: error: cannot restore 5 keys (key bag 1 (id=b0 label=\"bp\"), "
+                                 "key bag 2 (id=b1 label=\"bp\"), key bag 3 (id=b2 label=\"bp\") and 2 more): ",
+                                 0),
+              0u)
+        << restored.err;
+    EXPECT_EQ(occurrences(restored.err, "brainpoolP256r1"), 1u) << restored.err;
+    EXPECT_EQ(token.objects(), before);
+
+    const json document = stdout_json(restored);
+    EXPECT_EQ(document.at("format"), "p11vault.error/1");
+    EXPECT_EQ(document.at("command"), "restore");
+    EXPECT_EQ(document.at("exit_code"), 6);
+    EXPECT_EQ("p11vault: error: " + document.at("error").get<std::string>() + "\n", restored.err);
+    const json items = document.at("items");
+    ASSERT_EQ(items.size(), 5u) << document.dump(2);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        EXPECT_EQ(items[i].at("id"), fmt::format("b{}", i)) << items.dump(2);
+        EXPECT_EQ(items[i].at("label"), "bp");
+        EXPECT_EQ(items[i].at("where"), fmt::format("key bag {}", i + 1)) << items.dump(2);
+        EXPECT_NE(items[i].at("reason").get<std::string>().find("brainpoolP256r1"), std::string::npos);
+    }
 }
 
 std::string curve_test_name(const ::testing::TestParamInfo<std::tuple<Backend, Curve>>& info) {

@@ -20,12 +20,6 @@ namespace {
 const std::vector<std::string> kSubcommands = {"list",  "backup",  "restore",      "verify",      "migrate",
                                                "split", "combine", "escrow-share", "record-check"};
 
-std::size_t occurrences(const std::string& text, const std::string& part) {
-    std::size_t count = 0;
-    for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++count;
-    return count;
-}
-
 TEST(OperatorErrors, AMisspelledSubcommandGetsTheNearestOne) {
     const RunResult run = run_p11vault({"bakup", "--all"});
     EXPECT_EQ(run.exit_code, 2);
@@ -220,6 +214,30 @@ TEST_F(OperatorTokenErrors, ARefusalOfManyKeysIsOneLineWithTheReasonOnce) {
         << run.err;
     EXPECT_EQ(occurrences(run.err, "CKA_EXTRACTABLE=FALSE"), 1u) << run.err;
     EXPECT_FALSE(file_exists(path("x.p12")));
+
+    // With --json the same line, and every key with its reason in a p11vault.error/1 document.
+    const RunResult json_run = backup(token_, path("x.p12"), {"--all", "--json"});
+    EXPECT_EQ(json_run.exit_code, 6);
+    EXPECT_EQ(json_run.err, run.err);
+    const nlohmann::json document = stdout_json(json_run);
+    EXPECT_EQ(document.at("format"), "p11vault.error/1");
+    EXPECT_EQ(document.at("command"), "backup");
+    EXPECT_EQ(document.at("exit_code"), 6);
+    EXPECT_EQ("p11vault: error: " + document.at("error").get<std::string>() + "\n", run.err);
+    const nlohmann::json items = document.at("items");
+    ASSERT_EQ(items.size(), 6u) << document.dump(2);
+    for (std::size_t k = 0; k < items.size(); ++k) {
+        EXPECT_EQ(items[k].at("id"), "0" + std::to_string(k + 1));
+        EXPECT_EQ(items[k].at("label"), "kept");
+        EXPECT_TRUE(items[k].at("where").is_null());
+        EXPECT_NE(items[k].at("reason").get<std::string>().find("CKA_EXTRACTABLE=FALSE"), std::string::npos);
+    }
+    EXPECT_FALSE(file_exists(path("x.p12")));
+
+    // A usage error has no document: the command line itself was wrong.
+    const RunResult usage = backup(token_, "", {"--all", "--json"});
+    EXPECT_EQ(usage.exit_code, 2);
+    EXPECT_EQ(usage.out, "");
 }
 
 // docs/cli.md: backup reads the PIN, then the password; restore the password, then the PIN.

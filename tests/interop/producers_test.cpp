@@ -30,12 +30,6 @@ using nlohmann::json;
 
 const std::string kPycaScript = std::string(P11VAULT_SOURCE_DIR) + "/tests/interop/producers/pyca_pkcs12.py";
 
-std::size_t occurrences(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
-}
-
 // Why a producer cannot run here (empty: it can): the program is missing, or for pyca the
 // Debian package's module.
 std::string missing(const std::string& producer) {

@@ -131,6 +131,12 @@ RunResult restore(const TestToken& token, const std::string& in, const std::vect
     return run_with_token(token, "restore", all, password);
 }
 
+std::size_t occurrences(const std::string& text, const std::string& part) {
+    std::size_t count = 0;
+    for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++count;
+    return count;
+}
+
 nlohmann::json stdout_json(const RunResult& result) {
     nlohmann::json document;
     try {

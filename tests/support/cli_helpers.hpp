@@ -45,6 +45,9 @@ RunResult backup(const TestToken& token, const std::string& out, const std::vect
 RunResult restore(const TestToken& token, const std::string& in, const std::vector<std::string>& args,
                   const std::string& password = kTestPassword);
 
+// How often `part` occurs in `text` (overlapping occurrences counted).
+std::size_t occurrences(const std::string& text, const std::string& part);
+
 // The one JSON document on stdout; a failed expectation (and null) when it is not one.
 nlohmann::json stdout_json(const RunResult& result);
 
