@@ -133,6 +133,25 @@ TEST_P(RestoreTest, EcFileFromOpensslRestoresAndSigns) {
     expect_signs(file.id, file.credential.cert.get());
 }
 
+// The text output ends with the summary, after the table and notes (issue 23): on a
+// terminal the last line is the one that stays on screen.
+TEST_P(RestoreTest, TextOutputEndsWithTheSummary) {
+    const SourceFile file = openssl_file(token_.dir(), "openssl-ec-text", "EC");
+    const RunResult result = restore(token_, file.path, {});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    std::vector<std::string> lines;
+    for (std::size_t at = 0, end; at < result.out.size(); at = end + 1) {
+        end = result.out.find('\n', at);
+        if (end == std::string::npos) end = result.out.size();
+        lines.push_back(result.out.substr(at, end - at));
+    }
+    ASSERT_GE(lines.size(), 2u) << result.out;
+    EXPECT_EQ(lines.back().rfind("Restored 1 of 1 key and 1 certificate from " + file.path + " to token \"", 0), 0u)
+        << result.out;
+    EXPECT_EQ(result.out.find("Restored"), result.out.rfind("Restored")) << result.out;
+    EXPECT_LT(result.out.find(file.label), result.out.find("Restored 1 of 1")) << "the table comes first: " << result.out;
+}
+
 TEST_P(RestoreTest, LegacyOpensslFileRestoresAndSigns) {
     // -legacy: RC2-40 certificate safe, 3DES key bag, SHA-1 MAC.
     const SourceFile rsa = openssl_file(token_.dir(), "legacy-rsa", "RSA", {"-legacy"});
