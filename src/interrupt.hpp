@@ -13,11 +13,12 @@
 
 namespace p11vault {
 
-// Error with the exit code 128 + signal (129 SIGHUP, 130 SIGINT, 143 SIGTERM).
+// Error of kind `interrupted`; the CLI exits with 128 + signal (129 SIGHUP, 130 SIGINT,
+// 143 SIGTERM), as a shell reports a process the signal killed.
 class Interrupted : public Error {
 public:
     Interrupted(int signal, const std::string& message);
-    int signal() const noexcept { return signal_; }
+    int signal() const noexcept override { return signal_; }
 
 private:
     int signal_;

@@ -28,7 +28,7 @@ std::string fold_refusals(const std::vector<Refusal>& refusals) {
     return text;
 }
 
-void throw_refusals(ExitCode code, const std::string& lead, const std::vector<Refusal>& refusals,
+void throw_refusals(ErrorKind code, const std::string& lead, const std::vector<Refusal>& refusals,
                     const std::string& tail) {
     std::vector<ErrorItem> items;
     items.reserve(refusals.size());

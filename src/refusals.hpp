@@ -22,7 +22,7 @@ std::string fold_refusals(const std::vector<Refusal>& refusals);
 
 // Error(code, "<lead>: <folded>; <tail>") carrying every refused key; a single refusal is
 // "<name>: <reason>; <tail>" without the lead.
-[[noreturn]] void throw_refusals(ExitCode code, const std::string& lead, const std::vector<Refusal>& refusals,
+[[noreturn]] void throw_refusals(ErrorKind code, const std::string& lead, const std::vector<Refusal>& refusals,
                                  const std::string& tail);
 
 }  // namespace p11vault

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The one root error type of p11vault. Every failure that reaches the CLI is an Error
-// carrying the exit code of the command-line contract (docs/cli.md) and a
-// message that says what went wrong and what to do next. Messages never hold secrets.
+// The one root error type of p11vault. Every failure the library reports is an Error with
+// a kind and a message that says what went wrong and what to do next. Messages never hold
+// secrets.
 #pragma once
 
 #include <stdexcept>
@@ -9,22 +9,21 @@
 #include <utility>
 #include <vector>
 
+#include "p11vault/export.hpp"
+
 namespace p11vault {
 
-// Exit codes of the command-line contract. Scripts depend on these numbers.
-enum class ExitCode : int {
-    ok = 0,
-    failure = 1,       // any other failure
-    usage = 2,         // bad or missing option
-    bad_password = 3,  // wrong password or MAC mismatch
-    bad_input = 4,     // input file malformed, unsupported or inconsistent
-    token = 5,         // module, slot, token not found; PIN wrong or locked
-    refused = 6,       // key not extractable, conflict, target exists
-    // Stopped by a signal during a write, after undoing it: 128 + the signal's number,
-    // as a shell reports a process the signal killed.
-    interrupted_hup = 129,   // SIGHUP
-    interrupted_int = 130,   // SIGINT (Ctrl-C)
-    interrupted_term = 143,  // SIGTERM
+// What kind of failure an Error is. The command-line tool maps each kind to an exit code
+// of its contract (docs/cli.md: src/cli/exit_code.hpp); a program embedding the library
+// decides for itself. New kinds may be added; a `default:` keeps a switch working.
+enum class ErrorKind {
+    failure,       // anything else (a bug, memory, an OpenSSL failure that should not happen)
+    usage,         // a bad or missing option or argument: nothing was done
+    bad_password,  // a wrong password or a MAC mismatch
+    bad_input,     // an input file malformed, unsupported or inconsistent
+    token,         // module, slot or token not found; PIN wrong or locked; a call the token failed
+    refused,       // a key that may not leave, a conflict, a target that exists
+    interrupted,   // stopped by a signal during a write, after undoing it (Error::signal())
 };
 
 // One thing an error is about, when it is about many: a refusal of 100 keys is one line of
@@ -37,16 +36,18 @@ struct ErrorItem {
     std::string reason;  // why, as in the message
 };
 
-class Error : public std::runtime_error {
+class P11VAULT_EXPORT Error : public std::runtime_error {
 public:
-    Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
-    Error(ExitCode code, const std::string& message, std::vector<ErrorItem> items)
-        : std::runtime_error(message), code_(code), items_(std::move(items)) {}
-    ExitCode code() const noexcept { return code_; }
+    Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+    Error(ErrorKind kind, const std::string& message, std::vector<ErrorItem> items)
+        : std::runtime_error(message), kind_(kind), items_(std::move(items)) {}
+    ErrorKind kind() const noexcept { return kind_; }
     const std::vector<ErrorItem>& items() const noexcept { return items_; }
+    // The signal (SIGINT, SIGTERM, SIGHUP) that stopped an `interrupted` run; 0 otherwise.
+    virtual int signal() const noexcept { return 0; }
 
 private:
-    ExitCode code_;
+    ErrorKind kind_;
     std::vector<ErrorItem> items_;
 };
 

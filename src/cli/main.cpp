@@ -25,6 +25,7 @@
 #include "pkcs11/error.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
+#include "src/cli/exit_code.hpp"
 #include "src/cli/usage.hpp"
 
 namespace {
@@ -58,16 +59,18 @@ void harden_process() {
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+constexpr int usage_exit = static_cast<int>(cli::ExitCode::usage);
+
 // The contract's one error line: multi-line texts (from libraries) are folded into it,
 // and other control characters (a token label may hold an escape sequence) shown as '?'.
-int report_error(std::string_view message, ExitCode code) {
+int report_error(std::string_view message, int exit_code) {
     std::string line(message);
     for (char& c : line) {
         if (c == '\n' || c == '\r' || c == '\t') c = ' ';
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
     }
     std::fprintf(stderr, "p11vault: error: %s\n", line.c_str());
-    return static_cast<int>(code);
+    return exit_code;
 }
 
 // CLI11 names stray arguments with their values ("The following arguments were not
@@ -129,21 +132,21 @@ std::optional<int> handle_first_word(CLI::App& app, const std::vector<std::strin
     if (words.front() == "help") {
         if (words.size() == 1) {
             std::fputs(app.help().c_str(), stdout);
-            return static_cast<int>(ExitCode::ok);
+            return static_cast<int>(cli::ExitCode::ok);
         }
         if (words.size() > 2)
-            return report_error("help takes one subcommand, e.g. p11vault help backup", ExitCode::usage);
+            return report_error("help takes one subcommand, e.g. p11vault help backup", usage_exit);
         if (!is_subcommand(words[1]))
             return report_error(fmt::format("unknown subcommand '{}'{} (see p11vault --help)", printable_word(words[1]),
                                             cli::did_you_mean(words[1], subcommands)),
-                                ExitCode::usage);
+                                usage_exit);
         std::fputs(app.get_subcommand(words[1])->help().c_str(), stdout);
-        return static_cast<int>(ExitCode::ok);
+        return static_cast<int>(cli::ExitCode::ok);
     }
     if (!is_subcommand(words.front()))
         return report_error(fmt::format("unknown subcommand '{}'{} (see p11vault --help)", printable_word(words.front()),
                                         cli::did_you_mean(words.front(), subcommands)),
-                            ExitCode::usage);
+                            usage_exit);
     return std::nullopt;
 }
 
@@ -151,9 +154,9 @@ std::optional<int> handle_first_word(CLI::App& app, const std::vector<std::strin
 // document (docs/json.md): the exit code, the error line's text and, for a refusal of many
 // keys, every key with its reason. A usage error (exit 2) has no document: the command
 // line itself was wrong, and the error line says how.
-void print_failure_document(const CLI::App& app, std::string_view message, ExitCode code,
+void print_failure_document(const CLI::App& app, std::string_view message, int exit_code,
                             const std::vector<ErrorItem>& items) {
-    if (code == ExitCode::usage || cli::json_document_printed()) return;
+    if (exit_code == usage_exit || cli::json_document_printed()) return;
     const auto chosen = app.get_subcommands();
     if (chosen.empty()) return;
     const CLI::Option* json = chosen.front()->get_option_no_throw("--json");
@@ -161,7 +164,7 @@ void print_failure_document(const CLI::App& app, std::string_view message, ExitC
     nlohmann::ordered_json document;
     document["format"] = cli::json_format("error");
     document["command"] = chosen.front()->get_name();
-    document["exit_code"] = static_cast<int>(code);
+    document["exit_code"] = exit_code;
     document["error"] = std::string(message);
     document["items"] = nlohmann::ordered_json::array();
     const auto text_or_null = [](const std::string& text) {
@@ -201,7 +204,7 @@ int main(int argc, char** argv) {
 
     try {
         app.parse(argc, argv);
-        return static_cast<int>(ExitCode::ok);
+        return static_cast<int>(cli::ExitCode::ok);
     } catch (const CLI::Success& request) {  // --help, --version
         return app.exit(request, std::cout, std::cerr);
     } catch (const CLI::ParseError& error) {
@@ -211,10 +214,10 @@ int main(int argc, char** argv) {
                 const std::string word = unexpected.front().substr(0, unexpected.front().find('='));
                 return report_error(fmt::format("unknown option '{}'{} (see p11vault --help)", word,
                                                 cli::did_you_mean(word, top_level_options(app))),
-                                    ExitCode::usage);
+                                    usage_exit);
             }
             std::fputs(app.help().c_str(), stderr);
-            return report_error("give a subcommand (see the list above)", ExitCode::usage);
+            return report_error("give a subcommand (see the list above)", usage_exit);
         }
         const auto chosen = app.get_subcommands();
         const CLI::App& command = chosen.empty() ? app : *chosen.front();
@@ -222,13 +225,14 @@ int main(int argc, char** argv) {
         if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr)
             return report_error(describe_unexpected(app.remaining(true), cli::option_names(command)) + " (see " +
                                     help + ")",
-                                ExitCode::usage);
-        return report_error(cli::explain_parse_error(command, error) + " (see " + help + ")", ExitCode::usage);
+                                usage_exit);
+        return report_error(cli::explain_parse_error(command, error) + " (see " + help + ")", usage_exit);
     } catch (const Error& error) {
-        print_failure_document(app, error.what(), error.code(), error.items());
-        return report_error(error.what(), error.code());
+        print_failure_document(app, error.what(), cli::exit_code_of(error), error.items());
+        return report_error(error.what(), cli::exit_code_of(error));
     } catch (const std::exception& error) {
-        print_failure_document(app, error.what(), ExitCode::failure, {});
-        return report_error(error.what(), ExitCode::failure);
+        const int failure_exit = static_cast<int>(cli::ExitCode::failure);
+        print_failure_document(app, error.what(), failure_exit, {});
+        return report_error(error.what(), failure_exit);
     }
 }

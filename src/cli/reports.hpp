@@ -12,6 +12,7 @@
 #include "p11vault/error.hpp"
 #include <CLI/CLI.hpp>
 
+#include "src/cli/exit_code.hpp"
 #include "src/pkcs12/pbe.hpp"
 #include "src/record.hpp"
 #include "src/report.hpp"
@@ -63,7 +64,7 @@ void run_recorded(const std::optional<std::string>& record_path, RunRecord& reco
         body();
         record.succeeded = true;
     } catch (const Error& e) {
-        record.exit_code = static_cast<int>(e.code());
+        record.exit_code = exit_code_of(e);
         record.error = e.what();
         if (file) append_failed_run(*file, record);
         throw;
