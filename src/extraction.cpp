@@ -11,6 +11,7 @@
 #include "src/keys.hpp"
 #include "src/pkcs12/pbe.hpp"
 #include "src/secret_keys.hpp"
+#include "src/secret_random.hpp"
 #include "src/transport.hpp"
 
 namespace p11vault {
@@ -150,9 +151,7 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
 }
 
 SecretBytes KeyExporter::wrap_out_to_host(CK_OBJECT_HANDLE key) {
-    std::vector<std::uint8_t> random = ossl::random_bytes(32);
-    SecretBytes ephemeral(random.data(), random.size());
-    secure_wipe(random.data(), random.size());
+    const SecretBytes ephemeral = random_secret(32);
     pkcs11::ScopedObject wrapping_key =
         transport::import_session_key(session_, CKK_AES, ephemeral, transport::KeyUse::wrap);
     // CBC_PAD first (its format is the same on every token; NSS's CKM_AES_KEY_WRAP_PAD is

@@ -6,6 +6,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/keys.hpp"
+#include "src/secret_random.hpp"
 #include "src/token_capability.hpp"
 #include "src/transport.hpp"
 
@@ -251,9 +252,7 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
 
 CK_OBJECT_HANDLE KeyImporter::ephemeral_key() {
     if (ephemeral_.empty()) {
-        std::vector<std::uint8_t> random = ossl::random_bytes(32);
-        ephemeral_ = SecretBytes(random.data(), random.size());
-        secure_wipe(random.data(), random.size());
+        ephemeral_ = random_secret(32);
     }
     return session_key_for(ephemeral_, CKK_AES);
 }

@@ -6,7 +6,7 @@ extern "C" {
 }
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -22,6 +22,7 @@ extern "C" {
 #include "src/ossl.hpp"
 
 namespace p11vault::shares {
+#include "src/secret_random.hpp"
 
 namespace {
 
@@ -31,9 +32,10 @@ constexpr std::size_t kBytesPerLine = 10;  // 16 base32 characters
 constexpr std::size_t kHashLength = 8;
 constexpr std::size_t kMinimumPadded = 64;
 
-// libgfshare draws its polynomial coefficients from this function: a CSPRNG, not rand().
+// libgfshare draws its polynomial coefficients from this function: the private DRBG of
+// p11vault's library context, not rand() and not OpenSSL's global context.
 void fill_random(unsigned char* buffer, unsigned int size) {
-    if (RAND_bytes(buffer, static_cast<int>(size)) != 1) std::abort();  // no safe way to continue a split
+    if (!fill_random_secret(buffer, size)) std::abort();  // no safe way to continue a split
 }
 
 using GfShare = ossl::Owned<gfshare_ctx, gfshare_ctx_free>;

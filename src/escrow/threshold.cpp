@@ -7,6 +7,7 @@
 
 #include "p11vault/error.hpp"
 #include "src/escrow/envelope.hpp"
+#include "src/secret_random.hpp"
 #include "src/shares.hpp"
 
 namespace p11vault::escrow {
@@ -42,12 +43,7 @@ der::Bytes make_threshold_file(std::span<const std::uint8_t> content, const std:
         throw Error(ExitCode::usage, fmt::format("--recipient-threshold {} needs between {} and 255 --recipient "
                                                  "certificates (there are {})",
                                                  threshold, threshold < 2 ? 2 : threshold, officers.size()));
-    SecretBytes key(32);
-    {
-        auto random = ossl::random_bytes(key.size());
-        std::memcpy(key.data(), random.data(), random.size());
-        OPENSSL_cleanse(random.data(), random.size());
-    }
+    const SecretBytes key = random_secret(32);
     std::vector<shares::Share> parts = shares::split(key, threshold, static_cast<unsigned>(officers.size()));
     der::Bytes certificates, envelopes;
     for (std::size_t i = 0; i < officers.size(); ++i) {
