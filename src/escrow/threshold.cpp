@@ -49,9 +49,7 @@ der::Bytes make_threshold_file(std::span<const std::uint8_t> content, const std:
     for (std::size_t i = 0; i < officers.size(); ++i) {
         auto cert = ossl::cert_der(officers[i].cert.get());
         certificates.insert(certificates.end(), cert.begin(), cert.end());
-        std::string text = shares::format_share(parts[i]);
-        SecretBytes share_text = SecretBytes::from_text(text);
-        secure_wipe(text.data(), text.size());
+        const SecretBytes share_text = shares::format_share(parts[i]);
         der::Bytes envelope = seal(share_text.bytes(), {officers[i].cert.get()});
         envelopes.insert(envelopes.end(), envelope.begin(), envelope.end());
     }
