@@ -110,13 +110,13 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
     try {
         // The modern profile's bags share one key: import it once, not once per key.
         if (!imported_wrapping_key_ || imported_key_type_ != wrapping_key_type ||
-            !(imported_key_bytes_ == encryption.key)) {
+            imported_key_source_ != encryption.key_source) {
             imported_wrapping_key_.reset();
             imported_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(
                 session_, transport::import_session_key(session_, wrapping_key_type, encryption.key,
                                                         transport::KeyUse::wrap)
                               .release());
-            imported_key_bytes_ = encryption.key.clone();
+            imported_key_source_ = encryption.key_source;
             imported_key_type_ = wrapping_key_type;
         }
         wrapping_key = imported_wrapping_key_->get();

@@ -52,6 +52,10 @@ struct BagEncryption {
     SecretBytes key;
     Bytes iv;
 };
+    // The key named by what made it (KDF, salt, iterations), never by its bytes: bags
+    // whose key_source is equal have the same key (the modern and fips profiles' one
+    // PBKDF2), so a caller can reuse what it made of the key without comparing secrets.
+    std::string key_source;
 
 class Writer {
 public:
