@@ -127,12 +127,13 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
             !offers(CKM_PKCS5_PBKD2, CKF_GENERATE))
             throw;
         if (!derived_wrapping_key_) {
-            derived_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(
-                session_, transport::derive_session_key(session_, writer_.password(), writer_.shared_salt(),
-                                                        writer_.iterations(), "SHA256", encryption.key.size(),
-                                                        transport::KeyUse::wrap,
-                                                        quirks_.pbkd2_password_length_by_pointer)
-                              .release());
+            derived_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(writer_.derive_shared_key_with(
+                [&](const SecretBytes& password, const pkcs12::Bytes& salt, std::uint64_t iterations,
+                    const std::string& prf, std::size_t key_length) {
+                    return transport::derive_session_key(session_, password, salt, iterations, prf, key_length,
+                                                         transport::KeyUse::wrap,
+                                                         quirks_.pbkd2_password_length_by_pointer);
+                }));
         }
         wrapping_key = derived_wrapping_key_->get();
         notes.push_back(fmt::format("the token refuses a clear AES key ({}); it derived the file key itself "

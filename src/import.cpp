@@ -166,9 +166,13 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::
     if (offers(CKM_PKCS5_PBKD2, CKF_GENERATE) && transport::token_can_derive_with(params.prf_digest)) {
         derive = [&] {
             key_derived_in_token_ = true;
-            return transport::derive_session_key(session_, reader_.password(), params.salt, params.iterations,
-                                                 params.prf_digest, params.cipher_key_length,
-                                                 transport::KeyUse::unwrap, quirks_.pbkd2_password_length_by_pointer);
+            return reader_.derive_bag_key_with(params, [&](const SecretBytes& password, const pkcs12::Bytes& salt,
+                                                           std::uint64_t iterations, const std::string& prf,
+                                                           std::size_t key_length) {
+                return transport::derive_session_key(session_, password, salt, iterations, prf, key_length,
+                                                     transport::KeyUse::unwrap,
+                                                     quirks_.pbkd2_password_length_by_pointer);
+            });
         };
     }
     const std::string made_from = fmt::format("pbkdf2|{}|{}|{}|{}", ossl::hex(params.salt), params.iterations,

@@ -220,7 +220,7 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
     }
     if (uses_pbes2(profile_)) {
         salt_ = ossl::random_bytes(kSaltLength);
-        shared_key_ = pbkdf2(password_, salt_, iterations_, "SHA256", 32);
+        shared_key_ = pbkdf2(password_, salt_, iterations_, "SHA256", kSharedKeyLength);
     }
 }
 
