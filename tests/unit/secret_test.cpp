@@ -85,6 +85,11 @@ long locked_kb() {
     return -1;
 }
 
+// AddressSanitizer intercepts mlock and munlock and makes them do nothing: the registry
+// counts, the kernel shows no locked memory (VmLck stays 0), so only the registry's
+// accounting can be checked there.
+constexpr const char* kMlockIgnored = "mlock succeeds but locks nothing here (a sanitizer intercepts it)";
+
 std::uintptr_t page_of(const void* p) {
     return reinterpret_cast<std::uintptr_t>(p) / locked_pages::page_size();
 }
@@ -114,15 +119,22 @@ TEST(SecretBytes, FreeingOneSecretKeepsAPageSharedWithAnotherLocked) {
     if (!locked_pages::is_locked(second->data())) GTEST_SKIP() << "mlock is refused here (RLIMIT_MEMLOCK)";
     const std::uint8_t* page = second->data();
     const long before = locked_kb();
+    const bool kernel_counts = before != 0;  // see kMlockIgnored
 
     first->clear();
     EXPECT_EQ(locked_pages::references(page), 1u);
     EXPECT_TRUE(locked_pages::is_locked(page));
-    EXPECT_EQ(locked_kb(), before) << "freeing one secret unlocked a page another one still uses";
+    if (kernel_counts) {
+        EXPECT_EQ(locked_kb(), before) << "freeing one secret unlocked a page another one still uses";
+    }
 
     second->clear();
     EXPECT_EQ(locked_pages::references(page), 0u);
-    EXPECT_EQ(locked_kb(), before - static_cast<long>(locked_pages::page_size() / 1024));
+    EXPECT_FALSE(locked_pages::is_locked(page));
+    if (kernel_counts) {
+        EXPECT_EQ(locked_kb(), before - static_cast<long>(locked_pages::page_size() / 1024));
+    }
+    if (!kernel_counts) GTEST_SKIP() << kMlockIgnored << ": only the registry's accounting was checked";
 }
 
 // A secret across several pages locks each once and unlocks each when the last user goes.
@@ -131,16 +143,22 @@ TEST(SecretBytes, LargeSecretLocksAndUnlocksEveryPage) {
     const long before = locked_kb();
     auto big = std::make_unique<SecretBytes>(8 * page);
     if (!locked_pages::is_locked(big->data())) GTEST_SKIP() << "mlock is refused here (RLIMIT_MEMLOCK)";
+    const bool kernel_counts = locked_kb() != 0;  // see kMlockIgnored
     for (std::size_t offset = 0; offset < big->size(); offset += page) {
         EXPECT_EQ(locked_pages::references(big->data() + offset), 1u) << offset;
         EXPECT_TRUE(locked_pages::is_locked(big->data() + offset)) << offset;
     }
     // Its first and last pages may be shared with secrets already locked.
-    EXPECT_GE(locked_kb(), before + static_cast<long>(6 * page / 1024));
+    if (kernel_counts) {
+        EXPECT_GE(locked_kb(), before + static_cast<long>(6 * page / 1024));
+    }
     const std::uint8_t* start = big->data();
     big.reset();
     EXPECT_EQ(locked_pages::references(start), 0u);
-    EXPECT_EQ(locked_kb(), before);
+    if (kernel_counts) {
+        EXPECT_EQ(locked_kb(), before);
+    }
+    if (!kernel_counts) GTEST_SKIP() << kMlockIgnored << ": only the registry's accounting was checked";
 }
 
 }  // namespace
