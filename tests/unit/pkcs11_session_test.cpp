@@ -4,10 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <optional>
 #include <sstream>
-#include <string>
-#include <vector>
 
 #include "pkcs11/error.hpp"
 #include "pkcs11/session.hpp"
@@ -297,78 +294,6 @@ TEST_P(Pkcs11SessionTest, EncryptAndDecryptRoundTrip) {
     std::uint8_t random[32] = {};
     session->generate_random(random);
     EXPECT_NE(std::count(std::begin(random), std::end(random), 0), 32);
-}
-
-TEST_P(Pkcs11SessionTest, ScopedObjectDestroysUnlessReleased) {
-    auto session = token_->open_session();
-    AttributeTemplate match;
-    match.add_class(CKO_DATA).add_string(CKA_LABEL, "scoped");
-    auto make = [&] {
-        AttributeTemplate data;
-        data.add_class(CKO_DATA).add_bool(CKA_TOKEN, false).add_string(CKA_LABEL, "scoped");
-        return session->create_object(data);
-    };
-    { pkcs11::ScopedObject gone(*session, make()); }
-    EXPECT_TRUE(session->find(match).empty());
-    CK_OBJECT_HANDLE kept;
-    {
-        pkcs11::ScopedObject object(*session, make());
-        kept = object.release();
-    }
-    EXPECT_EQ(session->find(match), std::vector<CK_OBJECT_HANDLE>{kept});
-
-    // A failing destroy is never thrown from the destructor, nor written to stderr: the
-    // session keeps it for its owner to report.
-    session->destroy_object(kept);
-    ::testing::internal::CaptureStderr();
-    { pkcs11::ScopedObject stale(*session, kept); }
-    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
-    std::vector<std::string> failures = session->take_cleanup_failures();
-    ASSERT_EQ(failures.size(), 1u);
-    EXPECT_EQ(failures[0].rfind("could not remove object " + std::to_string(kept) + " from the token: ", 0), 0u)
-        << failures[0];
-    EXPECT_NE(failures[0].find("C_DestroyObject: CKR_OBJECT_HANDLE_INVALID"), std::string::npos) << failures[0];
-    EXPECT_TRUE(session->take_cleanup_failures().empty());
-
-    // With a listener, each failure goes to it as it happens and is not kept.
-    std::vector<std::string> heard;
-    session->on_cleanup_failure([&](const std::string& failure) { heard.push_back(failure); });
-    { pkcs11::ScopedObject stale(*session, kept); }
-    ASSERT_EQ(heard.size(), 1u);
-    EXPECT_NE(heard[0].find("C_DestroyObject: CKR_OBJECT_HANDLE_INVALID"), std::string::npos) << heard[0];
-    EXPECT_TRUE(session->take_cleanup_failures().empty());
-}
-
-TEST_P(Pkcs11SessionTest, ScopedObjectMovesOwnership) {
-    auto session = token_->open_session();
-    AttributeTemplate match;
-    match.add_class(CKO_DATA).add_string(CKA_LABEL, "moved");
-    auto make = [&] {
-        AttributeTemplate data;
-        data.add_class(CKO_DATA).add_bool(CKA_TOKEN, false).add_string(CKA_LABEL, "moved");
-        return session->create_object(data);
-    };
-    std::optional<pkcs11::ScopedObject> target;
-    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
-    {
-        pkcs11::ScopedObject source(*session, make());
-        handle = source.get();
-        target.emplace(std::move(source));
-        EXPECT_EQ(source.get(), CK_INVALID_HANDLE);  // NOLINT(bugprone-use-after-move): the contract under test
-    }
-    // The moved-from source destroyed nothing.
-    EXPECT_EQ(target->get(), handle);
-    EXPECT_EQ(session->find(match), std::vector<CK_OBJECT_HANDLE>{handle});
-
-    // Assigning destroys what the target held and takes the other's object.
-    pkcs11::ScopedObject other(*session, make());
-    const CK_OBJECT_HANDLE other_handle = other.get();
-    *target = std::move(other);
-    EXPECT_EQ(target->get(), other_handle);
-    EXPECT_EQ(session->find(match), std::vector<CK_OBJECT_HANDLE>{other_handle});
-    target.reset();
-    EXPECT_TRUE(session->find(match).empty());
-    EXPECT_TRUE(session->take_cleanup_failures().empty());
 }
 
 TEST_P(Pkcs11SessionTest, DebugLogNamesCallsAndAttributesButNeverValues) {
