@@ -39,7 +39,7 @@ TEST(Shares, FewerThanKFailLoudly) {
         shares::combine(pick(all, {1, 4}));
         FAIL() << "two of a 3-of-5 set recovered something";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_input);
+        EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     }
 }
 
@@ -126,7 +126,7 @@ TEST(Shares, CombineFilesReadsLongAndCrlfShareFiles) {
         shares::combine_files({(dir / "1.share").string(), (dir / "missing.share").string()});
         FAIL() << "a missing share file was read";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::usage);
+        EXPECT_EQ(e.kind(), ErrorKind::usage);
         EXPECT_EQ(std::string(e.what()), "cannot read share file " + (dir / "missing.share").string());
     }
     std::filesystem::remove_all(dir);
