@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "p11vault/secret.hpp"
 
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <utility>
+
+#include "pkcs11/locked_pages.hpp"
 
 namespace p11vault {
 
@@ -19,16 +19,19 @@ namespace {
 std::uint8_t* allocate_locked(std::size_t capacity) {
     auto* p = static_cast<std::uint8_t*>(std::calloc(capacity, 1));
     if (p == nullptr) throw std::bad_alloc();
-    // Best effort: keeps the secret out of swap. Fails without CAP_IPC_LOCK beyond
-    // RLIMIT_MEMLOCK; the bytes are still wiped on release, which is the hard promise.
-    (void)mlock(p, capacity);
+    try {
+        locked_pages::lock(p, capacity);  // counted: another secret may share these pages
+    } catch (...) {
+        std::free(p);
+        throw;
+    }
     return p;
 }
 
 void release_locked(std::uint8_t* p, std::size_t capacity) noexcept {
     if (p == nullptr) return;
     secure_wipe(p, capacity);
-    (void)munlock(p, capacity);
+    locked_pages::unlock(p, capacity);
     std::free(p);
 }
 

@@ -2,8 +2,8 @@
 #include "pkcs11/session.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "pkcs11/error.hpp"
 
@@ -442,14 +442,32 @@ void Session::generate_random(std::span<std::uint8_t> out) {
 
 // ---- ScopedObject ----------------------------------------------------------------------
 
-ScopedObject::~ScopedObject() {
-    if (handle_ == CK_INVALID_HANDLE) return;
+void Session::report_cleanup_failure(std::string failure) noexcept {
     try {
-        session_->destroy_object(handle_);
+        if (cleanup_listener_) {
+            cleanup_listener_(failure);
+        } else {
+            cleanup_failures_.push_back(std::move(failure));
+        }
+    } catch (...) {
+        // Out of memory, or a listener that threw: nothing is left to report it with, and
+        // this runs from destructors, which must not throw.
+    }
+}
+
+void ScopedObject::destroy() noexcept {
+    if (handle_ == CK_INVALID_HANDLE) return;
+    const CK_OBJECT_HANDLE handle = std::exchange(handle_, CK_INVALID_HANDLE);
+    try {
+        session_->destroy_object(handle);
     } catch (const Error& e) {
         // Not silent: a leftover object is something the operator must know about.
-        std::fprintf(stderr, "p11vault: warning: could not remove object %lu from the token: %s\n",
-                     static_cast<unsigned long>(handle_), e.what());
+        try {
+            session_->report_cleanup_failure("could not remove object " + std::to_string(handle) +
+                                             " from the token: " + e.what());
+        } catch (...) {
+            // The text could not be built (out of memory); see report_cleanup_failure.
+        }
     }
 }
 

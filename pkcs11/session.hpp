@@ -16,6 +16,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -130,25 +131,51 @@ public:
     SecretBytes decrypt(Mechanism mechanism, CK_OBJECT_HANDLE key, std::span<const std::uint8_t> data);
     void generate_random(std::span<std::uint8_t> out);
 
+    // What could not be cleaned up in this session: an object a ScopedObject failed to
+    // destroy ("could not remove object 7 from the token: C_DestroyObject: CKR_..."). The
+    // PKCS#11 layer never writes to stderr; the session's owner reports these (the CLI as
+    // warnings). With a listener each failure goes to it as it happens, which also covers
+    // failures while an error unwinds the stack; without one they are kept until taken.
+    using CleanupListener = std::function<void(const std::string& failure)>;
+    void on_cleanup_failure(CleanupListener listener) { cleanup_listener_ = std::move(listener); }
+    std::vector<std::string> take_cleanup_failures() { return std::exchange(cleanup_failures_, {}); }
+    void report_cleanup_failure(std::string failure) noexcept;
+
 private:
     std::shared_ptr<Module> module_;
     CK_FUNCTION_LIST* f_;
     CK_SLOT_ID slot_;
     CK_SESSION_HANDLE handle_ = CK_INVALID_HANDLE;
+    CleanupListener cleanup_listener_;
+    std::vector<std::string> cleanup_failures_;
 };
 
 // Destroys a (session) object when it goes out of scope, unless released: ephemeral
-// wrapping keys, and objects a failed restore must not leave behind.
+// wrapping keys, and objects a failed restore must not leave behind. Movable: the object
+// then belongs to the target, and the source destroys nothing. A destroy that fails is
+// never thrown from the destructor; it goes to the session's report_cleanup_failure.
 class ScopedObject {
 public:
     ScopedObject(Session& session, CK_OBJECT_HANDLE handle) : session_(&session), handle_(handle) {}
-    ~ScopedObject();
+    ~ScopedObject() { destroy(); }
     ScopedObject(const ScopedObject&) = delete;
     ScopedObject& operator=(const ScopedObject&) = delete;
+    ScopedObject(ScopedObject&& other) noexcept
+        : session_(other.session_), handle_(std::exchange(other.handle_, CK_INVALID_HANDLE)) {}
+    ScopedObject& operator=(ScopedObject&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            session_ = other.session_;
+            handle_ = std::exchange(other.handle_, CK_INVALID_HANDLE);
+        }
+        return *this;
+    }
     CK_OBJECT_HANDLE get() const { return handle_; }
     CK_OBJECT_HANDLE release() { return std::exchange(handle_, CK_INVALID_HANDLE); }
 
 private:
+    void destroy() noexcept;
+
     Session* session_;
     CK_OBJECT_HANDLE handle_;
 };

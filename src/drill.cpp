@@ -17,6 +17,7 @@
 #include "src/keys.hpp"
 #include "src/quirks.hpp"
 #include "src/restore.hpp"
+#include "src/secret_random.hpp"
 #include "src/token.hpp"
 
 namespace p11vault {
@@ -57,10 +58,7 @@ private:
 };
 
 SecretBytes random_pin() {
-    auto bytes = ossl::random_bytes(16);
-    SecretBytes pin = SecretBytes::from_text(ossl::hex(bytes));
-    secure_wipe(bytes.data(), bytes.size());
-    return pin;
+    return random_hex_secret(16);
 }
 
 std::vector<std::uint8_t> sha256_of_message() { return ossl::sha256(kMessage, sizeof kMessage); }

@@ -11,6 +11,7 @@
 #include "src/keys.hpp"
 #include "src/pkcs12/pbe.hpp"
 #include "src/secret_keys.hpp"
+#include "src/secret_random.hpp"
 #include "src/transport.hpp"
 
 namespace p11vault {
@@ -109,13 +110,13 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
     try {
         // The modern profile's bags share one key: import it once, not once per key.
         if (!imported_wrapping_key_ || imported_key_type_ != wrapping_key_type ||
-            !(imported_key_bytes_ == encryption.key)) {
+            imported_key_source_ != encryption.key_source) {
             imported_wrapping_key_.reset();
             imported_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(
                 session_, transport::import_session_key(session_, wrapping_key_type, encryption.key,
                                                         transport::KeyUse::wrap)
                               .release());
-            imported_key_bytes_ = encryption.key.clone();
+            imported_key_source_ = encryption.key_source;
             imported_key_type_ = wrapping_key_type;
         }
         wrapping_key = imported_wrapping_key_->get();
@@ -126,12 +127,13 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
             !offers(CKM_PKCS5_PBKD2, CKF_GENERATE))
             throw;
         if (!derived_wrapping_key_) {
-            derived_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(
-                session_, transport::derive_session_key(session_, writer_.password(), writer_.shared_salt(),
-                                                        writer_.iterations(), "SHA256", encryption.key.size(),
-                                                        transport::KeyUse::wrap,
-                                                        quirks_.pbkd2_password_length_by_pointer)
-                              .release());
+            derived_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(writer_.derive_shared_key_with(
+                [&](const SecretBytes& password, const pkcs12::Bytes& salt, std::uint64_t iterations,
+                    const std::string& prf, std::size_t key_length) {
+                    return transport::derive_session_key(session_, password, salt, iterations, prf, key_length,
+                                                         transport::KeyUse::wrap,
+                                                         quirks_.pbkd2_password_length_by_pointer);
+                }));
         }
         wrapping_key = derived_wrapping_key_->get();
         notes.push_back(fmt::format("the token refuses a clear AES key ({}); it derived the file key itself "
@@ -150,9 +152,7 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
 }
 
 SecretBytes KeyExporter::wrap_out_to_host(CK_OBJECT_HANDLE key) {
-    std::vector<std::uint8_t> random = ossl::random_bytes(32);
-    SecretBytes ephemeral(random.data(), random.size());
-    secure_wipe(random.data(), random.size());
+    const SecretBytes ephemeral = random_secret(32);
     pkcs11::ScopedObject wrapping_key =
         transport::import_session_key(session_, CKK_AES, ephemeral, transport::KeyUse::wrap);
     // CBC_PAD first (its format is the same on every token; NSS's CKM_AES_KEY_WRAP_PAD is

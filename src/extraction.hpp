@@ -51,7 +51,7 @@ private:
     std::unique_ptr<pkcs11::ScopedObject> derived_wrapping_key_;
     // The last bag key imported into the token as a session object, kept for the next bag.
     std::unique_ptr<pkcs11::ScopedObject> imported_wrapping_key_;
-    SecretBytes imported_key_bytes_;
+    std::string imported_key_source_;  // BagEncryption::key_source of the imported key
     CK_KEY_TYPE imported_key_type_ = CKK_VENDOR_DEFINED;
 };
 

@@ -6,6 +6,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/keys.hpp"
+#include "src/secret_random.hpp"
 #include "src/token_capability.hpp"
 #include "src/transport.hpp"
 
@@ -141,21 +142,18 @@ std::optional<std::string> KeyImporter::trial_create(const PlannedKey& key) {
     return std::nullopt;
 }
 
-CK_OBJECT_HANDLE KeyImporter::session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type,
+CK_OBJECT_HANDLE KeyImporter::session_key_for(const std::string& made_from, CK_KEY_TYPE key_type,
+                                              const std::function<const SecretBytes&()>& value,
                                               const std::function<pkcs11::ScopedObject()>& derive) {
-    for (const auto& [known, object] : session_keys_)
-        if (known == value) return object->get();
-    CK_OBJECT_HANDLE handle_made = CK_INVALID_HANDLE;
+    if (auto known = session_keys_.find(made_from); known != session_keys_.end()) return known->second.get();
+    std::optional<pkcs11::ScopedObject> made;
     try {
-        handle_made = transport::import_session_key(session_, key_type, value, transport::KeyUse::unwrap).release();
+        made.emplace(transport::import_session_key(session_, key_type, value(), transport::KeyUse::unwrap));
     } catch (const pkcs11::Pkcs11Error& e) {
         if (!derive || !transport::means_clear_key_refused(e.rv())) throw;
-        handle_made = derive().release();
+        made.emplace(derive());
     }
-    auto object = std::make_unique<pkcs11::ScopedObject>(session_, handle_made);
-    CK_OBJECT_HANDLE handle = object->get();
-    session_keys_.emplace_back(value.clone(), std::move(object));
-    return handle;
+    return session_keys_.emplace(made_from, std::move(*made)).first->second.get();
 }
 
 CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params,
@@ -168,13 +166,19 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::
     if (offers(CKM_PKCS5_PBKD2, CKF_GENERATE) && transport::token_can_derive_with(params.prf_digest)) {
         derive = [&] {
             key_derived_in_token_ = true;
-            return transport::derive_session_key(session_, reader_.password(), params.salt, params.iterations,
-                                                 params.prf_digest, params.cipher_key_length,
-                                                 transport::KeyUse::unwrap, quirks_.pbkd2_password_length_by_pointer);
+            return reader_.derive_bag_key_with(params, [&](const SecretBytes& password, const pkcs12::Bytes& salt,
+                                                           std::uint64_t iterations, const std::string& prf,
+                                                           std::size_t key_length) {
+                return transport::derive_session_key(session_, password, salt, iterations, prf, key_length,
+                                                     transport::KeyUse::unwrap,
+                                                     quirks_.pbkd2_password_length_by_pointer);
+            });
         };
     }
-    CK_OBJECT_HANDLE unwrapping_key =
-        session_key_for(reader_.decryptor().pbes2_key(params), CKK_AES, derive);
+    const std::string made_from = fmt::format("pbkdf2|{}|{}|{}|{}", ossl::hex(params.salt), params.iterations,
+                                              params.prf_digest, params.cipher_key_length);
+    CK_OBJECT_HANDLE unwrapping_key = session_key_for(
+        made_from, CKK_AES, [&]() -> const SecretBytes& { return reader_.decryptor().pbes2_key(params); }, derive);
     pkcs11::AttributeTemplate t = private_template(key, true);
     std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
     CK_OBJECT_HANDLE handle = session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, params.iv), unwrapping_key,
@@ -198,7 +202,16 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap_legacy(const PlannedKey& key, const X
     const ASN1_OCTET_STRING* data = nullptr;
     X509_SIG_get0(bag, &algorithm, &data);
     auto key_iv = reader_.decryptor().des3_key_iv(algorithm);
-    CK_OBJECT_HANDLE unwrapping_key = session_key_for(key_iv->first, CKK_DES3);
+    // The key is the password's (in the one form the MAC verified) under the scheme, salt
+    // and iterations of the AlgorithmIdentifier: its DER names the key. Not the IV: it is
+    // derived from the password too.
+    unsigned char* der = nullptr;
+    const int length = i2d_X509_ALGOR(algorithm, &der);
+    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::failure), key.bag->where + ": encoding its algorithm");
+    const std::string made_from = "p12kdf|" + ossl::hex(der, static_cast<std::size_t>(length));
+    OPENSSL_free(der);
+    CK_OBJECT_HANDLE unwrapping_key =
+        session_key_for(made_from, CKK_DES3, [&]() -> const SecretBytes& { return key_iv->first; });
     pkcs11::AttributeTemplate t = private_template(key, true);
     std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
     return session_.unwrap_key(pkcs11::Mechanism(CKM_DES3_CBC_PAD, key_iv->second), unwrapping_key, wrapped, t);
@@ -251,11 +264,9 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
 
 CK_OBJECT_HANDLE KeyImporter::ephemeral_key() {
     if (ephemeral_.empty()) {
-        std::vector<std::uint8_t> random = ossl::random_bytes(32);
-        ephemeral_ = SecretBytes(random.data(), random.size());
-        secure_wipe(random.data(), random.size());
+        ephemeral_ = random_secret(32);
     }
-    return session_key_for(ephemeral_, CKK_AES);
+    return session_key_for("ephemeral", CKK_AES, [&]() -> const SecretBytes& { return ephemeral_; });
 }
 
 pkcs11::AttributeTemplate KeyImporter::secret_template(const PlannedSecretKey& secret, bool on_token) const {

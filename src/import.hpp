@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,9 +64,12 @@ private:
 
     // Session keys live for the whole run, not per key: one C_CreateObject per distinct
     // key instead of one per bag (a file written by backup has one PBKDF2 key in all).
-    // The session key holding `value`, imported once per run. `derive`, when given, makes
-    // the same key inside the token for a token that refuses clear keys.
-    CK_OBJECT_HANDLE session_key_for(const SecretBytes& value, CK_KEY_TYPE key_type,
+    // They are found by what made them (`made_from`: the KDF and its salt, iterations and
+    // PRF, or "ephemeral"), never by comparing key bytes. `value()` is the key, asked for
+    // only when the session key is not there yet; `derive`, when given, makes the same key
+    // inside the token for a token that refuses clear keys.
+    CK_OBJECT_HANDLE session_key_for(const std::string& made_from, CK_KEY_TYPE key_type,
+                                     const std::function<const SecretBytes&()>& value,
                                      const std::function<pkcs11::ScopedObject()>& derive = {});
 
     pkcs11::Session& session_;
@@ -74,7 +78,7 @@ private:
     bool extractable_;
     std::vector<pkcs11::MechanismEntry> mechanisms_;
     SecretBytes ephemeral_;  // the host-decrypt path's transport key, made on first use
-    std::vector<std::pair<SecretBytes, std::unique_ptr<pkcs11::ScopedObject>>> session_keys_;
+    std::map<std::string, pkcs11::ScopedObject> session_keys_;  // by made_from
     // Set once the token had to derive a PBES2 key itself (CKM_PKCS5_PBKD2).
     bool key_derived_in_token_ = false;
     const char* created_by_ = "C_UnwrapKey";

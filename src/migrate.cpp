@@ -9,6 +9,7 @@
 #include "src/inventory.hpp"
 #include "src/keys.hpp"
 #include "src/ossl.hpp"
+#include "src/secret_random.hpp"
 #include "src/token_lock.hpp"
 
 namespace p11vault {
@@ -31,9 +32,7 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
                           const TokenQuirks& target_quirks, const BackupOptions& backup_options,
                           const RestoreOptions& restore_options, const pkcs12::Limits& limits) {
     // 256 random bits: a password nobody types needs no slow KDF.
-    std::vector<std::uint8_t> random = ossl::random_bytes(32);
-    SecretBytes password = SecretBytes::from_text(ossl::hex(random));
-    secure_wipe(random.data(), random.size());
+    SecretBytes password = random_hex_secret(32);
     BackupOptions options = backup_options;
     options.profile = pkcs12::Profile::modern;
     options.iterations = 1000;

@@ -5,21 +5,24 @@ extern "C" {
 #include <libgfshare.h>
 }
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <set>
-#include <sstream>
+#include <span>
+#include <string_view>
 
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
 #include "src/ossl.hpp"
+#include "src/secret_random.hpp"
 
 namespace p11vault::shares {
 
@@ -31,15 +34,17 @@ constexpr std::size_t kBytesPerLine = 10;  // 16 base32 characters
 constexpr std::size_t kHashLength = 8;
 constexpr std::size_t kMinimumPadded = 64;
 
-// libgfshare draws its polynomial coefficients from this function: a CSPRNG, not rand().
+// libgfshare draws its polynomial coefficients from this function: the private DRBG of
+// p11vault's library context, not rand() and not OpenSSL's global context.
 void fill_random(unsigned char* buffer, unsigned int size) {
-    if (RAND_bytes(buffer, static_cast<int>(size)) != 1) std::abort();  // no safe way to continue a split
+    if (!fill_random_secret(buffer, size)) std::abort();  // no safe way to continue a split
 }
 
 using GfShare = ossl::Owned<gfshare_ctx, gfshare_ctx_free>;
 
-std::string base32(const std::uint8_t* data, std::size_t size) {
-    std::string out;
+// Appends the base32 text of the bytes to `out` (SecretBytes for share data and
+// passwords, so the text never sits in an ordinary string).
+void append_base32(const std::uint8_t* data, std::size_t size, SecretBytes& out) {
     unsigned buffer = 0;
     int bits = 0;
     for (std::size_t i = 0; i < size; ++i) {
@@ -51,14 +56,13 @@ std::string base32(const std::uint8_t* data, std::size_t size) {
         }
     }
     if (bits > 0) out.push_back(kBase32[(buffer << (5 - bits)) & 31]);
-    return out;
 }
 
-bool unbase32(const std::string& text, SecretBytes& out) {
+bool unbase32(std::span<const std::uint8_t> text, SecretBytes& out) {
     unsigned buffer = 0;
     int bits = 0;
-    for (char c : text) {
-        const char* at = std::strchr(kBase32, std::toupper(static_cast<unsigned char>(c)));
+    for (std::uint8_t c : text) {
+        const char* at = std::strchr(kBase32, std::toupper(c));
         if (at == nullptr || c == '\0') return false;
         buffer = (buffer << 5) | static_cast<unsigned>(at - kBase32);
         bits += 5;
@@ -72,11 +76,9 @@ bool unbase32(const std::string& text, SecretBytes& out) {
 
 std::string line_checksum(const std::string& set_id, unsigned number, std::size_t line, const std::uint8_t* data,
                           std::size_t size) {
-    std::string prefix = fmt::format("p11vault-share-line|{}|{}|{}|", set_id, number, line);
-    std::vector<std::uint8_t> input(prefix.begin(), prefix.end());
-    input.insert(input.end(), data, data + size);
+    SecretBytes input = SecretBytes::from_text(fmt::format("p11vault-share-line|{}|{}|{}|", set_id, number, line));
+    input.append(data, size);
     auto digest = ossl::sha256(input.data(), input.size());
-    secure_wipe(input.data(), input.size());
     return ossl::hex(digest.data(), 2);
 }
 
@@ -158,46 +160,76 @@ SecretBytes combine(const std::vector<Share>& shares) {
     return SecretBytes(payload.data() + 1, length);
 }
 
-std::string format_share(const Share& share) {
-    std::string text = fmt::format(
+SecretBytes format_share(const Share& share) {
+    SecretBytes text = SecretBytes::from_text(fmt::format(
         "{}\n"
         "# Keep this share secret and offline. Any {} of the {} shares of set {} recover\n"
         "# the password; fewer reveal nothing about it. Recover with: p11vault combine --share FILE ...\n"
         "set: {}\nthreshold: {}\nshares: {}\nshare: {}\nbytes: {}\ndata:\n",
         kHeader, share.threshold, share.count, share.set_id, share.set_id, share.threshold, share.count, share.number,
-        share.data.size());
+        share.data.size()));
     for (std::size_t offset = 0, line = 1; offset < share.data.size(); offset += kBytesPerLine, ++line) {
-        std::size_t n = std::min(kBytesPerLine, share.data.size() - offset);
-        std::string encoded = base32(share.data.data() + offset, n);
-        std::string grouped;
-        for (std::size_t i = 0; i < encoded.size(); i += 4) grouped += (i ? " " : "") + encoded.substr(i, 4);
-        text += fmt::format("{:02} {}  {}\n", line, grouped,
-                            line_checksum(share.set_id, share.number, line, share.data.data() + offset, n));
-        secure_wipe(encoded.data(), encoded.size());
-        secure_wipe(grouped.data(), grouped.size());
+        const std::size_t n = std::min(kBytesPerLine, share.data.size() - offset);
+        SecretBytes encoded;
+        append_base32(share.data.data() + offset, n, encoded);
+        const std::string number = fmt::format("{:02} ", line);
+        text.append(number.data(), number.size());
+        for (std::size_t i = 0; i < encoded.size(); i += 4) {
+            if (i != 0) text.push_back(' ');
+            text.append(encoded.data() + i, std::min<std::size_t>(4, encoded.size() - i));
+        }
+        const std::string checksum =
+            "  " + line_checksum(share.set_id, share.number, line, share.data.data() + offset, n) + "\n";
+        text.append(checksum.data(), checksum.size());
     }
-    text += "end\n";
+    text.append("end\n", 4);
     return text;
 }
 
-Share parse_share(const std::string& text, const std::string& name) {
+namespace {
+
+// Lines and whitespace-separated fields of a share's text as views into it: parsing
+// copies no secret into an ordinary string.
+std::string_view next_line(std::string_view& rest) {
+    const std::size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+}
+
+std::vector<std::string_view> fields_of(std::string_view line) {
+    std::vector<std::string_view> fields;
+    constexpr std::string_view kSpace = " \t\v\f\r";
+    for (std::size_t at = line.find_first_not_of(kSpace); at != std::string_view::npos;
+         at = line.find_first_not_of(kSpace, at)) {
+        const std::size_t end = std::min(line.find_first_of(kSpace, at), line.size());
+        fields.push_back(line.substr(at, end - at));
+        at = end;
+    }
+    return fields;
+}
+
+}  // namespace
+
+Share parse_share(std::string_view text, const std::string& name) {
     auto bad = [&](const std::string& what) -> Error {
         return Error(ErrorKind::bad_input, fmt::format("{}: {}", name, what));
     };
-    std::istringstream in(text);
-    std::string line;
-    if (!std::getline(in, line) || line != kHeader) throw bad("not a p11vault share file");
+    std::string_view rest = text;
+    if (rest.empty() || next_line(rest) != kHeader) throw bad("not a p11vault share file");
     Share share;
     std::size_t bytes = 0;
     bool in_data = false, ended = false;
     std::size_t expected_line = 1;
-    while (std::getline(in, line)) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+    while (!rest.empty()) {
+        const std::string_view line = next_line(rest);
         if (line.empty() || line[0] == '#') continue;
         if (!in_data) {
+            // The header: set id and numbers, nothing secret.
             auto colon = line.find(':');
-            if (colon == std::string::npos) throw bad("unexpected line: " + line.substr(0, 40));
-            std::string key = line.substr(0, colon), value = line.substr(colon + 1);
+            if (colon == std::string_view::npos) throw bad("unexpected line: " + std::string(line.substr(0, 40)));
+            std::string key(line.substr(0, colon)), value(line.substr(colon + 1));
             value.erase(0, value.find_first_not_of(' '));
             try {
                 if (key == "set") share.set_id = value;
@@ -215,16 +247,15 @@ Share parse_share(const std::string& text, const std::string& name) {
             ended = true;
             break;
         }
-        std::istringstream fields(line);
-        std::vector<std::string> tokens;
-        for (std::string token; fields >> token;) tokens.push_back(token);
+        const std::vector<std::string_view> tokens = fields_of(line);
         if (tokens.size() < 3) throw bad(fmt::format("data line {} is incomplete", expected_line));
-        std::string encoded;
-        for (std::size_t i = 1; i + 1 < tokens.size(); ++i) encoded += tokens[i];
+        // The groups of four characters are not byte-aligned: decode them joined.
+        SecretBytes encoded;
+        for (std::size_t i = 1; i + 1 < tokens.size(); ++i) encoded.append(tokens[i].data(), tokens[i].size());
         SecretBytes decoded;
-        if (!unbase32(encoded, decoded)) throw bad(fmt::format("data line {} has a character that is not base32", expected_line));
-        secure_wipe(encoded.data(), encoded.size());
-        std::string checksum = tokens.back();
+        if (!unbase32(encoded.bytes(), decoded))
+            throw bad(fmt::format("data line {} has a character that is not base32", expected_line));
+        std::string checksum(tokens.back());
         std::transform(checksum.begin(), checksum.end(), checksum.begin(), ::tolower);
         if (checksum != line_checksum(share.set_id, share.number, expected_line, decoded.data(), decoded.size()))
             throw bad(fmt::format("data line {} does not match its checksum: check it against the paper copy",
@@ -240,24 +271,38 @@ Share parse_share(const std::string& text, const std::string& name) {
 }
 
 SecretBytes generate_password(unsigned bits) {
-    std::size_t size = (bits + 7) / 8;
-    std::vector<std::uint8_t> random = ossl::random_bytes(size);
-    std::string text = base32(random.data(), random.size());
-    secure_wipe(random.data(), random.size());
-    SecretBytes password = SecretBytes::from_text(text);
-    secure_wipe(text.data(), text.size());
+    const SecretBytes random = random_secret((bits + 7) / 8);
+    SecretBytes password;
+    append_base32(random.data(), random.size(), password);
     return password;
+}
+
+SecretBytes read_share_file(const std::string& path, std::string_view what) {
+    auto unreadable = [&] { return Error(ErrorKind::usage, fmt::format("cannot read {} {}", what, path)); };
+    struct Descriptor {
+        int fd;
+        ~Descriptor() {
+            if (fd >= 0) ::close(fd);
+        }
+    } file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (file.fd < 0) throw unreadable();
+    // Straight from the kernel into SecretBytes: no stream buffer keeps a copy.
+    SecretBytes text;
+    constexpr std::size_t kChunk = 4096;
+    for (;;) {
+        const std::size_t had = text.size();
+        text.resize(had + kChunk);
+        const ssize_t n = ::read(file.fd, text.data() + had, kChunk);
+        text.resize(had + static_cast<std::size_t>(n > 0 ? n : 0));
+        if (n == 0) break;
+        if (n < 0 && errno != EINTR) throw unreadable();
+    }
+    return text;
 }
 
 SecretBytes combine_files(const std::vector<std::string>& paths) {
     std::vector<Share> shares;
-    for (const auto& path : paths) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) throw Error(ErrorKind::usage, "cannot read share file " + path);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        shares.push_back(parse_share(text, path));
-        secure_wipe(text.data(), text.size());
-    }
+    for (const auto& path : paths) shares.push_back(parse_share(read_share_file(path, "share file").reveal_text(), path));
     return combine(shares);
 }
 

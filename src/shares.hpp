@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "p11vault/secret.hpp"
@@ -32,13 +33,17 @@ std::vector<Share> split(const SecretBytes& secret, unsigned threshold, unsigned
 // sets, duplicate numbers, or shares that do not combine to a consistent secret.
 SecretBytes combine(const std::vector<Share>& shares);
 
-// The printable text of a share, and its parser (Error(bad_input) naming the line with a
-// bad checksum).
-std::string format_share(const Share& share);
-Share parse_share(const std::string& text, const std::string& name);
+// The printable text of a share (secret: it is the share), and its parser
+// (Error(bad_input) naming the line with a bad checksum), which copies no share data
+// out of `text` into an ordinary string.
+SecretBytes format_share(const Share& share);
+Share parse_share(std::string_view text, const std::string& name);
 
 // A random password of `bits` bits of entropy, in typing-friendly base32.
 SecretBytes generate_password(unsigned bits = 130);
+
+// The text of a share file, read into SecretBytes. Error(usage) "cannot read WHAT PATH".
+SecretBytes read_share_file(const std::string& path, std::string_view what);
 
 // Reads and combines share files (the `shares:FILE,FILE,...` secret source).
 SecretBytes combine_files(const std::vector<std::string>& paths);

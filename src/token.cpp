@@ -403,6 +403,9 @@ OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions&
     token.info = chosen.info;
     token.uri = std::move(uri);
     token.session = std::make_unique<pkcs11::Session>(token.module, token.slot, read_write);
+    token.session->on_cleanup_failure([](const std::string& failure) {
+        std::fprintf(stderr, "p11vault: warning: %s\n", failure.c_str());
+    });
 
     // NSS softoken with an empty password has no CKF_LOGIN_REQUIRED: logging in would fail.
     if (login && token.info.login_required())

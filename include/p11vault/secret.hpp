@@ -2,7 +2,8 @@
 // SecretBytes: the only type that carries PINs, passwords and clear key material.
 //
 // Following Tink's SecretData: the bytes are locked in RAM where the system allows
-// (mlock), wiped when freed or moved from, never copied implicitly, and there is no
+// (mlock, counted per page, so that freeing one secret never unlocks a page another
+// still uses), wiped when freed or moved from, never copied implicitly, and there is no
 // operator<< or formatter, so a secret cannot reach a log or a message by accident.
 // Wiping uses explicit_bzero rather than OPENSSL_cleanse because this header is shared
 // with the PKCS#11 layer, which does not depend on OpenSSL; both resist dead-store

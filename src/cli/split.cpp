@@ -114,9 +114,7 @@ void run_split(const SplitOptions& o) {
     std::vector<SecretBytes> texts, images, sheets;
     const std::string date = today_utc();
     for (const auto& part : parts) {
-        std::string text = shares::format_share(part);
-        texts.emplace_back(text.data(), text.size());
-        secure_wipe(text.data(), text.size());
+        texts.push_back(shares::format_share(part));
         if (!o.qr && !o.sheet) continue;
         const SecretBytes code = qr::png_of(texts.back());
         const sheet::ShareFacts facts{part.number, part.count, part.threshold, part.set_id, date,

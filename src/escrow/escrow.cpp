@@ -3,7 +3,6 @@
 
 #include <openssl/x509v3.h>
 
-#include <fstream>
 #include <iterator>
 #include <set>
 
@@ -40,12 +39,6 @@ RecipientSummary summary_of(const RecipientEntry& entry) {
 std::string recipient_name(const RecipientEntry& entry, const X509* cert) {
     if (cert != nullptr && entry.id.matches(cert)) return certificate_sha256_hex(cert);
     return entry.id.text();
-}
-
-std::string read_share_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorKind::usage, "cannot read --escrow-share file " + path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 struct ShareText {
@@ -157,9 +150,7 @@ OpenedEscrow open_escrow_file(std::span<const std::uint8_t> data, const std::str
     std::vector<shares::Share> parts;
     std::set<unsigned> numbers;
     auto add_share = [&](const SecretBytes& text, const std::string& source) {
-        std::string copy(text.reveal_text());
-        shares::Share share = shares::parse_share(copy, source);
-        secure_wipe(copy.data(), copy.size());
+        shares::Share share = shares::parse_share(text.reveal_text(), source);
         if (share.count != file.officers.size() || share.threshold != file.threshold)
             throw Error(ErrorKind::bad_input, fmt::format("{} is a share of a {}-of-{} set, not of {} ({}-of-{})", source,
                                                          share.threshold, share.count, what, file.threshold,
@@ -179,10 +170,7 @@ OpenedEscrow open_escrow_file(std::span<const std::uint8_t> data, const std::str
         add_share(share->text, key.name());
     }
     for (const auto& path : share_files) {
-        std::string text = read_share_file(path);
-        SecretBytes secret = SecretBytes::from_text(text);
-        secure_wipe(text.data(), text.size());
-        add_share(secret, path);
+        add_share(shares::read_share_file(path, "--escrow-share file"), path);
     }
     if (parts.size() < file.threshold)
         throw Error(ErrorKind::bad_password,
@@ -205,9 +193,7 @@ ExtractedShare extract_share(std::span<const std::uint8_t> data, const std::stri
     if (!share) not_a_recipient(key, what);
     key.close();
     // Check that what the envelope held is a share of this file before writing it.
-    std::string copy(share->text.reveal_text());
-    shares::Share parsed = shares::parse_share(copy, what);
-    secure_wipe(copy.data(), copy.size());
+    shares::Share parsed = shares::parse_share(share->text.reveal_text(), what);
     if (parsed.number != share->officer + 1 || parsed.count != file.officers.size() ||
         parsed.threshold != file.threshold)
         throw Error(ErrorKind::bad_input, what + ": the share in officer envelope " +

@@ -7,6 +7,7 @@
 
 #include "p11vault/error.hpp"
 #include "src/escrow/envelope.hpp"
+#include "src/secret_random.hpp"
 #include "src/shares.hpp"
 
 namespace p11vault::escrow {
@@ -42,20 +43,13 @@ der::Bytes make_threshold_file(std::span<const std::uint8_t> content, const std:
         throw Error(ErrorKind::usage, fmt::format("--recipient-threshold {} needs between {} and 255 --recipient "
                                                  "certificates (there are {})",
                                                  threshold, threshold < 2 ? 2 : threshold, officers.size()));
-    SecretBytes key(32);
-    {
-        auto random = ossl::random_bytes(key.size());
-        std::memcpy(key.data(), random.data(), random.size());
-        OPENSSL_cleanse(random.data(), random.size());
-    }
+    const SecretBytes key = random_secret(32);
     std::vector<shares::Share> parts = shares::split(key, threshold, static_cast<unsigned>(officers.size()));
     der::Bytes certificates, envelopes;
     for (std::size_t i = 0; i < officers.size(); ++i) {
         auto cert = ossl::cert_der(officers[i].cert.get());
         certificates.insert(certificates.end(), cert.begin(), cert.end());
-        std::string text = shares::format_share(parts[i]);
-        SecretBytes share_text = SecretBytes::from_text(text);
-        secure_wipe(text.data(), text.size());
+        const SecretBytes share_text = shares::format_share(parts[i]);
         der::Bytes envelope = seal(share_text.bytes(), {officers[i].cert.get()});
         envelopes.insert(envelopes.end(), envelope.begin(), envelope.end());
     }

@@ -181,7 +181,9 @@ std::uint64_t checked_iterations(const ASN1_INTEGER* value, const Limits& limits
     return iterations;
 }
 
-std::string cache_key(const char* kind, const SecretBytes&, PasswordForm form, const Bytes& salt,
+// What names a derived key in the cache: the KDF, the password's form and the file's
+// non-secret parameters, never the password or key bytes (a Decryptor has one password).
+std::string cache_key(const char* kind, PasswordForm form, const Bytes& salt,
                       std::uint64_t iterations, const std::string& digest, std::size_t length, int id) {
     return fmt::format("{}|{}|{}|{}|{}|{}|{}", kind, static_cast<int>(form), ossl::hex(salt), iterations, digest,
                        length, id);
@@ -393,7 +395,7 @@ void Decryptor::prefetch(const X509_ALGOR* algorithm, std::uint64_t max_iteratio
         return;  // decrypt() will say what is wrong, after the MAC
     }
     if (!p || p->iterations > max_iterations) return;
-    std::string key = cache_key("pbkdf2", password_, PasswordForm::utf8, p->salt, p->iterations, p->prf_digest,
+    std::string key = cache_key("pbkdf2", PasswordForm::utf8, p->salt, p->iterations, p->prf_digest,
                                 p->cipher_key_length, 0);
     if (cache_.count(key) != 0) return;
     prefetch_key_ = std::move(key);
@@ -429,7 +431,7 @@ void Decryptor::note_quirk(const std::string& name) {
 
 const SecretBytes& Decryptor::pbes2_key(const Pbes2Params& p) {
     std::size_t length = p.cipher_key_length;
-    return cached(cache_key("pbkdf2", password_, PasswordForm::utf8, p.salt, p.iterations, p.prf_digest, length, 0),
+    return cached(cache_key("pbkdf2", PasswordForm::utf8, p.salt, p.iterations, p.prf_digest, length, 0),
                   [&] { return pbkdf2(password_, p.salt, p.iterations, p.prf_digest, length); });
 }
 
@@ -447,7 +449,7 @@ std::optional<SecretBytes> Decryptor::try_pbes2(const Pbes2Params& p, const std:
         if (!form_password) continue;
         if (attempt.form != PasswordForm::utf8 && *form_password == password_) continue;  // same bytes: already tried
         const SecretBytes& key = cached(
-            cache_key("pbkdf2", password_, attempt.form, p.salt, p.iterations, p.prf_digest, key_length, 0),
+            cache_key("pbkdf2", attempt.form, p.salt, p.iterations, p.prf_digest, key_length, 0),
             [&] { return pbkdf2(*form_password, p.salt, p.iterations, p.prf_digest, key_length); });
         auto plain = cbc_decrypt(cipher, key, p.iv, data, size);
         if (plain && is_one_sequence(plain->data(), plain->size())) {
@@ -474,7 +476,7 @@ std::optional<SecretBytes> Decryptor::try_pkcs12_pbe(const X509_ALGOR* algorithm
         auto bmp = password_bytes(password_, form);
         if (!bmp || std::find(tried.begin(), tried.end(), *bmp) != tried.end()) continue;
         tried.push_back(bmp->clone());
-        const SecretBytes& key = cached(cache_key("p12kdf", password_, form, salt, iterations, "SHA1", scheme->key_length, 1),
+        const SecretBytes& key = cached(cache_key("p12kdf", form, salt, iterations, "SHA1", scheme->key_length, 1),
                                         [&] { return pkcs12_kdf(*bmp, salt, iterations, "SHA1", 1, scheme->key_length); });
         Bytes iv;
         if (scheme->iv_length != 0) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "p11vault/secret.hpp"
@@ -79,8 +80,16 @@ public:
     Contents& contents() { return contents_; }
     const Contents& contents() const { return contents_; }
     Decryptor& decryptor() { return decryptor_; }
-    // The password as given (UTF-8): what a token deriving a PBES2 key itself needs.
-    const SecretBytes& password() const { return password_; }
+    // For a token that refuses clear keys but can derive a PBES2 bag's key itself
+    // (CKM_PKCS5_PBKD2): returns derive(password, salt, iterations, prf, key_length) with
+    // the password as given (the standard UTF-8 form) and the bag's PBKDF2 parameters.
+    // The password is lent to that one KDF call; everything else gets derived keys
+    // (decryptor().pbes2_key), and the reader has no accessor that hands the password out.
+    template <typename Derive>
+    auto derive_bag_key_with(const Pbes2Params& params, Derive&& derive) const {
+        return std::forward<Derive>(derive)(password_, params.salt, params.iterations, params.prf_digest,
+                                            params.cipher_key_length);
+    }
 
     // Host path: the clear PrivateKeyInfo of a key bag (decrypting when shrouded).
     ossl::P8Info decrypt_key(const KeyBag& bag);

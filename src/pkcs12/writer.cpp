@@ -220,7 +220,7 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
     }
     if (uses_pbes2(profile_)) {
         salt_ = ossl::random_bytes(kSaltLength);
-        shared_key_ = pbkdf2(password_, salt_, iterations_, "SHA256", 32);
+        shared_key_ = pbkdf2(password_, salt_, iterations_, "SHA256", kSharedKeyLength);
     }
 }
 
@@ -230,6 +230,7 @@ BagEncryption Writer::next_bag_encryption() {
         e.cipher = "AES-256-CBC";
         e.iv = ossl::random_bytes(16);
         e.key = shared_key_.clone();
+        e.key_source = fmt::format("pbkdf2|SHA256|{}|{}", ossl::hex(salt_), iterations_);
         ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), "AES-256-CBC", nullptr));
         e.algorithm.reset(PKCS5_pbe2_set_iv_ex(cipher.get(), static_cast<int>(iterations_), salt_.data(),
                                                static_cast<int>(salt_.size()), e.iv.data(), NID_hmacWithSHA256,
@@ -240,6 +241,7 @@ BagEncryption Writer::next_bag_encryption() {
         e.key = pkcs12_kdf(bmp_password_, salt, iterations_, "SHA1", 1, 24);
         SecretBytes iv = pkcs12_kdf(bmp_password_, salt, iterations_, "SHA1", 2, 8);
         e.iv.assign(iv.data(), iv.data() + iv.size());
+        e.key_source = fmt::format("p12kdf|SHA1|{}|{}", ossl::hex(salt), iterations_);
         e.algorithm.reset(PKCS5_pbe_set_ex(NID_pbe_WithSHA1And3_Key_TripleDES_CBC, static_cast<int>(iterations_),
                                            salt.data(), static_cast<int>(salt.size()), ossl::libctx_modern()));
     }

@@ -20,6 +20,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "p11vault/secret.hpp"
@@ -51,6 +52,10 @@ struct BagEncryption {
     std::string cipher;   // "AES-256-CBC" or "DES-EDE3-CBC"
     SecretBytes key;
     Bytes iv;
+    // The key named by what made it (KDF, salt, iterations), never by its bytes: bags
+    // whose key_source is equal have the same key (the modern and fips profiles' one
+    // PBKDF2), so a caller can reuse what it made of the key without comparing secrets.
+    std::string key_source;
 };
 
 class Writer {
@@ -61,11 +66,19 @@ public:
 
     Profile profile() const { return profile_; }
     // The modern and fips profiles' one PBKDF2 (HMAC-SHA256, 32-byte key) that every
-    // bag's key is, so that a token refusing clear keys can derive the same key itself
-    // (CKM_PKCS5_PBKD2); with the password it is computed from. Legacy: no salt.
+    // bag's key is. Legacy: no salt.
     const Bytes& shared_salt() const { return salt_; }
     std::uint64_t iterations() const { return iterations_; }
-    const SecretBytes& password() const { return password_; }
+    // For a token that refuses clear keys but can derive the same key itself
+    // (CKM_PKCS5_PBKD2): returns derive(password, salt, iterations, prf, key_length) with
+    // the shared PBKDF2's parameters. The password is lent to that one KDF call; the
+    // writer has no accessor that hands it out.
+    template <typename Derive>
+    auto derive_shared_key_with(Derive&& derive) const {
+        return std::forward<Derive>(derive)(password_, salt_, iterations_, std::string("SHA256"),
+                                            std::size_t{kSharedKeyLength});
+    }
+    static constexpr std::size_t kSharedKeyLength = 32;
     // The encryption of the next key bag (fresh IV; for legacy also a fresh salt).
     BagEncryption next_bag_encryption();
 

@@ -296,33 +296,6 @@ TEST_P(Pkcs11SessionTest, EncryptAndDecryptRoundTrip) {
     EXPECT_NE(std::count(std::begin(random), std::end(random), 0), 32);
 }
 
-TEST_P(Pkcs11SessionTest, ScopedObjectDestroysUnlessReleased) {
-    auto session = token_->open_session();
-    AttributeTemplate match;
-    match.add_class(CKO_DATA).add_string(CKA_LABEL, "scoped");
-    auto make = [&] {
-        AttributeTemplate data;
-        data.add_class(CKO_DATA).add_bool(CKA_TOKEN, false).add_string(CKA_LABEL, "scoped");
-        return session->create_object(data);
-    };
-    { pkcs11::ScopedObject gone(*session, make()); }
-    EXPECT_TRUE(session->find(match).empty());
-    CK_OBJECT_HANDLE kept;
-    {
-        pkcs11::ScopedObject object(*session, make());
-        kept = object.release();
-    }
-    EXPECT_EQ(session->find(match), std::vector<CK_OBJECT_HANDLE>{kept});
-
-    // A failing destroy is reported on stderr, never thrown from the destructor.
-    session->destroy_object(kept);
-    ::testing::internal::CaptureStderr();
-    { pkcs11::ScopedObject stale(*session, kept); }
-    std::string warning = ::testing::internal::GetCapturedStderr();
-    EXPECT_NE(warning.find("p11vault: warning: could not remove object"), std::string::npos) << warning;
-    EXPECT_NE(warning.find("C_DestroyObject: CKR_OBJECT_HANDLE_INVALID"), std::string::npos) << warning;
-}
-
 TEST_P(Pkcs11SessionTest, DebugLogNamesCallsAndAttributesButNeverValues) {
     const std::string wrong_pin = "wrong-pin-4321";
     const std::string label = "label-value-not-for-logs";

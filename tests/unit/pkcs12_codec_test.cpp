@@ -201,6 +201,31 @@ TEST(Codec, ModernFileSharesOneSaltSoOneKdfServesEveryBag) {
     EXPECT_EQ(ivs.size(), 3u) << "every bag needs its own IV";
 }
 
+// What reuses a bag key (a backup's one imported wrapping key) finds it by key_source,
+// which names the key's KDF, salt and iterations and holds none of its bytes.
+TEST(Codec, BagKeysAreNamedByTheirParametersNotTheirBytes) {
+    auto pw = password("named keys");
+    pkcs12::Writer modern(pkcs12::Profile::modern, pw, 1000);
+    pkcs12::BagEncryption first = modern.next_bag_encryption();
+    pkcs12::BagEncryption second = modern.next_bag_encryption();
+    EXPECT_EQ(first.key_source, "pbkdf2|SHA256|" + ossl::hex(modern.shared_salt()) + "|1000");
+    EXPECT_EQ(second.key_source, first.key_source);
+    EXPECT_TRUE(second.key == first.key);
+    // Another file with the same password: another salt, another key, another name.
+    pkcs12::Writer other(pkcs12::Profile::modern, pw, 1000);
+    EXPECT_NE(other.next_bag_encryption().key_source, first.key_source);
+    const std::string key_hex = ossl::hex(first.key.data(), first.key.size());
+    EXPECT_EQ(first.key_source.find(key_hex), std::string::npos);
+
+    // Legacy: every bag has its own salt, so its own key and name.
+    pkcs12::Writer legacy(pkcs12::Profile::legacy, pw, 1000);
+    pkcs12::BagEncryption a = legacy.next_bag_encryption();
+    pkcs12::BagEncryption b = legacy.next_bag_encryption();
+    EXPECT_EQ(a.key_source.rfind("p12kdf|SHA1|", 0), 0u) << a.key_source;
+    EXPECT_NE(a.key_source, b.key_source);
+    EXPECT_FALSE(a.key == b.key);
+}
+
 TEST(Codec, IterationCapRefusesHostileCounts) {
     auto key = generate_ec();
     auto cert = self_signed(key.get(), "cap");

@@ -2,9 +2,15 @@
 // SecretBytes: explicit copies, moves that empty the source, growth, wiping.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "p11vault/secret.hpp"
+#include "pkcs11/locked_pages.hpp"
 
 namespace p11vault {
 namespace {
@@ -68,6 +74,91 @@ TEST(SecretBytes, SecureWipeZeroes) {
     secure_wipe(buffer, sizeof buffer);
     for (char c : buffer) EXPECT_EQ(c, 0);
     secure_wipe(nullptr, 0);  // harmless
+}
+
+// The kernel's count of this process's locked memory (VmLck in /proc/self/status), kB.
+long locked_kb() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmLck:", 0) == 0) return std::stol(line.substr(6));
+    ADD_FAILURE() << "no VmLck line in /proc/self/status";
+    return -1;
+}
+
+// AddressSanitizer intercepts mlock and munlock and makes them do nothing: the registry
+// counts, the kernel shows no locked memory (VmLck stays 0), so only the registry's
+// accounting can be checked there.
+constexpr const char* kMlockIgnored = "mlock succeeds but locks nothing here (a sanitizer intercepts it)";
+
+std::uintptr_t page_of(const void* p) {
+    return reinterpret_cast<std::uintptr_t>(p) / locked_pages::page_size();
+}
+
+// Two small secrets on one page: freeing the first must leave the page locked for the
+// second (mlock does not count: one munlock unlocks the page whoever locked it).
+TEST(SecretBytes, FreeingOneSecretKeepsAPageSharedWithAnotherLocked) {
+    // Small buffers come from one heap page often but not always: keep allocating until
+    // two neighbours share a page that no earlier secret of this process holds.
+    std::vector<std::unique_ptr<SecretBytes>> held;
+    SecretBytes* first = nullptr;
+    SecretBytes* second = nullptr;
+    for (int i = 0; i < 1000 && second == nullptr; ++i) {
+        held.push_back(std::make_unique<SecretBytes>(SecretBytes::from_text("secret")));
+        SecretBytes* fresh = held.back().get();
+        if (held.size() < 2) continue;
+        SecretBytes* previous = held[held.size() - 2].get();
+        if (page_of(previous->data()) == page_of(fresh->data()) &&
+            page_of(fresh->data()) == page_of(fresh->data() + 31) &&
+            page_of(previous->data()) == page_of(previous->data() + 31) &&
+            locked_pages::references(fresh->data()) == 2) {
+            first = previous;
+            second = fresh;
+        }
+    }
+    ASSERT_NE(second, nullptr) << "no two secrets on one page";
+    if (!locked_pages::is_locked(second->data())) GTEST_SKIP() << "mlock is refused here (RLIMIT_MEMLOCK)";
+    const std::uint8_t* page = second->data();
+    const long before = locked_kb();
+    const bool kernel_counts = before != 0;  // see kMlockIgnored
+
+    first->clear();
+    EXPECT_EQ(locked_pages::references(page), 1u);
+    EXPECT_TRUE(locked_pages::is_locked(page));
+    if (kernel_counts) {
+        EXPECT_EQ(locked_kb(), before) << "freeing one secret unlocked a page another one still uses";
+    }
+
+    second->clear();
+    EXPECT_EQ(locked_pages::references(page), 0u);
+    EXPECT_FALSE(locked_pages::is_locked(page));
+    if (kernel_counts) {
+        EXPECT_EQ(locked_kb(), before - static_cast<long>(locked_pages::page_size() / 1024));
+    }
+    if (!kernel_counts) GTEST_SKIP() << kMlockIgnored << ": only the registry's accounting was checked";
+}
+
+// A secret across several pages locks each once and unlocks each when the last user goes.
+TEST(SecretBytes, LargeSecretLocksAndUnlocksEveryPage) {
+    const std::size_t page = locked_pages::page_size();
+    const long before = locked_kb();
+    auto big = std::make_unique<SecretBytes>(8 * page);
+    if (!locked_pages::is_locked(big->data())) GTEST_SKIP() << "mlock is refused here (RLIMIT_MEMLOCK)";
+    const bool kernel_counts = locked_kb() != 0;  // see kMlockIgnored
+    for (std::size_t offset = 0; offset < big->size(); offset += page) {
+        EXPECT_EQ(locked_pages::references(big->data() + offset), 1u) << offset;
+        EXPECT_TRUE(locked_pages::is_locked(big->data() + offset)) << offset;
+    }
+    // Its first and last pages may be shared with secrets already locked.
+    if (kernel_counts) {
+        EXPECT_GE(locked_kb(), before + static_cast<long>(6 * page / 1024));
+    }
+    const std::uint8_t* start = big->data();
+    big.reset();
+    EXPECT_EQ(locked_pages::references(start), 0u);
+    if (kernel_counts) {
+        EXPECT_EQ(locked_kb(), before);
+    }
+    if (!kernel_counts) GTEST_SKIP() << kMlockIgnored << ": only the registry's accounting was checked";
 }
 
 }  // namespace

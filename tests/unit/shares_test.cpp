@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "p11vault/error.hpp"
 #include "src/shares.hpp"
 
@@ -13,7 +18,8 @@ std::vector<shares::Share> pick(const std::vector<shares::Share>& all, std::init
     std::vector<shares::Share> out;
     for (int n : numbers) {
         // Through the printed form, as in a ceremony (and Share holds a move-only secret).
-        out.push_back(shares::parse_share(shares::format_share(all[static_cast<std::size_t>(n - 1)]), "share"));
+        const SecretBytes printed = shares::format_share(all[static_cast<std::size_t>(n - 1)]);
+        out.push_back(shares::parse_share(printed.reveal_text(), "share"));
     }
     return out;
 }
@@ -50,7 +56,7 @@ TEST(Shares, MixedSetsAreRefused) {
     auto a = shares::split(SecretBytes::from_text("pw"), 2, 3);
     auto b = shares::split(SecretBytes::from_text("pw"), 2, 3);
     std::vector<shares::Share> mixed = pick(a, {1});
-    mixed.push_back(shares::parse_share(shares::format_share(b[1]), "b2"));
+    mixed.push_back(shares::parse_share(shares::format_share(b[1]).reveal_text(), "b2"));
     try {
         shares::combine(mixed);
         FAIL();
@@ -61,7 +67,7 @@ TEST(Shares, MixedSetsAreRefused) {
 
 TEST(Shares, TypingMistakeIsFoundAtItsLine) {
     auto all = shares::split(SecretBytes::from_text("pw"), 2, 2);
-    std::string printed = shares::format_share(all[0]);
+    std::string printed(shares::format_share(all[0]).reveal_text());
     auto at = printed.find("\n03 ");
     ASSERT_NE(at, std::string::npos);
     printed[at + 4] = printed[at + 4] == 'A' ? 'B' : 'A';
@@ -78,7 +84,7 @@ TEST(Shares, ShareTextHoldsNoHashOfThePassword) {
     // password alone that would let a holder test guesses.
     auto secret = SecretBytes::from_text("guessable");
     auto all = shares::split(secret, 2, 3);
-    std::string printed = shares::format_share(all[0]);
+    std::string printed(shares::format_share(all[0]).reveal_text());
     EXPECT_EQ(printed.find("guessable"), std::string::npos);
     EXPECT_EQ(printed.find("hash"), std::string::npos);
     EXPECT_EQ(printed.find("digest"), std::string::npos);
@@ -96,6 +102,34 @@ TEST(Shares, BadParametersAreUsageErrors) {
     EXPECT_THROW(shares::split(s, 1, 3), Error);
     EXPECT_THROW(shares::split(s, 4, 3), Error);
     EXPECT_THROW(shares::split(s, 2, 256), Error);
+}
+
+// combine_files reads each file into SecretBytes in chunks: a file longer than one chunk
+// (a share with a long comment) and one with CRLF line ends (typed back on Windows) read
+// as their text.
+TEST(Shares, CombineFilesReadsLongAndCrlfShareFiles) {
+    char dir_template[] = "/tmp/p11vault-shares-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    const std::filesystem::path dir(dir_template);
+    auto all = shares::split(SecretBytes::from_text("from files"), 2, 3);
+    const SecretBytes first = shares::format_share(all[0]);
+    const SecretBytes second = shares::format_share(all[2]);
+    std::string long_text(first.reveal_text());
+    long_text.insert(long_text.find('\n') + 1, std::string(2000, '#') + "\n" + std::string(9000, '#') + "\n");
+    std::string crlf_text;
+    for (char c : second.reveal_text()) crlf_text += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    std::ofstream(dir / "1.share", std::ios::binary) << long_text;
+    std::ofstream(dir / "3.share", std::ios::binary) << crlf_text;
+    SecretBytes secret = shares::combine_files({(dir / "1.share").string(), (dir / "3.share").string()});
+    EXPECT_EQ(text(secret), "from files");
+    try {
+        shares::combine_files({(dir / "1.share").string(), (dir / "missing.share").string()});
+        FAIL() << "a missing share file was read";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::usage);
+        EXPECT_EQ(std::string(e.what()), "cannot read share file " + (dir / "missing.share").string());
+    }
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
