@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "p11vault/export.hpp"
+
 namespace p11vault {
 
 // Exit codes of the command-line contract. Scripts depend on these numbers.
@@ -25,7 +27,9 @@ enum class ExitCode : int {
     interrupted_term = 143,  // SIGTERM
 };
 
-class Error : public std::runtime_error {
+// Exported (its type_info above all) so that a program catches the Error the shared
+// library throws.
+class P11VAULT_EXPORT Error : public std::runtime_error {
 public:
     Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
     ExitCode code() const noexcept { return code_; }
