@@ -10,8 +10,9 @@
 #  - every installed header compiles alone with -I PREFIX/include only, and includes
 #    nothing but the C and C++ standard libraries and other p11vault headers;
 #  - examples/ builds with find_package(p11vault) (shared and static), and every example
-#    compiles with `c++ -std=c++20 $(pkg-config --cflags --libs p11vault)`;
-#  - every example built those three ways runs (run_EXAMPLE below gives its arguments).
+#    with `c++ -std=c++20 $(pkg-config --cflags --libs p11vault)` and statically with
+#    libp11vault.a and `pkg-config --static`;
+#  - every example built those four ways runs (run_EXAMPLE below gives its arguments).
 set -euo pipefail
 build=$(cd "$1" && pwd)
 source_dir=$(cd "$2" && pwd)
@@ -45,6 +46,7 @@ expect=(
   "$libdir/cmake/p11vault/p11vaultConfigVersion.cmake"
   "$libdir/cmake/p11vault/p11vaultTargets.cmake"
   "$libdir/cmake/p11vault/p11vaultStaticTargets.cmake"
+  "$prefix/share/doc/p11vault/library.md"
 )
 for header in "$source_dir"/include/p11vault/*.hpp; do
   expect+=("$prefix/include/p11vault/$(basename "$header")")
@@ -178,13 +180,22 @@ pc_static=$(pkg-config --static --libs p11vault)
 for needed in -lp11vault -lcrypto -lp11-kit -lfmt -lgfshare -lcairo; do
   [[ " $pc_static " == *" $needed "* ]] || fail "pkg-config --static --libs p11vault lacks $needed: $pc_static"
 done
-mkdir -p "$work/pkg-config"
+# Static: the archive by name, then what `pkg-config --static` says it needs
+# (docs/library.md gives this command).
+pc_static_flags="$(pkg-config --cflags p11vault) $libdir/libp11vault.a $(pkg-config --static --libs-only-l p11vault | sed 's/-lp11vault//')"
+mkdir -p "$work/pkg-config" "$work/pkg-config-static"
 for name in "${names[@]}"; do
   # shellcheck disable=SC2086 # the flags are words
   "$cxx" -std=c++20 -Wall -Wextra -Werror "$source_dir/examples/$name.cpp" -o "$work/pkg-config/$name" $pc_flags \
     2>"$work/pkg-config/$name.log" || {
     cat "$work/pkg-config/$name.log"
     fail "examples/$name.cpp does not build with pkg-config --cflags --libs p11vault"
+  }
+  # shellcheck disable=SC2086
+  "$cxx" -std=c++20 -Wall -Wextra -Werror "$source_dir/examples/$name.cpp" -o "$work/pkg-config-static/$name" \
+    $pc_static_flags 2>"$work/pkg-config-static/$name.log" || {
+    cat "$work/pkg-config-static/$name.log"
+    fail "examples/$name.cpp does not link libp11vault.a with pkg-config --static --libs p11vault"
   }
 done
 
@@ -195,6 +206,12 @@ run_version() {
   local out
   out=$("$1") || fail "$1 exited $?"
   [[ $out == "$("$prefix/bin/p11vault" --version | head -1)" ]] || fail "$1 printed '$out', p11vault --version another"
+}
+
+run_errors() {
+  local out
+  out=$(env -u P11VAULT_EXAMPLE_UNSET_VARIABLE "$1") || fail "$1 exited $?: $out"
+  [[ $out == "p11vault::Error 2: --pin env:P11VAULT_EXAMPLE_UNSET_VARIABLE: "* ]] || fail "$1 printed: $out"
 }
 
 # backup_and_restore MODULE SOURCE_TOKEN_LABEL TARGET_TOKEN_LABEL, PIN in
@@ -242,11 +259,11 @@ run_backup_and_restore() {
 ran=0
 for name in "${names[@]}"; do
   declare -F "run_$name" >/dev/null || fail "examples/$name.cpp has no run_$name in $0"
-  for binary in "$work/cmake-shared/$name" "$work/cmake-static/$name" "$work/pkg-config/$name"; do
+  for binary in "$work"/{cmake-shared,cmake-static,pkg-config,pkg-config-static}/"$name"; do
     [[ -x $binary ]] || fail "$binary was not built"
     # The shared builds load the installed libp11vault.so, the static one none.
     needed=$(readelf -d "$binary" | grep NEEDED || true)
-    if [[ $binary == */cmake-static/* ]]; then
+    if [[ $binary == *-static/* ]]; then
       [[ $needed != *libp11vault* ]] || fail "$binary needs libp11vault.so although linked statically"
     else
       [[ $needed == *"[libp11vault.so.$soversion]"* ]] || fail "$binary does not need libp11vault.so.$soversion: $needed"
@@ -255,4 +272,4 @@ for name in "${names[@]}"; do
     ran=$((ran + 1))
   done
 done
-echo "installed library $version (soname libp11vault.so.$soversion, $(wc -l <<<"$exported") p11vault symbols exported); ran ${#names[@]} examples x 3 builds: ${names[*]}"
+echo "installed library $version (soname libp11vault.so.$soversion, $(wc -l <<<"$exported") p11vault symbols exported); ran $ran programs (${names[*]}, each built 4 ways)"
