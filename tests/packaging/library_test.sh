@@ -116,8 +116,9 @@ done
 # the kernel headers, libstdc++ or the compiler.
 if [[ -s $work/included ]]; then
   xargs -r realpath <"$work/included" | sort -u >"$work/included.real"
-  owners=$(xargs -r dpkg -S <"$work/included.real" 2>"$work/dpkg.log" | cut -d: -f1 | tr ', ' '\n\n' |
-    grep -v '^$' | sort -u) || {
+  # "pkg-a:amd64, pkg-b:amd64: /usr/include/x.h" -> pkg-a, pkg-b
+  owners=$(xargs -r dpkg -S <"$work/included.real" 2>"$work/dpkg.log" | sed -E 's/: [^:]*$//; s/, /\n/g' |
+    sed -E 's/:[a-z0-9]+$//' | sort -u) || {
     cat "$work/dpkg.log"
     fail "an installed header includes a file no Debian package owns"
   }
@@ -143,12 +144,12 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 build_with_cmake() { # DIR [cmake args...]
   local dir=$1
   shift
-  cmake -S "$source_dir/examples" -B "$dir" "${generator[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror" "$@" >"$dir.log" 2>&1 &&
-    cmake --build "$dir" >>"$dir.log" 2>&1 || {
+  if ! cmake -S "$source_dir/examples" -B "$dir" "${generator[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror" "$@" >"$dir.log" 2>&1 ||
+    ! cmake --build "$dir" >>"$dir.log" 2>&1; then
     cat "$dir.log"
     fail "examples/ does not build with find_package(p11vault) $*"
-  }
+  fi
   # The package found must be the one just installed, not another on this system.
   grep -qF "from $libdir/cmake/p11vault" "$dir.log" || fail "find_package found another p11vault: $(grep 'p11vault ' "$dir.log")"
 }
@@ -226,21 +227,27 @@ run_backup_and_restore() {
     cd "$dir"
     # Secrets no output contains by chance, so that a leak is found below.
     local pin=example-pin-4821 password=example-file-password-7390
-    eval "$("$source_dir/scripts/softhsm-env" "$dir/softhsm" source "$pin" so-pin-12345678)"
-    eval "$("$source_dir/scripts/softhsm-env" "$dir/softhsm" target "$pin" so-pin-12345678)"
+    local label environment
+    for label in source target; do
+      environment=$("$source_dir/scripts/softhsm-env" "$dir/softhsm" "$label" "$pin" so-pin-12345678) ||
+        fail "scripts/softhsm-env: making the $label token"
+      eval "$environment"
+    done
     local tool=(pkcs11-tool --module "$P11VAULT_MODULE" --login --pin "$pin")
-    "${tool[@]}" --token-label source --keypairgen --key-type rsa:2048 --id 01 --label example-key \
-      --extractable >setup.log 2>&1 &&
-      "${tool[@]}" --token-label source --read-object --type pubkey --id 01 -o key.pub.der >>setup.log 2>&1 &&
-      openssl pkey -pubin -inform DER -in key.pub.der -out key.pub.pem 2>>setup.log &&
-      openssl genpkey -algorithm ed25519 -out issuer.key 2>>setup.log &&
-      openssl x509 -new -subj /CN=p11vault-example -key issuer.key -force_pubkey key.pub.pem -days 2 \
-        -outform DER -out key.crt.der 2>>setup.log &&
-      "${tool[@]}" --token-label source --write-object key.crt.der --type cert --id 01 --label example-key \
-        >>setup.log 2>&1 || {
+    if ! {
+      "${tool[@]}" --token-label source --keypairgen --key-type rsa:2048 --id 01 --label example-key \
+        --extractable >setup.log 2>&1 &&
+        "${tool[@]}" --token-label source --read-object --type pubkey --id 01 -o key.pub.der >>setup.log 2>&1 &&
+        openssl pkey -pubin -inform DER -in key.pub.der -out key.pub.pem 2>>setup.log &&
+        openssl genpkey -algorithm ed25519 -out issuer.key 2>>setup.log &&
+        openssl x509 -new -subj /CN=p11vault-example -key issuer.key -force_pubkey key.pub.pem -days 2 \
+          -outform DER -out key.crt.der 2>>setup.log &&
+        "${tool[@]}" --token-label source --write-object key.crt.der --type cert --id 01 --label example-key \
+          >>setup.log 2>&1
+    }; then
       cat setup.log
       fail "setting up the source token"
-    }
+    fi
     P11VAULT_EXAMPLE_PIN=$pin P11VAULT_EXAMPLE_PASSWORD=$password \
       "$binary" "$P11VAULT_MODULE" source target >run.log 2>&1 || {
       cat run.log
