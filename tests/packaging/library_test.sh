@@ -58,6 +58,10 @@ done
   fail "libp11vault.so links to $(readlink "$libdir/libp11vault.so"), not libp11vault.so.$soversion"
 dynamic=$(readelf -d "$libdir/libp11vault.so.$version")
 grep -qF "Library soname: [libp11vault.so.$soversion]" <<<"$dynamic" || fail "soname is not libp11vault.so.$soversion"
+# Hardened as the program is (full RELRO, stack protector), and no RUNPATH of the build tree.
+grep -q 'BIND_NOW' <<<"$dynamic" || fail "libp11vault.so: no BIND_NOW (full RELRO)"
+! grep -qE 'RUNPATH|RPATH|TEXTREL' <<<"$dynamic" || fail "libp11vault.so has an RPATH/RUNPATH or TEXTREL: $dynamic"
+grep -q '__stack_chk_fail' <<<"$(nm -D "$libdir/libp11vault.so.$version")" || fail "libp11vault.so: no stack protector"
 # The static archive holds the PKCS#11 layer too: it is all a static program links.
 members=$(ar t "$libdir/libp11vault.a")
 for object in secret_source.cpp.o module.cpp.o version.cpp.o; do
