@@ -16,9 +16,9 @@ int main() {
     try {
         p11vault::read_secret(std::optional<std::string>("env:" + variable), "PIN", "--pin");
     } catch (const p11vault::Error& error) {
-        std::cout << "p11vault::Error " << static_cast<int>(error.code()) << ": " << error.what() << '\n';
+        std::cout << "p11vault::Error " << static_cast<int>(error.kind()) << ": " << error.what() << '\n';
         const bool names_variable = std::string(error.what()).find(variable) != std::string::npos;
-        return error.code() == p11vault::ExitCode::usage && names_variable ? 0 : 1;
+        return error.kind() == p11vault::ErrorKind::usage && names_variable ? 0 : 1;
     }
     std::cout << "no p11vault::Error thrown\n";
     return 1;

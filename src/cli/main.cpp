@@ -60,7 +60,7 @@ void harden_process() {
 
 // The contract's one error line: multi-line texts (from libraries) are folded into it,
 // and other control characters (a token label may hold an escape sequence) shown as '?'.
-int report_error(std::string_view message, ExitCode code) {
+int report_error(std::string_view message, ErrorKind code) {
     std::string line(message);
     for (char& c : line) {
         if (c == '\n' || c == '\r' || c == '\t') c = ' ';
@@ -129,21 +129,21 @@ std::optional<int> handle_first_word(CLI::App& app, const std::vector<std::strin
     if (words.front() == "help") {
         if (words.size() == 1) {
             std::fputs(app.help().c_str(), stdout);
-            return static_cast<int>(ExitCode::ok);
+            return static_cast<int>(ErrorKind::ok);
         }
         if (words.size() > 2)
-            return report_error("help takes one subcommand, e.g. p11vault help backup", ExitCode::usage);
+            return report_error("help takes one subcommand, e.g. p11vault help backup", ErrorKind::usage);
         if (!is_subcommand(words[1]))
             return report_error(fmt::format("unknown subcommand '{}'{} (see p11vault --help)", printable_word(words[1]),
                                             cli::did_you_mean(words[1], subcommands)),
-                                ExitCode::usage);
+                                ErrorKind::usage);
         std::fputs(app.get_subcommand(words[1])->help().c_str(), stdout);
-        return static_cast<int>(ExitCode::ok);
+        return static_cast<int>(ErrorKind::ok);
     }
     if (!is_subcommand(words.front()))
         return report_error(fmt::format("unknown subcommand '{}'{} (see p11vault --help)", printable_word(words.front()),
                                         cli::did_you_mean(words.front(), subcommands)),
-                            ExitCode::usage);
+                            ErrorKind::usage);
     return std::nullopt;
 }
 
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
 
     try {
         app.parse(argc, argv);
-        return static_cast<int>(ExitCode::ok);
+        return static_cast<int>(ErrorKind::ok);
     } catch (const CLI::Success& request) {  // --help, --version
         return app.exit(request, std::cout, std::cerr);
     } catch (const CLI::ParseError& error) {
@@ -183,10 +183,10 @@ int main(int argc, char** argv) {
                 const std::string word = unexpected.front().substr(0, unexpected.front().find('='));
                 return report_error(fmt::format("unknown option '{}'{} (see p11vault --help)", word,
                                                 cli::did_you_mean(word, top_level_options(app))),
-                                    ExitCode::usage);
+                                    ErrorKind::usage);
             }
             std::fputs(app.help().c_str(), stderr);
-            return report_error("give a subcommand (see the list above)", ExitCode::usage);
+            return report_error("give a subcommand (see the list above)", ErrorKind::usage);
         }
         const auto chosen = app.get_subcommands();
         const CLI::App& command = chosen.empty() ? app : *chosen.front();
@@ -194,11 +194,11 @@ int main(int argc, char** argv) {
         if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr)
             return report_error(describe_unexpected(app.remaining(true), cli::option_names(command)) + " (see " +
                                     help + ")",
-                                ExitCode::usage);
-        return report_error(cli::explain_parse_error(command, error) + " (see " + help + ")", ExitCode::usage);
+                                ErrorKind::usage);
+        return report_error(cli::explain_parse_error(command, error) + " (see " + help + ")", ErrorKind::usage);
     } catch (const Error& error) {
-        return report_error(error.what(), error.code());
+        return report_error(error.what(), error.kind());
     } catch (const std::exception& error) {
-        return report_error(error.what(), ExitCode::failure);
+        return report_error(error.what(), ErrorKind::failure);
     }
 }
