@@ -15,9 +15,11 @@
 #include <span>
 #include <string_view>
 
+#include "p11vault/export.hpp"
+
 namespace p11vault {
 
-class SecretBytes {
+class P11VAULT_EXPORT SecretBytes {
 public:
     SecretBytes() noexcept = default;
     explicit SecretBytes(std::size_t size);  // zero-filled
@@ -60,6 +62,6 @@ private:
 };
 
 // Wipes memory in a way the compiler cannot remove.
-void secure_wipe(void* data, std::size_t size) noexcept;
+P11VAULT_EXPORT void secure_wipe(void* data, std::size_t size) noexcept;
 
 }  // namespace p11vault

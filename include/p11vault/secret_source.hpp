@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "p11vault/export.hpp"
 #include "p11vault/secret.hpp"
 
 namespace p11vault {
@@ -23,7 +24,7 @@ enum class Prompt {
 // Errors never contain the secret; a missing env var, unreadable file etc. are
 // Error(usage) naming the source, not its content. pass: prints one warning to stderr
 // (argv is visible to other users of the machine).
-SecretBytes read_secret(const std::optional<std::string>& source, std::string_view what,
-                        std::string_view option_name, Prompt prompt = Prompt::once);
+P11VAULT_EXPORT SecretBytes read_secret(const std::optional<std::string>& source, std::string_view what,
+                                        std::string_view option_name, Prompt prompt = Prompt::once);
 
 }  // namespace p11vault

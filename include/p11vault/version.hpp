@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "p11vault/export.hpp"
+
 namespace p11vault {
 
 struct VersionInfo {
@@ -13,10 +15,10 @@ struct VersionInfo {
     std::string p11kit;   // the p11-kit the binary was built against, "0.24.1"
 };
 
-const VersionInfo& version_info();
+P11VAULT_EXPORT const VersionInfo& version_info();
 
 // "p11vault 0.1.0 (commit 1a2b3c4d5e6f) with OpenSSL 3.0.19 27 Jan 2026, p11-kit 0.24.1":
 // the first line of `p11vault --version` and the `tool` of every record.
-std::string version_text();
+P11VAULT_EXPORT std::string version_text();
 
 }  // namespace p11vault

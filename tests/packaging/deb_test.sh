@@ -36,6 +36,12 @@ for file in ./usr/bin/p11vault ./usr/share/man/man1/p11vault.1.gz ./usr/share/ba
   grep -qxF "$file" <<<"$files" || fail "the package lacks $file"
 done
 
+# The package is the program: the library and its development files (docs/library.md)
+# are not in it.
+if library_files=$(grep -E '^\./usr/(include|lib)/|libp11vault|p11vault\.pc|library\.md' <<<"$files"); then
+  fail "the package holds the library's files: $library_files"
+fi
+
 # lintian: no error (warnings and informational tags are shown, not fatal).
 lintian --tag-display-limit 0 "$deb" >"$work/lintian.log" 2>&1 || true
 if grep -q '^E:' "$work/lintian.log"; then
