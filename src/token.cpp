@@ -191,14 +191,11 @@ std::string pin_file_source(const std::string& pin_source, const TokenOptions& o
 
 std::string describe_tokens(const std::vector<PresentToken>& tokens) {
     if (tokens.empty()) return "the module has no token";
-    std::string text = "tokens present: ";
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-        if (i != 0) text += ", ";
-        const auto& token = tokens[i];
-        text += token.info.token_initialized() ? fmt::format("\"{}\" (slot {})", token.info.label, token.slot)
-                                               : fmt::format("uninitialized (slot {})", token.slot);
-    }
-    return text;
+    std::vector<std::string> named;
+    for (const auto& token : tokens)
+        named.push_back(token.info.token_initialized() ? fmt::format("\"{}\" (slot {})", token.info.label, token.slot)
+                                                       : fmt::format("uninitialized (slot {})", token.slot));
+    return fmt::format("tokens present: {}", fmt::join(named, ", "));
 }
 
 // What the options ask for, as the user wrote it, for messages.
@@ -207,9 +204,7 @@ std::string describe_selection(const TokenOptions& options) {
     if (options.token_uri) parts.push_back("--token " + *options.token_uri);
     if (options.token_label) parts.push_back("--token-label \"" + *options.token_label + "\"");
     if (options.slot) parts.push_back(fmt::format("--slot {}", *options.slot));
-    std::string text;
-    for (const auto& part : parts) text += (text.empty() ? "" : " ") + part;
-    return text;
+    return fmt::format("{}", fmt::join(parts, " "));
 }
 
 bool matches(const PresentToken& token, const TokenOptions& options, const pkcs11::TokenUri& uri) {

@@ -12,6 +12,12 @@
 //     p11vault::VerifyReport report = p11vault::verify(spec, my_secrets, my_events);
 //     bool good = report.drill_ok() && (!report.comparison || report.comparison->same());
 //
+// The drill's SoftHSM token lives in a private temporary directory; SoftHSM reads its
+// configuration only from $SOFTHSM2_CONF, so the drill sets that variable for its
+// duration and puts it back afterwards: run no drill while another thread of the process
+// reads the environment or uses SoftHSM, and none in a process where SoftHSM is already
+// initialized (Error(token)).
+//
 // Nothing is written to any token but the drill's own, which is deleted afterwards. The
 // password is asked for first (SecretPurpose::file_password); the token's PIN when the
 // token is opened. A drill or comparison that finds a difference is not an Error: the
