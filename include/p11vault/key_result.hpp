@@ -3,6 +3,7 @@
 // per key. Value types only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
