@@ -3,8 +3,8 @@
 // proves the copy: the backup's keys sign in a throw-away SoftHSM token (the drill) and
 // the second token holds the same keys as the backup. Uses only <p11vault/...> headers.
 //
-//     P11VAULT_EXAMPLE_PIN=1234 P11VAULT_EXAMPLE_PASSWORD='a long passphrase' \
-//         backup_and_restore /usr/lib/softhsm/libsofthsm2.so old-ca new-ca
+//     export P11VAULT_EXAMPLE_PIN=1234 P11VAULT_EXAMPLE_PASSWORD='a long passphrase'
+//     backup_and_restore /usr/lib/softhsm/libsofthsm2.so old-ca new-ca
 //
 // Both tokens take the PIN of $P11VAULT_EXAMPLE_PIN; the backup is protected with
 // $P11VAULT_EXAMPLE_PASSWORD while it exists (here only in memory). Exit code 0 when the
