@@ -45,6 +45,17 @@ public:
 
     // Removes the progress line, before results are printed.
     void clear_progress();
+    // Runs `operation` (a call of the API with this run as its Events and SecretProvider)
+    // and removes the progress line afterwards, also when it throws: before the error
+    // line, and before a failed run's record is appended.
+    template <typename Operation>
+    auto call(Operation&& operation) {
+        struct ClearAfter {
+            CommandRun& run;
+            ~ClearAfter() { run.clear_progress(); }
+        } clear_after{*this};
+        return operation();
+    }
 
     void warning(std::string_view text) override;
     void progress(const ProgressEvent& event) override;

@@ -70,8 +70,7 @@ void run(const BackupCommandOptions& o) {
     record.file = o.out;
     command.on_token_opened = [&](const TokenDescription& token) { record.token = token_info_of(token); };
     run_recorded(o.record, record, [&] {
-        const BackupReport result = backup(spec, command, command);
-        command.clear_progress();
+        const BackupReport result = command.call([&] { return backup(spec, command, command); });
         const std::vector<KeyReport> keys = key_reports_of(result.keys), skipped = key_reports_of(result.skipped);
         record.keys = keys;
         record.keys.insert(record.keys.end(), skipped.begin(), skipped.end());

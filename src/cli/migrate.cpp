@@ -81,8 +81,7 @@ void run(const MigrateCommandOptions& o) {
     run_recorded(o.record, record, [&] {
         command.add_token(o.from);
         command.add_token(o.to);
-        const MigrateReport result = migrate(spec, command, command);
-        command.clear_progress();
+        const MigrateReport result = command.call([&] { return migrate(spec, command, command); });
         const std::vector<KeyReport> keys = key_reports_of(result.keys);
         record.keys = keys;
         record.details = {{"from_token", {{"label", result.from.label}, {"serial", result.from.serial}}},

@@ -60,8 +60,7 @@ void run(const RestoreCommandOptions& o) {
         command.add_token(o.token);
         command.set_file_password(std::move(input.password));
         spec.file = std::move(input.pkcs12);
-        const RestoreReport result = restore(spec, command, command);
-        command.clear_progress();
+        const RestoreReport result = command.call([&] { return restore(spec, command, command); });
         const std::vector<KeyReport> keys = key_reports_of(result.keys);
         record.keys = keys;
         record.details["certificates_written"] = result.certificates_written;

@@ -135,8 +135,7 @@ void run(const VerifyCommandOptions& o) {
         if (spec.compare_with) command.add_token(o.token);
         command.set_file_password(std::move(input.password));
         spec.file = std::move(input.pkcs12);
-        VerifyReport verification = verify(spec, command, command);
-        command.clear_progress();
+        VerifyReport verification = command.call([&] { return verify(spec, command, command); });
         for (const auto& key : verification.keys) {
             KeyReport report;
             report.id = key.id;
