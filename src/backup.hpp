@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "p11vault/backup.hpp"  // KeySelection
 #include "p11vault/secret.hpp"
 #include "pkcs11/session.hpp"
 #include "src/inventory.hpp"
@@ -22,13 +23,6 @@ namespace p11vault {
 // How a key left the token; names as printed and recorded.
 enum class ExtractionPath { token_wrap, token_wrap_legacy, host_reencrypt, attribute_read };
 const char* path_name(ExtractionPath path);
-
-struct KeySelection {
-    bool all = false;
-    std::vector<std::vector<std::uint8_t>> ids;  // --id (repeatable)
-    std::vector<std::string> labels;             // --label (repeatable)
-    bool empty() const { return !all && ids.empty() && labels.empty(); }
-};
 
 struct BackupOptions {
     KeySelection selection;

@@ -7,6 +7,7 @@ namespace p11vault {
 Events::~Events() = default;
 void Events::warning(std::string_view) {}
 void Events::progress(const ProgressEvent&) {}
+void Events::token_opened(const TokenDescription&) {}
 
 SecretProvider::~SecretProvider() = default;
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "p11vault/restore.hpp"  // ConflictPolicy
 #include "pkcs11/session.hpp"
 #include "src/pkcs12/reader.hpp"
 #include "src/quirks.hpp"
@@ -16,8 +17,6 @@
 #include "src/token_lock.hpp"
 
 namespace p11vault {
-
-enum class ConflictPolicy { fail, skip, replace };
 
 struct RestoreOptions {
     bool dry_run = false;

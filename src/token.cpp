@@ -191,14 +191,11 @@ std::string pin_file_source(const std::string& pin_source, const TokenOptions& o
 
 std::string describe_tokens(const std::vector<PresentToken>& tokens) {
     if (tokens.empty()) return "the module has no token";
-    std::string text = "tokens present: ";
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-        if (i != 0) text += ", ";
-        const auto& token = tokens[i];
-        text += token.info.token_initialized() ? fmt::format("\"{}\" (slot {})", token.info.label, token.slot)
-                                               : fmt::format("uninitialized (slot {})", token.slot);
-    }
-    return text;
+    std::vector<std::string> named;
+    for (const auto& token : tokens)
+        named.push_back(token.info.token_initialized() ? fmt::format("\"{}\" (slot {})", token.info.label, token.slot)
+                                                       : fmt::format("uninitialized (slot {})", token.slot));
+    return fmt::format("tokens present: {}", fmt::join(named, ", "));
 }
 
 // What the options ask for, as the user wrote it, for messages.
@@ -207,9 +204,7 @@ std::string describe_selection(const TokenOptions& options) {
     if (options.token_uri) parts.push_back("--token " + *options.token_uri);
     if (options.token_label) parts.push_back("--token-label \"" + *options.token_label + "\"");
     if (options.slot) parts.push_back(fmt::format("--slot {}", *options.slot));
-    std::string text;
-    for (const auto& part : parts) text += (text.empty() ? "" : " ") + part;
-    return text;
+    return fmt::format("{}", fmt::join(parts, " "));
 }
 
 bool matches(const PresentToken& token, const TokenOptions& options, const pkcs11::TokenUri& uri) {
@@ -275,14 +270,11 @@ void refuse_locked_pin(const pkcs11::TokenInfo& info) {
     if (info.pin_locked()) throw Error(ErrorKind::token, locked_pin_advice(info));
 }
 
-void warn_about_pin_tries(const pkcs11::TokenInfo& info) {
+void warn_about_pin_tries(const pkcs11::TokenInfo& info, Events& events) {
     if (info.pin_final_try()) {
-        std::fprintf(stderr,
-                     "p11vault: warning: token \"%s\": one PIN try left; a wrong PIN now locks the user PIN\n",
-                     info.label.c_str());
+        events.warning(fmt::format("token \"{}\": one PIN try left; a wrong PIN now locks the user PIN", info.label));
     } else if (info.pin_count_low()) {
-        std::fprintf(stderr, "p11vault: warning: token \"%s\": a wrong PIN was entered recently; few tries left\n",
-                     info.label.c_str());
+        events.warning(fmt::format("token \"{}\": a wrong PIN was entered recently; few tries left", info.label));
     }
 }
 
@@ -315,21 +307,15 @@ std::string login_refusal_hint(CK_RV rv, const pkcs11::TokenInfo& info, const pk
 }
 
 void log_in(const pkcs11::Module& module, CK_SLOT_ID slot, pkcs11::Session& session, const pkcs11::TokenInfo& info,
-            const TokenOptions& options) {
+            const TokenOptions& options, SecretProvider& secrets, Events& events) {
     refuse_locked_pin(info);
-    // The warning comes right before the PIN is used: before a prompt, or after a PIN
-    // source was read (so a bad --pin option gives its error line alone).
-    const std::optional<std::string> pin_source = pin_source_for(options);
-    const bool prompting = !pin_source && isatty(STDIN_FILENO);
-    if (prompting) warn_about_pin_tries(info);
-    const std::string what = fmt::format("PIN of token \"{}\"{}", info.label, options.pin_prompt_detail);
-    // Messages about a URI's pin-source name it as such (its file: rules are --pin's).
-    const std::string source_name = options.pin_source || !pin_source
-                                        ? option_name(options, "pin")
-                                        : "the pin-source of " + option_name(options, "token") + ":";
-    const SecretBytes pin = read_secret(pin_source, what, source_name, Prompt::once);
-    check_pin(pin, what);
-    if (!prompting) warn_about_pin_tries(info);
+    const SecretRequest request{SecretPurpose::token_pin,
+                                fmt::format("token \"{}\"{}", info.label, options.pin_prompt_detail)};
+    const SecretBytes pin = secrets.provide(request);
+    check_pin(pin, "PIN of " + request.subject);
+    // Right before the PIN is used, and after it was provided: a bad PIN source gives its
+    // error alone.
+    warn_about_pin_tries(info, events);
     try {
         session.login(pin);  // never retried: each wrong PIN brings the token closer to locking
     } catch (const pkcs11::Pkcs11Error& refused) {
@@ -341,6 +327,30 @@ void log_in(const pkcs11::Module& module, CK_SLOT_ID slot, pkcs11::Session& sess
         throw pkcs11::Pkcs11Error(refused.function(), refused.rv(), login_refusal_hint(refused.rv(), info, now));
     }
 }
+
+// The provider and sink of the legacy open_token: the PIN from --pin (or the URI's
+// pin-source), else a prompt; warnings on stderr.
+class PinSourceProvider : public SecretProvider {
+public:
+    explicit PinSourceProvider(const TokenOptions& options) : options_(options) {}
+    SecretBytes provide(const SecretRequest& request) override {
+        const std::optional<std::string> pin_source = pin_source_for(options_);
+        const std::string source_name = options_.pin_source || !pin_source
+                                            ? option_name(options_, "pin")
+                                            : "the pin-source of " + option_name(options_, "token") + ":";
+        return read_secret(pin_source, "PIN of " + request.subject, source_name, Prompt::once);
+    }
+
+private:
+    const TokenOptions& options_;
+};
+
+class StderrEvents : public Events {
+public:
+    void warning(std::string_view text) override {
+        std::fprintf(stderr, "p11vault: warning: %.*s\n", static_cast<int>(text.size()), text.data());
+    }
+};
 
 }  // namespace
 
@@ -386,13 +396,47 @@ bool token_selection_given(const TokenOptions& options) {
     return options.token_uri.has_value() || options.token_label.has_value() || options.slot.has_value();
 }
 
-OpenToken open_token(const TokenOptions& options, bool read_write, bool login) {
+TokenOptions token_options_of(const TokenSpec& spec) {
+    TokenOptions options;
+    options.module = spec.module;
+    options.module_init = spec.module_init;
+    options.token_uri = spec.uri;
+    options.token_label = spec.label;
+    options.slot = spec.slot;
+    options.option_prefix = spec.option_prefix;
+    return options;
+}
+
+TokenDescription describe_token(CK_SLOT_ID slot, const pkcs11::TokenInfo& info) {
+    TokenDescription token;
+    token.slot = slot;
+    token.label = info.label;
+    token.manufacturer = info.manufacturer;
+    token.model = info.model;
+    token.serial = info.serial;
+    token.login_required = info.login_required();
+    token.initialized = info.token_initialized();
+    token.user_pin_initialized = info.user_pin_initialized();
+    token.pin_count_low = info.pin_count_low();
+    token.pin_final_try = info.pin_final_try();
+    token.pin_locked = info.pin_locked();
+    return token;
+}
+
+OpenToken open_token(const TokenOptions& options, bool read_write, bool login, SecretProvider& secrets,
+                     Events& events) {
     check_token_options(options);
-    return open_token(load_module(options), options, read_write, login);
+    return open_token(load_module(options), options, read_write, login, secrets, events);
+}
+
+OpenToken open_token(const TokenOptions& options, bool read_write, bool login) {
+    PinSourceProvider secrets(options);
+    StderrEvents events;
+    return open_token(options, read_write, login, secrets, events);
 }
 
 OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions& options, bool read_write,
-                     bool login) {
+                     bool login, SecretProvider& secrets, Events& events) {
     pkcs11::TokenUri uri;
     if (options.token_uri) uri = pkcs11::parse_token_uri(*options.token_uri);
 
@@ -409,12 +453,20 @@ OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions&
 
     // NSS softoken with an empty password has no CKF_LOGIN_REQUIRED: logging in would fail.
     if (login && token.info.login_required())
-        log_in(*token.module, token.slot, *token.session, token.info, options);
+        log_in(*token.module, token.slot, *token.session, token.info, options, secrets, events);
+    events.token_opened(describe_token(token.slot, token.info));
     return token;
 }
 
+void log_in(OpenToken& token, const TokenOptions& options, SecretProvider& secrets, Events& events) {
+    if (token.info.login_required())
+        log_in(*token.module, token.slot, *token.session, token.info, options, secrets, events);
+}
+
 void log_in(OpenToken& token, const TokenOptions& options) {
-    if (token.info.login_required()) log_in(*token.module, token.slot, *token.session, token.info, options);
+    PinSourceProvider secrets(options);
+    StderrEvents events;
+    log_in(token, options, secrets, events);
 }
 
 }  // namespace p11vault

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "p11vault/events.hpp"
+#include "p11vault/token.hpp"
 #include "pkcs11/module.hpp"
 #include "pkcs11/session.hpp"
 #include "pkcs11/uri.hpp"
@@ -19,7 +21,9 @@ struct TokenOptions {
     std::optional<std::string> token_uri;     // --token pkcs11:...
     std::optional<std::string> token_label;   // --token-label
     std::optional<unsigned long> slot;        // --slot
-    std::optional<std::string> pin_source;    // --pin SRC
+    // --pin SRC: only for the legacy open_token without a SecretProvider (officer tokens of
+    // src/escrow) and for pin_source_for; with a SecretProvider the provider reads it.
+    std::optional<std::string> pin_source;
     // The options' names in messages: "" for --module, --token, --pin; "from-" and "to-"
     // for migrate's --from-module etc.
     std::string option_prefix;
@@ -55,15 +59,27 @@ struct OpenToken {
     std::unique_ptr<pkcs11::Session> session;
 };
 
+// The options of a public TokenSpec (no PIN source: the SecretProvider reads the PIN).
+TokenOptions token_options_of(const TokenSpec& spec);
+// What the public API says of a token.
+TokenDescription describe_token(CK_SLOT_ID slot, const pkcs11::TokenInfo& info);
+
 // Loads the module, finds exactly one token matching the options (Error(token) naming
 // what was searched for and what exists when none or several match), opens a session
-// and, when `login` and the token requires it, logs in with the PIN from
-// options.pin_source. Warns on stderr when the token reports a low PIN count or a final
-// try. Never retries a PIN.
+// and, when `login` and the token requires it, logs in with the PIN `secrets` provides
+// (SecretPurpose::token_pin, subject `token "LABEL"` and options.pin_prompt_detail),
+// after refusing a locked PIN. Warns through `events` when the token reports a low PIN
+// count or a final try, after the PIN was provided and before it is used. Never retries
+// a PIN. Tells `events` the token it opened.
+OpenToken open_token(const TokenOptions& options, bool read_write, bool login, SecretProvider& secrets,
+                     Events& events);
+// Without a provider: the PIN from options.pin_source (read_secret, a prompt when absent),
+// warnings on stderr. For src/escrow's officer tokens until they take a SecretProvider.
 OpenToken open_token(const TokenOptions& options, bool read_write, bool login);
 
 // Logs in to a token opened with `login` false, as open_token would have (nothing when the
 // token requires no login).
+void log_in(OpenToken& token, const TokenOptions& options, SecretProvider& secrets, Events& events);
 void log_in(OpenToken& token, const TokenOptions& options);
 
 // Loads the module only (for `list` without a selected token).
@@ -72,7 +88,7 @@ std::shared_ptr<pkcs11::Module> load_module(const TokenOptions& options);
 // open_token on a module already loaded with load_module (the module's path and init
 // options are not looked at again).
 OpenToken open_token(std::shared_ptr<pkcs11::Module> module, const TokenOptions& options, bool read_write,
-                     bool login);
+                     bool login, SecretProvider& secrets, Events& events);
 
 // Every slot of the module with a token present, in slot order, with its token info.
 struct PresentToken {

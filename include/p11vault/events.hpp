@@ -15,6 +15,8 @@
 
 namespace p11vault {
 
+struct TokenDescription;  // p11vault/token.hpp
+
 // How far a long run is: `done` of `total` items of `phase` ("backup", "restore",
 // "checking", "writing", "decrypting", "drill") finished; `current` names the item being
 // worked on (an id and label, never a secret), empty when all are done.
@@ -34,6 +36,9 @@ public:
     // MD5", "decrypted on this host for a moment"). Never holds a secret.
     virtual void warning(std::string_view text);
     virtual void progress(const ProgressEvent& event);
+    // A token the run opened (found and, when it needs a login, logged in to), as soon as
+    // it is open: a caller that logs failed runs can still name the token.
+    virtual void token_opened(const TokenDescription& token);
 };
 
 // What a secret is for; the provider decides how to get it (a prompt, a file, a vault).

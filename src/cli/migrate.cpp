@@ -4,14 +4,12 @@
 #include <memory>
 
 #include "p11vault/error.hpp"
-#include "src/backup.hpp"
+#include "p11vault/migrate.hpp"
+#include "src/cli/api_bridge.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
-#include "src/migrate.hpp"
-#include "src/ossl.hpp"
-#include "src/token.hpp"
 
 namespace p11vault::cli {
 namespace {
@@ -51,83 +49,65 @@ void add_side_options(CLI::App& command, TokenOptions& side, const std::string& 
 }
 
 void run(const MigrateCommandOptions& o) {
-    if (!token_selection_given(o.from) || !token_selection_given(o.to))
+    MigrateSpec spec;
+    spec.from = token_spec_of(o.from);
+    spec.to = token_spec_of(o.to);
+    if (!spec.from.selects_token() || !spec.to.selects_token())
         throw Error(ErrorKind::usage, "name both tokens: --from-token/--from-token-label/--from-slot and "
                                      "--to-token/--to-token-label/--to-slot");
-    BackupOptions backup;
-    backup.selection.all = o.all;
-    for (const auto& id : o.ids) backup.selection.ids.push_back(parse_hex_id(id));
-    backup.selection.labels = o.labels;
-    backup.token_wrap_only = o.token_wrap_only;
-    backup.lock_wait = lock_wait_of(o.lock_wait);
-    backup.allow_duplicate_ids = o.renumber_duplicate_ids;  // renumbered on the target
-    backup.skip_unsupported = o.skip_unsupported;
-    RestoreOptions restore;
-    restore.dry_run = o.dry_run;
-    restore.extractable = o.extractable;
-    restore.lock_wait = backup.lock_wait;
-    restore.renumber_duplicate_ids = o.renumber_duplicate_ids;
-    restore.skip_unsupported = o.skip_unsupported;
-    restore.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
-                          : o.on_conflict == "replace" ? ConflictPolicy::replace
-                                                       : ConflictPolicy::fail;
+    spec.keys.all = o.all;
+    for (const auto& id : o.ids) spec.keys.ids.push_back(parse_hex_id(id));
+    spec.keys.labels = o.labels;
+    spec.token_wrap_only = o.token_wrap_only;
+    spec.lock_wait = lock_wait_of(o.lock_wait);
+    spec.renumber_duplicate_ids = o.renumber_duplicate_ids;
+    spec.skip_unsupported = o.skip_unsupported;
+    spec.dry_run = o.dry_run;
+    spec.extractable = o.extractable;
+    spec.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
+                       : o.on_conflict == "replace" ? ConflictPolicy::replace
+                                                    : ConflictPolicy::fail;
+    spec.max_objects = o.limits.max_objects;
+    spec.max_label_length = o.limits.max_label_length;
+    CommandRun command(o.dry_run ? "migrate (dry run)" : "migrate", o.quiet);
 
     RunRecord record;
     record.command = "migrate";
+    // The source is opened first, then the target: the record names the target.
+    std::size_t opened = 0;
+    command.on_token_opened = [&](const TokenDescription& token) {
+        if (++opened == 2) record.token = token_info_of(token);
+    };
     run_recorded(o.record, record, [&] {
-        // One module loaded once when both tokens live in it; one process cannot load the
-        // same module twice with different C_Initialize parameters (NSS softoken).
-        std::string from_path = resolve_module_path(o.from), to_path = resolve_module_path(o.to);
-        auto from_module = load_module(o.from);
-        std::shared_ptr<pkcs11::Module> to_module;
-        if (from_path == to_path) {
-            if (o.from.module_init.value_or("") != o.to.module_init.value_or(""))
-                throw Error(ErrorKind::usage, "both tokens use " + from_path +
-                                                 " with different init parameters, which one process cannot load; "
-                                                 "use backup and restore instead");
-            to_module = from_module;
-        } else {
-            to_module = load_module(o.to);
-        }
-        OpenToken source = open_token(from_module, o.from, /*read_write=*/false, /*login=*/true);
-        OpenToken target = open_token(to_module, o.to, /*read_write=*/true, /*login=*/true);
-        if (source.module == target.module && source.slot == target.slot)
-            throw Error(ErrorKind::usage, "the source and the target are the same token");
-        record.token = target.info;
-        ProgressLine progress(o.dry_run ? "migrate (dry run)" : "migrate", o.quiet);
-        MigrateResult result = run_migrate(*source.session, quirks_for(*source.session), *target.session,
-                                           quirks_for(*target.session), backup, restore, o.limits);
-        progress.clear();
-        // Each key's path out of the source and into the target.
-        std::vector<KeyReport> keys = result.imported.keys;
-        for (std::size_t i = 0; i < keys.size() && i < result.exported.keys.size(); ++i)
-            keys[i].path = result.exported.keys[i].path + " -> " + keys[i].path;
-        // Keys that could not leave the source (--skip-unsupported) are listed too.
-        keys.insert(keys.end(), result.exported.skipped.begin(), result.exported.skipped.end());
+        command.add_token(o.from);
+        command.add_token(o.to);
+        const MigrateReport result = command.call([&] { return migrate(spec, command, command); });
+        const std::vector<KeyReport> keys = key_reports_of(result.keys);
         record.keys = keys;
-        record.details = {{"from_token", {{"label", source.info.label}, {"serial", source.info.serial}}},
+        record.details = {{"from_token", {{"label", result.from.label}, {"serial", result.from.serial}}},
                           {"dry_run", o.dry_run}};
         if (o.json) {
             Json document;
             document["format"] = json_format("migrate");
-            document["from"] = token_json(source.slot, source.info);
-            document["to"] = token_json(target.slot, target.info);
+            document["from"] = token_json(result.from);
+            document["to"] = token_json(result.to);
             document["dry_run"] = o.dry_run;
             document["keys"] = Json::array();
             for (const auto& key : keys) document["keys"].push_back(key_report_json(key));
-            document["certificates_written"] = result.imported.certificates_written;
-            std::vector<std::string> warnings = result.exported.warnings;
-            warnings.insert(warnings.end(), result.imported.warnings.begin(), result.imported.warnings.end());
+            document["certificates_written"] = result.certificates_written;
+            std::vector<std::string> warnings = result.export_warnings;
+            warnings.insert(warnings.end(), result.import_warnings.begin(), result.import_warnings.end());
             document["warnings"] = warnings;
             print_json(document);
         } else {
-            std::printf("%s %zu key%s from token \"%s\" to token \"%s\"%s\n", o.dry_run ? "Dry run: would migrate" : "Migrated",
-                        keys.size(), keys.size() == 1 ? "" : "s", printable(source.info.label).c_str(),
-                        printable(target.info.label).c_str(), o.dry_run ? "" : "; public keys verified on the target");
+            std::printf("%s %zu key%s from token \"%s\" to token \"%s\"%s\n",
+                        o.dry_run ? "Dry run: would migrate" : "Migrated", keys.size(), keys.size() == 1 ? "" : "s",
+                        printable(result.from.label).c_str(), printable(result.to.label).c_str(),
+                        o.dry_run ? "" : "; public keys verified on the target");
             print_key_table(keys, true);
         }
-        print_warnings(result.exported.warnings);
-        print_warnings(result.imported.warnings);
+        print_warnings(result.export_warnings);
+        print_warnings(result.import_warnings);
     });
 }
 

@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include "src/cli/common.hpp"
-#include "src/progress.hpp"
 
 namespace p11vault::cli {
 
@@ -18,16 +17,10 @@ void add_quiet_option(CLI::App& command, bool& quiet) {
 
 ProgressLine::ProgressLine(std::string command, bool quiet)
     : command_(std::move(command)), start_(std::chrono::steady_clock::now()) {
-    if (quiet || ::isatty(STDERR_FILENO) != 1) return;
-    progress::set_sink([this](std::size_t done, std::size_t total, std::string_view current) {
-        show(done, total, current);
-    });
+    enabled_ = !quiet && ::isatty(STDERR_FILENO) == 1;
 }
 
-ProgressLine::~ProgressLine() {
-    progress::set_sink({});
-    clear();
-}
+ProgressLine::~ProgressLine() { clear(); }
 
 void ProgressLine::clear() {
     if (!shown_) return;
@@ -36,7 +29,8 @@ void ProgressLine::clear() {
     shown_ = false;
 }
 
-void ProgressLine::show(std::size_t done, std::size_t total, std::string_view current) {
+void ProgressLine::update(std::size_t done, std::size_t total, std::string_view current) {
+    if (!enabled_) return;
     const auto seconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start_).count();
     std::string line = fmt::format("{}: {}/{} key{}", command_, done, total, total == 1 ? "" : "s");

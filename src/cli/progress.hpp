@@ -25,13 +25,15 @@ public:
     ProgressLine(const ProgressLine&) = delete;
     ProgressLine& operator=(const ProgressLine&) = delete;
 
+    // Redraws the line (nothing when it is not shown: --quiet, or stderr no terminal). The
+    // CLI's Events::progress calls it.
+    void update(std::size_t done, std::size_t total, std::string_view current);
     // Removes the line (before results or an error are printed).
     void clear();
 
 private:
-    void show(std::size_t done, std::size_t total, std::string_view current);
-
     std::string command_;
+    bool enabled_ = false;
     bool shown_ = false;
     std::chrono::steady_clock::time_point start_;
 };

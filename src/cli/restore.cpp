@@ -4,16 +4,13 @@
 #include <memory>
 
 #include "p11vault/error.hpp"
-#include "p11vault/secret_source.hpp"
+#include "p11vault/restore.hpp"
+#include "src/cli/api_bridge.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/escrow_input.hpp"
 #include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
-#include "src/ossl.hpp"
-#include "src/pkcs12/reader.hpp"
-#include "src/restore.hpp"
-#include "src/token.hpp"
 
 namespace p11vault::cli {
 namespace {
@@ -36,32 +33,36 @@ struct RestoreCommandOptions {
 };
 
 void run(const RestoreCommandOptions& o) {
-    RestoreOptions options;
-    options.dry_run = o.dry_run;
-    options.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
-                          : o.on_conflict == "replace" ? ConflictPolicy::replace
-                                                       : ConflictPolicy::fail;
-    options.extractable = o.extractable;
-    options.skip_unsupported = o.skip_unsupported;
-    options.lock_wait = lock_wait_of(o.lock_wait);
-    options.renumber_duplicate_ids = o.renumber_duplicate_ids;
+    RestoreSpec spec;
+    spec.token = token_spec_of(o.token);
+    spec.file_name = o.file.in;
+    spec.limits = file_limits_of(o.file.limits);
+    spec.dry_run = o.dry_run;
+    spec.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
+                       : o.on_conflict == "replace" ? ConflictPolicy::replace
+                                                    : ConflictPolicy::fail;
+    spec.extractable = o.extractable;
+    spec.skip_unsupported = o.skip_unsupported;
+    spec.lock_wait = lock_wait_of(o.lock_wait);
+    spec.renumber_duplicate_ids = o.renumber_duplicate_ids;
+    CommandRun command(o.dry_run ? "restore (dry run)" : "restore", o.quiet);
 
     RunRecord record;
     record.command = o.dry_run ? "restore-dry-run" : "restore";
     record.file = o.file.in;
+    command.on_token_opened = [&](const TokenDescription& token) { record.token = token_info_of(token); };
     run_recorded(o.record, record, [&] {
         // An escrowed file is opened with the officers' tokens (and those closed again)
         // before the target token is opened.
         InputFile input = read_input_file(o.file, o.escrow, o.token.module, /*may_stay_closed=*/false);
         record.file_sha256 = input.file_sha256;
         if (input.escrow) record.details["escrow"] = escrow_json(input);
-        pkcs12::Reader reader(std::move(input.pkcs12), input.password, o.file.limits);
-        OpenToken token = open_token(o.token, /*read_write=*/true, /*login=*/true);
-        record.token = token.info;
-        ProgressLine progress(o.dry_run ? "restore (dry run)" : "restore", o.quiet);
-        RestoreResult result = run_restore(*token.session, quirks_for(*token.session), reader, options);
-        progress.clear();
-        record.keys = result.keys;
+        command.add_token(o.token);
+        command.set_file_password(std::move(input.password));
+        spec.file = std::move(input.pkcs12);
+        const RestoreReport result = command.call([&] { return restore(spec, command, command); });
+        const std::vector<KeyReport> keys = key_reports_of(result.keys);
+        record.keys = keys;
         record.details["certificates_written"] = result.certificates_written;
         record.details["dry_run"] = result.dry_run;
 
@@ -71,11 +72,11 @@ void run(const RestoreCommandOptions& o) {
             document["file"] = o.file.in;
             document["file_sha256"] = *record.file_sha256;
             document["dry_run"] = result.dry_run;
-            document["token"] = token_json(token.slot, token.info);
+            document["token"] = token_json(result.token);
             document["keys"] = Json::array();
-            for (const auto& key : result.keys) document["keys"].push_back(key_report_json(key));
+            for (const auto& key : keys) document["keys"].push_back(key_report_json(key));
             document["certificates_written"] = result.certificates_written;
-            document["quirks"] = reader.decryptor().quirks_used();
+            document["quirks"] = result.quirks;
             if (input.escrow) document["escrow"] = escrow_json(input);
             document["warnings"] = result.warnings;
             print_json(document);
@@ -83,18 +84,19 @@ void run(const RestoreCommandOptions& o) {
         } else {
             // The table, notes and warnings first; the summary last, where it stays on
             // screen (as backup does).
-            print_key_table(result.keys, true);
-            for (const auto& quirk : reader.decryptor().quirks_used())
+            print_key_table(keys, true);
+            for (const auto& quirk : result.quirks)
                 std::printf("note: the file needed a producer quirk to read: %s\n", quirk.c_str());
             std::fflush(stdout);
             print_warnings(result.warnings);
             std::size_t restored = 0;
-            for (const auto& key : result.keys)
+            for (const auto& key : keys)
                 if (key.status == "restored" || key.status == "replaced" || key.status == "would-restore") ++restored;
             std::printf("%s %zu of %zu key%s and %zu certificate%s from %s to token \"%s\"\n",
-                        result.dry_run ? "Dry run: would restore" : "Restored", restored, result.keys.size(),
-                        result.keys.size() == 1 ? "" : "s", result.certificates_written,
-                        result.certificates_written == 1 ? "" : "s", o.file.in.c_str(), printable(token.info.label).c_str());
+                        result.dry_run ? "Dry run: would restore" : "Restored", restored, keys.size(),
+                        keys.size() == 1 ? "" : "s", result.certificates_written,
+                        result.certificates_written == 1 ? "" : "s", o.file.in.c_str(),
+                        printable(result.token.label).c_str());
         }
     });
 }

@@ -7,16 +7,13 @@
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
-#include "p11vault/secret_source.hpp"
+#include "p11vault/verify.hpp"
+#include "src/cli/api_bridge.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/escrow_input.hpp"
 #include "src/cli/progress.hpp"
 #include "src/cli/reports.hpp"
-#include "src/drill.hpp"
-#include "src/ossl.hpp"
-#include "src/token.hpp"
-#include "src/verify.hpp"
 
 namespace p11vault::cli {
 namespace {
@@ -35,7 +32,7 @@ struct VerifyCommandOptions {
 
 Json nullable(const std::optional<std::string>& text) { return text ? Json(*text) : Json(nullptr); }
 
-Json verification_json(const Verification& v) {
+Json verification_json(const VerifyReport& v) {
     Json document;
     document["mac"] = v.mac;
     document["safe_protection"] = v.safe_protection;
@@ -44,13 +41,13 @@ Json verification_json(const Verification& v) {
     for (const auto& key : v.keys) {
         // id and label: the words of every other document; local_key_id and
         // friendly_name stay for verify/1 (deprecated, docs/json.md).
-        document["keys"].push_back({{"id", ossl::hex(key.local_key_id)},
-                                    {"label", nullable(key.friendly_name)},
-                                    {"local_key_id", ossl::hex(key.local_key_id)},
-                                    {"friendly_name", nullable(key.friendly_name)},
+        document["keys"].push_back({{"id", hex(key.id)},
+                                    {"label", nullable(key.label)},
+                                    {"local_key_id", hex(key.id)},
+                                    {"friendly_name", nullable(key.label)},
                                     {"type", key.type},
                                     {"supported", key.supported},
-                                    {"spki_sha256", key.spki_sha256.empty() ? Json(nullptr) : Json(ossl::hex(key.spki_sha256))},
+                                    {"spki_sha256", key.spki_sha256.empty() ? Json(nullptr) : Json(hex(key.spki_sha256))},
                                     {"protection", key.protection},
                                     {"certificate", key.certificate ? Json(*key.certificate) : Json(nullptr)}});
     }
@@ -61,41 +58,41 @@ Json verification_json(const Verification& v) {
                                             {"not_before", cert.not_before},
                                             {"not_after", cert.not_after},
                                             {"expired", cert.expired},
-                                            {"certificate_sha256", ossl::hex(cert.sha256)},
-                                            {"sha256_fingerprint", ossl::fingerprint(cert.sha256)},
-                                            {"id", ossl::hex(cert.local_key_id)},
-                                            {"label", nullable(cert.friendly_name)},
-                                            {"local_key_id", ossl::hex(cert.local_key_id)},
-                                            {"friendly_name", nullable(cert.friendly_name)},
+                                            {"certificate_sha256", hex(cert.sha256)},
+                                            {"sha256_fingerprint", fingerprint(cert.sha256)},
+                                            {"id", hex(cert.id)},
+                                            {"label", nullable(cert.label)},
+                                            {"local_key_id", hex(cert.id)},
+                                            {"friendly_name", nullable(cert.label)},
                                             {"key", cert.key ? Json(*cert.key) : Json(nullptr)}});
     }
     return document;
 }
 
-void print_verification(const std::string& file, const std::string& sha256, const Verification& v) {
+void print_verification(const std::string& file, const std::string& sha256, const VerifyReport& v) {
     std::printf("File %s\n  SHA-256: %s\n  MAC: %s\n", file.c_str(), sha256.c_str(), v.mac.c_str());
     for (const auto& protection : v.safe_protection) std::printf("  certificate safe: %s\n", protection.c_str());
     for (const auto& quirk : v.quirks) std::printf("  needed producer quirk: %s\n", quirk.c_str());
     std::printf("\nKeys (%zu)\n", v.keys.size());
     for (const auto& key : v.keys) {
         std::printf("  %s  localKeyID=%s  friendlyName=\"%s\"\n    SPKI SHA-256 %s\n    protection: %s\n    certificate: %s\n",
-                    key.type.c_str(), key.local_key_id.empty() ? "(none)" : ossl::hex(key.local_key_id).c_str(),
-                    printable(key.friendly_name.value_or("")).c_str(),
-                    key.spki_sha256.empty() ? "(unknown)" : ossl::hex(key.spki_sha256).c_str(), key.protection.c_str(),
+                    key.type.c_str(), key.id.empty() ? "(none)" : hex(key.id).c_str(),
+                    printable(key.label.value_or("")).c_str(),
+                    key.spki_sha256.empty() ? "(unknown)" : hex(key.spki_sha256).c_str(), key.protection.c_str(),
                     key.certificate ? printable(v.certificates[*key.certificate].subject).c_str() : "(none)");
     }
     std::printf("\nCertificates (%zu)\n", v.certificates.size());
     for (const auto& cert : v.certificates) {
         std::printf("  subject %s\n    issuer %s\n    valid %s .. %s%s\n    SHA-256 Fingerprint=%s\n",
                     printable(cert.subject).c_str(), printable(cert.issuer).c_str(), cert.not_before.c_str(),
-                    cert.not_after.c_str(), cert.expired ? " (EXPIRED)" : "", ossl::fingerprint(cert.sha256).c_str());
+                    cert.not_after.c_str(), cert.expired ? " (EXPIRED)" : "", fingerprint(cert.sha256).c_str());
     }
 }
 
 // An escrowed file verify was given no officer key for: what the envelope says, and that
 // the content was not checked.
 void report_closed_escrow(const VerifyCommandOptions& o, const InputFile& input) {
-    if (token_selection_given(o.token) || o.drill)
+    if (token_spec_of(o.token).selects_token() || o.drill)
         throw Error(ErrorKind::usage, o.file.in + " is escrowed: comparing it with a token or a drill needs its content "
                                                  "(give --recipient-key or --escrow-share)");
     const std::string note = "the content was not opened: give --recipient-key (or --escrow-share) to check the keys "
@@ -116,9 +113,17 @@ void report_closed_escrow(const VerifyCommandOptions& o, const InputFile& input)
 }
 
 void run(const VerifyCommandOptions& o) {
+    VerifySpec spec;
+    spec.file_name = o.file.in;
+    spec.limits = file_limits_of(o.file.limits);
+    if (token_spec_of(o.token).selects_token()) spec.compare_with = token_spec_of(o.token);
+    spec.drill = o.drill;
+    CommandRun command("verify", o.quiet);
+
     RunRecord record;
     record.command = "verify";
     record.file = o.file.in;
+    command.on_token_opened = [&](const TokenDescription& token) { record.token = token_info_of(token); };
     run_recorded(o.record, record, [&] {
         InputFile input = read_input_file(o.file, o.escrow, o.token.module, /*may_stay_closed=*/true);
         record.file_sha256 = input.file_sha256;
@@ -127,41 +132,22 @@ void run(const VerifyCommandOptions& o) {
             report_closed_escrow(o, input);
             return;
         }
-        pkcs12::Reader reader(std::move(input.pkcs12), input.password, o.file.limits);
-        Verification verification = [&] {
-            ProgressLine progress("verify", o.quiet);  // every bag is decrypted: slow for a large file
-            return verify_file(reader);
-        }();
+        if (spec.compare_with) command.add_token(o.token);
+        command.set_file_password(std::move(input.password));
+        spec.file = std::move(input.pkcs12);
+        VerifyReport verification = command.call([&] { return verify(spec, command, command); });
         for (const auto& key : verification.keys) {
             KeyReport report;
-            report.id = key.local_key_id;
-            report.label = key.friendly_name.value_or("");
+            report.id = key.id;
+            report.label = key.label.value_or("");
             report.type = key.type;
             report.spki_sha256 = key.spki_sha256;
             if (key.certificate) report.certificate_sha256 = verification.certificates[*key.certificate].sha256;
             record.keys.push_back(std::move(report));
         }
 
-        std::optional<TokenComparison> comparison;
-        if (token_selection_given(o.token)) {
-            // The token is closed (and its module released) before a drill loads SoftHSM.
-            OpenToken token = open_token(o.token, /*read_write=*/false, /*login=*/true);
-            record.token = token.info;
-            std::vector<std::vector<std::uint8_t>> only_ids;
-            if (token.uri.object_id) only_ids.push_back(*token.uri.object_id);
-            comparison = compare_with_token(
-                verification, read_inventory(*token.session, PublicKeyObjects::when_needed), only_ids);
-            TokenCapability capability(*token.session);
-            comparison->would_not_restore = keys_the_token_cannot_hold(verification, capability);
-        }
-        std::vector<DrillResult> drill;
-        if (o.drill) {
-            ProgressLine progress("verify", o.quiet);
-            drill = run_drill(reader, verification, "");
-        }
-
-        bool drill_ok = true;
-        for (const auto& result : drill) drill_ok = drill_ok && result.ok;
+        const std::optional<TokenMatch>& comparison = verification.comparison;
+        const bool drill_ok = verification.drill_ok();
         record.details["drill"] = o.drill;
         record.details["drill_ok"] = drill_ok;
         record.details["token_matches"] = comparison ? Json(comparison->same()) : Json(nullptr);
@@ -176,8 +162,8 @@ void run(const VerifyCommandOptions& o) {
             document["warnings"] = verification.warnings;
             if (o.drill) {
                 document["drill"] = Json::array();
-                for (const auto& result : drill)
-                    document["drill"].push_back({{"id", ossl::hex(result.id)},
+                for (const auto& result : verification.drill)
+                    document["drill"].push_back({{"id", hex(result.id)},
                                                  {"label", result.label},
                                                  {"type", result.type},
                                                  {"key", result.key},
@@ -198,7 +184,7 @@ void run(const VerifyCommandOptions& o) {
             print_verification(o.file.in, *record.file_sha256, verification);
             if (o.drill) {
                 std::printf("\nDrill (throw-away SoftHSM token)\n");
-                for (const auto& result : drill)
+                for (const auto& result : verification.drill)
                     std::printf("  %s  %s: %s\n", result.ok ? "ok  " : "FAIL", printable(result.key).c_str(),
                                 printable(result.detail).c_str());
             }
