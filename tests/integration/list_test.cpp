@@ -154,7 +154,11 @@ TEST_P(ListTest, WrongPinIsExit5WithOneErrorLine) {
                                                0),
               0u)
         << result.err;
-    EXPECT_EQ(result.out, "");
+    // --json: the failure's p11vault.error/1 document, not a list document.
+    const json document = json::parse(result.out);
+    EXPECT_EQ(document.at("format"), "p11vault.error/1");
+    EXPECT_EQ(document.at("exit_code"), 5);
+    EXPECT_TRUE(document.at("items").empty());
 }
 
 TEST_P(ListTest, UnknownTokenLabelIsExit5) {

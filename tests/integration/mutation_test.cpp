@@ -278,7 +278,7 @@ Outcome check_mutants(const Bytes& original, const std::string& password_text, c
         } catch (const Error& e) {
             if (e.kind() == ErrorKind::bad_password) ++outcome.bad_password;
             else if (e.kind() == ErrorKind::bad_input) ++outcome.bad_input;
-            else ADD_FAILURE() << mutant.what << ": Error with exit code " << static_cast<int>(e.kind()) << ": "
+            else ADD_FAILURE() << mutant.what << ": Error of kind " << static_cast<int>(e.kind()) << ": "
                                << e.what();
         } catch (const std::exception& e) {
             ADD_FAILURE() << mutant.what << ": an exception that is not p11vault::Error: " << e.what();

@@ -53,15 +53,20 @@ TEST_F(AtomicWriteInterruptTest, WithoutASignalTheFileIsWritten) {
     EXPECT_EQ(entries(dir_), std::vector<std::string>{"backup.p12"});
 }
 
-TEST(InterruptGuardTest, ExitCodesAreThoseOfAShell) {
-    for (auto [signal, code] : {std::pair{SIGINT, 130}, std::pair{SIGTERM, 143}, std::pair{SIGHUP, 129}}) {
+// The error carries the signal; the CLI exits with 128 + it, as a shell reports a process
+// the signal killed (tests/integration/interrupt_test.cpp checks the exit codes).
+TEST(InterruptGuardTest, TheErrorIsInterruptedAndNamesTheSignal) {
+    for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
         InterruptGuard guard;
         ASSERT_EQ(::raise(signal), 0);
         try {
             throw_if_interrupted("a test");
             FAIL() << signal_name(signal) << " not noted";
         } catch (const Interrupted& e) {
-            EXPECT_EQ(static_cast<int>(e.kind()), code);
+            EXPECT_EQ(e.kind(), ErrorKind::interrupted);
+            EXPECT_EQ(e.signal(), signal);
+            const Error& as_error = e;
+            EXPECT_EQ(as_error.signal(), signal) << "the signal must survive catching the base type";
         }
     }
 }
