@@ -32,7 +32,7 @@ std::vector<std::uint8_t> der_name(const X509_NAME* name) {
 SecretBytes encode_private_key_info(const PKCS8_PRIV_KEY_INFO* info) {
     unsigned char* der = nullptr;
     int length = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::bad_input), "encoding a private key");
+    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a private key");
     SecretBytes out(der, static_cast<std::size_t>(length));
     OPENSSL_clear_free(der, static_cast<std::size_t>(length));
     return out;
@@ -208,7 +208,7 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     auto& notes = key.report.notes;
     ossl::P8Info info = reader_.decrypt_key(*key.bag);
     ossl::Pkey host_key = reader_.key_from_info(info.get());
-    if (!host_key) ossl::fail(static_cast<int>(ExitCode::bad_input), key.bag->where + ": the key does not parse");
+    if (!host_key) ossl::fail(ExitCode::bad_input, key.bag->where + ": the key does not parse");
     if (key.public_key && !keys::same_public_key(host_key.get(), key.public_key.get()))
         throw Error(ExitCode::bad_input,
                     key.bag->where + ": the key does not match its certificate (different public key)");

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "p11vault/error.hpp"
+
 namespace p11vault::ossl {
 
 template <typename T, void (*Free)(T*)>
@@ -66,7 +68,7 @@ OSSL_LIB_CTX* libctx_modern();
 // The oldest error on OpenSSL's error queue as text (and clears the queue), for messages.
 std::string last_error();
 // Throws Error(code, what + ": " + last_error()).
-[[noreturn]] void fail(int exit_code, const std::string& what);
+[[noreturn]] void fail(ExitCode code, const std::string& what);
 
 // Deep copies of ASN.1 objects OpenSSL 3.0 has no _dup function for.
 X509_SIG* dup_sig(const X509_SIG* sig);

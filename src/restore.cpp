@@ -27,7 +27,7 @@ template <typename Encode, typename T>
 std::vector<std::uint8_t> der_of(Encode encode, const T* value) {
     unsigned char* der = nullptr;
     int length = encode(value, &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::bad_input), "encoding a certificate field");
+    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a certificate field");
     std::vector<std::uint8_t> out(der, der + length);
     OPENSSL_free(der);
     return out;

@@ -9,7 +9,6 @@
 namespace p11vault::transport {
 
 namespace {
-constexpr int kFailure = static_cast<int>(ExitCode::failure);
 
 std::string wrap_cipher_for(std::size_t key_size) {
     switch (key_size) {
@@ -130,7 +129,7 @@ Bytes aes_wrap_pad(const SecretBytes& key, const SecretBytes& plain) {
     if (!cipher || !ctx || EVP_EncryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_EncryptUpdate(ctx.get(), out.data(), &n1, plain.data(), static_cast<int>(plain.size())) != 1 ||
         EVP_EncryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(kFailure, "AES key wrap");
+        ossl::fail(ExitCode::failure, "AES key wrap");
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
 }
@@ -143,7 +142,7 @@ SecretBytes aes_unwrap_pad(const SecretBytes& key, const Bytes& wrapped) {
     if (!cipher || !ctx || EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_DecryptUpdate(ctx.get(), out.data(), &n1, wrapped.data(), static_cast<int>(wrapped.size())) != 1 ||
         EVP_DecryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(kFailure, "AES key unwrap of what the token wrapped (integrity check failed)");
+        ossl::fail(ExitCode::failure, "AES key unwrap of what the token wrapped (integrity check failed)");
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
 }
@@ -153,7 +152,7 @@ bool first_block_is_private_key_info(const std::string& cipher_cbc, const Secret
     std::string ecb = cipher_cbc.substr(0, cipher_cbc.size() - 3) + "ECB";  // "AES-256-CBC" -> "AES-256-ECB"
     if (cipher_cbc == "DES-EDE3-CBC") ecb = "DES-EDE3-ECB";
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), ecb.c_str(), nullptr));
-    if (!cipher) ossl::fail(kFailure, "cipher " + ecb);
+    if (!cipher) ossl::fail(ExitCode::failure, "cipher " + ecb);
     std::size_t block = static_cast<std::size_t>(EVP_CIPHER_get_block_size(cipher.get()));
     if (encrypted.size() < block || iv.size() != block) return false;
     ossl::CipherCtx ctx(EVP_CIPHER_CTX_new());
@@ -162,7 +161,7 @@ bool first_block_is_private_key_info(const std::string& cipher_cbc, const Secret
     if (EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_CIPHER_CTX_set_padding(ctx.get(), 0) != 1 ||
         EVP_DecryptUpdate(ctx.get(), plain.data(), &n, encrypted.data(), static_cast<int>(block)) != 1)
-        ossl::fail(kFailure, "checking the wrapped key");
+        ossl::fail(ExitCode::failure, "checking the wrapped key");
     for (std::size_t i = 0; i < block; ++i) plain.data()[i] ^= iv[i];
     const std::uint8_t* b = plain.data();
     if (b[0] != 0x30) return false;
