@@ -52,12 +52,7 @@ std::string text_param(const EVP_PKEY* key, const char* name) {
 }  // namespace
 
 Bytes ec_params_der(const EVP_PKEY* key) {
-    unsigned char* der = nullptr;
-    const int length = i2d_KeyParams(key, &der);
-    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding the curve of an EC key");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_KeyParams, key, ExitCode::bad_input, "the curve of an EC key");
 }
 
 std::optional<CurveInfo> ec_curve_of(const EVP_PKEY* key) {

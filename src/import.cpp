@@ -20,23 +20,6 @@ bool means_wrong_key(CK_RV rv) {
            rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID;
 }
 
-std::vector<std::uint8_t> der_name(const X509_NAME* name) {
-    unsigned char* der = nullptr;
-    int length = i2d_X509_NAME(name, &der);
-    if (length <= 0) return {};
-    std::vector<std::uint8_t> out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
-
-SecretBytes encode_private_key_info(const PKCS8_PRIV_KEY_INFO* info) {
-    unsigned char* der = nullptr;
-    int length = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
-    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a private key");
-    SecretBytes out(der, static_cast<std::size_t>(length));
-    OPENSSL_clear_free(der, static_cast<std::size_t>(length));
-    return out;
-}
 
 }  // namespace
 
@@ -68,7 +51,8 @@ pkcs11::AttributeTemplate KeyImporter::private_template(const PlannedKey& key, b
     if (key.type->key_type == CKK_EC) t.add_bool(CKA_DERIVE, true);
     if (!key.id.empty()) t.add_bytes(CKA_ID, key.id);
     if (!key.label.empty()) t.add_string(CKA_LABEL, key.label);
-    if (key.certificate) t.add_bytes(CKA_SUBJECT, der_name(X509_get_subject_name(key.certificate->certificate.get())));
+    if (key.certificate) t.add_bytes(CKA_SUBJECT, ossl::der(i2d_X509_NAME, X509_get_subject_name(key.certificate->certificate.get()),
+                                                         ExitCode::bad_input, "a certificate's subject"));
     if (quirks_.unwrap_needs_nss_db && key.type->key_type == CKK_EC && key.public_key)
         t.add_bytes(CKA_NSS_DB, keys::ec_public_point(key.public_key.get()));
     if (quirks_.unwrap_needs_nss_db && key.type->key_type == CKK_DSA && key.public_key)
@@ -217,7 +201,7 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     const bool pss = EVP_PKEY_is_a(host_key.get(), "RSA-PSS");
     const bool eddsa_broken = key.type->key_type == CKK_EC_EDWARDS && quirks_.eddsa_unwrap_broken;
     if (!pss && !eddsa_broken && (offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP) || offers(CKM_AES_CBC_PAD, CKF_UNWRAP))) {
-        SecretBytes der = encode_private_key_info(info.get());
+        SecretBytes der = ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info.get(), ExitCode::bad_input, "a private key");
         CK_OBJECT_HANDLE unwrapping_key = ephemeral_key();
         // CBC_PAD first: its format is the same on every token, while NSS's
         // CKM_AES_KEY_WRAP_PAD is RFC 3394 with PKCS#7 padding, not RFC 5649. SoftHSM

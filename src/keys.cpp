@@ -25,23 +25,13 @@ using Params = ossl::Owned<OSSL_PARAM, OSSL_PARAM_free>;
 
 Bytes der_object(int nid) {
     ossl::Object object(OBJ_nid2obj(nid));
-    unsigned char* der = nullptr;
-    int length = i2d_ASN1_OBJECT(object.get(), &der);
-    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a curve identifier");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_ASN1_OBJECT, object.get(), ExitCode::bad_input, "a curve identifier");
 }
 
 Bytes der_octet_string(const Bytes& content) {
     ossl::OctetString octets(ASN1_OCTET_STRING_new());
     ASN1_OCTET_STRING_set(octets.get(), content.data(), static_cast<int>(content.size()));
-    unsigned char* der = nullptr;
-    int length = i2d_ASN1_OCTET_STRING(octets.get(), &der);
-    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a public point");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_ASN1_OCTET_STRING, octets.get(), ExitCode::bad_input, "a public point");
 }
 
 // CKA_EC_POINT is a DER OCTET STRING per the spec; some tokens return the raw point.
@@ -271,14 +261,7 @@ Bytes ec_public_point(const EVP_PKEY* key) {
 
 Bytes dsa_public_value(const EVP_PKEY* key) { return bn_bytes(get_bn(key, OSSL_PKEY_PARAM_PUB_KEY).get()); }
 
-Bytes spki_der(const EVP_PKEY* key) {
-    unsigned char* der = nullptr;
-    int length = i2d_PUBKEY(key, &der);
-    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a public key");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
+Bytes spki_der(const EVP_PKEY* key) { return ossl::der(i2d_PUBKEY, key, ExitCode::bad_input, "a public key"); }
 
 Bytes spki_sha256(const EVP_PKEY* key) {
     Bytes der = spki_der(key);
@@ -392,12 +375,7 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
 SecretBytes private_key_info_der(const EVP_PKEY* key) {
     ossl::P8Info info(EVP_PKEY2PKCS8(key));
     if (!info) ossl::fail(ExitCode::bad_input, "encoding a private key");
-    unsigned char* der = nullptr;
-    int length = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &der);
-    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a private key");
-    SecretBytes out(der, static_cast<std::size_t>(length));
-    OPENSSL_clear_free(der, static_cast<std::size_t>(length));
-    return out;
+    return ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info.get(), ExitCode::bad_input, "a private key");
 }
 
 std::size_t der_element_length(const std::uint8_t* data, std::size_t size) {

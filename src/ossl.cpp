@@ -115,14 +115,7 @@ std::string fingerprint(const std::vector<std::uint8_t>& digest) {
     return out;
 }
 
-std::vector<std::uint8_t> cert_der(const X509* cert) {
-    unsigned char* der = nullptr;
-    int length = i2d_X509(cert, &der);
-    if (length <= 0) fail(ExitCode::failure, "encoding a certificate");
-    std::vector<std::uint8_t> out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
+std::vector<std::uint8_t> cert_der(const X509* cert) { return der(i2d_X509, cert, ExitCode::failure, "a certificate"); }
 
 std::string oid_text(const ASN1_OBJECT* object) {
     char buffer[128];

@@ -23,16 +23,6 @@ namespace p11vault {
 
 namespace {
 
-template <typename Encode, typename T>
-std::vector<std::uint8_t> der_of(Encode encode, const T* value) {
-    unsigned char* der = nullptr;
-    int length = encode(value, &der);
-    if (length <= 0) ossl::fail(ExitCode::bad_input, "encoding a certificate field");
-    std::vector<std::uint8_t> out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
-
 pkcs11::AttributeTemplate public_key_template(const PlannedKey& key) {
     pkcs11::AttributeTemplate t;
     t.add_class(CKO_PUBLIC_KEY).add_bool(CKA_TOKEN, true).add_bool(CKA_PRIVATE, false).add_bool(CKA_VERIFY, true);
@@ -143,9 +133,10 @@ pkcs11::AttributeTemplate certificate_object_template(const X509* cert, const st
         .add_bool(CKA_TOKEN, true)
         .add_bool(CKA_PRIVATE, false)
         .add_bytes(CKA_VALUE, ossl::cert_der(cert))
-        .add_bytes(CKA_SUBJECT, der_of(i2d_X509_NAME, X509_get_subject_name(cert)))
-        .add_bytes(CKA_ISSUER, der_of(i2d_X509_NAME, X509_get_issuer_name(cert)))
-        .add_bytes(CKA_SERIAL_NUMBER, der_of(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert)));
+        .add_bytes(CKA_SUBJECT, ossl::der(i2d_X509_NAME, X509_get_subject_name(cert), ExitCode::bad_input, "a subject"))
+        .add_bytes(CKA_ISSUER, ossl::der(i2d_X509_NAME, X509_get_issuer_name(cert), ExitCode::bad_input, "an issuer"))
+        .add_bytes(CKA_SERIAL_NUMBER,
+                   ossl::der(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert), ExitCode::bad_input, "a serial number"));
     if (!id.empty()) t.add_bytes(CKA_ID, id);
     if (!label.empty()) t.add_string(CKA_LABEL, label);
     return t;

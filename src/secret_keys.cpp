@@ -109,12 +109,7 @@ SecretBytes private_key_info_der(CK_KEY_TYPE key_type, const SecretBytes& value)
         ossl::fail(ExitCode::failure, "building a PrivateKeyInfo");
     }
     object.release();  // info owns it now
-    unsigned char* der = nullptr;
-    const int length = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &der);
-    if (length <= 0) ossl::fail(ExitCode::failure, "encoding a PrivateKeyInfo");
-    SecretBytes out(der, static_cast<std::size_t>(length));
-    OPENSSL_clear_free(der, static_cast<std::size_t>(length));
-    return out;
+    return ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info.get(), ExitCode::failure, "a PrivateKeyInfo");
 }
 
 std::optional<std::string> unsupported_on_token(const SecretKeyType& type,

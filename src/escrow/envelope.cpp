@@ -194,14 +194,6 @@ void read_key_agreement(const der::Element& element, const std::string& what, st
     }
 }
 
-Bytes name_der(const X509_NAME* name) {
-    unsigned char* der = nullptr;
-    const int length = i2d_X509_NAME(name, &der);
-    if (length <= 0) return {};
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
 
 }  // namespace
 
@@ -235,12 +227,7 @@ Bytes seal(std::span<const std::uint8_t> content, const std::vector<X509*>& offi
     ossl::Bio in(BIO_new_mem_buf(content.data(), static_cast<int>(content.size())));
     if (!in || CMS_final(cms.get(), in.get(), nullptr, CMS_BINARY) != 1)
         ossl::fail(ExitCode::failure, "encrypting the escrow envelope");
-    unsigned char* der = nullptr;
-    const int length = i2d_CMS_ContentInfo(cms.get(), &der);
-    if (length <= 0) ossl::fail(ExitCode::failure, "encoding the escrow envelope");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_CMS_ContentInfo, cms.get(), ExitCode::failure, "the escrow envelope");
 }
 
 bool RecipientId::matches(const X509* cert) const {
@@ -249,7 +236,8 @@ bool RecipientId::matches(const X509* cert) const {
         return key_id != nullptr && ossl::octets(key_id) == subject_key_id;
     }
     const ASN1_INTEGER* cert_serial = X509_get0_serialNumber(cert);
-    return name_der(X509_get_issuer_name(cert)) == issuer && ossl::octets(cert_serial) == serial;
+    return ossl::der(i2d_X509_NAME, X509_get_issuer_name(cert), ExitCode::bad_input, "an issuer") == issuer &&
+           ossl::octets(cert_serial) == serial;
 }
 
 std::string RecipientId::issuer_text() const {

@@ -42,17 +42,6 @@ Bytes stack_der(const Stack* stack, const ASN1_ITEM* item, const char* what) {
     return out;
 }
 
-// The DER of one OpenSSL object, appended to `out`.
-template <typename T>
-void append_der(Bytes& out, const T* object, int (*i2d)(const T*, unsigned char**), const char* what) {
-    const int length = i2d(object, nullptr);
-    if (length <= 0) ossl::fail(ExitCode::failure, std::string("encoding ") + what);
-    const std::size_t at = out.size();
-    out.resize(at + static_cast<std::size_t>(length));
-    unsigned char* p = out.data() + at;
-    if (i2d(object, &p) != length) ossl::fail(ExitCode::failure, std::string("encoding ") + what);
-}
-
 // A DER header (tag, definite length) for `length` bytes of content, appended to `out`.
 void append_header(Bytes& out, bool constructed, std::size_t length, int tag, int xclass = V_ASN1_UNIVERSAL) {
     if (length > static_cast<std::size_t>(std::numeric_limits<int>::max() / 2))
@@ -88,8 +77,8 @@ ossl::Algor pbmac1_algorithm(const Bytes& salt, std::uint64_t iterations) {
     if (!kdf || !scheme || X509_ALGOR_set0(scheme.get(), OBJ_nid2obj(NID_hmacWithSHA256), V_ASN1_NULL, nullptr) != 1)
         ossl::fail(ExitCode::failure, "encoding the PBMAC1 parameters");
     Bytes content;
-    append_der(content, kdf.get(), i2d_X509_ALGOR, "the PBMAC1 key derivation");
-    append_der(content, scheme.get(), i2d_X509_ALGOR, "the PBMAC1 scheme");
+    ossl::append_der(content, i2d_X509_ALGOR, kdf.get(), ExitCode::failure, "the PBMAC1 key derivation");
+    ossl::append_der(content, i2d_X509_ALGOR, scheme.get(), ExitCode::failure, "the PBMAC1 scheme");
     Bytes params;
     append_header(params, true, content.size(), V_ASN1_SEQUENCE);
     params.insert(params.end(), content.begin(), content.end());
@@ -122,9 +111,10 @@ Bytes mac_data_der(const X509_ALGOR* mac_algorithm, const Bytes& mac, const Byte
         ASN1_INTEGER_set_uint64(count.get(), iterations) != 1)
         ossl::fail(ExitCode::failure, "encoding the MAC");
     Bytes content;
-    append_der(content, digest_info.get(), i2d_X509_SIG, "the MAC");
-    append_der(content, salt_string.get(), i2d_ASN1_OCTET_STRING, "the MAC salt");
-    if (iterations != 1) append_der(content, count.get(), i2d_ASN1_INTEGER, "the MAC iterations");
+    ossl::append_der(content, i2d_X509_SIG, digest_info.get(), ExitCode::failure, "the MAC");
+    ossl::append_der(content, i2d_ASN1_OCTET_STRING, salt_string.get(), ExitCode::failure, "the MAC salt");
+    if (iterations != 1)
+        ossl::append_der(content, i2d_ASN1_INTEGER, count.get(), ExitCode::failure, "the MAC iterations");
     Bytes out;
     append_header(out, true, content.size(), V_ASN1_SEQUENCE);
     out.insert(out.end(), content.begin(), content.end());
@@ -140,14 +130,15 @@ Bytes pfx_der(std::span<const std::uint8_t> authenticated_safe, const Bytes& mac
     ossl::Integer version(ASN1_INTEGER_new());
     if (!version || ASN1_INTEGER_set(version.get(), 3) != 1) ossl::fail(ExitCode::failure, "encoding the file");
     Bytes content_info_head;  // id-data, [0] header, OCTET STRING header
-    append_der(content_info_head, OBJ_nid2obj(NID_pkcs7_data), i2d_ASN1_OBJECT, "the content type");
+    ossl::append_der(content_info_head, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_data), ExitCode::failure,
+                     "the content type");
     Bytes octets_header;
     append_header(octets_header, false, authenticated_safe.size(), V_ASN1_OCTET_STRING);
     append_header(content_info_head, true, octets_header.size() + authenticated_safe.size(), 0,
                   V_ASN1_CONTEXT_SPECIFIC);
     content_info_head.insert(content_info_head.end(), octets_header.begin(), octets_header.end());
     Bytes head;  // version and the ContentInfo up to the AuthenticatedSafe's octets
-    append_der(head, version.get(), i2d_ASN1_INTEGER, "the version");
+    ossl::append_der(head, i2d_ASN1_INTEGER, version.get(), ExitCode::failure, "the version");
     append_header(head, true, content_info_head.size() + authenticated_safe.size(), V_ASN1_SEQUENCE);
     head.insert(head.end(), content_info_head.begin(), content_info_head.end());
 
@@ -285,11 +276,9 @@ void Writer::add_secret_key(const SecretBytes& private_key_info, const EntryAttr
     if (!sig || X509_ALGOR_copy(algorithm, encryption.algorithm.get()) != 1 ||
         ASN1_OCTET_STRING_set(data, encrypted.data(), static_cast<int>(encrypted.size())) != 1)
         ossl::fail(ExitCode::failure, "building a secret bag");
-    unsigned char* der = nullptr;
-    const int length = i2d_X509_SIG(sig.get(), &der);
-    if (length <= 0) ossl::fail(ExitCode::failure, "building a secret bag");
-    ossl::SafeBag bag(PKCS12_SAFEBAG_create_secret(NID_pkcs8ShroudedKeyBag, V_ASN1_OCTET_STRING, der, length));
-    OPENSSL_free(der);
+    const Bytes der = ossl::der(i2d_X509_SIG, sig.get(), ExitCode::failure, "a secret bag");
+    ossl::SafeBag bag(PKCS12_SAFEBAG_create_secret(NID_pkcs8ShroudedKeyBag, V_ASN1_OCTET_STRING, der.data(),
+                                                   static_cast<int>(der.size())));
     if (!bag) ossl::fail(ExitCode::failure, "building a secret bag");
     add_attributes(bag.get(), attributes);
     if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(ExitCode::failure, "adding a secret bag");
