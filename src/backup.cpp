@@ -13,6 +13,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/extraction.hpp"
+#include "src/object_text.hpp"
 #include "src/secret_keys.hpp"
 #include "src/token_capability.hpp"
 #include "src/progress.hpp"
@@ -32,7 +33,7 @@ const char* path_name(ExtractionPath path) {
 namespace {
 
 std::string describe_key(const TokenObject& key) {
-    return fmt::format("key id={} label=\"{}\"", key.id.empty() ? "(none)" : ossl::hex(key.id), key.label);
+    return "key " + describe_object(key.id, key.label);
 }
 
 // Refusals grouped by reason, each reason once with its keys counted and the first few

@@ -8,6 +8,7 @@
 #include "p11vault/error.hpp"
 #include "src/inventory.hpp"
 #include "src/keys.hpp"
+#include "src/object_text.hpp"
 #include "src/ossl.hpp"
 #include "src/token_lock.hpp"
 
@@ -87,7 +88,7 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
             if (found) break;
         }
         if (!found)
-            problems.push_back(fmt::format("key id={} label=\"{}\"", ossl::hex(id), exported.label));
+            problems.push_back("key " + describe_object(id, exported.label));
     }
     if (!problems.empty()) {
         std::string message = "after the migration the target does not show the same public key for: ";

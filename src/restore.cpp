@@ -13,6 +13,7 @@
 #include "src/import.hpp"
 #include "src/interrupt.hpp"
 #include "src/keys.hpp"
+#include "src/object_text.hpp"
 #include "src/pkcs12/pbe.hpp"
 #include "src/progress.hpp"
 #include "src/restore_plan.hpp"
@@ -64,7 +65,7 @@ private:
 };
 
 std::string name_of(const std::vector<std::uint8_t>& id, const std::string& label, const char* what) {
-    return fmt::format("{} id={} label=\"{}\"", what, id.empty() ? "(none)" : ossl::hex(id), label);
+    return fmt::format("{} {}", what, describe_object(id, label));
 }
 
 std::string repair_warning(const std::string& object, const char* created_by, const std::vector<std::string>& repaired) {

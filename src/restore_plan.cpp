@@ -13,6 +13,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/drill.hpp"
+#include "src/object_text.hpp"
 #include "src/progress.hpp"
 #include "src/token_capability.hpp"
 
@@ -85,10 +86,6 @@ bool same_identity(const ExistingObject& existing, CK_OBJECT_CLASS object_class,
                    const std::string& label) {
     if (existing.object_class != object_class) return false;
     return (!id.empty() && existing.id == id) || (!label.empty() && existing.label == label);
-}
-
-std::string describe(const std::vector<std::uint8_t>& id, const std::string& label) {
-    return fmt::format("id={} label=\"{}\"", id.empty() ? "(none)" : ossl::hex(id), label);
 }
 
 bool shares_local_key_id(const pkcs12::BagAttributes& a, const pkcs12::BagAttributes& b) {
@@ -311,7 +308,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
     auto settle_unsupported = [&](auto& planned) {
         for (auto& item : planned) {
             if (!item.unsupported) continue;
-            std::string text = fmt::format("{} ({}): {}", item.bag->where, describe(item.id, item.label), *item.unsupported);
+            std::string text = fmt::format("{} ({}): {}", item.bag->where, describe_object(item.id, item.label), *item.unsupported);
             if (options.skip_unsupported) {
                 item.skip = true;
                 item.report.status = "skipped-unsupported";
@@ -346,7 +343,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
                 clashes.push_back(object.handle);
         if (clashes.empty()) continue;
         std::string text = fmt::format("{} {} is already on the token", key.type ? key.type->name() : "key",
-                                       describe(key.id, key.label));
+                                       describe_object(key.id, key.label));
         const bool same_key = options.on_conflict != ConflictPolicy::replace && holds_this_key(session, existing, key);
         const bool public_key_here = std::any_of(existing.begin(), existing.end(), [&](const ExistingObject& o) {
             return o.object_class == CKO_PUBLIC_KEY && o.id == key.id;
@@ -375,7 +372,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         for (const auto& object : existing)
             if (same_identity(object, CKO_SECRET_KEY, secret.id, secret.label)) clashes.push_back(object.handle);
         if (clashes.empty()) continue;
-        std::string text = fmt::format("secret key {} is already on the token", describe(secret.id, secret.label));
+        std::string text = fmt::format("secret key {} is already on the token", describe_object(secret.id, secret.label));
         switch (options.on_conflict) {
             case ConflictPolicy::fail: conflicts.push_back(text); break;
             case ConflictPolicy::skip:
@@ -398,7 +395,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         for (const PlannedKey& key : plan.keys)
             if (key.skip && !key.already_on_token && key.certificate == cert.bag) cert.skip = true;
         if (cert.already_present || cert.skip || clashes.empty()) continue;
-        std::string text = fmt::format("a different certificate {} is already on the token", describe(cert.id, cert.label));
+        std::string text = fmt::format("a different certificate {} is already on the token", describe_object(cert.id, cert.label));
         switch (options.on_conflict) {
             case ConflictPolicy::fail: conflicts.push_back(text); break;
             case ConflictPolicy::skip:

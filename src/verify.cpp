@@ -10,6 +10,7 @@
 
 #include "p11vault/error.hpp"
 #include "src/keys.hpp"
+#include "src/object_text.hpp"
 #include "src/progress.hpp"
 
 namespace p11vault {
@@ -25,7 +26,7 @@ std::string time_text(const ASN1_TIME* time) {
 }
 
 std::string describe_id(const std::vector<std::uint8_t>& id, const std::optional<std::string>& label) {
-    return fmt::format("id={} label=\"{}\"", id.empty() ? "(none)" : ossl::hex(id), label.value_or(""));
+    return describe_object(id, label.value_or(""));
 }
 
 // "key bag 4 is", "key bag 1 and key bag 2 are", "key bag 1, key bag 2, key bag 3 and
@@ -249,8 +250,8 @@ TokenComparison compare_with_token(const Verification& verification, const Inven
         if (token_matched[t]) continue;
         const TokenObject& key = *token_keys[t].object;
         result.missing_in_file.push_back(fmt::format(
-            "token key id={} label=\"{}\" ({}) is not in the file{}", key.id.empty() ? "(none)" : ossl::hex(key.id),
-            key.label, key.description ? key.description->name() : "unknown type",
+            "token key {} ({}) is not in the file{}", describe_object(key.id, key.label),
+            key.description ? key.description->name() : "unknown type",
             token_keys[t].public_key ? "" : " (the token shows no public key for it)"));
     }
     return result;
