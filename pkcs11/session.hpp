@@ -87,7 +87,6 @@ public:
     Session& operator=(const Session&) = delete;
 
     Module& module() const { return *module_; }
-    const std::shared_ptr<Module>& module_ptr() const { return module_; }
     CK_SLOT_ID slot() const { return slot_; }
     CK_SESSION_HANDLE handle() const { return handle_; }
 

@@ -53,10 +53,8 @@ using Pbe2Param = Owned<PBE2PARAM, PBE2PARAM_free>;
 using Pbkdf2Param = Owned<PBKDF2PARAM, PBKDF2PARAM_free>;
 using PbeParam = Owned<PBEPARAM, PBEPARAM_free>;
 
-inline void free_cert_stack(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
 inline void free_pkcs7_stack(STACK_OF(PKCS7) * s) { sk_PKCS7_pop_free(s, PKCS7_free); }
 inline void free_bag_stack(STACK_OF(PKCS12_SAFEBAG) * s) { sk_PKCS12_SAFEBAG_pop_free(s, PKCS12_SAFEBAG_free); }
-using CertStack = Owned<STACK_OF(X509), free_cert_stack>;
 using Pkcs7Stack = Owned<STACK_OF(PKCS7), free_pkcs7_stack>;
 using BagStack = Owned<STACK_OF(PKCS12_SAFEBAG), free_bag_stack>;
 
