@@ -15,6 +15,16 @@
 
 namespace p11vault {
 
+const char* path_name(ExtractionPath path) {
+    switch (path) {
+        case ExtractionPath::token_wrap: return "token-wrap";
+        case ExtractionPath::token_wrap_legacy: return "token-wrap-legacy";
+        case ExtractionPath::host_reencrypt: return "host-reencrypt";
+        case ExtractionPath::attribute_read: return "attribute-read";
+    }
+    return "?";
+}
+
 namespace {
 
 // The verdict when no path exported a key: why, and what else could copy it.

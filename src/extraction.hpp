@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "pkcs11/session.hpp"
-#include "src/backup.hpp"
+#include "src/extraction_path.hpp"
 #include "src/inventory.hpp"
 #include "src/pkcs12/writer.hpp"
 #include "src/quirks.hpp"
