@@ -5,7 +5,9 @@
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
+#include "src/key_proof.hpp"
 #include "src/keys.hpp"
+#include "src/pkcs12/pairing.hpp"
 #include "src/token_capability.hpp"
 #include "src/transport.hpp"
 
@@ -71,6 +73,14 @@ CK_OBJECT_HANDLE KeyImporter::import_private_key(PlannedKey& key) {
         X509_SIG_get0(bag.shrouded.get(), &algorithm, nullptr);
         auto pbes2 = pkcs12::parse_pbes2(algorithm, reader_.decryptor().limits());
         auto try_token = [&](const char* path, auto&& run) -> std::optional<CK_OBJECT_HANDLE> {
+            // Only where the token can then prove the key it unwrapped is the certificate's.
+            if (!can_prove(key)) {
+                notes.push_back(fmt::format("{} not possible: the token does not offer {} to prove that the key it "
+                                            "unwraps is its certificate's",
+                                            path, pkcs11::mechanism_name(proof_signature_mechanism(
+                                                      key.type->key_type, key.public_key.get()))));
+                return std::nullopt;
+            }
             try {
                 CK_OBJECT_HANDLE handle = run();
                 key.report.path = path;
@@ -161,20 +171,7 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::
         session_key_for(reader_.decryptor().pbes2_key(params), CKK_AES, derive);
     pkcs11::AttributeTemplate t = private_template(key, true);
     std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
-    CK_OBJECT_HANDLE handle = session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, params.iv), unwrapping_key,
-                                                  wrapped, t);
-    // The certificate said what key to expect; make sure the token holds that key and
-    // not whatever else a mislabelled bag contained (RSA: the modulus is public).
-    if (key.type->key_type == CKK_RSA) {
-        pkcs11::ScopedObject created(session_, handle);
-        static const CK_ATTRIBUTE_TYPE types[] = {CKA_KEY_TYPE, CKA_MODULUS, CKA_PUBLIC_EXPONENT};
-        ossl::Pkey unwrapped = keys::public_key_from_attributes(session_.get_attributes(handle, types));
-        if (unwrapped && !keys::same_public_key(unwrapped.get(), key.public_key.get()))
-            throw Error(ExitCode::bad_input,
-                        key.bag->where + ": the key does not match its certificate (different public key)");
-        created.release();
-    }
-    return handle;
+    return proven(key, session_.unwrap_key(pkcs11::Mechanism(CKM_AES_CBC_PAD, params.iv), unwrapping_key, wrapped, t));
 }
 
 CK_OBJECT_HANDLE KeyImporter::token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag) {
@@ -185,7 +182,20 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap_legacy(const PlannedKey& key, const X
     CK_OBJECT_HANDLE unwrapping_key = session_key_for(key_iv->first, CKK_DES3);
     pkcs11::AttributeTemplate t = private_template(key, true);
     std::span<const std::uint8_t> wrapped(ASN1_STRING_get0_data(data), static_cast<std::size_t>(ASN1_STRING_length(data)));
-    return session_.unwrap_key(pkcs11::Mechanism(CKM_DES3_CBC_PAD, key_iv->second), unwrapping_key, wrapped, t);
+    return proven(key, session_.unwrap_key(pkcs11::Mechanism(CKM_DES3_CBC_PAD, key_iv->second), unwrapping_key, wrapped, t));
+}
+
+bool KeyImporter::can_prove(const PlannedKey& key) const {
+    return key.type->key_type == CKK_RSA ||  // a private RSA key shows its modulus
+           offers(proof_signature_mechanism(key.type->key_type, key.public_key.get()), CKF_SIGN);
+}
+
+CK_OBJECT_HANDLE KeyImporter::proven(const PlannedKey& key, CK_OBJECT_HANDLE handle) {
+    pkcs11::ScopedObject created(session_, handle);
+    std::optional<bool> same = shows_public_key(session_, handle, key.public_key.get());
+    if (!same) same = proves_by_signature(session_, handle, key.type->key_type, key.public_key.get());
+    if (!*same) pkcs12::refuse_mismatch(*key.bag, *key.certificate);
+    return created.release();
 }
 
 CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
@@ -193,9 +203,7 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     ossl::P8Info info = reader_.decrypt_key(*key.bag);
     ossl::Pkey host_key = reader_.key_from_info(info.get());
     if (!host_key) ossl::fail(ExitCode::bad_input, key.bag->where + ": the key does not parse");
-    if (key.public_key && !keys::same_public_key(host_key.get(), key.public_key.get()))
-        throw Error(ExitCode::bad_input,
-                    key.bag->where + ": the key does not match its certificate (different public key)");
+    if (key.certificate) pkcs12::check_pairing(*key.bag, *key.certificate, host_key.get());
     // Prefer C_UnwrapKey under an ephemeral key (some tokens refuse C_CreateObject of
     // private keys); RSA-PSS PKCS#8 and tokens that cannot unwrap go by C_CreateObject.
     const bool pss = EVP_PKEY_is_a(host_key.get(), "RSA-PSS");

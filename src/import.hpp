@@ -59,6 +59,12 @@ private:
     CK_OBJECT_HANDLE ephemeral_key();
     CK_OBJECT_HANDLE token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params, const X509_SIG* bag);
     CK_OBJECT_HANDLE token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag);
+    // Whether the token can prove that a key it unwrapped is the certificate's: by the
+    // public half it shows (RSA), else by a signature (key_proof.hpp).
+    bool can_prove(const PlannedKey& key) const;
+    // `handle`, the key a token-side path unwrapped, once proved to be the certificate's;
+    // else it is destroyed and the bag refused as verify refuses it (exit 4).
+    CK_OBJECT_HANDLE proven(const PlannedKey& key, CK_OBJECT_HANDLE handle);
     CK_OBJECT_HANDLE host_decrypt(PlannedKey& key);
 
     // Session keys live for the whole run, not per key: one C_CreateObject per distinct

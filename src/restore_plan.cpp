@@ -12,8 +12,9 @@
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
-#include "src/drill.hpp"
+#include "src/key_proof.hpp"
 #include "src/object_text.hpp"
+#include "src/pkcs12/pairing.hpp"
 #include "src/progress.hpp"
 #include "src/token_capability.hpp"
 
@@ -49,21 +50,23 @@ std::vector<ExistingObject> scan_token(pkcs11::Session& session) {
     return out;
 }
 
+// Whether `handle` signs what `public_key` verifies; a key that cannot sign (no CKA_SIGN,
+// a mechanism the token lacks) is not known to be the file's.
+bool signs_as(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key) {
+    try {
+        return proves_by_signature(session, handle, type, public_key);
+    } catch (const Error&) {
+        return false;
+    }
+}
+
 // Whether the private key under key.id on the token is the file's key: by the public half
 // the private key object shows (an RSA modulus, an EC point), else by the public key
 // object of the same id, else by a signature it makes that the file's public key verifies
 // (a private EC key rarely shows its point). The first of these the token offers decides.
 bool holds_this_key(pkcs11::Session& session, const std::vector<ExistingObject>& existing, const PlannedKey& key) {
     if (key.id.empty() || !key.public_key) return false;
-    // nullopt: the object shows no public half.
-    auto shows_this_key = [&](CK_OBJECT_HANDLE handle) -> std::optional<bool> {
-        pkcs11::AttributeValues values = session.get_attributes(handle, keys::public_attribute_types());
-        if (const auto* modulus = values.bytes(CKA_MODULUS); modulus != nullptr && !modulus->empty())
-            return keys::has_rsa_modulus(key.public_key.get(), *modulus);  // RSA-PSS files too
-        ossl::Pkey shown = keys::public_key_from_attributes(values);
-        if (!shown) return std::nullopt;
-        return keys::same_public_key(shown.get(), key.public_key.get());
-    };
+    auto shows_this_key = [&](CK_OBJECT_HANDLE handle) { return shows_public_key(session, handle, key.public_key.get()); };
     auto with_id = [&](CK_OBJECT_CLASS object_class) {
         std::vector<CK_OBJECT_HANDLE> out;
         for (const auto& object : existing)
@@ -77,7 +80,7 @@ bool holds_this_key(pkcs11::Session& session, const std::vector<ExistingObject>&
         }
         for (CK_OBJECT_HANDLE public_key : with_id(CKO_PUBLIC_KEY))
             if (shows_this_key(public_key).value_or(false)) return true;
-        if (key.type && signs_for(session, private_key, key.type->key_type, key.public_key.get())) return true;
+        if (key.type && signs_as(session, private_key, key.type->key_type, key.public_key.get())) return true;
     }
     return false;
 }
@@ -86,19 +89,6 @@ bool same_identity(const ExistingObject& existing, CK_OBJECT_CLASS object_class,
                    const std::string& label) {
     if (existing.object_class != object_class) return false;
     return (!id.empty() && existing.id == id) || (!label.empty() && existing.label == label);
-}
-
-bool shares_local_key_id(const pkcs12::BagAttributes& a, const pkcs12::BagAttributes& b) {
-    for (const auto& x : a.local_key_ids)
-        for (const auto& y : b.local_key_ids)
-            if (!x.empty() && x == y) return true;
-    return false;
-}
-
-bool shares_local_key_id_with_another_key(const pkcs12::Contents& contents, const pkcs12::KeyBag& bag) {
-    for (const auto& other : contents.keys)
-        if (&other != &bag && shares_local_key_id(bag.attributes, other.attributes)) return true;
-    return false;
 }
 
 // Groups of keys that would get one CKA_ID on the token although their public keys
@@ -222,15 +212,11 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         progress::report(plan.keys.size(), contents.keys.size(), "checking " + bag.where);
         PlannedKey key;
         key.bag = &bag;
-        // Pair by localKeyID first; only a key without a matching certificate has to be
-        // decrypted on the host to pair by public key. A localKeyID that several key bags
-        // carry says nothing about which certificate is whose: those keys pair by public key.
-        if (!shares_local_key_id_with_another_key(contents, bag))
-            for (const auto& cert : contents.certificates)
-                if (shares_local_key_id(bag.attributes, cert.attributes)) {
-                    key.certificate = &cert;
-                    break;
-                }
+        // Pair by localKeyID first (pkcs12/pairing.hpp); only a key without a matching
+        // certificate has to be decrypted on the host to pair by public key. Whether a key
+        // paired by localKeyID is its certificate's is proved when it is written
+        // (KeyImporter), where the token-side paths first see it.
+        key.certificate = pkcs12::certificate_by_local_key_id(contents, bag);
         // A certificate whose public key this OpenSSL cannot decode (ML-DSA under 3.0)
         // says nothing about the key's type: take the host path, which names the algorithm.
         if (key.certificate != nullptr && X509_get0_pubkey(key.certificate->certificate.get()) == nullptr) {
@@ -240,11 +226,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
         try {
             if (key.certificate == nullptr) {
                 key.host_key = reader.private_key(bag);
-                for (const auto& cert : contents.certificates)
-                    if (EVP_PKEY_eq(X509_get0_pubkey(cert.certificate.get()), key.host_key.get()) == 1) {
-                        key.certificate = &cert;
-                        break;
-                    }
+                key.certificate = pkcs12::certificate_by_public_key(contents, key.host_key.get());
                 key.public_key.reset(EVP_PKEY_dup(key.host_key.get()));
             } else {
                 key.public_key.reset(EVP_PKEY_dup(X509_get0_pubkey(key.certificate->certificate.get())));

@@ -11,6 +11,7 @@
 #include "p11vault/error.hpp"
 #include "src/keys.hpp"
 #include "src/object_text.hpp"
+#include "src/pkcs12/pairing.hpp"
 #include "src/progress.hpp"
 
 namespace p11vault {
@@ -120,35 +121,21 @@ Verification verify_file(pkcs12::Reader& reader) {
             if (scheme == weak_key_bags.end()) scheme = weak_key_bags.insert(weak_key_bags.end(), {bag.protection, {}});
             scheme->second.push_back(bag.where);
         }
-        // Pair: localKeyID first, then public key. Public keys are compared only where
-        // needed (the id's certificate, or every certificate for a key without one): a
-        // comparison with every certificate for every key made a 1,000-key file cost
-        // half a million comparisons.
-        std::optional<std::size_t> paired;
-        for (std::size_t i = 0; i < contents.certificates.size() && !paired; ++i) {
-            for (const auto& a : bag.attributes.local_key_ids)
-                for (const auto& b : contents.certificates[i].attributes.local_key_ids)
-                    if (!a.empty() && a == b) paired = i;
-        }
-        if (paired && key &&
-            EVP_PKEY_eq(X509_get0_pubkey(contents.certificates[*paired].certificate.get()), key.get()) != 1)
-            throw Error(ExitCode::bad_input,
-                        fmt::format("{} ({}) does not match its certificate {} (same localKeyID, different public "
-                                    "key)",
-                                    bag.where, describe_id(k.local_key_id, k.friendly_name),
-                                    v.certificates[*paired].subject));
-        for (std::size_t i = 0; i < contents.certificates.size() && !paired && key; ++i) {
-            if (EVP_PKEY_eq(X509_get0_pubkey(contents.certificates[i].certificate.get()), key.get()) == 1)
-                paired = i;
-        }
+        // Pair as restore does (pkcs12/pairing.hpp): localKeyID first, then public key.
+        // Public keys are compared only where needed (the id's certificate, or every
+        // certificate for a key without one): a comparison with every certificate for
+        // every key made a 1,000-key file cost half a million comparisons.
+        const pkcs12::CertBag* paired = pkcs12::certificate_by_local_key_id(contents, bag);
+        if (paired && key) pkcs12::check_pairing(bag, *paired, key.get());
+        if (!paired) paired = pkcs12::certificate_by_public_key(contents, key.get());
         if (paired) {
-            k.certificate = *paired;
-            v.certificates[*paired].key = v.keys.size();
+            k.certificate = static_cast<std::size_t>(paired - contents.certificates.data());
+            v.certificates[*k.certificate].key = v.keys.size();
         }
         // Only the public half is kept: the private key is freed (and wiped by OpenSSL)
         // with this iteration, so a 1,000-key file never holds 1,000 clear keys at once.
         if (key) {
-            X509* cert = paired ? contents.certificates[*paired].certificate.get() : nullptr;
+            X509* cert = paired ? paired->certificate.get() : nullptr;
             k.public_key = cert && X509_get0_pubkey(cert) ? ossl::Pkey(X509_get_pubkey(cert)) : keys::public_only(key.get());
         }
         if (!k.certificate)
