@@ -44,6 +44,7 @@ public:
         return Mechanism(type, std::span<const std::uint8_t>(p, sizeof(Params)));
     }
     CK_MECHANISM_TYPE type() const { return type_; }
+    std::span<const std::uint8_t> parameter() const { return parameter_; }
     CK_MECHANISM get() {
         return CK_MECHANISM{type_, parameter_.empty() ? nullptr : parameter_.data(),
                             static_cast<CK_ULONG>(parameter_.size())};
@@ -96,6 +97,11 @@ public:
     void init_pin(const SecretBytes& pin);  // as SO: set the user PIN
     CK_STATE state() const;
 
+    // The slot's mechanisms, read on first use and kept for the session's life (a token
+    // does not change them while a session is open): every "does the token offer" asks here.
+    const MechanismList& mechanisms();
+    bool offers(CK_MECHANISM_TYPE type, CK_FLAGS flag) { return mechanisms().offers(type, flag); }
+
     std::vector<CK_OBJECT_HANDLE> find(AttributeTemplate& match, std::size_t max_objects = 0);
 
     AttributeValues get_attributes(CK_OBJECT_HANDLE object, std::span<const CK_ATTRIBUTE_TYPE> types);
@@ -134,6 +140,7 @@ private:
     CK_FUNCTION_LIST* f_;
     CK_SLOT_ID slot_;
     CK_SESSION_HANDLE handle_ = CK_INVALID_HANDLE;
+    std::optional<MechanismList> mechanisms_;
 };
 
 // Destroys a (session) object when it goes out of scope, unless released: ephemeral

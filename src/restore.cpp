@@ -86,9 +86,8 @@ void check_and_warn(pkcs11::Session& session, const WrittenObject& object, std::
 // HMAC-SHA256 of it), compared in constant time. A sensitive key shows nothing else of
 // itself: SoftHSM even leaves CKA_VALUE_LEN 0 after C_UnwrapKey. Returns a note when the
 // token offers no mechanism for the check.
-std::optional<std::string> check_secret_value(pkcs11::Session& session, const KeyImporter& importer,
-                                              CK_OBJECT_HANDLE handle, const PlannedSecretKey& secret,
-                                              const std::string& name) {
+std::optional<std::string> check_secret_value(pkcs11::Session& session, CK_OBJECT_HANDLE handle,
+                                              const PlannedSecretKey& secret, const std::string& name) {
     const auto held = session.get_ulong(handle, CKA_VALUE_LEN);
     if (held && *held != 0 && *held != secret.value.size())
         throw Error(ExitCode::token, fmt::format("{}: the token holds a key of {} bytes after writing one of {}", name,
@@ -97,7 +96,7 @@ std::optional<std::string> check_secret_value(pkcs11::Session& session, const Ke
     const CK_MECHANISM_TYPE mechanism = key_type == CKK_AES    ? CKM_AES_ECB
                                         : key_type == CKK_DES3 ? CKM_DES3_ECB
                                                                : CKM_SHA256_HMAC;
-    if (!importer.offers(mechanism, key_type == CKK_GENERIC_SECRET ? CKF_SIGN : CKF_ENCRYPT))
+    if (!session.offers(mechanism, key_type == CKK_GENERIC_SECRET ? CKF_SIGN : CKF_ENCRYPT))
         return fmt::format("the token offers no {} to check the key with", pkcs11::mechanism_name(mechanism));
     const std::vector<std::uint8_t> zeros(key_type == CKK_DES3 ? 8 : 16, 0);
     std::vector<std::uint8_t> expected;
@@ -224,7 +223,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
                 check_written_object(session, {secret_key, &expected, nullptr, secret_name, importer.created_by()});
             if (!secret.report.repaired.empty())
                 result.warnings.push_back(repair_warning(secret_name, importer.created_by(), secret.report.repaired));
-            if (auto note = check_secret_value(session, importer, secret_key, secret, secret_name))
+            if (auto note = check_secret_value(session, secret_key, secret, secret_name))
                 secret.report.notes.push_back(*note);
             secret.report.status = secret.replaces.empty() ? "restored" : "replaced";
             to_replace.insert(to_replace.end(), secret.replaces.begin(), secret.replaces.end());

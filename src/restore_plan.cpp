@@ -150,7 +150,7 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
 
 // Decrypts a secret bag on the host (its key type is inside) and plans its object.
 PlannedSecretKey plan_secret_key(pkcs12::Reader& reader, const pkcs12::KeyBag& bag,
-                                 const std::vector<pkcs11::MechanismEntry>& mechanisms) {
+                                 const pkcs11::MechanismList& mechanisms) {
     PlannedSecretKey secret;
     secret.bag = &bag;
     if (!bag.attributes.local_key_ids.empty()) secret.id = bag.attributes.local_key_ids.front();

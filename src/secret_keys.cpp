@@ -43,12 +43,6 @@ const char* oid_of(CK_KEY_TYPE key_type) {
     return kHmacs[2].oid;  // a generic secret: HmacSHA256, what keytool -genseckey makes by default for HMAC
 }
 
-bool offers(const std::vector<pkcs11::MechanismEntry>& mechanisms, std::initializer_list<CK_MECHANISM_TYPE> any_of) {
-    for (const auto& entry : mechanisms)
-        for (CK_MECHANISM_TYPE type : any_of)
-            if (entry.type == type) return true;
-    return false;
-}
 
 }  // namespace
 
@@ -113,13 +107,13 @@ SecretBytes private_key_info_der(CK_KEY_TYPE key_type, const SecretBytes& value)
 }
 
 std::optional<std::string> unsupported_on_token(const SecretKeyType& type,
-                                                const std::vector<pkcs11::MechanismEntry>& mechanisms) {
+                                                const pkcs11::MechanismList& mechanisms) {
     bool ok = false;
     switch (type.key_type) {
-        case CKK_AES: ok = offers(mechanisms, {CKM_AES_CBC, CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN}); break;
-        case CKK_DES3: ok = offers(mechanisms, {CKM_DES3_CBC, CKM_DES3_ECB, CKM_DES3_KEY_GEN}); break;
+        case CKK_AES: ok = mechanisms.offers_any({CKM_AES_CBC, CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN}); break;
+        case CKK_DES3: ok = mechanisms.offers_any({CKM_DES3_CBC, CKM_DES3_ECB, CKM_DES3_KEY_GEN}); break;
         default:
-            ok = offers(mechanisms, {CKM_SHA_1_HMAC, CKM_SHA224_HMAC, CKM_SHA256_HMAC, CKM_SHA384_HMAC, CKM_SHA512_HMAC,
+            ok = mechanisms.offers_any({CKM_SHA_1_HMAC, CKM_SHA224_HMAC, CKM_SHA256_HMAC, CKM_SHA384_HMAC, CKM_SHA512_HMAC,
                                      CKM_GENERIC_SECRET_KEY_GEN});
     }
     if (ok) return std::nullopt;

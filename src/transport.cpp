@@ -5,6 +5,7 @@
 
 #include "p11vault/error.hpp"
 #include "src/ossl.hpp"
+#include "src/pkcs12/pbe.hpp"
 
 namespace p11vault::transport {
 
@@ -16,6 +17,15 @@ std::string wrap_cipher_for(std::size_t key_size) {
         case 24: return "AES-192-WRAP-PAD";
         case 32: return "AES-256-WRAP-PAD";
         default: throw Error(ExitCode::failure, "internal: bad AES key size for key wrap");
+    }
+}
+
+std::string cbc_cipher_for(std::size_t key_size) {
+    switch (key_size) {
+        case 16: return "AES-128-CBC";
+        case 24: return "AES-192-CBC";
+        case 32: return "AES-256-CBC";
+        default: throw Error(ExitCode::failure, "internal: bad AES key size for CBC");
     }
 }
 }  // namespace
@@ -145,6 +155,25 @@ SecretBytes aes_unwrap_pad(const SecretBytes& key, const Bytes& wrapped) {
         ossl::fail(ExitCode::failure, "AES key unwrap of what the token wrapped (integrity check failed)");
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
+}
+
+pkcs11::Mechanism carrier_mechanism(CK_MECHANISM_TYPE type) {
+    if (type == CKM_AES_CBC_PAD) return pkcs11::Mechanism(type, ossl::random_bytes(16));
+    return pkcs11::Mechanism(type);
+}
+
+Bytes carrier_encrypt(const pkcs11::Mechanism& mechanism, const SecretBytes& key, const SecretBytes& plain) {
+    if (mechanism.type() != CKM_AES_CBC_PAD) return aes_wrap_pad(key, plain);
+    const Bytes iv(mechanism.parameter().begin(), mechanism.parameter().end());
+    return pkcs12::cbc_encrypt(cbc_cipher_for(key.size()), key, iv, plain.data(), plain.size());
+}
+
+SecretBytes carrier_decrypt(const pkcs11::Mechanism& mechanism, const SecretBytes& key, const Bytes& wrapped) {
+    if (mechanism.type() != CKM_AES_CBC_PAD) return aes_unwrap_pad(key, wrapped);
+    const Bytes iv(mechanism.parameter().begin(), mechanism.parameter().end());
+    auto plain = pkcs12::cbc_decrypt(cbc_cipher_for(key.size()), key, iv, wrapped.data(), wrapped.size());
+    if (!plain) throw Error(ExitCode::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
+    return std::move(*plain);
 }
 
 bool first_block_is_private_key_info(const std::string& cipher_cbc, const SecretBytes& key, const Bytes& iv,
