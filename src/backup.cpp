@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -181,11 +182,10 @@ void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::siz
         collisions.push_back(text);
     }
     if (collisions.empty()) return;
-    std::string message;
-    for (std::size_t i = 0; i < collisions.size(); ++i) message += (i ? "; " : "") + collisions[i];
-    throw Error(ExitCode::refused, message + "; a file would restore them under one id, so nothing was written "
-                                             "(back them up one at a time with --label, give one of them another "
-                                             "CKA_ID, or migrate them with --renumber-duplicate-ids)");
+    throw Error(ExitCode::refused, fmt::format("{}; a file would restore them under one id, so nothing was written "
+                                               "(back them up one at a time with --label, give one of them another "
+                                               "CKA_ID, or migrate them with --renumber-duplicate-ids)",
+                                               fmt::join(collisions, "; ")));
 }
 
 // Why p11vault could not restore the key onto a token like this one, or nothing: a
@@ -252,11 +252,8 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         if (!exported) {
             // The last note is the verdict; the ones before say what each path met.
             std::string reasons = report.notes.back();
-            if (report.notes.size() > 1) {
-                reasons += " (";
-                for (std::size_t i = 0; i + 1 < report.notes.size(); ++i) reasons += (i ? "; " : "") + report.notes[i];
-                reasons += ")";
-            }
+            if (report.notes.size() > 1)
+                reasons += fmt::format(" ({})", fmt::join(report.notes.begin(), report.notes.end() - 1, "; "));
             refusals.emplace_back(describe_key(key), reasons);
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));

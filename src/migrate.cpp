@@ -2,6 +2,7 @@
 #include "src/migrate.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <optional>
 
@@ -91,9 +92,9 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
             problems.push_back("key " + describe_object(id, exported.label));
     }
     if (!problems.empty()) {
-        std::string message = "after the migration the target does not show the same public key for: ";
-        for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? ", " : "") + problems[i];
-        throw Error(ExitCode::failure, message);
+        throw Error(ExitCode::failure,
+                    fmt::format("after the migration the target does not show the same public key for: {}",
+                                fmt::join(problems, ", ")));
     }
     return result;
 }
