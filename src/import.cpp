@@ -47,7 +47,7 @@ pkcs11::AttributeTemplate KeyImporter::private_template(const PlannedKey& key, b
     if (!key.id.empty()) t.add_bytes(CKA_ID, key.id);
     if (!key.label.empty()) t.add_string(CKA_LABEL, key.label);
     if (key.certificate) t.add_bytes(CKA_SUBJECT, ossl::der(i2d_X509_NAME, X509_get_subject_name(key.certificate->certificate.get()),
-                                                         ExitCode::bad_input, "a certificate's subject"));
+                                                         ErrorKind::bad_input, "a certificate's subject"));
     if (quirks_.unwrap_needs_nss_db && key.type->key_type == CKK_EC && key.public_key)
         t.add_bytes(CKA_NSS_DB, keys::ec_public_point(key.public_key.get()));
     if (quirks_.unwrap_needs_nss_db && key.type->key_type == CKK_DSA && key.public_key)
@@ -199,7 +199,7 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     auto& notes = key.report.notes;
     ossl::P8Info info = reader_.decrypt_key(*key.bag);
     ossl::Pkey host_key = reader_.key_from_info(info.get());
-    if (!host_key) ossl::fail(ExitCode::bad_input, key.bag->where + ": the key does not parse");
+    if (!host_key) ossl::fail(ErrorKind::bad_input, key.bag->where + ": the key does not parse");
     if (key.certificate) pkcs12::check_pairing(*key.bag, *key.certificate, host_key.get());
     // Prefer C_UnwrapKey under an ephemeral key (some tokens refuse C_CreateObject of
     // private keys); RSA-PSS PKCS#8 and tokens that cannot unwrap go by C_CreateObject.
@@ -209,7 +209,7 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
         session_.offers(CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP) || session_.offers(CKM_AES_CBC_PAD, CKF_UNWRAP);
     if (!pss && !eddsa_broken && can_carry) {
         const SecretBytes der =
-            ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info.get(), ExitCode::bad_input, "a private key");
+            ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info.get(), ErrorKind::bad_input, "a private key");
         if (auto handle = unwrap_from_host(der, [&] { return private_template(key, true); }, notes)) return *handle;
         notes.push_back("creating the key object instead");
     } else if (eddsa_broken) {

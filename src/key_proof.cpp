@@ -25,9 +25,9 @@ std::vector<std::uint8_t> der_signature(const std::vector<std::uint8_t>& raw) {
     if (!sig || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
         BN_free(r);
         BN_free(s);
-        ossl::fail(ExitCode::failure, "decoding a signature");
+        ossl::fail(ErrorKind::failure, "decoding a signature");
     }
-    return ossl::der(i2d_ECDSA_SIG, sig.get(), ExitCode::failure, "a signature");
+    return ossl::der(i2d_ECDSA_SIG, sig.get(), ErrorKind::failure, "a signature");
 }
 
 bool host_verifies(const EVP_PKEY* expected, CK_KEY_TYPE key_type, const std::vector<std::uint8_t>& signature) {

@@ -68,14 +68,14 @@ OSSL_LIB_CTX* libctx_modern();
 // The oldest error on OpenSSL's error queue as text (and clears the queue), for messages.
 std::string last_error();
 // Throws Error(code, what + ": " + last_error()).
-[[noreturn]] void fail(ExitCode code, const std::string& what);
+[[noreturn]] void fail(ErrorKind code, const std::string& what);
 
 // The DER of one OpenSSL object by its i2d function, appended to `out` (a byte vector,
 // or SecretBytes for a private key: encoded in place, never in a buffer OpenSSL frees
 // unwiped). Error(code, "encoding " + what) when OpenSSL cannot encode it.
 template <typename Out, typename T>
 void append_der(Out& out, int (*i2d)(const T*, unsigned char**), std::type_identity_t<const T*> object,
-                ExitCode code, const std::string& what) {
+                ErrorKind code, const std::string& what) {
     const int length = i2d(object, nullptr);
     if (length <= 0) fail(code, "encoding " + what);
     const std::size_t at = out.size();
@@ -87,7 +87,7 @@ void append_der(Out& out, int (*i2d)(const T*, unsigned char**), std::type_ident
 // The DER of one OpenSSL object, as append_der.
 template <typename T>
 std::vector<std::uint8_t> der(int (*i2d)(const T*, unsigned char**), std::type_identity_t<const T*> object,
-                              ExitCode code, const std::string& what) {
+                              ErrorKind code, const std::string& what) {
     std::vector<std::uint8_t> out;
     append_der(out, i2d, object, code, what);
     return out;
@@ -95,7 +95,7 @@ std::vector<std::uint8_t> der(int (*i2d)(const T*, unsigned char**), std::type_i
 
 // The DER of an object that holds a secret (a PrivateKeyInfo), as append_der.
 template <typename T>
-SecretBytes secret_der(int (*i2d)(const T*, unsigned char**), std::type_identity_t<const T*> object, ExitCode code,
+SecretBytes secret_der(int (*i2d)(const T*, unsigned char**), std::type_identity_t<const T*> object, ErrorKind code,
                        const std::string& what) {
     SecretBytes out;
     append_der(out, i2d, object, code, what);

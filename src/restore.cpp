@@ -90,7 +90,7 @@ std::optional<std::string> check_secret_value(pkcs11::Session& session, CK_OBJEC
                                               const PlannedSecretKey& secret, const std::string& name) {
     const auto held = session.get_ulong(handle, CKA_VALUE_LEN);
     if (held && *held != 0 && *held != secret.value.size())
-        throw Error(ExitCode::token, fmt::format("{}: the token holds a key of {} bytes after writing one of {}", name,
+        throw Error(ErrorKind::token, fmt::format("{}: the token holds a key of {} bytes after writing one of {}", name,
                                                  *held, secret.value.size()));
     const CK_KEY_TYPE key_type = secret.type->key_type;
     const CK_MECHANISM_TYPE mechanism = key_type == CKK_AES    ? CKM_AES_ECB
@@ -119,7 +119,7 @@ std::optional<std::string> check_secret_value(pkcs11::Session& session, CK_OBJEC
     }
     if (computed.size() != expected.size() ||
         CRYPTO_memcmp(computed.data(), expected.data(), expected.size()) != 0)
-        throw Error(ExitCode::token, name + ": the key on the token computes differently from the file's key");
+        throw Error(ErrorKind::token, name + ": the key on the token computes differently from the file's key");
     return std::nullopt;
 }
 
@@ -133,10 +133,10 @@ pkcs11::AttributeTemplate certificate_object_template(const X509* cert, const st
         .add_bool(CKA_TOKEN, true)
         .add_bool(CKA_PRIVATE, false)
         .add_bytes(CKA_VALUE, ossl::cert_der(cert))
-        .add_bytes(CKA_SUBJECT, ossl::der(i2d_X509_NAME, X509_get_subject_name(cert), ExitCode::bad_input, "a subject"))
-        .add_bytes(CKA_ISSUER, ossl::der(i2d_X509_NAME, X509_get_issuer_name(cert), ExitCode::bad_input, "an issuer"))
+        .add_bytes(CKA_SUBJECT, ossl::der(i2d_X509_NAME, X509_get_subject_name(cert), ErrorKind::bad_input, "a subject"))
+        .add_bytes(CKA_ISSUER, ossl::der(i2d_X509_NAME, X509_get_issuer_name(cert), ErrorKind::bad_input, "an issuer"))
         .add_bytes(CKA_SERIAL_NUMBER,
-                   ossl::der(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert), ExitCode::bad_input, "a serial number"));
+                   ossl::der(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert), ErrorKind::bad_input, "a serial number"));
     if (!id.empty()) t.add_bytes(CKA_ID, id);
     if (!label.empty()) t.add_string(CKA_LABEL, label);
     return t;
@@ -253,7 +253,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
                                    written, written == 1 ? "" : "s");
         else
             message += "; nothing was left on the token";
-        throw Error(e.code(), message);
+        throw Error(e.kind(), message);
     } catch (...) {
         rollback.undo();
         throw;
@@ -276,7 +276,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         }
     }
     if (!not_replaced.empty())
-        throw Error(ExitCode::token, "the new objects were written, but these old objects could not be removed: " +
+        throw Error(ErrorKind::token, "the new objects were written, but these old objects could not be removed: " +
                                          fmt::format("{}", fmt::join(not_replaced, ", ")));
     if (int late = InterruptGuard::take(); late != 0)
         result.warnings.push_back(signal_name(late) + " arrived as the restore completed; it is complete");

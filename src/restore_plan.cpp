@@ -128,7 +128,7 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
     if (!renumber) {
         std::vector<std::string> described;
         for (const auto& group : groups) described.push_back(describe_group(group));
-        throw Error(ExitCode::bad_input, fmt::format("{}; nothing was written (--renumber-duplicate-ids gives each of "
+        throw Error(ErrorKind::bad_input, fmt::format("{}; nothing was written (--renumber-duplicate-ids gives each of "
                                                      "them the SHA-1 of its public key as CKA_ID)",
                                                      fmt::join(described, "; ")));
     }
@@ -146,7 +146,7 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
     // A derived id could meet another key's id from the file: refused, never renumbered twice.
     groups = different_keys_sharing_an_id(keys);
     if (!groups.empty())
-        throw Error(ExitCode::bad_input, describe_group(groups.front()) + " after --renumber-duplicate-ids; nothing "
+        throw Error(ErrorKind::bad_input, describe_group(groups.front()) + " after --renumber-duplicate-ids; nothing "
                                                                           "was written");
 }
 
@@ -231,7 +231,7 @@ PlannedKey plan_key(pkcs12::Reader& reader, TokenCapability& capability, const p
         key.type = keys::describe(key.public_key.get());
         key.unsupported = capability.refusal(*key.type, key.public_key.get());
     } catch (const Error& e) {
-        if (e.code() != ExitCode::bad_input) throw;
+        if (e.kind() != ErrorKind::bad_input) throw;
         key.unsupported = e.what();
     }
     if (!bag.attributes.local_key_ids.empty()) key.id = bag.attributes.local_key_ids.front();
@@ -308,7 +308,7 @@ void settle_unsupported(const pkcs12::Contents& contents, RestorePlan& plan, con
     }
     settle(plan.keys);
     if (!unsupported.empty())
-        throw Error(ExitCode::refused, fmt::format("cannot restore {}; nothing was written (--skip-unsupported "
+        throw Error(ErrorKind::refused, fmt::format("cannot restore {}; nothing was written (--skip-unsupported "
                                                    "restores the rest)",
                                                    fmt::join(unsupported, "; ")));
 }
@@ -418,7 +418,7 @@ void settle_conflicts(pkcs11::Session& session, RestorePlan& plan, const Restore
     settle_secret_conflicts(existing, plan.secrets, options, warnings, conflicts);
     settle_certificate_conflicts(existing, plan, options, warnings, conflicts);
     if (!conflicts.empty())
-        throw Error(ExitCode::refused,
+        throw Error(ErrorKind::refused,
                     fmt::format("{}; nothing was written (use --on-conflict skip or --on-conflict replace)",
                                 fmt::join(conflicts, "; ")));
 }

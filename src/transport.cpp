@@ -16,7 +16,7 @@ std::string wrap_cipher_for(std::size_t key_size) {
         case 16: return "AES-128-WRAP-PAD";
         case 24: return "AES-192-WRAP-PAD";
         case 32: return "AES-256-WRAP-PAD";
-        default: throw Error(ExitCode::failure, "internal: bad AES key size for key wrap");
+        default: throw Error(ErrorKind::failure, "internal: bad AES key size for key wrap");
     }
 }
 
@@ -25,7 +25,7 @@ std::string cbc_cipher_for(std::size_t key_size) {
         case 16: return "AES-128-CBC";
         case 24: return "AES-192-CBC";
         case 32: return "AES-256-CBC";
-        default: throw Error(ExitCode::failure, "internal: bad AES key size for CBC");
+        default: throw Error(ErrorKind::failure, "internal: bad AES key size for CBC");
     }
 }
 }  // namespace
@@ -77,7 +77,7 @@ CK_ULONG pbkd2_prf_or_0(const std::string& digest) {
 
 CK_ULONG pbkd2_prf(const std::string& digest) {
     const CK_ULONG prf = pbkd2_prf_or_0(digest);
-    if (prf == 0) throw Error(ExitCode::failure, "internal: no CKP_PKCS5_PBKD2 PRF for " + digest);
+    if (prf == 0) throw Error(ErrorKind::failure, "internal: no CKP_PKCS5_PBKD2 PRF for " + digest);
     return prf;
 }
 
@@ -139,7 +139,7 @@ Bytes aes_wrap_pad(const SecretBytes& key, const SecretBytes& plain) {
     if (!cipher || !ctx || EVP_EncryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_EncryptUpdate(ctx.get(), out.data(), &n1, plain.data(), static_cast<int>(plain.size())) != 1 ||
         EVP_EncryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(ExitCode::failure, "AES key wrap");
+        ossl::fail(ErrorKind::failure, "AES key wrap");
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
 }
@@ -152,7 +152,7 @@ SecretBytes aes_unwrap_pad(const SecretBytes& key, const Bytes& wrapped) {
     if (!cipher || !ctx || EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_DecryptUpdate(ctx.get(), out.data(), &n1, wrapped.data(), static_cast<int>(wrapped.size())) != 1 ||
         EVP_DecryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(ExitCode::failure, "AES key unwrap of what the token wrapped (integrity check failed)");
+        ossl::fail(ErrorKind::failure, "AES key unwrap of what the token wrapped (integrity check failed)");
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
 }
@@ -172,7 +172,7 @@ SecretBytes carrier_decrypt(const pkcs11::Mechanism& mechanism, const SecretByte
     if (mechanism.type() != CKM_AES_CBC_PAD) return aes_unwrap_pad(key, wrapped);
     const Bytes iv(mechanism.parameter().begin(), mechanism.parameter().end());
     auto plain = pkcs12::cbc_decrypt(cbc_cipher_for(key.size()), key, iv, wrapped.data(), wrapped.size());
-    if (!plain) throw Error(ExitCode::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
+    if (!plain) throw Error(ErrorKind::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
     return std::move(*plain);
 }
 
@@ -181,7 +181,7 @@ bool first_block_is_private_key_info(const std::string& cipher_cbc, const Secret
     std::string ecb = cipher_cbc.substr(0, cipher_cbc.size() - 3) + "ECB";  // "AES-256-CBC" -> "AES-256-ECB"
     if (cipher_cbc == "DES-EDE3-CBC") ecb = "DES-EDE3-ECB";
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), ecb.c_str(), nullptr));
-    if (!cipher) ossl::fail(ExitCode::failure, "cipher " + ecb);
+    if (!cipher) ossl::fail(ErrorKind::failure, "cipher " + ecb);
     std::size_t block = static_cast<std::size_t>(EVP_CIPHER_get_block_size(cipher.get()));
     if (encrypted.size() < block || iv.size() != block) return false;
     ossl::CipherCtx ctx(EVP_CIPHER_CTX_new());
@@ -190,7 +190,7 @@ bool first_block_is_private_key_info(const std::string& cipher_cbc, const Secret
     if (EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_CIPHER_CTX_set_padding(ctx.get(), 0) != 1 ||
         EVP_DecryptUpdate(ctx.get(), plain.data(), &n, encrypted.data(), static_cast<int>(block)) != 1)
-        ossl::fail(ExitCode::failure, "checking the wrapped key");
+        ossl::fail(ErrorKind::failure, "checking the wrapped key");
     for (std::size_t i = 0; i < block; ++i) plain.data()[i] ^= iv[i];
     const std::uint8_t* b = plain.data();
     if (b[0] != 0x30) return false;

@@ -81,8 +81,8 @@ ossl::Pkey decrypt_key(pkcs12::Reader& reader, const pkcs12::KeyBag& bag, Verifi
         info = reader.decrypt_key(bag);
     } catch (const Error& e) {
         // The MAC proved the password; a bag that still does not decrypt is damage.
-        if (e.code() == ExitCode::bad_password && reader.contents().mac.present)
-            throw Error(ExitCode::bad_input,
+        if (e.kind() == ErrorKind::bad_password && reader.contents().mac.present)
+            throw Error(ErrorKind::bad_input,
                         std::string(e.what()) + ", although the MAC verified: the file is inconsistent");
         throw;
     }

@@ -14,7 +14,7 @@ namespace p11vault::der {
 namespace {
 
 [[noreturn]] void malformed(const std::string& what, const std::string& problem) {
-    throw Error(ExitCode::bad_input, fmt::format("{} is malformed: {}", what, problem));
+    throw Error(ErrorKind::bad_input, fmt::format("{} is malformed: {}", what, problem));
 }
 
 }  // namespace
@@ -111,9 +111,9 @@ Bytes encode_integer(std::uint64_t value) {
 
 Bytes encode_oid(const std::string& dotted) {
     ASN1_OBJECT* object = OBJ_txt2obj(dotted.c_str(), 1);
-    if (object == nullptr) throw Error(ExitCode::failure, "cannot encode OID " + dotted);
+    if (object == nullptr) throw Error(ErrorKind::failure, "cannot encode OID " + dotted);
     const ossl::Object owned(object);
-    return ossl::der(i2d_ASN1_OBJECT, object, ExitCode::failure, "OID " + dotted);
+    return ossl::der(i2d_ASN1_OBJECT, object, ErrorKind::failure, "OID " + dotted);
 }
 
 Bytes concat(std::initializer_list<std::span<const std::uint8_t>> parts) {

@@ -47,7 +47,7 @@ ossl::Pkey KeyDecoder::decode(const PKCS8_PRIV_KEY_INFO* info) {
     Context* context =
         name_length > 0 && name_length < static_cast<int>(sizeof key_type) ? context_for(key_type) : nullptr;
     if (context != nullptr && context->decoder != nullptr) {
-        const SecretBytes der = ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info, ExitCode::bad_input, "a private key");
+        const SecretBytes der = ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info, ErrorKind::bad_input, "a private key");
         const unsigned char* input = der.data();
         std::size_t remaining = der.size();
         context->decoded = nullptr;

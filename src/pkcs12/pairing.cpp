@@ -42,7 +42,7 @@ const CertBag* certificate_by_public_key(const Contents& contents, const EVP_PKE
 
 void refuse_mismatch(const KeyBag& bag, const CertBag& certificate) {
     const auto& ids = bag.attributes.local_key_ids;
-    throw Error(ExitCode::bad_input,
+    throw Error(ErrorKind::bad_input,
                 fmt::format("{} ({}) does not match its certificate {} (same localKeyID, different public key)",
                             bag.where,
                             describe_object(ids.empty() ? Bytes{} : ids.front(), bag.attributes.friendly_name.value_or("")),
