@@ -284,6 +284,23 @@ std::vector<MechanismEntry> Module::mechanisms(CK_SLOT_ID slot) const {
     return out;
 }
 
+const MechanismEntry* MechanismList::find(CK_MECHANISM_TYPE type) const {
+    for (const auto& entry : entries_)
+        if (entry.type == type) return &entry;
+    return nullptr;
+}
+
+bool MechanismList::offers(CK_MECHANISM_TYPE type, CK_FLAGS flag) const {
+    const MechanismEntry* entry = find(type);
+    return entry != nullptr && entry->has(flag);
+}
+
+bool MechanismList::offers_any(std::initializer_list<CK_MECHANISM_TYPE> types) const {
+    for (CK_MECHANISM_TYPE type : types)
+        if (find(type) != nullptr) return true;
+    return false;
+}
+
 std::optional<CK_MECHANISM_INFO> Module::mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type) const {
     CK_MECHANISM_INFO info;
     std::memset(&info, 0, sizeof info);  // SoftHSM ORs flags into what it is given

@@ -9,6 +9,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,24 @@ struct MechanismEntry {
     CK_MECHANISM_TYPE type = 0;
     CK_MECHANISM_INFO info{};
     bool has(CK_FLAGS flag) const { return (info.flags & flag) != 0; }
+};
+
+// A slot's mechanisms as C_GetMechanismList and C_GetMechanismInfo gave them: the one
+// place that answers "does the token offer this" (Session::mechanisms()).
+class MechanismList {
+public:
+    MechanismList() = default;
+    explicit MechanismList(std::vector<MechanismEntry> entries) : entries_(std::move(entries)) {}
+
+    // The entry of `type`; null when the token does not offer it.
+    const MechanismEntry* find(CK_MECHANISM_TYPE type) const;
+    // Whether the token offers `type` for `flag` (CKF_WRAP, CKF_UNWRAP, CKF_SIGN, ...).
+    bool offers(CK_MECHANISM_TYPE type, CK_FLAGS flag) const;
+    // Whether the token offers any of `types`, for whatever use.
+    bool offers_any(std::initializer_list<CK_MECHANISM_TYPE> types) const;
+
+private:
+    std::vector<MechanismEntry> entries_;
 };
 
 // Limits on what a module may answer (a broken or hostile module must not make p11vault

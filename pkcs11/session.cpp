@@ -166,6 +166,11 @@ CK_STATE Session::state() const {
     return info.state;
 }
 
+const MechanismList& Session::mechanisms() {
+    if (!mechanisms_) mechanisms_.emplace(module_->mechanisms(slot_));
+    return *mechanisms_;
+}
+
 std::vector<CK_OBJECT_HANDLE> Session::find(AttributeTemplate& match, std::size_t max_objects) {
     check(f_->C_FindObjectsInit(handle_, match.data(), match.count()), "C_FindObjectsInit", match.describe());
     std::vector<CK_OBJECT_HANDLE> found;

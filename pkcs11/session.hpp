@@ -45,6 +45,7 @@ public:
         return Mechanism(type, std::span<const std::uint8_t>(p, sizeof(Params)));
     }
     CK_MECHANISM_TYPE type() const { return type_; }
+    std::span<const std::uint8_t> parameter() const { return parameter_; }
     CK_MECHANISM get() {
         return CK_MECHANISM{type_, parameter_.empty() ? nullptr : parameter_.data(),
                             static_cast<CK_ULONG>(parameter_.size())};
@@ -88,7 +89,6 @@ public:
     Session& operator=(const Session&) = delete;
 
     Module& module() const { return *module_; }
-    const std::shared_ptr<Module>& module_ptr() const { return module_; }
     CK_SLOT_ID slot() const { return slot_; }
     CK_SESSION_HANDLE handle() const { return handle_; }
 
@@ -97,6 +97,11 @@ public:
     void logout();
     void init_pin(const SecretBytes& pin);  // as SO: set the user PIN
     CK_STATE state() const;
+
+    // The slot's mechanisms, read on first use and kept for the session's life (a token
+    // does not change them while a session is open): every "does the token offer" asks here.
+    const MechanismList& mechanisms();
+    bool offers(CK_MECHANISM_TYPE type, CK_FLAGS flag) { return mechanisms().offers(type, flag); }
 
     std::vector<CK_OBJECT_HANDLE> find(AttributeTemplate& match, std::size_t max_objects = 0);
 
@@ -148,6 +153,7 @@ private:
     CK_SESSION_HANDLE handle_ = CK_INVALID_HANDLE;
     CleanupListener cleanup_listener_;
     std::vector<std::string> cleanup_failures_;
+    std::optional<MechanismList> mechanisms_;
 };
 
 // Destroys a (session) object when it goes out of scope, unless released: ephemeral

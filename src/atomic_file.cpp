@@ -16,13 +16,9 @@
 
 namespace p11vault {
 
-namespace {
-
-[[noreturn]] void io_error(const std::string& what, const std::string& path, int error) {
+void io_error(const std::string& what, const std::string& path, int error) {
     throw Error(ErrorKind::failure, what + " " + path + ": " + std::strerror(error));
 }
-
-}  // namespace
 
 void write_all(int fd, const std::uint8_t* data, std::size_t size, const std::string& path) {
     while (size > 0) {

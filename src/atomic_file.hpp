@@ -21,6 +21,10 @@ inline constexpr const char* kTemporaryPrefix = ".p11vault-";
 // flock'ed while it exists.
 void write_file_atomically(const std::string& path, std::span<const std::uint8_t> data, Overwrite overwrite);
 
+// Throws Error(failure): "`what` `path`: errno text" ("cannot fsync /x/y: No space left
+// on device"). For every file p11vault writes (here and the record file).
+[[noreturn]] void io_error(const std::string& what, const std::string& path, int error);
+
 // Writes all of `size` bytes to `fd` (retrying short writes and EINTR); Error(failure)
 // naming `path` and the errno text.
 void write_all(int fd, const std::uint8_t* data, std::size_t size, const std::string& path);

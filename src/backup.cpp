@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -13,6 +14,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/extraction.hpp"
+#include "src/object_text.hpp"
 #include "src/refusals.hpp"
 #include "src/secret_keys.hpp"
 #include "src/token_capability.hpp"
@@ -20,20 +22,10 @@
 
 namespace p11vault {
 
-const char* path_name(ExtractionPath path) {
-    switch (path) {
-        case ExtractionPath::token_wrap: return "token-wrap";
-        case ExtractionPath::token_wrap_legacy: return "token-wrap-legacy";
-        case ExtractionPath::host_reencrypt: return "host-reencrypt";
-        case ExtractionPath::attribute_read: return "attribute-read";
-    }
-    return "?";
-}
-
 namespace {
 
 std::string describe_key(const TokenObject& key) {
-    return fmt::format("key id={} label=\"{}\"", key.id.empty() ? "(none)" : ossl::hex(key.id), key.label);
+    return "key " + describe_object(key.id, key.label);
 }
 
 // A key the token will not let go, for the folded refusal and the --json failure document.
@@ -174,11 +166,11 @@ void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::siz
         collisions.push_back(text);
     }
     if (collisions.empty()) return;
-    std::string message;
-    for (std::size_t i = 0; i < collisions.size(); ++i) message += (i ? "; " : "") + collisions[i];
-    throw Error(ErrorKind::refused, message + "; a file would restore them under one id, so nothing was written "
-                                             "(back them up one at a time with --label, give one of them another "
-                                             "CKA_ID, or migrate them with --renumber-duplicate-ids)",
+    throw Error(ErrorKind::refused,
+                fmt::format("{}; a file would restore them under one id, so nothing was written (back them up one "
+                            "at a time with --label, give one of them another CKA_ID, or migrate them with "
+                            "--renumber-duplicate-ids)",
+                            fmt::join(collisions, "; ")),
                 std::move(items));
 }
 
@@ -246,11 +238,8 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
         if (!exported) {
             // The last note is the verdict; the ones before say what each path met.
             std::string reasons = report.notes.back();
-            if (report.notes.size() > 1) {
-                reasons += " (";
-                for (std::size_t i = 0; i + 1 < report.notes.size(); ++i) reasons += (i ? "; " : "") + report.notes[i];
-                reasons += ")";
-            }
+            if (report.notes.size() > 1)
+                reasons += fmt::format(" ({})", fmt::join(report.notes.begin(), report.notes.end() - 1, "; "));
             refusals.push_back(refusal_of(key, "", reasons));
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));

@@ -12,6 +12,7 @@
 #include "p11vault/backup.hpp"  // KeySelection
 #include "p11vault/secret.hpp"
 #include "pkcs11/session.hpp"
+#include "src/extraction_path.hpp"
 #include "src/inventory.hpp"
 #include "src/pkcs12/writer.hpp"
 #include "src/quirks.hpp"
@@ -20,9 +21,6 @@
 
 namespace p11vault {
 
-// How a key left the token; names as printed and recorded.
-enum class ExtractionPath { token_wrap, token_wrap_legacy, host_reencrypt, attribute_read };
-const char* path_name(ExtractionPath path);
 
 struct BackupOptions {
     KeySelection selection;

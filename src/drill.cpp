@@ -124,7 +124,7 @@ std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_K
         if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1 ||
             EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
             EVP_PKEY_encrypt(ctx.get(), cipher.data(), &length, kMessage, sizeof kMessage) != 1)
-            ossl::fail(static_cast<int>(ErrorKind::failure), "RSA encryption for the drill");
+            ossl::fail(ErrorKind::failure, "RSA encryption for the drill");
         cipher.resize(length);
         SecretBytes plain = session.decrypt(pkcs11::Mechanism(CKM_RSA_PKCS), handle, cipher);
         if (plain.size() != sizeof kMessage || std::memcmp(plain.data(), kMessage, sizeof kMessage) != 0)

@@ -17,7 +17,6 @@ namespace p11vault::keys {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 using Bytes = std::vector<std::uint8_t>;
 using BigNum = ossl::Owned<BIGNUM, BN_clear_free>;
@@ -53,12 +52,7 @@ std::string text_param(const EVP_PKEY* key, const char* name) {
 }  // namespace
 
 Bytes ec_params_der(const EVP_PKEY* key) {
-    unsigned char* der = nullptr;
-    const int length = i2d_KeyParams(key, &der);
-    if (length <= 0) ossl::fail(kBadInput, "encoding the curve of an EC key");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_KeyParams, key, ErrorKind::bad_input, "the curve of an EC key");
 }
 
 std::optional<CurveInfo> ec_curve_of(const EVP_PKEY* key) {
@@ -111,18 +105,18 @@ ossl::Pkey ec_key_from_params(const Bytes& params, const Bytes* point, const Sec
     if (!domain) throw Error(ErrorKind::bad_input, "CKA_EC_PARAMS are not EC domain parameters OpenSSL can read");
     OSSL_PARAM* raw_domain = nullptr;
     if (EVP_PKEY_todata(domain.get(), EVP_PKEY_KEY_PARAMETERS, &raw_domain) != 1)
-        ossl::fail(kBadInput, "reading EC domain parameters");
+        ossl::fail(ErrorKind::bad_input, "reading EC domain parameters");
     Params domain_params(raw_domain);
 
     ParamBuild build(OSSL_PARAM_BLD_new());
     BigNum scalar;
-    if (!build) ossl::fail(kBadInput, "building an EC key");
+    if (!build) ossl::fail(ErrorKind::bad_input, "building an EC key");
     if (point != nullptr && !point->empty())
         OSSL_PARAM_BLD_push_octet_string(build.get(), OSSL_PKEY_PARAM_PUB_KEY, point->data(), point->size());
     if (private_value != nullptr) {
         scalar.reset(BN_secure_new());
         if (!scalar || BN_bin2bn(private_value->data(), static_cast<int>(private_value->size()), scalar.get()) == nullptr)
-            ossl::fail(kBadInput, "reading an EC private value");
+            ossl::fail(ErrorKind::bad_input, "reading an EC private value");
         OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_PRIV_KEY, scalar.get());
     }
     Params key_params(OSSL_PARAM_BLD_to_param(build.get()));
@@ -131,7 +125,7 @@ ossl::Pkey ec_key_from_params(const Bytes& params, const Bytes* point, const Sec
     EVP_PKEY* key = nullptr;
     const int selection = private_value != nullptr ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY;
     if (!all || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 || EVP_PKEY_fromdata(ctx.get(), &key, selection, all.get()) != 1)
-        ossl::fail(kBadInput, "building an EC key from token attributes");
+        ossl::fail(ErrorKind::bad_input, "building an EC key from token attributes");
     return ossl::Pkey(key);
 }
 

@@ -16,6 +16,16 @@
 
 namespace p11vault {
 
+const char* path_name(ExtractionPath path) {
+    switch (path) {
+        case ExtractionPath::token_wrap: return "token-wrap";
+        case ExtractionPath::token_wrap_legacy: return "token-wrap-legacy";
+        case ExtractionPath::host_reencrypt: return "host-reencrypt";
+        case ExtractionPath::attribute_read: return "attribute-read";
+    }
+    return "?";
+}
+
 namespace {
 
 // The verdict when no path exported a key: why, and what else could copy it.
@@ -49,14 +59,7 @@ KeyExporter::KeyExporter(pkcs11::Session& session, const TokenQuirks& quirks, pk
     : session_(session),
       quirks_(quirks),
       writer_(writer),
-      token_wrap_only_(token_wrap_only),
-      mechanisms_(session.module().mechanisms(session.slot())) {}
-
-bool KeyExporter::offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const {
-    for (const auto& entry : mechanisms_)
-        if (entry.type == mechanism) return entry.has(flag);
-    return false;
-}
+      token_wrap_only_(token_wrap_only) {}
 
 std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, const EVP_PKEY* public_key,
                                                       const pkcs12::EntryAttributes& attributes,
@@ -68,13 +71,13 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
 
     if (extractable && !trusted_only) {
         if (pkcs12::uses_pbes2(writer_.profile())) {
-            if (!offers(CKM_AES_CBC_PAD, CKF_WRAP))
+            if (!session_.offers(CKM_AES_CBC_PAD, CKF_WRAP))
                 notes.push_back("token-wrap not possible: the token does not offer CKM_AES_CBC_PAD for wrapping");
             else if (attempt(ExtractionPath::token_wrap,
                              [&] { token_wrap(key, CKM_AES_CBC_PAD, CKK_AES, attributes, notes); }))
                 return ExtractionPath::token_wrap;
         } else {
-            if (!offers(CKM_DES3_CBC_PAD, CKF_WRAP))
+            if (!session_.offers(CKM_DES3_CBC_PAD, CKF_WRAP))
                 notes.push_back("token-wrap-legacy not possible: the token does not offer CKM_DES3_CBC_PAD for wrapping");
             else if (attempt(ExtractionPath::token_wrap_legacy,
                              [&] { token_wrap(key, CKM_DES3_CBC_PAD, CKK_DES3, attributes, notes); }))
@@ -85,7 +88,7 @@ std::optional<ExtractionPath> KeyExporter::export_key(const TokenObject& key, co
                             "every other path decrypts it on the host");
             return std::nullopt;
         }
-        if (!offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP) && !offers(CKM_AES_CBC_PAD, CKF_WRAP))
+        if (!session_.offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP) && !session_.offers(CKM_AES_CBC_PAD, CKF_WRAP))
             notes.push_back("host-reencrypt not possible: the token offers neither CKM_AES_CBC_PAD nor "
                             "CKM_AES_KEY_WRAP_PAD for wrapping");
         else if (attempt(ExtractionPath::host_reencrypt, [&] { host_reencrypt(key, attributes); }))
@@ -124,7 +127,7 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
         // A token that refuses clear keys (softoken in FIPS mode) may still compute the
         // modern and fips profiles' PBKDF2 key itself; the legacy PKCS#12 KDF has no mechanism.
         if (!transport::means_clear_key_refused(e.rv()) || !pkcs12::uses_pbes2(writer_.profile()) ||
-            !offers(CKM_PKCS5_PBKD2, CKF_GENERATE))
+            !session_.offers(CKM_PKCS5_PBKD2, CKF_GENERATE))
             throw;
         if (!derived_wrapping_key_) {
             derived_wrapping_key_ = std::make_unique<pkcs11::ScopedObject>(writer_.derive_shared_key_with(
@@ -155,26 +158,16 @@ SecretBytes KeyExporter::wrap_out_to_host(CK_OBJECT_HANDLE key) {
     const SecretBytes ephemeral = random_secret(32);
     pkcs11::ScopedObject wrapping_key =
         transport::import_session_key(session_, CKK_AES, ephemeral, transport::KeyUse::wrap);
-    // CBC_PAD first (its format is the same on every token; NSS's CKM_AES_KEY_WRAP_PAD is
-    // not RFC 5649); SoftHSM offers CBC_PAD but refuses it for private keys, then RFC 5649.
     SecretBytes plain;
     std::optional<pkcs11::Pkcs11Error> refusal;
-    for (CK_MECHANISM_TYPE mechanism : {CKM_AES_CBC_PAD, CKM_AES_KEY_WRAP_PAD}) {
-        if (!offers(mechanism, CKF_WRAP)) continue;
+    for (CK_MECHANISM_TYPE type : transport::kCarrierMechanisms) {
+        if (!session_.offers(type, CKF_WRAP)) continue;
         try {
-            if (mechanism == CKM_AES_CBC_PAD) {
-                std::vector<std::uint8_t> iv = ossl::random_bytes(16);
-                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism, iv), wrapping_key.get(), key);
-                auto decrypted = pkcs12::cbc_decrypt("AES-256-CBC", ephemeral, iv, wrapped.data(), wrapped.size());
-                if (!decrypted) throw Error(ErrorKind::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
-                plain = std::move(*decrypted);
-            } else {
-                pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism), wrapping_key.get(), key);
-                plain = transport::aes_unwrap_pad(ephemeral, wrapped);
-            }
+            const pkcs11::Mechanism mechanism = transport::carrier_mechanism(type);
+            plain = transport::carrier_decrypt(mechanism, ephemeral, session_.wrap_key(mechanism, wrapping_key.get(), key));
             break;
         } catch (const pkcs11::Pkcs11Error& e) {
-            if (!transport::means_path_unavailable(e.rv()) || mechanism == CKM_AES_KEY_WRAP_PAD) throw;
+            if (!transport::means_path_unavailable(e.rv()) || type == CKM_AES_KEY_WRAP_PAD) throw;  // the last to try
             refusal = e;  // the token's own answer, reported if no other mechanism works
         }
     }
@@ -244,7 +237,7 @@ std::optional<ExtractionPath> KeyExporter::export_secret_key(const TokenObject& 
     };
     const bool trusted_only = key.wrap_with_trusted.value_or(false);
     if (extractable && !trusted_only) {
-        if (!offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP) && !offers(CKM_AES_CBC_PAD, CKF_WRAP))
+        if (!session_.offers(CKM_AES_KEY_WRAP_PAD, CKF_WRAP) && !session_.offers(CKM_AES_CBC_PAD, CKF_WRAP))
             notes.push_back("host-reencrypt not possible: the token offers neither CKM_AES_CBC_PAD nor "
                             "CKM_AES_KEY_WRAP_PAD for wrapping");
         else if (attempt(ExtractionPath::host_reencrypt, [&] { add(wrap_out_to_host(key.handle)); }))

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "pkcs11/session.hpp"
-#include "src/backup.hpp"
+#include "src/extraction_path.hpp"
 #include "src/inventory.hpp"
 #include "src/pkcs12/writer.hpp"
 #include "src/quirks.hpp"
@@ -35,7 +35,6 @@ private:
     // The clear bytes C_WrapKey gives under an ephemeral AES session key (CBC_PAD, else
     // RFC 5649), unwrapped on the host.
     SecretBytes wrap_out_to_host(CK_OBJECT_HANDLE key);
-    bool offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const;
     void token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism, CK_KEY_TYPE wrapping_key_type,
                     const pkcs12::EntryAttributes& attributes, std::vector<std::string>& notes);
     void host_reencrypt(const TokenObject& key, const pkcs12::EntryAttributes& attributes);
@@ -45,7 +44,6 @@ private:
     const TokenQuirks& quirks_;
     pkcs12::Writer& writer_;
     bool token_wrap_only_;
-    std::vector<pkcs11::MechanismEntry> mechanisms_;
     // The file key derived by the token (CKM_PKCS5_PBKD2) when it refuses clear keys:
     // one derivation per file, as the key is the same for every bag.
     std::unique_ptr<pkcs11::ScopedObject> derived_wrapping_key_;

@@ -24,8 +24,6 @@ public:
     // Creates the private key object of `key` and returns its handle; sets
     // key.report.path and adds a note for every path that was tried and not taken.
     CK_OBJECT_HANDLE import_private_key(PlannedKey& key);
-    // Whether the token offers `mechanism` with `flag` (for dry runs and reports).
-    bool offers(CK_MECHANISM_TYPE mechanism, CK_FLAGS flag) const;
     // What the private key object of `key` must be (check_written_object), and the call
     // that made the last key ("C_UnwrapKey" or "C_CreateObject").
     pkcs11::AttributeTemplate expected_private_attributes(const PlannedKey& key) const {
@@ -56,10 +54,25 @@ public:
 private:
     pkcs11::AttributeTemplate private_template(const PlannedKey& key, bool with_key_type, bool on_token = true) const;
     pkcs11::AttributeTemplate secret_template(const PlannedSecretKey& secret, bool on_token = true) const;
+    // Creates the session-only object `session_only` and destroys it at once: why the
+    // token refused it, in its words; nullopt when it took it (other failures throw).
+    std::optional<std::string> refusal_of_trial(pkcs11::AttributeTemplate& session_only);
     // The host-decrypt path's transport key, imported once per run.
     CK_OBJECT_HANDLE ephemeral_key();
+    // `plain` (a PrivateKeyInfo, or a secret key's value) onto the token by C_UnwrapKey
+    // under the ephemeral key, by the first of transport::kCarrierMechanisms the token
+    // takes; nullopt, with a note per refusal, when it takes neither.
+    std::optional<CK_OBJECT_HANDLE> unwrap_from_host(const SecretBytes& plain,
+                                                     const std::function<pkcs11::AttributeTemplate()>& make_template,
+                                                     std::vector<std::string>& notes);
     CK_OBJECT_HANDLE token_unwrap(const PlannedKey& key, const pkcs12::Pbes2Params& params, const X509_SIG* bag);
     CK_OBJECT_HANDLE token_unwrap_legacy(const PlannedKey& key, const X509_SIG* bag);
+    // Whether the token can prove that a key it unwrapped is the certificate's: by the
+    // public half it shows (RSA), else by a signature (key_proof.hpp).
+    bool can_prove(const PlannedKey& key) const;
+    // `handle`, the key a token-side path unwrapped, once proved to be the certificate's;
+    // else it is destroyed and the bag refused as verify refuses it (exit 4).
+    CK_OBJECT_HANDLE proven(const PlannedKey& key, CK_OBJECT_HANDLE handle);
     CK_OBJECT_HANDLE host_decrypt(PlannedKey& key);
 
     // Session keys live for the whole run, not per key: one C_CreateObject per distinct
@@ -76,7 +89,6 @@ private:
     const TokenQuirks& quirks_;
     pkcs12::Reader& reader_;
     bool extractable_;
-    std::vector<pkcs11::MechanismEntry> mechanisms_;
     SecretBytes ephemeral_;  // the host-decrypt path's transport key, made on first use
     std::map<std::string, pkcs11::ScopedObject> session_keys_;  // by made_from
     // Set once the token had to derive a PBES2 key itself (CKM_PKCS5_PBKD2).

@@ -18,7 +18,6 @@ namespace p11vault::keys {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 using BigNum = ossl::Owned<BIGNUM, BN_clear_free>;
 using ParamBuild = ossl::Owned<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
@@ -26,23 +25,13 @@ using Params = ossl::Owned<OSSL_PARAM, OSSL_PARAM_free>;
 
 Bytes der_object(int nid) {
     ossl::Object object(OBJ_nid2obj(nid));
-    unsigned char* der = nullptr;
-    int length = i2d_ASN1_OBJECT(object.get(), &der);
-    if (length <= 0) ossl::fail(kBadInput, "encoding a curve identifier");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_ASN1_OBJECT, object.get(), ErrorKind::bad_input, "a curve identifier");
 }
 
 Bytes der_octet_string(const Bytes& content) {
     ossl::OctetString octets(ASN1_OCTET_STRING_new());
     ASN1_OCTET_STRING_set(octets.get(), content.data(), static_cast<int>(content.size()));
-    unsigned char* der = nullptr;
-    int length = i2d_ASN1_OCTET_STRING(octets.get(), &der);
-    if (length <= 0) ossl::fail(kBadInput, "encoding a public point");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_ASN1_OCTET_STRING, octets.get(), ErrorKind::bad_input, "a public point");
 }
 
 // CKA_EC_POINT is a DER OCTET STRING per the spec; some tokens return the raw point.
@@ -58,7 +47,7 @@ Bytes unwrap_point(const Bytes& attribute, std::size_t raw_size_hint) {
 
 BigNum get_bn(const EVP_PKEY* key, const char* name) {
     BIGNUM* bn = nullptr;
-    if (EVP_PKEY_get_bn_param(key, name, &bn) != 1) ossl::fail(kBadInput, std::string("reading key parameter ") + name);
+    if (EVP_PKEY_get_bn_param(key, name, &bn) != 1) ossl::fail(ErrorKind::bad_input, std::string("reading key parameter ") + name);
     return BigNum(bn);
 }
 
@@ -72,7 +61,7 @@ SecretBytes bn_secret(const BIGNUM* bn, std::size_t pad_to = 0) {
     std::size_t size = static_cast<std::size_t>(BN_num_bytes(bn));
     if (pad_to > size) size = pad_to;
     SecretBytes out(size);
-    if (BN_bn2binpad(bn, out.data(), static_cast<int>(size)) < 0) ossl::fail(kBadInput, "encoding a key component");
+    if (BN_bn2binpad(bn, out.data(), static_cast<int>(size)) < 0) ossl::fail(ErrorKind::bad_input, "encoding a key component");
     return out;
 }
 
@@ -101,7 +90,7 @@ ossl::Pkey from_params(const char* type, OSSL_PARAM_BLD* build, int selection) {
     EVP_PKEY* key = nullptr;
     if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
         EVP_PKEY_fromdata(ctx.get(), &key, selection, params.get()) != 1)
-        ossl::fail(kBadInput, std::string("building a ") + type + " public key from token attributes");
+        ossl::fail(ErrorKind::bad_input, std::string("building a ") + type + " public key from token attributes");
     return ossl::Pkey(key);
 }
 
@@ -203,7 +192,7 @@ ossl::Pkey public_key_from_attributes(const pkcs11::AttributeValues& values) {
         Bytes raw = unwrap_point(*point, size);
         EVP_PKEY* key = EVP_PKEY_new_raw_public_key_ex(ossl::libctx(), nid == NID_ED25519 ? "ED25519" : "ED448",
                                                        nullptr, raw.data(), raw.size());
-        if (key == nullptr) ossl::fail(kBadInput, "building an EdDSA public key from token attributes");
+        if (key == nullptr) ossl::fail(ErrorKind::bad_input, "building an EdDSA public key from token attributes");
         return ossl::Pkey(key);
     }
     return {};
@@ -226,7 +215,7 @@ void add_public_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out) 
         std::size_t size = 0;
         EVP_PKEY_get_raw_public_key(key, nullptr, &size);
         Bytes raw(size);
-        if (EVP_PKEY_get_raw_public_key(key, raw.data(), &size) != 1) ossl::fail(kBadInput, "reading an EdDSA public key");
+        if (EVP_PKEY_get_raw_public_key(key, raw.data(), &size) != 1) ossl::fail(ErrorKind::bad_input, "reading an EdDSA public key");
         out.add_bytes(CKA_EC_POINT, der_octet_string(raw));
     }
 }
@@ -254,7 +243,7 @@ void add_private_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out)
         std::size_t size = 0;
         EVP_PKEY_get_raw_private_key(key, nullptr, &size);
         SecretBytes raw(size);
-        if (EVP_PKEY_get_raw_private_key(key, raw.data(), &size) != 1) ossl::fail(kBadInput, "reading an EdDSA key");
+        if (EVP_PKEY_get_raw_private_key(key, raw.data(), &size) != 1) ossl::fail(ErrorKind::bad_input, "reading an EdDSA key");
         out.add_secret(CKA_VALUE, raw);
     }
 }
@@ -262,24 +251,17 @@ void add_private_attributes(const EVP_PKEY* key, pkcs11::AttributeTemplate& out)
 Bytes ec_public_point(const EVP_PKEY* key) {
     std::size_t size = 0;
     if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0, &size) != 1)
-        ossl::fail(kBadInput, "reading an EC public point");
+        ossl::fail(ErrorKind::bad_input, "reading an EC public point");
     Bytes point(size);
     if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point.data(), size, &size) != 1)
-        ossl::fail(kBadInput, "reading an EC public point");
+        ossl::fail(ErrorKind::bad_input, "reading an EC public point");
     point.resize(size);
     return point;
 }
 
 Bytes dsa_public_value(const EVP_PKEY* key) { return bn_bytes(get_bn(key, OSSL_PKEY_PARAM_PUB_KEY).get()); }
 
-Bytes spki_der(const EVP_PKEY* key) {
-    unsigned char* der = nullptr;
-    int length = i2d_PUBKEY(key, &der);
-    if (length <= 0) ossl::fail(kBadInput, "encoding a public key");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
+Bytes spki_der(const EVP_PKEY* key) { return ossl::der(i2d_PUBKEY, key, ErrorKind::bad_input, "a public key"); }
 
 Bytes spki_sha256(const EVP_PKEY* key) {
     Bytes der = spki_der(key);
@@ -294,7 +276,7 @@ ossl::Pkey public_only(const EVP_PKEY* key) {
     Bytes der = spki_der(key);
     const unsigned char* p = der.data();
     ossl::Pkey out(d2i_PUBKEY_ex(nullptr, &p, static_cast<long>(der.size()), ossl::libctx(), nullptr));
-    if (!out) ossl::fail(kBadInput, "decoding a public key");
+    if (!out) ossl::fail(ErrorKind::bad_input, "decoding a public key");
     return out;
 }
 
@@ -369,7 +351,7 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
         BIGNUM* p = keep[0].get();
         BIGNUM* g = keep[2].get();
         if (!y || !ctx || BN_mod_exp_mont_consttime(y.get(), g, x.get(), p, ctx.get(), nullptr) != 1)
-            ossl::fail(kBadInput, "computing a DSA public value");
+            ossl::fail(ErrorKind::bad_input, "computing a DSA public value");
         push(OSSL_PKEY_PARAM_PUB_KEY, std::move(y));
         push(OSSL_PKEY_PARAM_PRIV_KEY, std::move(x));
         return from_params("DSA", build.get(), EVP_PKEY_KEYPAIR);
@@ -381,7 +363,7 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
     if (key_type == CKK_EC_EDWARDS && (nid == NID_ED25519 || nid == NID_ED448)) {
         EVP_PKEY* key = EVP_PKEY_new_raw_private_key_ex(ossl::libctx(), nid == NID_ED25519 ? "ED25519" : "ED448",
                                                         nullptr, value.data(), value.size());
-        if (key == nullptr) ossl::fail(kBadInput, "building an EdDSA key from token attributes");
+        if (key == nullptr) ossl::fail(ErrorKind::bad_input, "building an EdDSA key from token attributes");
         return ossl::Pkey(key);
     }
     if (key_type != CKK_EC) throw Error(ErrorKind::refused, "unsupported key type or curve");
@@ -392,13 +374,8 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
 
 SecretBytes private_key_info_der(const EVP_PKEY* key) {
     ossl::P8Info info(EVP_PKEY2PKCS8(key));
-    if (!info) ossl::fail(kBadInput, "encoding a private key");
-    unsigned char* der = nullptr;
-    int length = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &der);
-    if (length <= 0) ossl::fail(kBadInput, "encoding a private key");
-    SecretBytes out(der, static_cast<std::size_t>(length));
-    OPENSSL_clear_free(der, static_cast<std::size_t>(length));
-    return out;
+    if (!info) ossl::fail(ErrorKind::bad_input, "encoding a private key");
+    return ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info.get(), ErrorKind::bad_input, "a private key");
 }
 
 std::size_t der_element_length(const std::uint8_t* data, std::size_t size) {

@@ -2,12 +2,14 @@
 #include "src/migrate.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <optional>
 
 #include "p11vault/error.hpp"
 #include "src/inventory.hpp"
 #include "src/keys.hpp"
+#include "src/object_text.hpp"
 #include "src/ossl.hpp"
 #include "src/secret_random.hpp"
 #include "src/token_lock.hpp"
@@ -86,12 +88,12 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
             if (found) break;
         }
         if (!found)
-            problems.push_back(fmt::format("key id={} label=\"{}\"", ossl::hex(id), exported.label));
+            problems.push_back("key " + describe_object(id, exported.label));
     }
     if (!problems.empty()) {
-        std::string message = "after the migration the target does not show the same public key for: ";
-        for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? ", " : "") + problems[i];
-        throw Error(ErrorKind::failure, message);
+        throw Error(ErrorKind::failure,
+                    fmt::format("after the migration the target does not show the same public key for: {}",
+                                fmt::join(problems, ", ")));
     }
     return result;
 }

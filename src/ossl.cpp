@@ -64,8 +64,8 @@ std::string last_error() {
     return text.empty() ? "unknown OpenSSL error" : text;
 }
 
-void fail(int exit_code, const std::string& what) {
-    throw Error(static_cast<ErrorKind>(exit_code), what + ": " + last_error());
+void fail(ErrorKind code, const std::string& what) {
+    throw Error(code, what + ": " + last_error());
 }
 
 X509_SIG* dup_sig(const X509_SIG* sig) {
@@ -80,14 +80,14 @@ PKCS8_PRIV_KEY_INFO* dup_p8info(const PKCS8_PRIV_KEY_INFO* info) {
 std::vector<std::uint8_t> random_bytes(std::size_t n) {
     std::vector<std::uint8_t> out(n);
     if (n != 0 && RAND_bytes_ex(libctx_modern(), out.data(), n, 256) != 1)
-        fail(static_cast<int>(ErrorKind::failure), "random number generator");
+        fail(ErrorKind::failure, "random number generator");
     return out;
 }
 
 std::vector<std::uint8_t> sha256(const std::uint8_t* data, std::size_t size) {
     std::vector<std::uint8_t> out(32);
     if (EVP_Q_digest(libctx_modern(), "SHA256", nullptr, data, size, out.data(), nullptr) != 1)
-        fail(static_cast<int>(ErrorKind::failure), "SHA-256");
+        fail(ErrorKind::failure, "SHA-256");
     return out;
 }
 
@@ -115,14 +115,7 @@ std::string fingerprint(const std::vector<std::uint8_t>& digest) {
     return out;
 }
 
-std::vector<std::uint8_t> cert_der(const X509* cert) {
-    unsigned char* der = nullptr;
-    int length = i2d_X509(cert, &der);
-    if (length <= 0) fail(static_cast<int>(ErrorKind::failure), "encoding a certificate");
-    std::vector<std::uint8_t> out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
+std::vector<std::uint8_t> cert_der(const X509* cert) { return der(i2d_X509, cert, ErrorKind::failure, "a certificate"); }
 
 std::string oid_text(const ASN1_OBJECT* object) {
     char buffer[128];

@@ -12,7 +12,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "p11vault/error.hpp"
+#include "p11vault/secret.hpp"
 
 namespace p11vault::ossl {
 
@@ -49,10 +53,8 @@ using Pbe2Param = Owned<PBE2PARAM, PBE2PARAM_free>;
 using Pbkdf2Param = Owned<PBKDF2PARAM, PBKDF2PARAM_free>;
 using PbeParam = Owned<PBEPARAM, PBEPARAM_free>;
 
-inline void free_cert_stack(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
 inline void free_pkcs7_stack(STACK_OF(PKCS7) * s) { sk_PKCS7_pop_free(s, PKCS7_free); }
 inline void free_bag_stack(STACK_OF(PKCS12_SAFEBAG) * s) { sk_PKCS12_SAFEBAG_pop_free(s, PKCS12_SAFEBAG_free); }
-using CertStack = Owned<STACK_OF(X509), free_cert_stack>;
 using Pkcs7Stack = Owned<STACK_OF(PKCS7), free_pkcs7_stack>;
 using BagStack = Owned<STACK_OF(PKCS12_SAFEBAG), free_bag_stack>;
 
@@ -66,7 +68,39 @@ OSSL_LIB_CTX* libctx_modern();
 // The oldest error on OpenSSL's error queue as text (and clears the queue), for messages.
 std::string last_error();
 // Throws Error(code, what + ": " + last_error()).
-[[noreturn]] void fail(int exit_code, const std::string& what);
+[[noreturn]] void fail(ErrorKind code, const std::string& what);
+
+// The DER of one OpenSSL object by its i2d function, appended to `out` (a byte vector,
+// or SecretBytes for a private key: encoded in place, never in a buffer OpenSSL frees
+// unwiped). Error(code, "encoding " + what) when OpenSSL cannot encode it.
+template <typename Out, typename T>
+void append_der(Out& out, int (*i2d)(const T*, unsigned char**), std::type_identity_t<const T*> object,
+                ErrorKind code, const std::string& what) {
+    const int length = i2d(object, nullptr);
+    if (length <= 0) fail(code, "encoding " + what);
+    const std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(length));
+    unsigned char* p = out.data() + at;
+    if (i2d(object, &p) != length) fail(code, "encoding " + what);
+}
+
+// The DER of one OpenSSL object, as append_der.
+template <typename T>
+std::vector<std::uint8_t> der(int (*i2d)(const T*, unsigned char**), std::type_identity_t<const T*> object,
+                              ErrorKind code, const std::string& what) {
+    std::vector<std::uint8_t> out;
+    append_der(out, i2d, object, code, what);
+    return out;
+}
+
+// The DER of an object that holds a secret (a PrivateKeyInfo), as append_der.
+template <typename T>
+SecretBytes secret_der(int (*i2d)(const T*, unsigned char**), std::type_identity_t<const T*> object, ErrorKind code,
+                       const std::string& what) {
+    SecretBytes out;
+    append_der(out, i2d, object, code, what);
+    return out;
+}
 
 // Deep copies of ASN.1 objects OpenSSL 3.0 has no _dup function for.
 X509_SIG* dup_sig(const X509_SIG* sig);

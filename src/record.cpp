@@ -59,10 +59,6 @@ const std::string& record_prefix() {
     return prefix;
 }
 
-[[noreturn]] void io_error(const std::string& what, const std::string& path, int error) {
-    throw Error(ErrorKind::failure, what + " " + path + ": " + std::strerror(error));
-}
-
 // pread of up to `size` bytes at `offset` (fewer only at the end of the file).
 std::string read_at(int fd, off_t offset, std::size_t size, const std::string& path) {
     std::string out(size, '\0');

@@ -13,6 +13,7 @@
 #include "src/import.hpp"
 #include "src/interrupt.hpp"
 #include "src/keys.hpp"
+#include "src/object_text.hpp"
 #include "src/pkcs12/pbe.hpp"
 #include "src/progress.hpp"
 #include "src/restore_plan.hpp"
@@ -22,16 +23,6 @@
 namespace p11vault {
 
 namespace {
-
-template <typename Encode, typename T>
-std::vector<std::uint8_t> der_of(Encode encode, const T* value) {
-    unsigned char* der = nullptr;
-    int length = encode(value, &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::bad_input), "encoding a certificate field");
-    std::vector<std::uint8_t> out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
 
 pkcs11::AttributeTemplate public_key_template(const PlannedKey& key) {
     pkcs11::AttributeTemplate t;
@@ -74,7 +65,7 @@ private:
 };
 
 std::string name_of(const std::vector<std::uint8_t>& id, const std::string& label, const char* what) {
-    return fmt::format("{} id={} label=\"{}\"", what, id.empty() ? "(none)" : ossl::hex(id), label);
+    return fmt::format("{} {}", what, describe_object(id, label));
 }
 
 std::string repair_warning(const std::string& object, const char* created_by, const std::vector<std::string>& repaired) {
@@ -95,9 +86,8 @@ void check_and_warn(pkcs11::Session& session, const WrittenObject& object, std::
 // HMAC-SHA256 of it), compared in constant time. A sensitive key shows nothing else of
 // itself: SoftHSM even leaves CKA_VALUE_LEN 0 after C_UnwrapKey. Returns a note when the
 // token offers no mechanism for the check.
-std::optional<std::string> check_secret_value(pkcs11::Session& session, const KeyImporter& importer,
-                                              CK_OBJECT_HANDLE handle, const PlannedSecretKey& secret,
-                                              const std::string& name) {
+std::optional<std::string> check_secret_value(pkcs11::Session& session, CK_OBJECT_HANDLE handle,
+                                              const PlannedSecretKey& secret, const std::string& name) {
     const auto held = session.get_ulong(handle, CKA_VALUE_LEN);
     if (held && *held != 0 && *held != secret.value.size())
         throw Error(ErrorKind::token, fmt::format("{}: the token holds a key of {} bytes after writing one of {}", name,
@@ -106,7 +96,7 @@ std::optional<std::string> check_secret_value(pkcs11::Session& session, const Ke
     const CK_MECHANISM_TYPE mechanism = key_type == CKK_AES    ? CKM_AES_ECB
                                         : key_type == CKK_DES3 ? CKM_DES3_ECB
                                                                : CKM_SHA256_HMAC;
-    if (!importer.offers(mechanism, key_type == CKK_GENERIC_SECRET ? CKF_SIGN : CKF_ENCRYPT))
+    if (!session.offers(mechanism, key_type == CKK_GENERIC_SECRET ? CKF_SIGN : CKF_ENCRYPT))
         return fmt::format("the token offers no {} to check the key with", pkcs11::mechanism_name(mechanism));
     const std::vector<std::uint8_t> zeros(key_type == CKK_DES3 ? 8 : 16, 0);
     std::vector<std::uint8_t> expected;
@@ -143,9 +133,10 @@ pkcs11::AttributeTemplate certificate_object_template(const X509* cert, const st
         .add_bool(CKA_TOKEN, true)
         .add_bool(CKA_PRIVATE, false)
         .add_bytes(CKA_VALUE, ossl::cert_der(cert))
-        .add_bytes(CKA_SUBJECT, der_of(i2d_X509_NAME, X509_get_subject_name(cert)))
-        .add_bytes(CKA_ISSUER, der_of(i2d_X509_NAME, X509_get_issuer_name(cert)))
-        .add_bytes(CKA_SERIAL_NUMBER, der_of(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert)));
+        .add_bytes(CKA_SUBJECT, ossl::der(i2d_X509_NAME, X509_get_subject_name(cert), ErrorKind::bad_input, "a subject"))
+        .add_bytes(CKA_ISSUER, ossl::der(i2d_X509_NAME, X509_get_issuer_name(cert), ErrorKind::bad_input, "an issuer"))
+        .add_bytes(CKA_SERIAL_NUMBER,
+                   ossl::der(i2d_ASN1_INTEGER, X509_get0_serialNumber(cert), ErrorKind::bad_input, "a serial number"));
     if (!id.empty()) t.add_bytes(CKA_ID, id);
     if (!label.empty()) t.add_string(CKA_LABEL, label);
     return t;
@@ -232,7 +223,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
                 check_written_object(session, {secret_key, &expected, nullptr, secret_name, importer.created_by()});
             if (!secret.report.repaired.empty())
                 result.warnings.push_back(repair_warning(secret_name, importer.created_by(), secret.report.repaired));
-            if (auto note = check_secret_value(session, importer, secret_key, secret, secret_name))
+            if (auto note = check_secret_value(session, secret_key, secret, secret_name))
                 secret.report.notes.push_back(*note);
             secret.report.status = secret.replaces.empty() ? "restored" : "replaced";
             to_replace.insert(to_replace.end(), secret.replaces.begin(), secret.replaces.end());

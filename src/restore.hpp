@@ -3,7 +3,6 @@
 // friendlyName), keys sensitive and non-extractable by default, all or nothing.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,19 +13,9 @@
 #include "src/pkcs12/reader.hpp"
 #include "src/quirks.hpp"
 #include "src/report.hpp"
-#include "src/token_lock.hpp"
+#include "src/restore_options.hpp"
 
 namespace p11vault {
-
-struct RestoreOptions {
-    bool dry_run = false;
-    ConflictPolicy on_conflict = ConflictPolicy::fail;
-    bool extractable = false;      // CKA_EXTRACTABLE of restored private keys
-    bool skip_unsupported = false; // restore the rest when a key type cannot go on the token
-    // How long to wait for another run that holds the token's lock (src/token_lock.hpp).
-    std::chrono::milliseconds lock_wait = kDefaultLockWait;
-    bool renumber_duplicate_ids = false;  // different keys under one id: each gets its SHA-1 id
-};
 
 struct RestoreResult {
     std::vector<KeyReport> keys;            // every key of the file, with its status

@@ -13,7 +13,9 @@
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
-#include "src/drill.hpp"
+#include "src/key_proof.hpp"
+#include "src/object_text.hpp"
+#include "src/pkcs12/pairing.hpp"
 #include "src/progress.hpp"
 #include "src/refusals.hpp"
 #include "src/token_capability.hpp"
@@ -50,21 +52,23 @@ std::vector<ExistingObject> scan_token(pkcs11::Session& session) {
     return out;
 }
 
+// Whether `handle` signs what `public_key` verifies; a key that cannot sign (no CKA_SIGN,
+// a mechanism the token lacks) is not known to be the file's.
+bool signs_as(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key) {
+    try {
+        return proves_by_signature(session, handle, type, public_key);
+    } catch (const Error&) {
+        return false;
+    }
+}
+
 // Whether the private key under key.id on the token is the file's key: by the public half
 // the private key object shows (an RSA modulus, an EC point), else by the public key
 // object of the same id, else by a signature it makes that the file's public key verifies
 // (a private EC key rarely shows its point). The first of these the token offers decides.
 bool holds_this_key(pkcs11::Session& session, const std::vector<ExistingObject>& existing, const PlannedKey& key) {
     if (key.id.empty() || !key.public_key) return false;
-    // nullopt: the object shows no public half.
-    auto shows_this_key = [&](CK_OBJECT_HANDLE handle) -> std::optional<bool> {
-        pkcs11::AttributeValues values = session.get_attributes(handle, keys::public_attribute_types());
-        if (const auto* modulus = values.bytes(CKA_MODULUS); modulus != nullptr && !modulus->empty())
-            return keys::has_rsa_modulus(key.public_key.get(), *modulus);  // RSA-PSS files too
-        ossl::Pkey shown = keys::public_key_from_attributes(values);
-        if (!shown) return std::nullopt;
-        return keys::same_public_key(shown.get(), key.public_key.get());
-    };
+    auto shows_this_key = [&](CK_OBJECT_HANDLE handle) { return shows_public_key(session, handle, key.public_key.get()); };
     auto with_id = [&](CK_OBJECT_CLASS object_class) {
         std::vector<CK_OBJECT_HANDLE> out;
         for (const auto& object : existing)
@@ -78,7 +82,7 @@ bool holds_this_key(pkcs11::Session& session, const std::vector<ExistingObject>&
         }
         for (CK_OBJECT_HANDLE public_key : with_id(CKO_PUBLIC_KEY))
             if (shows_this_key(public_key).value_or(false)) return true;
-        if (key.type && signs_for(session, private_key, key.type->key_type, key.public_key.get())) return true;
+        if (key.type && signs_as(session, private_key, key.type->key_type, key.public_key.get())) return true;
     }
     return false;
 }
@@ -89,22 +93,6 @@ bool same_identity(const ExistingObject& existing, CK_OBJECT_CLASS object_class,
     return (!id.empty() && existing.id == id) || (!label.empty() && existing.label == label);
 }
 
-std::string describe(const std::vector<std::uint8_t>& id, const std::string& label) {
-    return fmt::format("id={} label=\"{}\"", id.empty() ? "(none)" : ossl::hex(id), label);
-}
-
-bool shares_local_key_id(const pkcs12::BagAttributes& a, const pkcs12::BagAttributes& b) {
-    for (const auto& x : a.local_key_ids)
-        for (const auto& y : b.local_key_ids)
-            if (!x.empty() && x == y) return true;
-    return false;
-}
-
-bool shares_local_key_id_with_another_key(const pkcs12::Contents& contents, const pkcs12::KeyBag& bag) {
-    for (const auto& other : contents.keys)
-        if (&other != &bag && shares_local_key_id(bag.attributes, other.attributes)) return true;
-    return false;
-}
 
 // Groups of keys that would get one CKA_ID on the token although their public keys
 // differ: an application finding a key by CKA_ID would get either. Keys whose public key
@@ -125,12 +113,11 @@ std::vector<std::vector<PlannedKey*>> different_keys_sharing_an_id(std::vector<P
 }
 
 std::string describe_group(const std::vector<PlannedKey*>& group) {
-    std::string text = fmt::format("id {} is shared by different keys:", ossl::hex(group.front()->id));
-    for (std::size_t i = 0; i < group.size(); ++i)
-        text += fmt::format("{} {} ({}, SPKI SHA-256 {})", i ? "," : "", group[i]->bag->where,
-                            group[i]->type ? group[i]->type->name() : "unknown type",
-                            ossl::hex(group[i]->report.spki_sha256));
-    return text;
+    std::vector<std::string> keys;
+    for (const PlannedKey* key : group)
+        keys.push_back(fmt::format("{} ({}, SPKI SHA-256 {})", key->bag->where,
+                                   key->type ? key->type->name() : "unknown type", ossl::hex(key->report.spki_sha256)));
+    return fmt::format("id {} is shared by different keys: {}", ossl::hex(group.front()->id), fmt::join(keys, ", "));
 }
 
 // Error(bad_input) naming each id that different keys share and their bags; with
@@ -140,10 +127,11 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
     auto groups = different_keys_sharing_an_id(keys);
     if (groups.empty()) return;
     if (!renumber) {
-        std::string message;
-        for (std::size_t i = 0; i < groups.size(); ++i) message += (i ? "; " : "") + describe_group(groups[i]);
-        throw Error(ErrorKind::bad_input, message + "; nothing was written (--renumber-duplicate-ids gives each of "
-                                                   "them the SHA-1 of its public key as CKA_ID)");
+        std::vector<std::string> described;
+        for (const auto& group : groups) described.push_back(describe_group(group));
+        throw Error(ErrorKind::bad_input, fmt::format("{}; nothing was written (--renumber-duplicate-ids gives each of "
+                                                     "them the SHA-1 of its public key as CKA_ID)",
+                                                     fmt::join(described, "; ")));
     }
     for (auto& group : groups)
         for (PlannedKey* key : group) {
@@ -165,7 +153,7 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
 
 // Decrypts a secret bag on the host (its key type is inside) and plans its object.
 PlannedSecretKey plan_secret_key(pkcs12::Reader& reader, const pkcs12::KeyBag& bag,
-                                 const std::vector<pkcs11::MechanismEntry>& mechanisms) {
+                                 const pkcs11::MechanismList& mechanisms) {
     PlannedSecretKey secret;
     secret.bag = &bag;
     if (!bag.attributes.local_key_ids.empty()) secret.id = bag.attributes.local_key_ids.front();
@@ -214,77 +202,61 @@ std::vector<std::uint8_t> derived_key_id(const EVP_PKEY* public_key) {
     return digest;
 }
 
-RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
-                         std::vector<std::string>& warnings, const ImportTrial& import_trial,
-                         const SecretImportTrial& secret_trial) {
-    pkcs12::Contents& contents = reader.contents();
-    TokenCapability capability(session);
-    RestorePlan plan;
-    std::set<const pkcs12::CertBag*> paired;
+namespace {
 
-    for (const pkcs12::KeyBag& bag : contents.keys) {
-        // Planning decrypts keys on the host where it must: the slow part of a large file.
-        progress::report(plan.keys.size(), contents.keys.size(), "checking " + bag.where);
-        PlannedKey key;
-        key.bag = &bag;
-        // Pair by localKeyID first; only a key without a matching certificate has to be
-        // decrypted on the host to pair by public key. A localKeyID that several key bags
-        // carry says nothing about which certificate is whose: those keys pair by public key.
-        if (!shares_local_key_id_with_another_key(contents, bag))
-            for (const auto& cert : contents.certificates)
-                if (shares_local_key_id(bag.attributes, cert.attributes)) {
-                    key.certificate = &cert;
-                    break;
-                }
-        // A certificate whose public key this OpenSSL cannot decode (ML-DSA under 3.0)
-        // says nothing about the key's type: take the host path, which names the algorithm.
-        if (key.certificate != nullptr && X509_get0_pubkey(key.certificate->certificate.get()) == nullptr) {
-            ossl::last_error();
-            key.certificate = nullptr;
-        }
-        try {
-            if (key.certificate == nullptr) {
-                key.host_key = reader.private_key(bag);
-                for (const auto& cert : contents.certificates)
-                    if (EVP_PKEY_eq(X509_get0_pubkey(cert.certificate.get()), key.host_key.get()) == 1) {
-                        key.certificate = &cert;
-                        break;
-                    }
-                key.public_key.reset(EVP_PKEY_dup(key.host_key.get()));
-            } else {
-                key.public_key.reset(EVP_PKEY_dup(X509_get0_pubkey(key.certificate->certificate.get())));
-            }
-            key.type = keys::describe(key.public_key.get());
-            key.unsupported = capability.refusal(*key.type, key.public_key.get());
-        } catch (const Error& e) {
-            if (e.kind() != ErrorKind::bad_input) throw;
-            key.unsupported = e.what();
-        }
-        if (key.certificate != nullptr) paired.insert(key.certificate);
-        if (!bag.attributes.local_key_ids.empty()) key.id = bag.attributes.local_key_ids.front();
-        else if (key.public_key) key.id = derived_key_id(key.public_key.get());
-        if (bag.attributes.friendly_name) key.label = *bag.attributes.friendly_name;
-        else if (key.certificate && key.certificate->attributes.friendly_name)
-            key.label = *key.certificate->attributes.friendly_name;
-        key.report.label = key.label;
-        key.report.type = key.type ? key.type->name() : "unknown";
-        if (key.public_key) key.report.spki_sha256 = keys::spki_sha256(key.public_key.get());
-        if (key.certificate) {
-            auto der = ossl::cert_der(key.certificate->certificate.get());
-            key.report.certificate_sha256 = ossl::sha256(der.data(), der.size());
-            key.report.certificate_subject = ossl::name_text(X509_get_subject_name(key.certificate->certificate.get()));
-        }
-        plan.keys.push_back(std::move(key));
+// One key bag: its certificate, public key and type, whether the token can hold it, its
+// identity on the token and its report.
+PlannedKey plan_key(pkcs12::Reader& reader, TokenCapability& capability, const pkcs12::KeyBag& bag) {
+    const pkcs12::Contents& contents = reader.contents();
+    PlannedKey key;
+    key.bag = &bag;
+    // Pair by localKeyID first (pkcs12/pairing.hpp); only a key without a matching
+    // certificate has to be decrypted on the host to pair by public key. Whether a key
+    // paired by localKeyID is its certificate's is proved when it is written
+    // (KeyImporter), where the token-side paths first see it.
+    key.certificate = pkcs12::certificate_by_local_key_id(contents, bag);
+    // A certificate whose public key this OpenSSL cannot decode (ML-DSA under 3.0)
+    // says nothing about the key's type: take the host path, which names the algorithm.
+    if (key.certificate != nullptr && X509_get0_pubkey(key.certificate->certificate.get()) == nullptr) {
+        ossl::last_error();
+        key.certificate = nullptr;
     }
+    try {
+        if (key.certificate == nullptr) {
+            key.host_key = reader.private_key(bag);
+            key.certificate = pkcs12::certificate_by_public_key(contents, key.host_key.get());
+            key.public_key.reset(EVP_PKEY_dup(key.host_key.get()));
+        } else {
+            key.public_key.reset(EVP_PKEY_dup(X509_get0_pubkey(key.certificate->certificate.get())));
+        }
+        key.type = keys::describe(key.public_key.get());
+        key.unsupported = capability.refusal(*key.type, key.public_key.get());
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::bad_input) throw;
+        key.unsupported = e.what();
+    }
+    if (!bag.attributes.local_key_ids.empty()) key.id = bag.attributes.local_key_ids.front();
+    else if (key.public_key) key.id = derived_key_id(key.public_key.get());
+    if (bag.attributes.friendly_name) key.label = *bag.attributes.friendly_name;
+    else if (key.certificate && key.certificate->attributes.friendly_name)
+        key.label = *key.certificate->attributes.friendly_name;
+    key.report.label = key.label;
+    key.report.type = key.type ? key.type->name() : "unknown";
+    if (key.public_key) key.report.spki_sha256 = keys::spki_sha256(key.public_key.get());
+    if (key.certificate) {
+        auto der = ossl::cert_der(key.certificate->certificate.get());
+        key.report.certificate_sha256 = ossl::sha256(der.data(), der.size());
+        key.report.certificate_subject = ossl::name_text(X509_get_subject_name(key.certificate->certificate.get()));
+    }
+    return key;
+}
 
-    for (const pkcs12::KeyBag& bag : contents.secrets) plan.secrets.push_back(plan_secret_key(reader, bag, capability.mechanisms()));
-
-    // Identities: different keys under one id are refused or renumbered before the
-    // certificates take their keys' ids.
-    settle_duplicate_ids(plan.keys, options.renumber_duplicate_ids, warnings);
-    for (PlannedKey& key : plan.keys) key.report.id = key.id;
-
-    // Certificates: each key's own, then the rest (chain, CA certificates), once each.
+// Certificates: each key's own (under the key's id), then the rest (chain, CA
+// certificates), once each.
+void plan_certificates(const pkcs12::Contents& contents, RestorePlan& plan) {
+    std::set<const pkcs12::CertBag*> paired;
+    for (const PlannedKey& key : plan.keys)
+        if (key.certificate != nullptr) paired.insert(key.certificate);
     std::set<std::vector<std::uint8_t>> seen_certificates;
     auto add_certificate = [&](const pkcs12::CertBag* bag, std::vector<std::uint8_t> id, std::string label) {
         if (!seen_certificates.insert(ossl::cert_der(bag->certificate.get())).second) return;
@@ -300,8 +272,13 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
             add_certificate(&cert, cert.attributes.local_key_ids.empty() ? std::vector<std::uint8_t>{}
                                                                           : cert.attributes.local_key_ids.front(),
                             cert.attributes.friendly_name.value_or(""));
+}
 
-    // Unsupported key types: refuse before writing, unless told to skip them.
+// Key types the token cannot hold and bags p11vault cannot restore: skipped and said
+// under --skip-unsupported, else Error(refused) before anything is written.
+void settle_unsupported(const pkcs12::Contents& contents, RestorePlan& plan, const RestoreOptions& options,
+                        const ImportTrial& import_trial, const SecretImportTrial& secret_trial,
+                        std::vector<std::string>& warnings) {
     if (import_trial)
         for (PlannedKey& key : plan.keys)
             if (!key.unsupported) key.unsupported = import_trial(key);
@@ -311,10 +288,10 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
     std::vector<Refusal> unsupported;  // keys, folded by reason when there are many
     std::vector<std::string> unsupported_bags;
     // Keys and secret keys alike: skipped and said under --skip-unsupported, else refused.
-    auto settle_unsupported = [&](auto& planned) {
+    auto settle = [&](auto& planned) {
         for (auto& item : planned) {
             if (!item.unsupported) continue;
-            const std::string name = fmt::format("{} ({})", item.bag->where, describe(item.id, item.label));
+            const std::string name = fmt::format("{} ({})", item.bag->where, describe_object(item.id, item.label));
             if (options.skip_unsupported) {
                 item.skip = true;
                 item.report.status = "skipped-unsupported";
@@ -325,12 +302,12 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
             }
         }
     };
-    settle_unsupported(plan.secrets);
+    settle(plan.secrets);
     for (const std::string& bag : contents.unsupported) {
         if (options.skip_unsupported) warnings.push_back("skipped " + bag);
         else unsupported_bags.push_back(bag);
     }
-    settle_unsupported(plan.keys);
+    settle(plan.keys);
     if (!unsupported.empty() || !unsupported_bags.empty()) {
         std::vector<std::string> parts;
         if (unsupported.size() == 1)
@@ -346,11 +323,15 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
                                 fmt::join(parts, "; ")),
                     std::move(items));
     }
+}
 
-    // Conflicts, from one scan of the token.
-    std::vector<ExistingObject> existing = scan_token(session);
-    std::vector<std::string> conflicts;
-    for (PlannedKey& key : plan.keys) {
+// The conflicts of the file's private keys (with private or public key objects of the
+// same id or label); under --on-conflict skip, a conflicting key that is the file's own
+// (a restore stopped half-way) gets what it lacks.
+void settle_key_conflicts(pkcs11::Session& session, const std::vector<ExistingObject>& existing,
+                          std::vector<PlannedKey>& keys, const RestoreOptions& options,
+                          std::vector<std::string>& warnings, std::vector<std::string>& conflicts) {
+    for (PlannedKey& key : keys) {
         if (key.skip) continue;
         std::vector<CK_OBJECT_HANDLE> clashes;
         for (const auto& object : existing)
@@ -359,7 +340,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
                 clashes.push_back(object.handle);
         if (clashes.empty()) continue;
         std::string text = fmt::format("{} {} is already on the token", key.type ? key.type->name() : "key",
-                                       describe(key.id, key.label));
+                                       describe_object(key.id, key.label));
         const bool same_key = options.on_conflict != ConflictPolicy::replace && holds_this_key(session, existing, key);
         const bool public_key_here = std::any_of(existing.begin(), existing.end(), [&](const ExistingObject& o) {
             return o.object_class == CKO_PUBLIC_KEY && o.id == key.id;
@@ -382,23 +363,46 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
             case ConflictPolicy::replace: key.replaces = clashes; break;
         }
     }
-    for (PlannedSecretKey& secret : plan.secrets) {
+}
+
+// --on-conflict for one object that clashes with `clashes` (not a private key, whose
+// skip may keep what is there): `fail` lists `text`, `replace` replaces them, `skip`
+// warns and returns true (the caller skips the object).
+bool settle_clash(const RestoreOptions& options, const std::string& text, const std::vector<CK_OBJECT_HANDLE>& clashes,
+                  std::vector<CK_OBJECT_HANDLE>& replaces, std::vector<std::string>& warnings,
+                  std::vector<std::string>& conflicts) {
+    switch (options.on_conflict) {
+        case ConflictPolicy::fail: conflicts.push_back(text); break;
+        case ConflictPolicy::skip: warnings.push_back("skipped: " + text); return true;
+        case ConflictPolicy::replace: replaces = clashes; break;
+    }
+    return false;
+}
+
+void settle_secret_conflicts(const std::vector<ExistingObject>& existing, std::vector<PlannedSecretKey>& secrets,
+                             const RestoreOptions& options, std::vector<std::string>& warnings,
+                             std::vector<std::string>& conflicts) {
+    for (PlannedSecretKey& secret : secrets) {
         if (secret.skip) continue;
         std::vector<CK_OBJECT_HANDLE> clashes;
         for (const auto& object : existing)
             if (same_identity(object, CKO_SECRET_KEY, secret.id, secret.label)) clashes.push_back(object.handle);
         if (clashes.empty()) continue;
-        std::string text = fmt::format("secret key {} is already on the token", describe(secret.id, secret.label));
-        switch (options.on_conflict) {
-            case ConflictPolicy::fail: conflicts.push_back(text); break;
-            case ConflictPolicy::skip:
-                secret.skip = true;
-                secret.report.status = "skipped-conflict";
-                warnings.push_back("skipped: " + text);
-                break;
-            case ConflictPolicy::replace: secret.replaces = clashes; break;
+        const std::string text =
+            fmt::format("secret key {} is already on the token", describe_object(secret.id, secret.label));
+        if (settle_clash(options, text, clashes, secret.replaces, warnings, conflicts)) {
+            secret.skip = true;
+            secret.report.status = "skipped-conflict";
         }
     }
+}
+
+// A certificate already on the token (same DER) is not written again; one that belongs
+// to a skipped key is skipped with it; a different one under the same id or label is a
+// conflict.
+void settle_certificate_conflicts(const std::vector<ExistingObject>& existing, RestorePlan& plan,
+                                  const RestoreOptions& options, std::vector<std::string>& warnings,
+                                  std::vector<std::string>& conflicts) {
     for (PlannedCertificate& cert : plan.certificates) {
         auto der = ossl::cert_der(cert.bag->certificate.get());
         std::vector<CK_OBJECT_HANDLE> clashes;
@@ -407,26 +411,52 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
             if (object.value == der) cert.already_present = true;
             else if (same_identity(object, CKO_CERTIFICATE, cert.id, cert.label)) clashes.push_back(object.handle);
         }
-        // A certificate that belongs to a skipped key is skipped with it.
         for (const PlannedKey& key : plan.keys)
             if (key.skip && !key.already_on_token && key.certificate == cert.bag) cert.skip = true;
         if (cert.already_present || cert.skip || clashes.empty()) continue;
-        std::string text = fmt::format("a different certificate {} is already on the token", describe(cert.id, cert.label));
-        switch (options.on_conflict) {
-            case ConflictPolicy::fail: conflicts.push_back(text); break;
-            case ConflictPolicy::skip:
-                cert.skip = true;
-                warnings.push_back("skipped: " + text);
-                break;
-            case ConflictPolicy::replace: cert.replaces = clashes; break;
-        }
+        const std::string text =
+            fmt::format("a different certificate {} is already on the token", describe_object(cert.id, cert.label));
+        cert.skip = settle_clash(options, text, clashes, cert.replaces, warnings, conflicts);
     }
-    if (!conflicts.empty()) {
-        std::string message;
-        for (std::size_t i = 0; i < conflicts.size(); ++i) message += (i ? "; " : "") + conflicts[i];
+}
+
+// Conflicts with what is on the token, from one scan of it: settled by --on-conflict, or
+// Error(refused) naming every one before anything is written.
+void settle_conflicts(pkcs11::Session& session, RestorePlan& plan, const RestoreOptions& options,
+                      std::vector<std::string>& warnings) {
+    const std::vector<ExistingObject> existing = scan_token(session);
+    std::vector<std::string> conflicts;
+    settle_key_conflicts(session, existing, plan.keys, options, warnings, conflicts);
+    settle_secret_conflicts(existing, plan.secrets, options, warnings, conflicts);
+    settle_certificate_conflicts(existing, plan, options, warnings, conflicts);
+    if (!conflicts.empty())
         throw Error(ErrorKind::refused,
-                    message + "; nothing was written (use --on-conflict skip or --on-conflict replace)");
+                    fmt::format("{}; nothing was written (use --on-conflict skip or --on-conflict replace)",
+                                fmt::join(conflicts, "; ")));
+}
+
+}  // namespace
+
+RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const RestoreOptions& options,
+                         std::vector<std::string>& warnings, const ImportTrial& import_trial,
+                         const SecretImportTrial& secret_trial) {
+    const pkcs12::Contents& contents = reader.contents();
+    TokenCapability capability(session);
+    RestorePlan plan;
+    for (const pkcs12::KeyBag& bag : contents.keys) {
+        // Planning decrypts keys on the host where it must: the slow part of a large file.
+        progress::report(plan.keys.size(), contents.keys.size(), "checking " + bag.where);
+        plan.keys.push_back(plan_key(reader, capability, bag));
     }
+    for (const pkcs12::KeyBag& bag : contents.secrets)
+        plan.secrets.push_back(plan_secret_key(reader, bag, capability.mechanisms()));
+    // Identities: different keys under one id are refused or renumbered before the
+    // certificates take their keys' ids.
+    settle_duplicate_ids(plan.keys, options.renumber_duplicate_ids, warnings);
+    for (PlannedKey& key : plan.keys) key.report.id = key.id;
+    plan_certificates(contents, plan);
+    settle_unsupported(contents, plan, options, import_trial, secret_trial, warnings);
+    settle_conflicts(session, plan, options, warnings);
     return plan;
 }
 

@@ -12,7 +12,8 @@
 #include "pkcs11/session.hpp"
 #include "src/keys.hpp"
 #include "src/pkcs12/reader.hpp"
-#include "src/restore.hpp"
+#include "src/report.hpp"
+#include "src/restore_options.hpp"
 #include "src/secret_keys.hpp"
 
 namespace p11vault {

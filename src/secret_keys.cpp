@@ -43,12 +43,6 @@ const char* oid_of(CK_KEY_TYPE key_type) {
     return kHmacs[2].oid;  // a generic secret: HmacSHA256, what keytool -genseckey makes by default for HMAC
 }
 
-bool offers(const std::vector<pkcs11::MechanismEntry>& mechanisms, std::initializer_list<CK_MECHANISM_TYPE> any_of) {
-    for (const auto& entry : mechanisms)
-        for (CK_MECHANISM_TYPE type : any_of)
-            if (entry.type == type) return true;
-    return false;
-}
 
 }  // namespace
 
@@ -99,32 +93,27 @@ std::optional<SecretKeyType> token_type(CK_KEY_TYPE key_type, std::size_t value_
 SecretBytes private_key_info_der(CK_KEY_TYPE key_type, const SecretBytes& value) {
     ossl::P8Info info(PKCS8_PRIV_KEY_INFO_new());
     ossl::Object object(OBJ_txt2obj(oid_of(key_type), 1));
-    if (!info || !object) ossl::fail(static_cast<int>(ErrorKind::failure), "building a PrivateKeyInfo");
+    if (!info || !object) ossl::fail(ErrorKind::failure, "building a PrivateKeyInfo");
     // PKCS8_pkey_set0 takes the bytes it is given; PKCS8_PRIV_KEY_INFO_free clears them.
     auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(value.size() ? value.size() : 1));
-    if (copy == nullptr) ossl::fail(static_cast<int>(ErrorKind::failure), "allocating a key");
+    if (copy == nullptr) ossl::fail(ErrorKind::failure, "allocating a key");
     if (!value.empty()) std::memcpy(copy, value.data(), value.size());
     if (PKCS8_pkey_set0(info.get(), object.get(), 0, V_ASN1_NULL, nullptr, copy, static_cast<int>(value.size())) != 1) {
         OPENSSL_clear_free(copy, value.size());
-        ossl::fail(static_cast<int>(ErrorKind::failure), "building a PrivateKeyInfo");
+        ossl::fail(ErrorKind::failure, "building a PrivateKeyInfo");
     }
     object.release();  // info owns it now
-    unsigned char* der = nullptr;
-    const int length = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::failure), "encoding a PrivateKeyInfo");
-    SecretBytes out(der, static_cast<std::size_t>(length));
-    OPENSSL_clear_free(der, static_cast<std::size_t>(length));
-    return out;
+    return ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info.get(), ErrorKind::failure, "a PrivateKeyInfo");
 }
 
 std::optional<std::string> unsupported_on_token(const SecretKeyType& type,
-                                                const std::vector<pkcs11::MechanismEntry>& mechanisms) {
+                                                const pkcs11::MechanismList& mechanisms) {
     bool ok = false;
     switch (type.key_type) {
-        case CKK_AES: ok = offers(mechanisms, {CKM_AES_CBC, CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN}); break;
-        case CKK_DES3: ok = offers(mechanisms, {CKM_DES3_CBC, CKM_DES3_ECB, CKM_DES3_KEY_GEN}); break;
+        case CKK_AES: ok = mechanisms.offers_any({CKM_AES_CBC, CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN}); break;
+        case CKK_DES3: ok = mechanisms.offers_any({CKM_DES3_CBC, CKM_DES3_ECB, CKM_DES3_KEY_GEN}); break;
         default:
-            ok = offers(mechanisms, {CKM_SHA_1_HMAC, CKM_SHA224_HMAC, CKM_SHA256_HMAC, CKM_SHA384_HMAC, CKM_SHA512_HMAC,
+            ok = mechanisms.offers_any({CKM_SHA_1_HMAC, CKM_SHA224_HMAC, CKM_SHA256_HMAC, CKM_SHA384_HMAC, CKM_SHA512_HMAC,
                                      CKM_GENERIC_SECRET_KEY_GEN});
     }
     if (ok) return std::nullopt;

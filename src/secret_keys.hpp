@@ -42,7 +42,7 @@ SecretBytes private_key_info_der(CK_KEY_TYPE key_type, const SecretBytes& value)
 // Why the token cannot hold and use a key of this type (nullopt: it can), from its
 // mechanism list.
 std::optional<std::string> unsupported_on_token(const SecretKeyType& type,
-                                                const std::vector<pkcs11::MechanismEntry>& mechanisms);
+                                                const pkcs11::MechanismList& mechanisms);
 
 // The usage attributes a restored secret key gets: encrypt/decrypt for AES and DES3,
 // sign/verify for HMAC keys.

@@ -14,35 +14,22 @@ bool means_key_refused(CK_RV rv) {
            rv == CKR_KEY_SIZE_RANGE || rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_CURVE_NOT_SUPPORTED;
 }
 
-TokenCapability::TokenCapability(pkcs11::Session& session)
-    : session_(session), mechanisms_(session.module().mechanisms(session.slot())) {}
-
-const pkcs11::MechanismEntry* TokenCapability::mechanism(CK_MECHANISM_TYPE type) const {
-    for (const auto& entry : mechanisms_)
-        if (entry.type == type) return &entry;
-    return nullptr;
-}
-
-bool TokenCapability::offers(std::initializer_list<CK_MECHANISM_TYPE> any_of) const {
-    for (CK_MECHANISM_TYPE type : any_of)
-        if (mechanism(type) != nullptr) return true;
-    return false;
-}
+TokenCapability::TokenCapability(pkcs11::Session& session) : session_(session) {}
 
 std::optional<std::string> TokenCapability::refusal(const keys::KeyDescription& type, const EVP_PKEY* public_key) {
     const auto no_mechanism = [&] { return fmt::format("the token offers no mechanism for {} keys", type.name()); };
     switch (type.key_type) {
         case CKK_RSA:
-            if (!offers({CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN})) return no_mechanism();
+            if (!session_.mechanisms().offers_any({CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN})) return no_mechanism();
             return std::nullopt;
         case CKK_EC:
-            if (!offers({CKM_ECDSA, CKM_EC_KEY_PAIR_GEN})) return no_mechanism();
+            if (!session_.mechanisms().offers_any({CKM_ECDSA, CKM_EC_KEY_PAIR_GEN})) return no_mechanism();
             return curve_refusal(type, public_key);
         case CKK_EC_EDWARDS:
-            if (!offers({CKM_EDDSA, CKM_EC_EDWARDS_KEY_PAIR_GEN})) return no_mechanism();
+            if (!session_.mechanisms().offers_any({CKM_EDDSA, CKM_EC_EDWARDS_KEY_PAIR_GEN})) return no_mechanism();
             return curve_refusal(type, public_key);
         case CKK_DSA: {
-            const pkcs11::MechanismEntry* dsa = mechanism(CKM_DSA);
+            const pkcs11::MechanismEntry* dsa = session_.mechanisms().find(CKM_DSA);
             if (dsa == nullptr) return fmt::format("the token offers no CKM_DSA for {} keys", type.name());
             // ulMaxKeySize is the prime's size in bits for CKM_DSA; 0 means not stated.
             const auto& info = dsa->info;

@@ -25,16 +25,13 @@ public:
     // Why the token cannot hold `type` (the key whose public half is `public_key`), in
     // words naming the token's limit or answer; nullopt when nothing says it cannot.
     std::optional<std::string> refusal(const keys::KeyDescription& type, const EVP_PKEY* public_key);
-    // The token's mechanism list, read once.
-    const std::vector<pkcs11::MechanismEntry>& mechanisms() const { return mechanisms_; }
+    // The token's mechanism list (the session's, read once).
+    const pkcs11::MechanismList& mechanisms() { return session_.mechanisms(); }
 
 private:
-    bool offers(std::initializer_list<CK_MECHANISM_TYPE> any_of) const;
-    const pkcs11::MechanismEntry* mechanism(CK_MECHANISM_TYPE type) const;
     std::optional<std::string> curve_refusal(const keys::KeyDescription& type, const EVP_PKEY* public_key);
 
     pkcs11::Session& session_;
-    std::vector<pkcs11::MechanismEntry> mechanisms_;
     std::map<std::string, std::optional<std::string>> curves_;  // answers by curve
 };
 

@@ -5,11 +5,11 @@
 
 #include "p11vault/error.hpp"
 #include "src/ossl.hpp"
+#include "src/pkcs12/pbe.hpp"
 
 namespace p11vault::transport {
 
 namespace {
-constexpr int kFailure = static_cast<int>(ErrorKind::failure);
 
 std::string wrap_cipher_for(std::size_t key_size) {
     switch (key_size) {
@@ -17,6 +17,15 @@ std::string wrap_cipher_for(std::size_t key_size) {
         case 24: return "AES-192-WRAP-PAD";
         case 32: return "AES-256-WRAP-PAD";
         default: throw Error(ErrorKind::failure, "internal: bad AES key size for key wrap");
+    }
+}
+
+std::string cbc_cipher_for(std::size_t key_size) {
+    switch (key_size) {
+        case 16: return "AES-128-CBC";
+        case 24: return "AES-192-CBC";
+        case 32: return "AES-256-CBC";
+        default: throw Error(ErrorKind::failure, "internal: bad AES key size for CBC");
     }
 }
 }  // namespace
@@ -130,7 +139,7 @@ Bytes aes_wrap_pad(const SecretBytes& key, const SecretBytes& plain) {
     if (!cipher || !ctx || EVP_EncryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_EncryptUpdate(ctx.get(), out.data(), &n1, plain.data(), static_cast<int>(plain.size())) != 1 ||
         EVP_EncryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(kFailure, "AES key wrap");
+        ossl::fail(ErrorKind::failure, "AES key wrap");
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
 }
@@ -143,9 +152,28 @@ SecretBytes aes_unwrap_pad(const SecretBytes& key, const Bytes& wrapped) {
     if (!cipher || !ctx || EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_DecryptUpdate(ctx.get(), out.data(), &n1, wrapped.data(), static_cast<int>(wrapped.size())) != 1 ||
         EVP_DecryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(kFailure, "AES key unwrap of what the token wrapped (integrity check failed)");
+        ossl::fail(ErrorKind::failure, "AES key unwrap of what the token wrapped (integrity check failed)");
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
+}
+
+pkcs11::Mechanism carrier_mechanism(CK_MECHANISM_TYPE type) {
+    if (type == CKM_AES_CBC_PAD) return pkcs11::Mechanism(type, ossl::random_bytes(16));
+    return pkcs11::Mechanism(type);
+}
+
+Bytes carrier_encrypt(const pkcs11::Mechanism& mechanism, const SecretBytes& key, const SecretBytes& plain) {
+    if (mechanism.type() != CKM_AES_CBC_PAD) return aes_wrap_pad(key, plain);
+    const Bytes iv(mechanism.parameter().begin(), mechanism.parameter().end());
+    return pkcs12::cbc_encrypt(cbc_cipher_for(key.size()), key, iv, plain.data(), plain.size());
+}
+
+SecretBytes carrier_decrypt(const pkcs11::Mechanism& mechanism, const SecretBytes& key, const Bytes& wrapped) {
+    if (mechanism.type() != CKM_AES_CBC_PAD) return aes_unwrap_pad(key, wrapped);
+    const Bytes iv(mechanism.parameter().begin(), mechanism.parameter().end());
+    auto plain = pkcs12::cbc_decrypt(cbc_cipher_for(key.size()), key, iv, wrapped.data(), wrapped.size());
+    if (!plain) throw Error(ErrorKind::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
+    return std::move(*plain);
 }
 
 bool first_block_is_private_key_info(const std::string& cipher_cbc, const SecretBytes& key, const Bytes& iv,
@@ -153,7 +181,7 @@ bool first_block_is_private_key_info(const std::string& cipher_cbc, const Secret
     std::string ecb = cipher_cbc.substr(0, cipher_cbc.size() - 3) + "ECB";  // "AES-256-CBC" -> "AES-256-ECB"
     if (cipher_cbc == "DES-EDE3-CBC") ecb = "DES-EDE3-ECB";
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), ecb.c_str(), nullptr));
-    if (!cipher) ossl::fail(kFailure, "cipher " + ecb);
+    if (!cipher) ossl::fail(ErrorKind::failure, "cipher " + ecb);
     std::size_t block = static_cast<std::size_t>(EVP_CIPHER_get_block_size(cipher.get()));
     if (encrypted.size() < block || iv.size() != block) return false;
     ossl::CipherCtx ctx(EVP_CIPHER_CTX_new());
@@ -162,7 +190,7 @@ bool first_block_is_private_key_info(const std::string& cipher_cbc, const Secret
     if (EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
         EVP_CIPHER_CTX_set_padding(ctx.get(), 0) != 1 ||
         EVP_DecryptUpdate(ctx.get(), plain.data(), &n, encrypted.data(), static_cast<int>(block)) != 1)
-        ossl::fail(kFailure, "checking the wrapped key");
+        ossl::fail(ErrorKind::failure, "checking the wrapped key");
     for (std::size_t i = 0; i < block; ++i) plain.data()[i] ^= iv[i];
     const std::uint8_t* b = plain.data();
     if (b[0] != 0x30) return false;

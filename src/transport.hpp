@@ -42,6 +42,23 @@ bool token_can_derive_with(const std::string& prf_digest);
 // policy, not this key): then deriving the key inside the token is worth a try.
 bool means_clear_key_refused(CK_RV rv);
 
+// The mechanisms that carry a key between the host and the token under an ephemeral AES
+// key (restore's host-decrypt path, backup's host-reencrypt path), in the order to try
+// them. CKM_AES_CBC_PAD first: its format is the same on every token, while NSS's
+// CKM_AES_KEY_WRAP_PAD is RFC 3394 with PKCS#7 padding, not RFC 5649. SoftHSM offers
+// CBC_PAD but refuses it for private keys (CKR_MECHANISM_INVALID): then RFC 5649.
+inline constexpr CK_MECHANISM_TYPE kCarrierMechanisms[] = {CKM_AES_CBC_PAD, CKM_AES_KEY_WRAP_PAD};
+
+// One of kCarrierMechanisms as C_WrapKey or C_UnwrapKey takes it (CBC_PAD with a fresh
+// random IV).
+pkcs11::Mechanism carrier_mechanism(CK_MECHANISM_TYPE type);
+// The host's half of a transfer into the token: what C_UnwrapKey under `mechanism` and
+// `key` decrypts to `plain`.
+Bytes carrier_encrypt(const pkcs11::Mechanism& mechanism, const SecretBytes& key, const SecretBytes& plain);
+// The host's half of a transfer out of the token: what C_WrapKey under `mechanism` and
+// `key` gave, decrypted. Error(failure) when it does not decrypt.
+SecretBytes carrier_decrypt(const pkcs11::Mechanism& mechanism, const SecretBytes& key, const Bytes& wrapped);
+
 // RFC 5649 AES key wrap with padding, as CKM_AES_KEY_WRAP_PAD computes it.
 Bytes aes_wrap_pad(const SecretBytes& key, const SecretBytes& plain);
 SecretBytes aes_unwrap_pad(const SecretBytes& key, const Bytes& wrapped);

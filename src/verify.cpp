@@ -7,9 +7,12 @@
 #include <ctime>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "p11vault/error.hpp"
 #include "src/keys.hpp"
+#include "src/object_text.hpp"
+#include "src/pkcs12/pairing.hpp"
 #include "src/progress.hpp"
 
 namespace p11vault {
@@ -25,7 +28,7 @@ std::string time_text(const ASN1_TIME* time) {
 }
 
 std::string describe_id(const std::vector<std::uint8_t>& id, const std::optional<std::string>& label) {
-    return fmt::format("id={} label=\"{}\"", id.empty() ? "(none)" : ossl::hex(id), label.value_or(""));
+    return describe_object(id, label.value_or(""));
 }
 
 // "key bag 4 is", "key bag 1 and key bag 2 are", "key bag 1, key bag 2, key bag 3 and
@@ -33,11 +36,108 @@ std::string describe_id(const std::vector<std::uint8_t>& id, const std::optional
 std::string list_bags(const std::vector<std::string>& bags) {
     constexpr std::size_t named = 3;
     if (bags.size() == 1) return bags.front() + " is";
-    std::string text;
     const std::size_t shown = bags.size() <= named + 1 ? bags.size() - 1 : named;
-    for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : "") + bags[i];
+    const std::string text = fmt::format("{}", fmt::join(bags.begin(), bags.begin() + shown, ", "));
     if (shown == bags.size() - 1) return text + " and " + bags.back() + " are";
     return fmt::format("{} and {} more are", text, bags.size() - shown);
+}
+
+// What the file's protection deserves a warning for: no MAC or a weak one, bags restore
+// refuses.
+std::vector<std::string> file_warnings(const pkcs12::Contents& contents) {
+    std::vector<std::string> warnings = contents.warnings;
+    for (const std::string& bag : contents.unsupported)
+        warnings.push_back(bag + ": restore refuses the file for it unless --skip-unsupported");
+    if (contents.mac.present && !contents.mac.weak_digest.empty())
+        warnings.push_back(contents.mac.weak_digest == "SHA1" ? "the MAC uses SHA-1"
+                                                              : "the MAC uses " + contents.mac.weak_digest);
+    if (contents.mac.present && contents.mac.iterations < 10000)
+        warnings.push_back(fmt::format("the MAC uses only {} iterations: the password is cheap to guess from this file",
+                                       contents.mac.iterations));
+    return warnings;
+}
+
+VerifiedCertificate verify_certificate(const pkcs12::CertBag& bag) {
+    VerifiedCertificate c;
+    X509* cert = bag.certificate.get();
+    c.subject = ossl::name_text(X509_get_subject_name(cert));
+    c.issuer = ossl::name_text(X509_get_issuer_name(cert));
+    c.not_before = time_text(X509_get0_notBefore(cert));
+    c.not_after = time_text(X509_get0_notAfter(cert));
+    c.expired = X509_cmp_current_time(X509_get0_notAfter(cert)) < 0;
+    auto der = ossl::cert_der(cert);
+    c.sha256 = ossl::sha256(der.data(), der.size());
+    if (!bag.attributes.local_key_ids.empty()) c.local_key_id = bag.attributes.local_key_ids.front();
+    c.friendly_name = bag.attributes.friendly_name;
+    return c;
+}
+
+// The bag's clear key (null when this OpenSSL cannot read its algorithm), its type and
+// SPKI in `k`, and a warning for a key no token can get from p11vault.
+ossl::Pkey decrypt_key(pkcs12::Reader& reader, const pkcs12::KeyBag& bag, VerifiedKey& k,
+                       std::vector<std::string>& warnings) {
+    ossl::P8Info info;
+    try {
+        info = reader.decrypt_key(bag);
+    } catch (const Error& e) {
+        // The MAC proved the password; a bag that still does not decrypt is damage.
+        if (e.kind() == ErrorKind::bad_password && reader.contents().mac.present)
+            throw Error(ErrorKind::bad_input,
+                        std::string(e.what()) + ", although the MAC verified: the file is inconsistent");
+        throw;
+    }
+    ossl::Pkey key = reader.key_from_info(info.get());
+    if (!key) {
+        ossl::last_error();
+        k.supported = false;
+        k.type = pkcs12::key_algorithm_name(info.get());
+        warnings.push_back(fmt::format("{} ({}): key algorithm {} cannot be read by this OpenSSL and cannot be "
+                                       "restored to a token",
+                                       bag.where, describe_id(k.local_key_id, k.friendly_name), k.type));
+        return key;
+    }
+    try {
+        k.type = keys::describe(key.get()).name();
+    } catch (const Error&) {
+        k.supported = false;
+        k.type = EVP_PKEY_get0_type_name(key.get()) ? EVP_PKEY_get0_type_name(key.get()) : "unknown";
+        warnings.push_back(fmt::format("{} ({}): {} keys cannot be restored to a PKCS#11 token by p11vault", bag.where,
+                                       describe_id(k.local_key_id, k.friendly_name), k.type));
+    }
+    k.spki_sha256 = keys::spki_sha256(key.get());
+    return key;
+}
+
+// One key bag, decrypted, checked and paired with its certificate in `v`.
+VerifiedKey verify_key(pkcs12::Reader& reader, const pkcs12::KeyBag& bag, Verification& v) {
+    const pkcs12::Contents& contents = reader.contents();
+    VerifiedKey k;
+    k.where = bag.where;
+    if (!bag.attributes.local_key_ids.empty()) k.local_key_id = bag.attributes.local_key_ids.front();
+    k.friendly_name = bag.attributes.friendly_name;
+    k.protection = bag.protection;
+    ossl::Pkey key = decrypt_key(reader, bag, k, v.warnings);
+    // Pair as restore does (pkcs12/pairing.hpp): localKeyID first, then public key.
+    // Public keys are compared only where needed (the id's certificate, or every
+    // certificate for a key without one): a comparison with every certificate for
+    // every key made a 1,000-key file cost half a million comparisons.
+    const pkcs12::CertBag* paired = pkcs12::certificate_by_local_key_id(contents, bag);
+    if (paired && key) pkcs12::check_pairing(bag, *paired, key.get());
+    if (!paired) paired = pkcs12::certificate_by_public_key(contents, key.get());
+    if (paired) {
+        k.certificate = static_cast<std::size_t>(paired - contents.certificates.data());
+        v.certificates[*k.certificate].key = v.keys.size();
+    }
+    // Only the public half is kept: the private key is freed (and wiped by OpenSSL) on
+    // return, so a 1,000-key file never holds 1,000 clear keys at once.
+    if (key) {
+        X509* cert = paired ? paired->certificate.get() : nullptr;
+        k.public_key = cert && X509_get0_pubkey(cert) ? ossl::Pkey(X509_get_pubkey(cert)) : keys::public_only(key.get());
+    }
+    if (!k.certificate)
+        v.warnings.push_back(fmt::format("{} ({}) has no certificate in the file", bag.where,
+                                         describe_id(k.local_key_id, k.friendly_name)));
+    return k;
 }
 
 }  // namespace
@@ -48,112 +148,24 @@ Verification verify_file(pkcs12::Reader& reader) {
     v.mac = contents.mac.present ? fmt::format("{}, {} iterations", contents.mac.algorithm, contents.mac.iterations)
                                  : "none";
     v.safe_protection = contents.safe_protection;
-    v.warnings = contents.warnings;
-    for (const std::string& bag : contents.unsupported)
-        v.warnings.push_back(bag + ": restore refuses the file for it unless --skip-unsupported");
-    if (contents.mac.present && !contents.mac.weak_digest.empty())
-        v.warnings.push_back(contents.mac.weak_digest == "SHA1" ? "the MAC uses SHA-1"
-                                                                : "the MAC uses " + contents.mac.weak_digest);
-    if (contents.mac.present && contents.mac.iterations < 10000)
-        v.warnings.push_back(fmt::format("the MAC uses only {} iterations: the password is cheap to guess from this file",
-                                         contents.mac.iterations));
-
+    v.warnings = file_warnings(contents);
     for (const auto& bag : contents.certificates) {
-        VerifiedCertificate c;
-        X509* cert = bag.certificate.get();
-        c.subject = ossl::name_text(X509_get_subject_name(cert));
-        c.issuer = ossl::name_text(X509_get_issuer_name(cert));
-        c.not_before = time_text(X509_get0_notBefore(cert));
-        c.not_after = time_text(X509_get0_notAfter(cert));
-        c.expired = X509_cmp_current_time(X509_get0_notAfter(cert)) < 0;
-        auto der = ossl::cert_der(cert);
-        c.sha256 = ossl::sha256(der.data(), der.size());
-        if (!bag.attributes.local_key_ids.empty()) c.local_key_id = bag.attributes.local_key_ids.front();
-        c.friendly_name = bag.attributes.friendly_name;
+        v.certificates.push_back(verify_certificate(bag));
+        const VerifiedCertificate& c = v.certificates.back();
         if (c.expired) v.warnings.push_back(fmt::format("certificate {} expired on {}", c.subject, c.not_after));
-        v.certificates.push_back(std::move(c));
     }
-
     // Key bags under a weak scheme, by scheme: one warning per scheme, not one per bag
     // (a 1,000-key file from an old producer would print a thousand equal lines).
     std::vector<std::pair<std::string, std::vector<std::string>>> weak_key_bags;
     for (const auto& bag : contents.keys) {
         progress::report(v.keys.size(), contents.keys.size(), "decrypting " + bag.where);
-        VerifiedKey k;
-        k.where = bag.where;
-        if (!bag.attributes.local_key_ids.empty()) k.local_key_id = bag.attributes.local_key_ids.front();
-        k.friendly_name = bag.attributes.friendly_name;
-        k.protection = bag.protection;
-        ossl::P8Info info;
-        try {
-            info = reader.decrypt_key(bag);
-        } catch (const Error& e) {
-            // The MAC proved the password; a bag that still does not decrypt is damage.
-            if (e.kind() == ErrorKind::bad_password && contents.mac.present)
-                throw Error(ErrorKind::bad_input,
-                            std::string(e.what()) + ", although the MAC verified: the file is inconsistent");
-            throw;
-        }
-        ossl::Pkey key = reader.key_from_info(info.get());
-        if (!key) {
-            ossl::last_error();
-            k.supported = false;
-            k.type = pkcs12::key_algorithm_name(info.get());
-            v.warnings.push_back(fmt::format("{} ({}): key algorithm {} cannot be read by this OpenSSL and cannot be "
-                                             "restored to a token",
-                                             bag.where, describe_id(k.local_key_id, k.friendly_name), k.type));
-        } else {
-            try {
-                k.type = keys::describe(key.get()).name();
-            } catch (const Error&) {
-                k.supported = false;
-                k.type = EVP_PKEY_get0_type_name(key.get()) ? EVP_PKEY_get0_type_name(key.get()) : "unknown";
-                v.warnings.push_back(fmt::format("{} ({}): {} keys cannot be restored to a PKCS#11 token by p11vault",
-                                                 bag.where, describe_id(k.local_key_id, k.friendly_name), k.type));
-            }
-            k.spki_sha256 = keys::spki_sha256(key.get());
-        }
+        v.keys.push_back(verify_key(reader, bag, v));
         if (pkcs12::is_weak_description(bag.protection)) {
             auto scheme = std::find_if(weak_key_bags.begin(), weak_key_bags.end(),
                                        [&](const auto& entry) { return entry.first == bag.protection; });
             if (scheme == weak_key_bags.end()) scheme = weak_key_bags.insert(weak_key_bags.end(), {bag.protection, {}});
             scheme->second.push_back(bag.where);
         }
-        // Pair: localKeyID first, then public key. Public keys are compared only where
-        // needed (the id's certificate, or every certificate for a key without one): a
-        // comparison with every certificate for every key made a 1,000-key file cost
-        // half a million comparisons.
-        std::optional<std::size_t> paired;
-        for (std::size_t i = 0; i < contents.certificates.size() && !paired; ++i) {
-            for (const auto& a : bag.attributes.local_key_ids)
-                for (const auto& b : contents.certificates[i].attributes.local_key_ids)
-                    if (!a.empty() && a == b) paired = i;
-        }
-        if (paired && key &&
-            EVP_PKEY_eq(X509_get0_pubkey(contents.certificates[*paired].certificate.get()), key.get()) != 1)
-            throw Error(ErrorKind::bad_input,
-                        fmt::format("{} ({}) does not match its certificate {} (same localKeyID, different public "
-                                    "key)",
-                                    bag.where, describe_id(k.local_key_id, k.friendly_name),
-                                    v.certificates[*paired].subject));
-        for (std::size_t i = 0; i < contents.certificates.size() && !paired && key; ++i) {
-            if (EVP_PKEY_eq(X509_get0_pubkey(contents.certificates[i].certificate.get()), key.get()) == 1)
-                paired = i;
-        }
-        if (paired) {
-            k.certificate = *paired;
-            v.certificates[*paired].key = v.keys.size();
-        }
-        // Only the public half is kept: the private key is freed (and wiped by OpenSSL)
-        // with this iteration, so a 1,000-key file never holds 1,000 clear keys at once.
-        if (key) {
-            X509* cert = paired ? contents.certificates[*paired].certificate.get() : nullptr;
-            k.public_key = cert && X509_get0_pubkey(cert) ? ossl::Pkey(X509_get_pubkey(cert)) : keys::public_only(key.get());
-        }
-        if (!k.certificate)
-            v.warnings.push_back(fmt::format("{} ({}) has no certificate in the file", bag.where,
-                                             describe_id(k.local_key_id, k.friendly_name)));
-        v.keys.push_back(std::move(k));
     }
     for (const auto& [protection, bags] : weak_key_bags)
         v.warnings.push_back(fmt::format("{} protected by a weak scheme: {}", list_bags(bags), protection));
@@ -249,8 +261,8 @@ TokenComparison compare_with_token(const Verification& verification, const Inven
         if (token_matched[t]) continue;
         const TokenObject& key = *token_keys[t].object;
         result.missing_in_file.push_back(fmt::format(
-            "token key id={} label=\"{}\" ({}) is not in the file{}", key.id.empty() ? "(none)" : ossl::hex(key.id),
-            key.label, key.description ? key.description->name() : "unknown type",
+            "token key {} ({}) is not in the file{}", describe_object(key.id, key.label),
+            key.description ? key.description->name() : "unknown type",
             token_keys[t].public_key ? "" : " (the token shows no public key for it)"));
     }
     return result;

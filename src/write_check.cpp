@@ -8,6 +8,7 @@
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
+#include "src/key_proof.hpp"
 #include "src/keys.hpp"
 #include "src/ossl.hpp"
 
@@ -81,11 +82,11 @@ std::string wanted_text(CK_ATTRIBUTE_TYPE type, std::span<const std::uint8_t> wa
 void check_public_half(pkcs11::Session& session, const WrittenObject& object, CK_KEY_TYPE key_type) {
     if (object.public_key == nullptr) return;
     if (key_type == CKK_RSA) {
-        // By modulus: the file's key may be RSA-PSS, the token's is CKK_RSA either way.
-        std::optional<Bytes> modulus = session.get_bytes(object.handle, CKA_MODULUS);
-        if (!modulus)
+        // By modulus (key_proof.hpp): the file's key may be RSA-PSS, the token's is CKK_RSA either way.
+        const std::optional<bool> same = shows_public_key(session, object.handle, object.public_key);
+        if (!same)
             fail(object, "the token does not return its CKA_MODULUS, so it cannot be checked against the file's key");
-        if (!keys::has_rsa_modulus(object.public_key, *modulus))
+        if (!*same)
             fail(object, fmt::format("the key the token holds after {} is not the file's key (different public key)",
                                      object.created_by));
     } else if (key_type == CKK_EC || key_type == CKK_DSA) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
+#include "src/ossl.hpp"
 
 namespace p11vault::der {
 
@@ -111,13 +112,8 @@ Bytes encode_integer(std::uint64_t value) {
 Bytes encode_oid(const std::string& dotted) {
     ASN1_OBJECT* object = OBJ_txt2obj(dotted.c_str(), 1);
     if (object == nullptr) throw Error(ErrorKind::failure, "cannot encode OID " + dotted);
-    unsigned char* der = nullptr;
-    const int length = i2d_ASN1_OBJECT(object, &der);
-    ASN1_OBJECT_free(object);
-    if (length <= 0) throw Error(ErrorKind::failure, "cannot encode OID " + dotted);
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+    const ossl::Object owned(object);
+    return ossl::der(i2d_ASN1_OBJECT, object, ErrorKind::failure, "OID " + dotted);
 }
 
 Bytes concat(std::initializer_list<std::span<const std::uint8_t>> parts) {

@@ -51,7 +51,7 @@ const NamedOid* find_oid(const NamedOid (&table)[N], const std::string& oid) {
 
 void set_parameter(EVP_PKEY_CTX* context, const char* name, const char* value) {
     if (context == nullptr || EVP_PKEY_CTX_ctrl_str(context, name, value) <= 0)
-        ossl::fail(static_cast<int>(ErrorKind::failure), fmt::format("setting {} to {} for a recipient", name, value));
+        ossl::fail(ErrorKind::failure, fmt::format("setting {} to {} for a recipient", name, value));
 }
 
 Bytes bytes_of(std::span<const std::uint8_t> span) { return Bytes(span.begin(), span.end()); }
@@ -194,30 +194,22 @@ void read_key_agreement(const der::Element& element, const std::string& what, st
     }
 }
 
-Bytes name_der(const X509_NAME* name) {
-    unsigned char* der = nullptr;
-    const int length = i2d_X509_NAME(name, &der);
-    if (length <= 0) return {};
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
-}
 
 }  // namespace
 
 Bytes seal(std::span<const std::uint8_t> content, const std::vector<X509*>& officers) {
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), "AES-256-GCM", nullptr));
-    if (!cipher) ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM");
+    if (!cipher) ossl::fail(ErrorKind::failure, "AES-256-GCM");
     Cms cms(CMS_AuthEnvelopedData_create_ex(cipher.get(), ossl::libctx_modern(), nullptr));
-    if (!cms) ossl::fail(static_cast<int>(ErrorKind::failure), "creating the CMS AuthEnvelopedData");
+    if (!cms) ossl::fail(ErrorKind::failure, "creating the CMS AuthEnvelopedData");
     // The content goes in the file (CMS_encrypt does the same; a new structure is detached).
-    if (CMS_set_detached(cms.get(), 0) != 1) ossl::fail(static_cast<int>(ErrorKind::failure), "CMS_set_detached");
+    if (CMS_set_detached(cms.get(), 0) != 1) ossl::fail(ErrorKind::failure, "CMS_set_detached");
     for (X509* officer : officers) {
         // CMS_KEY_PARAM: the recipient's key context is made now, so that the scheme's
         // parameters can be set before CMS_final encrypts the CEK to it.
         CMS_RecipientInfo* recipient = CMS_add1_recipient_cert(cms.get(), officer, CMS_KEY_PARAM);
         if (recipient == nullptr)
-            ossl::fail(static_cast<int>(ErrorKind::bad_input),
+            ossl::fail(ErrorKind::bad_input,
                        "adding recipient " + ossl::name_text(X509_get_subject_name(officer)));
         EVP_PKEY_CTX* context = CMS_RecipientInfo_get0_pkey_ctx(recipient);
         if (CMS_RecipientInfo_type(recipient) == CMS_RECIPINFO_TRANS) {
@@ -234,13 +226,8 @@ Bytes seal(std::span<const std::uint8_t> content, const std::vector<X509*>& offi
     }
     ossl::Bio in(BIO_new_mem_buf(content.data(), static_cast<int>(content.size())));
     if (!in || CMS_final(cms.get(), in.get(), nullptr, CMS_BINARY) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "encrypting the escrow envelope");
-    unsigned char* der = nullptr;
-    const int length = i2d_CMS_ContentInfo(cms.get(), &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::failure), "encoding the escrow envelope");
-    Bytes out(der, der + length);
-    OPENSSL_free(der);
-    return out;
+        ossl::fail(ErrorKind::failure, "encrypting the escrow envelope");
+    return ossl::der(i2d_CMS_ContentInfo, cms.get(), ErrorKind::failure, "the escrow envelope");
 }
 
 bool RecipientId::matches(const X509* cert) const {
@@ -249,7 +236,8 @@ bool RecipientId::matches(const X509* cert) const {
         return key_id != nullptr && ossl::octets(key_id) == subject_key_id;
     }
     const ASN1_INTEGER* cert_serial = X509_get0_serialNumber(cert);
-    return name_der(X509_get_issuer_name(cert)) == issuer && ossl::octets(cert_serial) == serial;
+    return ossl::der(i2d_X509_NAME, X509_get_issuer_name(cert), ErrorKind::bad_input, "an issuer") == issuer &&
+           ossl::octets(cert_serial) == serial;
 }
 
 std::string RecipientId::issuer_text() const {
@@ -353,24 +341,24 @@ std::optional<SecretBytes> open_content(const Envelope& envelope, const SecretBy
     if (cek.size() != envelope.key_length) return std::nullopt;
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), envelope.content_algorithm.c_str(), nullptr));
     ossl::CipherCtx context(EVP_CIPHER_CTX_new());
-    if (!cipher || !context) ossl::fail(static_cast<int>(ErrorKind::failure), envelope.content_algorithm);
+    if (!cipher || !context) ossl::fail(ErrorKind::failure, envelope.content_algorithm);
     int nonce_length = static_cast<int>(envelope.nonce.size());
     if (EVP_DecryptInit_ex2(context.get(), cipher.get(), nullptr, nullptr, nullptr) != 1 ||
         EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_IVLEN, nonce_length, nullptr) != 1 ||
         EVP_DecryptInit_ex2(context.get(), nullptr, cek.data(), envelope.nonce.data(), nullptr) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "starting " + envelope.content_algorithm);
+        ossl::fail(ErrorKind::failure, "starting " + envelope.content_algorithm);
     int length = 0;
     if (!envelope.aad.empty() &&
         EVP_DecryptUpdate(context.get(), nullptr, &length, envelope.aad.data(), static_cast<int>(envelope.aad.size())) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "authenticating the attributes");
+        ossl::fail(ErrorKind::failure, "authenticating the attributes");
     SecretBytes plain(envelope.ciphertext.size() + 16);
     int written = 0;
     if (EVP_DecryptUpdate(context.get(), plain.data(), &written, envelope.ciphertext.data(),
                           static_cast<int>(envelope.ciphertext.size())) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "decrypting the content");
+        ossl::fail(ErrorKind::failure, "decrypting the content");
     Bytes tag = envelope.tag;
     if (EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag.size()), tag.data()) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "setting the GCM tag");
+        ossl::fail(ErrorKind::failure, "setting the GCM tag");
     int final_length = 0;
     if (EVP_DecryptFinal_ex(context.get(), plain.data() + written, &final_length) != 1) {
         ossl::last_error();
@@ -399,7 +387,7 @@ std::optional<SecretBytes> unwrap_agreed_key(const RecipientEntry& recipient, co
 
     ossl::Kdf kdf(EVP_KDF_fetch(ossl::libctx_modern(), "X963KDF", nullptr));
     ossl::KdfCtx kdf_context(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-    if (!kdf_context) ossl::fail(static_cast<int>(ErrorKind::failure), "X9.63 KDF");
+    if (!kdf_context) ossl::fail(ErrorKind::failure, "X9.63 KDF");
     std::string digest = recipient.kdf_digest;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
@@ -409,7 +397,7 @@ std::optional<SecretBytes> unwrap_agreed_key(const RecipientEntry& recipient, co
         OSSL_PARAM_construct_end()};
     SecretBytes kek(recipient.wrap_key_length);
     if (EVP_KDF_derive(kdf_context.get(), kek.data(), kek.size(), params) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "X9.63 KDF");
+        ossl::fail(ErrorKind::failure, "X9.63 KDF");
 
     const char* wrap_name = kek.size() == 16 ? "AES-128-WRAP" : kek.size() == 24 ? "AES-192-WRAP" : "AES-256-WRAP";
     ossl::Cipher wrap(EVP_CIPHER_fetch(ossl::libctx_modern(), wrap_name, nullptr));
@@ -417,7 +405,7 @@ std::optional<SecretBytes> unwrap_agreed_key(const RecipientEntry& recipient, co
     if (!wrap || !context || recipient.encrypted_key.size() < 24 || recipient.encrypted_key.size() > 1024)
         return std::nullopt;
     if (EVP_DecryptInit_ex2(context.get(), wrap.get(), kek.data(), nullptr, nullptr) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), wrap_name);
+        ossl::fail(ErrorKind::failure, wrap_name);
     SecretBytes cek(recipient.encrypted_key.size());
     int written = 0, final_length = 0;
     if (EVP_DecryptUpdate(context.get(), cek.data(), &written, recipient.encrypted_key.data(),
@@ -436,7 +424,7 @@ std::optional<SecretBytes> oaep_sha256_decode(const SecretBytes& encoded, std::s
     SecretBytes padded(modulus_bytes);
     std::memcpy(padded.data() + (modulus_bytes - encoded.size()), encoded.data(), encoded.size());
     ossl::Md sha256(EVP_MD_fetch(ossl::libctx_modern(), "SHA256", nullptr));
-    if (!sha256) ossl::fail(static_cast<int>(ErrorKind::failure), "SHA-256");
+    if (!sha256) ossl::fail(ErrorKind::failure, "SHA-256");
     SecretBytes out(modulus_bytes);
     // OpenSSL 3.0 has no provider-based OAEP decoding without the private key; this
     // function (deprecated, not removed) is the one its own RSA decryption uses, in

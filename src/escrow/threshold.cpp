@@ -64,16 +64,16 @@ der::Bytes make_threshold_file(std::span<const std::uint8_t> content, const std:
     if (!cipher || !context ||
         EVP_EncryptInit_ex2(context.get(), cipher.get(), key.data(), nonce.data(), nullptr) != 1 ||
         EVP_EncryptUpdate(context.get(), nullptr, &length, header.data(), static_cast<int>(header.size())) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM");
+        ossl::fail(ErrorKind::failure, "AES-256-GCM");
     der::Bytes ciphertext(content.size() + 16);
     int written = 0, final_length = 0;
     if (EVP_EncryptUpdate(context.get(), ciphertext.data(), &written, content.data(), static_cast<int>(content.size())) != 1 ||
         EVP_EncryptFinal_ex(context.get(), ciphertext.data() + written, &final_length) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM");
+        ossl::fail(ErrorKind::failure, "AES-256-GCM");
     ciphertext.resize(static_cast<std::size_t>(written + final_length));
     der::Bytes tag(kTagLength);
     if (EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag.size()), tag.data()) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM tag");
+        ossl::fail(ErrorKind::failure, "AES-256-GCM tag");
     der::Bytes payload = der::encode(
         der::kSequence, der::concat({der::encode_oid(kAes256Gcm), der::encode(der::kOctetString, nonce),
                                      der::encode(der::kOctetString, ciphertext), der::encode(der::kOctetString, tag)}));

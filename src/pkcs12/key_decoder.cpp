@@ -47,17 +47,13 @@ ossl::Pkey KeyDecoder::decode(const PKCS8_PRIV_KEY_INFO* info) {
     Context* context =
         name_length > 0 && name_length < static_cast<int>(sizeof key_type) ? context_for(key_type) : nullptr;
     if (context != nullptr && context->decoder != nullptr) {
-        unsigned char* der = nullptr;
-        const int length = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
-        if (length > 0) {
-            const unsigned char* input = der;
-            std::size_t remaining = static_cast<std::size_t>(length);
-            context->decoded = nullptr;
-            const bool decoded = OSSL_DECODER_from_data(context->decoder, &input, &remaining) == 1;
-            OPENSSL_clear_free(der, static_cast<std::size_t>(length));  // the clear key
-            ossl::Pkey key(std::exchange(context->decoded, nullptr));
-            if (decoded && key) return key;
-        }
+        const SecretBytes der = ossl::secret_der(i2d_PKCS8_PRIV_KEY_INFO, info, ErrorKind::bad_input, "a private key");
+        const unsigned char* input = der.data();
+        std::size_t remaining = der.size();
+        context->decoded = nullptr;
+        const bool decoded = OSSL_DECODER_from_data(context->decoder, &input, &remaining) == 1;
+        ossl::Pkey key(std::exchange(context->decoded, nullptr));
+        if (decoded && key) return key;
         ERR_clear_error();  // EVP_PKCS82PKEY_ex below reports the reason itself
     }
     return ossl::Pkey(EVP_PKCS82PKEY_ex(info, ossl::libctx(), nullptr));

@@ -17,7 +17,6 @@ namespace p11vault::pkcs12 {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 bool equal_digest(const Bytes& computed, const ASN1_OCTET_STRING* expected) {
     return static_cast<std::size_t>(ASN1_STRING_length(expected)) == computed.size() &&
@@ -59,7 +58,7 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
     ASN1_INTEGER_get_uint64(&key_length, params->keylength);
     ASN1_INTEGER_get_uint64(&iterations, params->iter);
     ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
-    if (!md) ossl::fail(kBadInput, std::string("digest ") + digest);
+    if (!md) ossl::fail(ErrorKind::bad_input, std::string("digest ") + digest);
     if (key_length < static_cast<std::uint64_t>(EVP_MD_get_size(md.get())) || key_length > 128)
         throw Error(ErrorKind::bad_input,
                     fmt::format("PBMAC1 key length {} is shorter than the {}-byte HMAC output: such a MAC can be "
@@ -108,7 +107,7 @@ void verify_mac(const X509_SIG* digest_info, const ASN1_OCTET_STRING* salt, cons
         info.iterations = count;
         if (is_weak_mac_digest(digest)) info.weak_digest = digest;
         ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
-        if (!md) ossl::fail(kBadInput, std::string("the MAC's digest ") + digest + " is not available");
+        if (!md) ossl::fail(ErrorKind::bad_input, std::string("the MAC's digest ") + digest + " is not available");
         std::size_t size = static_cast<std::size_t>(EVP_MD_get_size(md.get()));
         Bytes salt_bytes = ossl::octets(salt);
         before_kdf(count);

@@ -58,17 +58,6 @@ void for_each_code_point(const SecretBytes& text, Sink&& sink) {
 
 }  // namespace
 
-const char* form_name(PasswordForm form) {
-    switch (form) {
-        case PasswordForm::utf8: return "UTF-8";
-        case PasswordForm::bmp: return "BMPString";
-        case PasswordForm::absent: return "absent (0 bytes)";
-        case PasswordForm::latin1: return "ISO-8859-1";
-        case PasswordForm::bmp_bytewise: return "BMPString, invalid UTF-8 taken byte by byte";
-    }
-    return "?";
-}
-
 std::optional<SecretBytes> password_bytes(const SecretBytes& password, PasswordForm form) {
     switch (form) {
         case PasswordForm::utf8: return password.clone();

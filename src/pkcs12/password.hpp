@@ -27,8 +27,6 @@ enum class PasswordForm {
     bmp_bytewise,
 };
 
-const char* form_name(PasswordForm form);
-
 // The password in the given form, or nothing when the form does not apply (latin1 of a
 // password with characters above U+00FF; bmp when OpenSSL cannot convert it).
 std::optional<SecretBytes> password_bytes(const SecretBytes& utf8_password, PasswordForm form);

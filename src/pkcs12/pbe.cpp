@@ -19,7 +19,6 @@ namespace p11vault::pkcs12 {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 // Producer quirks for PBES2 bags, tried in this order after the standard reading
 // (UTF-8 password, the cipher the bag names) fails. Data, not scattered conditions.
@@ -277,7 +276,7 @@ Bytes hmac(const std::string& digest, const SecretBytes& key, std::span<const st
     if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
         EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
         EVP_MAC_final(ctx.get(), out.data(), &length, out.size()) != 1)
-        ossl::fail(kBadInput, "computing the MAC");
+        ossl::fail(ErrorKind::bad_input, "computing the MAC");
     out.resize(length);
     return out;
 }
@@ -286,7 +285,7 @@ SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t
                    const std::string& digest, std::size_t length) {
     ossl::Kdf kdf(EVP_KDF_fetch(ossl::libctx(), "PBKDF2", nullptr));
     ossl::KdfCtx ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-    if (!ctx) ossl::fail(static_cast<int>(ErrorKind::failure), "PBKDF2 unavailable");
+    if (!ctx) ossl::fail(ErrorKind::failure, "PBKDF2 unavailable");
     // pkcs5=1: the PKCS#5 rules, without SP 800-132's lower bounds (old files use 1
     // iteration and 8-byte salts; we read them, and write only strong parameters).
     int pkcs5 = 1;
@@ -305,14 +304,14 @@ SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t
     };
     SecretBytes out(length);
     if (EVP_KDF_derive(ctx.get(), out.data(), length, params) != 1)
-        ossl::fail(kBadInput, "PBKDF2 derivation");
+        ossl::fail(ErrorKind::bad_input, "PBKDF2 derivation");
     return out;
 }
 
 SecretBytes pkcs12_kdf(const SecretBytes& bmp_password, const Bytes& salt, std::uint64_t iterations,
                        const std::string& digest, int id, std::size_t length) {
     ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest.c_str(), nullptr));
-    if (!md) ossl::fail(kBadInput, "unsupported digest " + digest);
+    if (!md) ossl::fail(ErrorKind::bad_input, "unsupported digest " + digest);
     if (iterations > static_cast<std::uint64_t>(INT32_MAX))
         throw Error(ErrorKind::bad_input, "PKCS#12 KDF iteration count out of range");
     SecretBytes out(length);
@@ -321,7 +320,7 @@ SecretBytes pkcs12_kdf(const SecretBytes& bmp_password, const Bytes& salt, std::
                               static_cast<int>(bmp_password.size()), const_cast<std::uint8_t*>(salt.data()),
                               static_cast<int>(salt.size()), id, static_cast<int>(iterations), static_cast<int>(length),
                               out.data(), md.get(), ossl::libctx(), nullptr) != 1)
-        ossl::fail(kBadInput, "PKCS#12 key derivation");
+        ossl::fail(ErrorKind::bad_input, "PKCS#12 key derivation");
     return out;
 }
 
@@ -346,7 +345,7 @@ Bytes cbc_encrypt(const std::string& name, const SecretBytes& key, const Bytes& 
     if (!ctx || EVP_EncryptInit_ex2(ctx.get(), cipher.get(), key.data(), iv.empty() ? nullptr : iv.data(), nullptr) != 1 ||
         EVP_EncryptUpdate(ctx.get(), out.data(), &n1, data, static_cast<int>(size)) != 1 ||
         EVP_EncryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(static_cast<int>(ErrorKind::failure), "encrypting with " + name);
+        ossl::fail(ErrorKind::failure, "encrypting with " + name);
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
 }
@@ -362,7 +361,7 @@ std::optional<SecretBytes> cbc_decrypt(const std::string& name, const SecretByte
     int n1 = 0, n2 = 0;
     if (!ctx || EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), iv.empty() ? nullptr : iv.data(), nullptr) != 1 ||
         EVP_DecryptUpdate(ctx.get(), out.data(), &n1, data, static_cast<int>(size)) != 1)
-        ossl::fail(kBadInput, "decrypting with " + name);
+        ossl::fail(ErrorKind::bad_input, "decrypting with " + name);
     if (EVP_DecryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1) {
         ossl::last_error();  // bad padding: a wrong key, nothing to report beyond "no"
         return std::nullopt;

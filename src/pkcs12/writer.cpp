@@ -16,7 +16,6 @@ namespace p11vault::pkcs12 {
 
 namespace {
 
-constexpr int kFailure = static_cast<int>(ErrorKind::failure);
 constexpr std::size_t kSaltLength = 16;
 constexpr int kPbmac1KeyLength = 32;  // the HMAC-SHA256 output: RFC 9579 wants no shorter key
 
@@ -24,11 +23,11 @@ void add_attributes(PKCS12_SAFEBAG* bag, const EntryAttributes& attributes) {
     if (attributes.local_key_id && !attributes.local_key_id->empty() &&
         PKCS12_add_localkeyid(bag, const_cast<std::uint8_t*>(attributes.local_key_id->data()),
                               static_cast<int>(attributes.local_key_id->size())) != 1)
-        ossl::fail(kFailure, "adding localKeyID");
+        ossl::fail(ErrorKind::failure, "adding localKeyID");
     if (attributes.friendly_name && !attributes.friendly_name->empty() &&
         PKCS12_add_friendlyname_utf8(bag, attributes.friendly_name->c_str(),
                                      static_cast<int>(attributes.friendly_name->size())) != 1)
-        ossl::fail(kFailure, "adding friendlyName");
+        ossl::fail(ErrorKind::failure, "adding friendlyName");
 }
 
 // The DER of an OpenSSL stack encoded as `item`: SafeContents for a safe's bags, the
@@ -37,21 +36,10 @@ template <typename Stack>
 Bytes stack_der(const Stack* stack, const ASN1_ITEM* item, const char* what) {
     unsigned char* der = nullptr;
     int length = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(const_cast<Stack*>(stack)), &der, item);
-    if (length <= 0) ossl::fail(kFailure, std::string("encoding ") + what);
+    if (length <= 0) ossl::fail(ErrorKind::failure, std::string("encoding ") + what);
     Bytes out(der, der + length);
     OPENSSL_free(der);
     return out;
-}
-
-// The DER of one OpenSSL object, appended to `out`.
-template <typename T>
-void append_der(Bytes& out, const T* object, int (*i2d)(const T*, unsigned char**), const char* what) {
-    const int length = i2d(object, nullptr);
-    if (length <= 0) ossl::fail(kFailure, std::string("encoding ") + what);
-    const std::size_t at = out.size();
-    out.resize(at + static_cast<std::size_t>(length));
-    unsigned char* p = out.data() + at;
-    if (i2d(object, &p) != length) ossl::fail(kFailure, std::string("encoding ") + what);
 }
 
 // A DER header (tag, definite length) for `length` bytes of content, appended to `out`.
@@ -60,7 +48,7 @@ void append_header(Bytes& out, bool constructed, std::size_t length, int tag, in
         throw Error(ErrorKind::failure, "the file would be larger than 1 GiB");
     const int content = static_cast<int>(length);
     const int total = ASN1_object_size(constructed ? 1 : 0, content, tag);
-    if (total < content) ossl::fail(kFailure, "encoding the file");
+    if (total < content) ossl::fail(ErrorKind::failure, "encoding the file");
     const std::size_t at = out.size();
     out.resize(at + static_cast<std::size_t>(total - content));
     unsigned char* p = out.data() + at;
@@ -74,7 +62,7 @@ ossl::Algor digest_algorithm(const char* digest) {
     ossl::Algor algorithm(X509_ALGOR_new());
     if (digest_nid == NID_undef || !algorithm ||
         X509_ALGOR_set0(algorithm.get(), OBJ_nid2obj(digest_nid), V_ASN1_NULL, nullptr) != 1)
-        ossl::fail(kFailure, "encoding the MAC");
+        ossl::fail(ErrorKind::failure, "encoding the MAC");
     return algorithm;
 }
 
@@ -87,10 +75,10 @@ ossl::Algor pbmac1_algorithm(const Bytes& salt, std::uint64_t iterations) {
                                      static_cast<int>(salt.size()), NID_hmacWithSHA256, kPbmac1KeyLength));
     ossl::Algor scheme(X509_ALGOR_new());
     if (!kdf || !scheme || X509_ALGOR_set0(scheme.get(), OBJ_nid2obj(NID_hmacWithSHA256), V_ASN1_NULL, nullptr) != 1)
-        ossl::fail(kFailure, "encoding the PBMAC1 parameters");
+        ossl::fail(ErrorKind::failure, "encoding the PBMAC1 parameters");
     Bytes content;
-    append_der(content, kdf.get(), i2d_X509_ALGOR, "the PBMAC1 key derivation");
-    append_der(content, scheme.get(), i2d_X509_ALGOR, "the PBMAC1 scheme");
+    ossl::append_der(content, i2d_X509_ALGOR, kdf.get(), ErrorKind::failure, "the PBMAC1 key derivation");
+    ossl::append_der(content, i2d_X509_ALGOR, scheme.get(), ErrorKind::failure, "the PBMAC1 scheme");
     Bytes params;
     append_header(params, true, content.size(), V_ASN1_SEQUENCE);
     params.insert(params.end(), content.begin(), content.end());
@@ -100,7 +88,7 @@ ossl::Algor pbmac1_algorithm(const Bytes& salt, std::uint64_t iterations) {
         ASN1_STRING_set(sequence, params.data(), static_cast<int>(params.size())) != 1 ||
         X509_ALGOR_set0(algorithm.get(), OBJ_nid2obj(NID_pbmac1), V_ASN1_SEQUENCE, sequence) != 1) {
         ASN1_STRING_free(sequence);
-        ossl::fail(kFailure, "encoding the PBMAC1 parameters");
+        ossl::fail(ErrorKind::failure, "encoding the PBMAC1 parameters");
     }
     return algorithm;
 }
@@ -113,7 +101,7 @@ Bytes mac_data_der(const X509_ALGOR* mac_algorithm, const Bytes& mac, const Byte
     ossl::Sig digest_info(X509_SIG_new());
     ossl::OctetString salt_string(ASN1_OCTET_STRING_new());
     ossl::Integer count(ASN1_INTEGER_new());
-    if (!digest_info || !salt_string || !count) ossl::fail(kFailure, "encoding the MAC");
+    if (!digest_info || !salt_string || !count) ossl::fail(ErrorKind::failure, "encoding the MAC");
     X509_ALGOR* algorithm = nullptr;
     ASN1_OCTET_STRING* value = nullptr;
     X509_SIG_getm(digest_info.get(), &algorithm, &value);
@@ -121,11 +109,12 @@ Bytes mac_data_der(const X509_ALGOR* mac_algorithm, const Bytes& mac, const Byte
         ASN1_OCTET_STRING_set(value, mac.data(), static_cast<int>(mac.size())) != 1 ||
         ASN1_OCTET_STRING_set(salt_string.get(), salt.data(), static_cast<int>(salt.size())) != 1 ||
         ASN1_INTEGER_set_uint64(count.get(), iterations) != 1)
-        ossl::fail(kFailure, "encoding the MAC");
+        ossl::fail(ErrorKind::failure, "encoding the MAC");
     Bytes content;
-    append_der(content, digest_info.get(), i2d_X509_SIG, "the MAC");
-    append_der(content, salt_string.get(), i2d_ASN1_OCTET_STRING, "the MAC salt");
-    if (iterations != 1) append_der(content, count.get(), i2d_ASN1_INTEGER, "the MAC iterations");
+    ossl::append_der(content, i2d_X509_SIG, digest_info.get(), ErrorKind::failure, "the MAC");
+    ossl::append_der(content, i2d_ASN1_OCTET_STRING, salt_string.get(), ErrorKind::failure, "the MAC salt");
+    if (iterations != 1)
+        ossl::append_der(content, i2d_ASN1_INTEGER, count.get(), ErrorKind::failure, "the MAC iterations");
     Bytes out;
     append_header(out, true, content.size(), V_ASN1_SEQUENCE);
     out.insert(out.end(), content.begin(), content.end());
@@ -139,16 +128,17 @@ Bytes mac_data_der(const X509_ALGOR* mac_algorithm, const Bytes& mac, const Byte
 // safes a second time. The tests check that these are the bytes i2d_PKCS12 writes.
 Bytes pfx_der(std::span<const std::uint8_t> authenticated_safe, const Bytes& mac_data) {
     ossl::Integer version(ASN1_INTEGER_new());
-    if (!version || ASN1_INTEGER_set(version.get(), 3) != 1) ossl::fail(kFailure, "encoding the file");
+    if (!version || ASN1_INTEGER_set(version.get(), 3) != 1) ossl::fail(ErrorKind::failure, "encoding the file");
     Bytes content_info_head;  // id-data, [0] header, OCTET STRING header
-    append_der(content_info_head, OBJ_nid2obj(NID_pkcs7_data), i2d_ASN1_OBJECT, "the content type");
+    ossl::append_der(content_info_head, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_data), ErrorKind::failure,
+                     "the content type");
     Bytes octets_header;
     append_header(octets_header, false, authenticated_safe.size(), V_ASN1_OCTET_STRING);
     append_header(content_info_head, true, octets_header.size() + authenticated_safe.size(), 0,
                   V_ASN1_CONTEXT_SPECIFIC);
     content_info_head.insert(content_info_head.end(), octets_header.begin(), octets_header.end());
     Bytes head;  // version and the ContentInfo up to the AuthenticatedSafe's octets
-    append_der(head, version.get(), i2d_ASN1_INTEGER, "the version");
+    ossl::append_der(head, i2d_ASN1_INTEGER, version.get(), ErrorKind::failure, "the version");
     append_header(head, true, content_info_head.size() + authenticated_safe.size(), V_ASN1_SEQUENCE);
     head.insert(head.end(), content_info_head.begin(), content_info_head.end());
 
@@ -196,7 +186,7 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
       cert_bags_(sk_PKCS12_SAFEBAG_new_null()) {
     if (iterations_ == 0 || iterations_ > static_cast<std::uint64_t>(INT32_MAX))
         throw Error(ErrorKind::usage, "--iter must be between 1 and 2147483647");
-    if (!key_bags_ || !cert_bags_) ossl::fail(kFailure, "allocating bags");
+    if (!key_bags_ || !cert_bags_) ossl::fail(ErrorKind::failure, "allocating bags");
     // The MAC's key (PKCS#12 KDF, ID 3, over the BMPString password; in the fips profile
     // PBKDF2 over the UTF-8 password, with a salt of its own so that it is not the bags'
     // key) depends only on the password and a salt: derive it on a second thread while
@@ -213,7 +203,7 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
                               [bmp = bmp_password_.clone(), salt = mac_salt_, iterations = iterations_,
                                digest = mac_digest(profile_)] {
                                   ossl::Md md(EVP_MD_fetch(ossl::libctx_modern(), digest, nullptr));
-                                  if (!md) ossl::fail(kFailure, "fetching the MAC digest");
+                                  if (!md) ossl::fail(ErrorKind::failure, "fetching the MAC digest");
                                   return pkcs12_kdf(bmp, salt, iterations, digest, 3,
                                                     static_cast<std::size_t>(EVP_MD_get_size(md.get())));
                               });
@@ -245,7 +235,7 @@ BagEncryption Writer::next_bag_encryption() {
         e.algorithm.reset(PKCS5_pbe_set_ex(NID_pbe_WithSHA1And3_Key_TripleDES_CBC, static_cast<int>(iterations_),
                                            salt.data(), static_cast<int>(salt.size()), ossl::libctx_modern()));
     }
-    if (!e.algorithm) ossl::fail(kFailure, "building the bag encryption parameters");
+    if (!e.algorithm) ossl::fail(ErrorKind::failure, "building the bag encryption parameters");
     return e;
 }
 
@@ -257,12 +247,12 @@ void Writer::add_encrypted_key(BagEncryption encryption, const Bytes& encrypted_
     X509_SIG_getm(sig.get(), &algorithm, &data);
     if (!sig || X509_ALGOR_copy(algorithm, encryption.algorithm.get()) != 1 ||
         ASN1_OCTET_STRING_set(data, encrypted_data.data(), static_cast<int>(encrypted_data.size())) != 1)
-        ossl::fail(kFailure, "building a shrouded key bag");
+        ossl::fail(ErrorKind::failure, "building a shrouded key bag");
     ossl::SafeBag bag(PKCS12_SAFEBAG_create0_pkcs8(sig.get()));
-    if (!bag) ossl::fail(kFailure, "building a shrouded key bag");
+    if (!bag) ossl::fail(ErrorKind::failure, "building a shrouded key bag");
     sig.release();  // owned by the bag now
     add_attributes(bag.get(), attributes);
-    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(kFailure, "adding a key bag");
+    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(ErrorKind::failure, "adding a key bag");
     bag.release();
 }
 
@@ -287,23 +277,21 @@ void Writer::add_secret_key(const SecretBytes& private_key_info, const EntryAttr
     X509_SIG_getm(sig.get(), &algorithm, &data);
     if (!sig || X509_ALGOR_copy(algorithm, encryption.algorithm.get()) != 1 ||
         ASN1_OCTET_STRING_set(data, encrypted.data(), static_cast<int>(encrypted.size())) != 1)
-        ossl::fail(kFailure, "building a secret bag");
-    unsigned char* der = nullptr;
-    const int length = i2d_X509_SIG(sig.get(), &der);
-    if (length <= 0) ossl::fail(kFailure, "building a secret bag");
-    ossl::SafeBag bag(PKCS12_SAFEBAG_create_secret(NID_pkcs8ShroudedKeyBag, V_ASN1_OCTET_STRING, der, length));
-    OPENSSL_free(der);
-    if (!bag) ossl::fail(kFailure, "building a secret bag");
+        ossl::fail(ErrorKind::failure, "building a secret bag");
+    const Bytes der = ossl::der(i2d_X509_SIG, sig.get(), ErrorKind::failure, "a secret bag");
+    ossl::SafeBag bag(PKCS12_SAFEBAG_create_secret(NID_pkcs8ShroudedKeyBag, V_ASN1_OCTET_STRING, der.data(),
+                                                   static_cast<int>(der.size())));
+    if (!bag) ossl::fail(ErrorKind::failure, "building a secret bag");
     add_attributes(bag.get(), attributes);
-    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(kFailure, "adding a secret bag");
+    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(ErrorKind::failure, "adding a secret bag");
     bag.release();
 }
 
 void Writer::add_certificate(const X509* certificate, const EntryAttributes& attributes) {
     ossl::SafeBag bag(PKCS12_SAFEBAG_create_cert(const_cast<X509*>(certificate)));
-    if (!bag) ossl::fail(kFailure, "building a certificate bag");
+    if (!bag) ossl::fail(ErrorKind::failure, "building a certificate bag");
     add_attributes(bag.get(), attributes);
-    if (sk_PKCS12_SAFEBAG_push(cert_bags_.get(), bag.get()) <= 0) ossl::fail(kFailure, "adding a certificate bag");
+    if (sk_PKCS12_SAFEBAG_push(cert_bags_.get(), bag.get()) <= 0) ossl::fail(ErrorKind::failure, "adding a certificate bag");
     bag.release();
 }
 
@@ -316,20 +304,20 @@ Bytes Writer::finish() {
         BagEncryption encryption = next_bag_encryption();
         Bytes encrypted = cbc_encrypt(encryption.cipher, encryption.key, encryption.iv, plain.data(), plain.size());
         ossl::Pkcs7 safe(PKCS7_new());
-        if (!safe || PKCS7_set_type(safe.get(), NID_pkcs7_encrypted) != 1) ossl::fail(kFailure, "building a safe");
+        if (!safe || PKCS7_set_type(safe.get(), NID_pkcs7_encrypted) != 1) ossl::fail(ErrorKind::failure, "building a safe");
         PKCS7_ENC_CONTENT* content = safe->d.encrypted->enc_data;
         X509_ALGOR_free(content->algorithm);
         content->algorithm = encryption.algorithm.release();
         content->enc_data = ASN1_OCTET_STRING_new();
         if (content->enc_data == nullptr ||
             ASN1_OCTET_STRING_set(content->enc_data, encrypted.data(), static_cast<int>(encrypted.size())) != 1)
-            ossl::fail(kFailure, "building a safe");
-        if (sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(kFailure, "building the file");
+            ossl::fail(ErrorKind::failure, "building a safe");
+        if (sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(ErrorKind::failure, "building the file");
         safe.release();
     }
     if (sk_PKCS12_SAFEBAG_num(key_bags_.get()) > 0) {
         ossl::Pkcs7 safe(PKCS12_pack_p7data(key_bags_.get()));
-        if (!safe || sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(kFailure, "building the key safe");
+        if (!safe || sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(ErrorKind::failure, "building the key safe");
         safe.release();
     }
     // The MAC as PKCS12_set_mac computes it (HMAC over the AuthenticatedSafe's octets with
