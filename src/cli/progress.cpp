@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "src/cli/common.hpp"
+#include "src/cli/reports.hpp"
+// The library's process-wide progress hook, until every run takes its Events (issue 21).
 #include "src/progress.hpp"
 
 namespace p11vault::cli {
@@ -19,6 +21,7 @@ void add_quiet_option(CLI::App& command, bool& quiet) {
 ProgressLine::ProgressLine(std::string command, bool quiet)
     : command_(std::move(command)), start_(std::chrono::steady_clock::now()) {
     if (quiet || ::isatty(STDERR_FILENO) != 1) return;
+    enabled_ = true;
     progress::set_sink([this](std::size_t done, std::size_t total, std::string_view current) {
         show(done, total, current);
     });
@@ -27,6 +30,15 @@ ProgressLine::ProgressLine(std::string command, bool quiet)
 ProgressLine::~ProgressLine() {
     progress::set_sink({});
     clear();
+}
+
+void ProgressLine::warning(std::string_view text) {
+    clear();
+    print_warnings({std::string(text)});
+}
+
+void ProgressLine::progress(const ProgressEvent& event) {
+    if (enabled_) show(event.done, event.total, event.current);
 }
 
 void ProgressLine::clear() {

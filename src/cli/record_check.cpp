@@ -8,7 +8,7 @@
 #include "p11vault/error.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
-#include "src/record.hpp"
+#include "p11vault/record.hpp"
 
 namespace p11vault::cli {
 
