@@ -334,6 +334,7 @@ TEST_F(ToolsApiEscrow, EscrowedFilesAreReadAndDescribed) {
 
     const std::string two_of_two = save(escrowed(2), "two.p7");
     const BackupFileBytes two = read_backup_file(two_of_two, kDefaultMaxFileSize);
+    EXPECT_TRUE(two.escrowed);
     const EscrowSummary threshold = describe_escrow(two.data, two_of_two);
     EXPECT_EQ(threshold.format, EscrowFormat::threshold);
     EXPECT_EQ(threshold.threshold, 2u);
