@@ -122,10 +122,6 @@ private:
 
 std::string record_option(const std::string& path) { return "--record " + path; }
 
-}  // namespace
-
-namespace {
-
 nlohmann::ordered_json optional_text(const std::string& text) {
     return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
 }
@@ -162,12 +158,6 @@ nlohmann::ordered_json details_of(const RunRecord& record) {
         throw Error(ExitCode::usage, "the details of a " + record.command + " record are not a JSON object");
     return details;
 }
-
-}  // namespace
-
-std::string recorded_key_json(const RecordedKey& key) { return dump_line(key_json(key)); }
-
-namespace {
 
 nlohmann::ordered_json record_json(const RunRecord& record, nlohmann::ordered_json details) {
     nlohmann::ordered_json json;
@@ -211,6 +201,8 @@ private:
 };
 
 }  // namespace
+
+std::string recorded_key_json(const RecordedKey& key) { return dump_line(key_json(key)); }
 
 RecordFile::RecordFile(std::string path) : path_(std::move(path)) {
     // O_EXCL first, to know whether this open created the file (its directory entry is

@@ -52,10 +52,6 @@ std::string run_name(const std::string& command) {
     return "the " + name;
 }
 
-}  // namespace
-
-namespace {
-
 RecordedKey recorded_key(const KeyReport& report) {
     RecordedKey key;
     key.id = hex(report.id);
