@@ -138,9 +138,9 @@ TEST(ToolsApiShares, AMistypedLineIsNamedWithItsShare) {
 
 TEST(ToolsApiShares, ImpossibleThresholdsAreUsageErrors) {
     const SecretBytes password = SecretBytes::from_text("pw");
-    for (auto [threshold, count] : {std::pair{1u, 3u}, std::pair{4u, 3u}, std::pair{2u, 256u}}) {
-        const Error e = error_of([&] { split_password(password, threshold, count); });
-        EXPECT_EQ(e.code(), ExitCode::usage) << threshold << " of " << count;
+    for (const std::pair<unsigned, unsigned>& split : {std::pair{1u, 3u}, std::pair{4u, 3u}, std::pair{2u, 256u}}) {
+        const Error e = error_of([&] { split_password(password, split.first, split.second); });
+        EXPECT_EQ(e.code(), ExitCode::usage) << split.first << " of " << split.second;
     }
 }
 
