@@ -110,7 +110,7 @@ OpenedToken open(int argc, char** argv) {
     std::string label = arg(argc, argv, "--token-label");
     for (CK_SLOT_ID slot : t.module->slots(true))
         if (t.module->token_info(slot).label == label) t.session = std::make_unique<pkcs11::Session>(t.module, slot, true);
-    if (!t.session) throw Error(ExitCode::token, "no token " + label);
+    if (!t.session) throw Error(ErrorKind::token, "no token " + label);
     t.session->login(env_secret("BENCH_PIN"));
     return t;
 }
@@ -213,6 +213,6 @@ int main(int argc, char** argv) {
         return 2;
     } catch (const Error& e) {
         std::fprintf(stderr, "p11vault-bench: error: %s\n", e.what());
-        return static_cast<int>(e.code());
+        return static_cast<int>(e.kind());
     }
 }

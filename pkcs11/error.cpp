@@ -33,15 +33,15 @@ void log_call(CK_RV rv, const char* function, const std::string& detail) {
 Pkcs11Error::Pkcs11Error(std::string function, CK_RV rv) : Pkcs11Error(std::move(function), rv, {}) {}
 
 Pkcs11Error::Pkcs11Error(std::string function, CK_RV rv, const std::string& hint)
-    : Error(exit_code_for(rv), message_for(function, rv, hint)), function_(std::move(function)), rv_(rv) {}
+    : Error(error_kind_for(rv), message_for(function, rv, hint)), function_(std::move(function)), rv_(rv) {}
 
-ExitCode exit_code_for(CK_RV rv) {
+ErrorKind error_kind_for(CK_RV rv) {
     switch (rv) {
         case CKR_KEY_UNEXTRACTABLE:
         case CKR_KEY_NOT_WRAPPABLE:
-            return ExitCode::refused;
+            return ErrorKind::refused;
         default:
-            return ExitCode::token;
+            return ErrorKind::token;
     }
 }
 

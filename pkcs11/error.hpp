@@ -37,7 +37,7 @@ std::string object_class_name(CK_OBJECT_CLASS object_class);
 
 // The exit code a failed call maps to: PIN, token and slot failures are token errors (5),
 // a key that may not leave the token is a refusal (6), anything else is a token error too.
-ExitCode exit_code_for(CK_RV rv);
+ErrorKind error_kind_for(CK_RV rv);
 
 // The single checked call path. Every PKCS#11 function goes through here: with debug
 // logging on, each call is logged with its result (never with argument values, so a PIN

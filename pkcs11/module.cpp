@@ -54,13 +54,13 @@ const char* first_missing_function(const CK_FUNCTION_LIST& list) {
 // members; any other major version is not a list p11vault knows (or is garbage).
 void check_function_list(const std::string& path, const CK_FUNCTION_LIST& list) {
     if (list.version.major != 2 && list.version.major != 3) {
-        throw Error(ExitCode::token, "PKCS#11 module " + path + ": C_GetFunctionList returned a function list of "
+        throw Error(ErrorKind::token, "PKCS#11 module " + path + ": C_GetFunctionList returned a function list of "
                                          "version " + std::to_string(list.version.major) + "." +
                                          std::to_string(list.version.minor) +
                                          ", not a Cryptoki 2.x or 3.x list; p11vault refuses the module");
     }
     if (const char* missing = first_missing_function(list)) {
-        throw Error(ExitCode::token, "PKCS#11 module " + path + " has no " + missing +
+        throw Error(ErrorKind::token, "PKCS#11 module " + path + " has no " + missing +
                                          " (its function list holds NULL there); p11vault refuses a module "
                                          "that lacks a function it may call");
     }
@@ -77,7 +77,7 @@ std::vector<Entry> read_list(const std::string& path, const char* function, cons
     const std::string where = "module " + path + (detail.empty() ? "" : ", " + detail);
     auto check_count = [&](CK_ULONG count) {
         if (count > max_list_entries) {
-            throw Error(ExitCode::token, "PKCS#11 module " + path + ": " + function + " reports " +
+            throw Error(ErrorKind::token, "PKCS#11 module " + path + ": " + function + " reports " +
                                              std::to_string(count) + " entries; p11vault refuses more than " +
                                              std::to_string(max_list_entries));
         }
@@ -91,7 +91,7 @@ std::vector<Entry> read_list(const std::string& path, const char* function, cons
         CK_RV rv = check_allowing(call(list.data(), &count), function, {CKR_BUFFER_TOO_SMALL}, where);
         if (rv == CKR_OK) {
             if (count > list.size()) {
-                throw Error(ExitCode::token, "PKCS#11 module " + path + ": " + function + " reports " +
+                throw Error(ErrorKind::token, "PKCS#11 module " + path + ": " + function + " reports " +
                                                  std::to_string(count) + " entries written into room for " +
                                                  std::to_string(list.size()));
             }
@@ -106,7 +106,7 @@ std::vector<Entry> read_list(const std::string& path, const char* function, cons
 
 std::string padded(std::string_view text, std::size_t width, const char* what) {
     if (text.size() > width) {
-        throw Error(ExitCode::usage, std::string(what) + " is longer than " + std::to_string(width) + " bytes");
+        throw Error(ErrorKind::usage, std::string(what) + " is longer than " + std::to_string(width) + " bytes");
     }
     std::string out(text);
     out.resize(width, ' ');
@@ -147,13 +147,13 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
     module->handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (module->handle_ == nullptr) {
         const char* reason = dlerror();
-        throw Error(ExitCode::token, "cannot load PKCS#11 module " + path + ": " +
+        throw Error(ErrorKind::token, "cannot load PKCS#11 module " + path + ": " +
                                          (reason != nullptr ? reason : "unknown error") + "; check " +
                                          origin);
     }
     auto get_function_list = reinterpret_cast<CK_C_GetFunctionList>(dlsym(module->handle_, "C_GetFunctionList"));
     if (get_function_list == nullptr) {
-        throw Error(ExitCode::token, path + " is not a PKCS#11 module (it has no C_GetFunctionList); check " + origin);
+        throw Error(ErrorKind::token, path + " is not a PKCS#11 module (it has no C_GetFunctionList); check " + origin);
     }
     check(get_function_list(&module->functions_), "C_GetFunctionList", "module " + path);
     if (module->functions_ == nullptr)
@@ -169,7 +169,7 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
         bool same_init = registration.has_init_string == init_string.has_value() &&
                          (!init_string || registration.init_string == *init_string);
         if (!same_init) {
-            throw Error(ExitCode::token, "PKCS#11 module " + path +
+            throw Error(ErrorKind::token, "PKCS#11 module " + path +
                                              " is already in use in this process with other --module-init "
                                              "parameters; a module serves one configuration per process "
                                              "(NSS softoken: one database)");

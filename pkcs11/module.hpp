@@ -64,7 +64,7 @@ inline constexpr CK_ULONG max_list_entries = 65536;
 
 class Module {
 public:
-    // Loads and initializes. Throws Error(ExitCode::token) naming the path when the
+    // Loads and initializes. Throws Error(ErrorKind::token) naming the path when the
     // library cannot be loaded, when its function list is not a Cryptoki 2.x or 3.x list
     // or lacks a function p11vault may call (named), and Pkcs11Error when C_Initialize
     // fails. `origin` says where the path came from, for "check ..." in the message.

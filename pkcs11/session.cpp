@@ -39,7 +39,7 @@ constexpr std::initializer_list<CK_RV> absent_codes = {CKR_ATTRIBUTE_SENSITIVE, 
 
 std::optional<CK_ULONG> decode_ulong(const Bytes& value, CK_ATTRIBUTE_TYPE type) {
     if (value.size() != sizeof(CK_ULONG)) {
-        throw Error(ExitCode::token, "the token returned " + attribute_name(type) + " with " +
+        throw Error(ErrorKind::token, "the token returned " + attribute_name(type) + " with " +
                                          std::to_string(value.size()) + " bytes instead of " +
                                          std::to_string(sizeof(CK_ULONG)));
     }
@@ -50,7 +50,7 @@ std::optional<CK_ULONG> decode_ulong(const Bytes& value, CK_ATTRIBUTE_TYPE type)
 
 std::optional<bool> decode_bool(const Bytes& value, CK_ATTRIBUTE_TYPE type) {
     if (value.size() != sizeof(CK_BBOOL)) {
-        throw Error(ExitCode::token, "the token returned " + attribute_name(type) + " with " +
+        throw Error(ErrorKind::token, "the token returned " + attribute_name(type) + " with " +
                                          std::to_string(value.size()) + " bytes instead of 1");
     }
     return value[0] != CK_FALSE;
@@ -60,7 +60,7 @@ std::optional<bool> decode_bool(const Bytes& value, CK_ATTRIBUTE_TYPE type) {
 // beyond max_value_length before anything is allocated for it.
 void check_length(const Module& module, const char* function, CK_ULONG length, const std::string& what) {
     if (length <= max_value_length) return;
-    throw Error(ExitCode::token, "PKCS#11 module " + module.path() + ": " + function + " reports " +
+    throw Error(ErrorKind::token, "PKCS#11 module " + module.path() + ": " + function + " reports " +
                                      std::to_string(length) + " bytes for " + what +
                                      "; p11vault refuses values over " + std::to_string(max_value_length) +
                                      " bytes");
@@ -86,7 +86,7 @@ Buffer two_call_output(const Module& module, const char* function, const std::st
         CK_RV rv = check_allowing(call(out.data(), &length), function, {CKR_BUFFER_TOO_SMALL}, detail);
         if (rv == CKR_OK) {
             if (length > room) {
-                throw Error(ExitCode::token, "PKCS#11 module " + module.path() + ": " + function + " reports " +
+                throw Error(ErrorKind::token, "PKCS#11 module " + module.path() + ": " + function + " reports " +
                                                  std::to_string(length) + " bytes written into a buffer of " +
                                                  std::to_string(room));
             }
@@ -177,7 +177,7 @@ std::vector<CK_OBJECT_HANDLE> Session::find(AttributeTemplate& match, std::size_
             CK_ULONG count = 0;
             check(f_->C_FindObjects(handle_, batch, wanted, &count), "C_FindObjects");
             if (count > wanted) {
-                throw Error(ExitCode::token, "PKCS#11 module " + module_->path() + ": C_FindObjects reports " +
+                throw Error(ErrorKind::token, "PKCS#11 module " + module_->path() + ": C_FindObjects reports " +
                                                  std::to_string(count) + " objects found into room for " +
                                                  std::to_string(wanted));
             }
@@ -186,7 +186,7 @@ std::vector<CK_OBJECT_HANDLE> Session::find(AttributeTemplate& match, std::size_
             // A search that never ends (the module answers with objects for ever) is
             // refused rather than collected until memory runs out.
             if (found.size() > max_found_objects) {
-                throw Error(ExitCode::token, "PKCS#11 module " + module_->path() + ": C_FindObjects found more "
+                throw Error(ErrorKind::token, "PKCS#11 module " + module_->path() + ": C_FindObjects found more "
                                                  "than " + std::to_string(max_found_objects) +
                                                  " objects in one search; p11vault refuses a search that does "
                                                  "not end");
@@ -358,7 +358,7 @@ Bytes Session::wrap_key(Mechanism mechanism, CK_OBJECT_HANDLE wrapping_key, CK_O
                                   "C_WrapKey", {CKR_BUFFER_TOO_SMALL}, detail);
         if (rv == CKR_OK) {
             if (length > wrapped.size()) {
-                throw Error(ExitCode::token, "PKCS#11 module " + module_->path() + ": C_WrapKey reports " +
+                throw Error(ErrorKind::token, "PKCS#11 module " + module_->path() + ": C_WrapKey reports " +
                                                  std::to_string(length) + " bytes written into a buffer of " +
                                                  std::to_string(wrapped.size()));
             }

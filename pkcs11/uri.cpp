@@ -28,7 +28,7 @@ std::optional<std::string> padded_field(const CK_UTF8CHAR* field, std::size_t wi
     return std::nullopt;
 }
 
-[[noreturn]] void invalid(const std::string& why) { throw Error(ExitCode::usage, "invalid pkcs11: URI: " + why); }
+[[noreturn]] void invalid(const std::string& why) { throw Error(ErrorKind::usage, "invalid pkcs11: URI: " + why); }
 
 // The attributes p11vault acts on. RFC 7512 defines more (library-*, slot-description,
 // slot-manufacturer) and allows vendor ones; p11vault would ignore them, and a selection

@@ -33,7 +33,7 @@ struct TokenUri {
     bool matches(const TokenInfo& token) const;
 };
 
-// Throws Error(ExitCode::usage) naming the problem on a bad URI: p11-kit's message for
+// Throws Error(ErrorKind::usage) naming the problem on a bad URI: p11-kit's message for
 // bad syntax, the attribute's name for one p11vault does not support, and a refusal of
 // pin-value (whose value the message never holds).
 TokenUri parse_token_uri(const std::string& uri);

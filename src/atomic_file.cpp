@@ -19,7 +19,7 @@ namespace p11vault {
 namespace {
 
 [[noreturn]] void io_error(const std::string& what, const std::string& path, int error) {
-    throw Error(ExitCode::failure, what + " " + path + ": " + std::strerror(error));
+    throw Error(ErrorKind::failure, what + " " + path + ": " + std::strerror(error));
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ std::string directory_of(const std::string& path) {
 void write_file_atomically(const std::string& path, std::span<const std::uint8_t> data, Overwrite overwrite) {
     struct stat existing {};
     if (overwrite == Overwrite::refuse && ::lstat(path.c_str(), &existing) == 0)
-        throw Error(ExitCode::refused, path + " exists; choose another --out or give --force to replace it");
+        throw Error(ErrorKind::refused, path + " exists; choose another --out or give --force to replace it");
     std::string directory = directory_of(path);
     std::string temporary = directory + "/" + kTemporaryPrefix + "XXXXXX";
     // A signal from here on is noted and acted on before the file is put in place: the
@@ -67,7 +67,7 @@ void write_file_atomically(const std::string& path, std::span<const std::uint8_t
             if (::link(temporary.c_str(), path.c_str()) != 0) {
                 int error = errno;
                 if (error == EEXIST)
-                    throw Error(ExitCode::refused, path + " exists; choose another --out or give --force to replace it");
+                    throw Error(ErrorKind::refused, path + " exists; choose another --out or give --force to replace it");
                 io_error("cannot create", path, error);
             }
             ::unlink(temporary.c_str());

@@ -61,11 +61,11 @@ std::string fold_refusals(const std::vector<std::pair<std::string, std::string>>
 
 std::vector<ossl::Cert> read_pem_certificates(const std::string& path) {
     ossl::Bio bio(BIO_new_file(path.c_str(), "r"));
-    if (!bio) throw Error(ExitCode::bad_input, "cannot open --chain file " + path);
+    if (!bio) throw Error(ErrorKind::bad_input, "cannot open --chain file " + path);
     std::vector<ossl::Cert> out;
     while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(cert);
     ossl::last_error();  // the loop ends on "no start line"
-    if (out.empty()) throw Error(ExitCode::bad_input, "--chain file " + path + " holds no PEM certificate");
+    if (out.empty()) throw Error(ErrorKind::bad_input, "--chain file " + path + " holds no PEM certificate");
     return out;
 }
 
@@ -127,7 +127,7 @@ std::vector<std::size_t> select_secret_keys(const Inventory& inventory, const Ke
 
 std::vector<std::size_t> select_private_keys(const Inventory& inventory, const KeySelection& selection) {
     if (selection.empty())
-        throw Error(ExitCode::usage, "choose the keys to back up: --all, --id HEX or --label TEXT");
+        throw Error(ErrorKind::usage, "choose the keys to back up: --all, --id HEX or --label TEXT");
     std::vector<std::size_t> keys = inventory.indexes_of(CKO_PRIVATE_KEY);
     std::vector<std::size_t> selected;
     for (std::size_t i : keys) {
@@ -147,18 +147,18 @@ std::vector<std::size_t> select_private_keys(const Inventory& inventory, const K
         bool found = false;
         for (std::size_t i : any) found = found || inventory.objects[i].id == id;
         if (!found)
-            throw Error(ExitCode::token, "no private or secret key with CKA_ID " + ossl::hex(id) + " on the token; " +
+            throw Error(ErrorKind::token, "no private or secret key with CKA_ID " + ossl::hex(id) + " on the token; " +
                                              keys_present(inventory, present, /*by_id=*/true));
     }
     for (const auto& label : selection.labels) {
         bool found = false;
         for (std::size_t i : any) found = found || inventory.objects[i].label == label;
         if (!found)
-            throw Error(ExitCode::token, "no private or secret key labelled \"" + label + "\" on the token; " +
+            throw Error(ErrorKind::token, "no private or secret key labelled \"" + label + "\" on the token; " +
                                              keys_present(inventory, present, /*by_id=*/false));
     }
     if (any.empty())
-        throw Error(ExitCode::failure, keys.empty() && inventory.indexes_of(CKO_SECRET_KEY).empty()
+        throw Error(ErrorKind::failure, keys.empty() && inventory.indexes_of(CKO_SECRET_KEY).empty()
                                            ? "the token holds no private or secret key (is the PIN right and the "
                                              "token the one you meant?)"
                                            : "no private or secret key matches the selection");
@@ -192,7 +192,7 @@ void refuse_duplicate_ids(const Inventory& inventory, const std::vector<std::siz
     if (collisions.empty()) return;
     std::string message;
     for (std::size_t i = 0; i < collisions.size(); ++i) message += (i ? "; " : "") + collisions[i];
-    throw Error(ExitCode::refused, message + "; a file would restore them under one id, so nothing was written "
+    throw Error(ErrorKind::refused, message + "; a file would restore them under one id, so nothing was written "
                                              "(back them up one at a time with --label, give one of them another "
                                              "CKA_ID, or migrate them with --renumber-duplicate-ids)");
 }
@@ -324,7 +324,7 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
                                                                  fold_refusals(refusals));
         if (!result.keys.empty()) message += "; nothing was exported (--skip-unsupported backs up the others)";
         else message += "; nothing was exported";
-        throw Error(ExitCode::refused, message);
+        throw Error(ErrorKind::refused, message);
     }
 
     std::vector<ossl::Cert> extra;

@@ -34,7 +34,7 @@ public:
         const char* base = std::getenv("TMPDIR");
         std::string pattern = std::string(base && *base ? base : "/tmp") + "/p11vault-drill-XXXXXX";
         if (::mkdtemp(pattern.data()) == nullptr)
-            throw Error(ExitCode::failure, "cannot create a temporary directory for the drill");
+            throw Error(ErrorKind::failure, "cannot create a temporary directory for the drill");
         dir_ = pattern;
         std::filesystem::create_directory(dir_ + "/tokens");
         std::ofstream conf(dir_ + "/softhsm2.conf");
@@ -117,7 +117,7 @@ std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_K
         signature = session.sign(pkcs11::Mechanism(CKM_EDDSA), handle, kMessage);
     }
     if (!host_verify(public_key, type, signature))
-        throw Error(ExitCode::bad_input, "the signature made with the restored key does not verify with the file's public key");
+        throw Error(ErrorKind::bad_input, "the signature made with the restored key does not verify with the file's public key");
     std::string detail = pss ? "signed (PSS) and verified" : "signed and verified";
     if (type == CKK_RSA && !pss) {
         ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(ossl::libctx(), const_cast<EVP_PKEY*>(public_key), nullptr));
@@ -126,11 +126,11 @@ std::string exercise_key(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_K
         if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1 ||
             EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
             EVP_PKEY_encrypt(ctx.get(), cipher.data(), &length, kMessage, sizeof kMessage) != 1)
-            ossl::fail(static_cast<int>(ExitCode::failure), "RSA encryption for the drill");
+            ossl::fail(static_cast<int>(ErrorKind::failure), "RSA encryption for the drill");
         cipher.resize(length);
         SecretBytes plain = session.decrypt(pkcs11::Mechanism(CKM_RSA_PKCS), handle, cipher);
         if (plain.size() != sizeof kMessage || std::memcmp(plain.data(), kMessage, sizeof kMessage) != 0)
-            throw Error(ExitCode::bad_input, "the restored RSA key does not decrypt what its public key encrypted");
+            throw Error(ErrorKind::bad_input, "the restored RSA key does not decrypt what its public key encrypted");
         detail += ", encrypted and decrypted";
     }
     return detail;
@@ -151,15 +151,15 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
                                    const std::string& softhsm_module) {
     std::string module_path = softhsm_module.empty() ? default_softhsm_module() : softhsm_module;
     if (module_path.empty() || !std::filesystem::exists(module_path))
-        throw Error(ExitCode::token, "--drill needs the SoftHSM2 module (apt-get install softhsm2)");
+        throw Error(ErrorKind::token, "--drill needs the SoftHSM2 module (apt-get install softhsm2)");
     DrillHome home;
     std::vector<DrillResult> results;
     {
         auto module = pkcs11::Module::load(module_path);
         if (!module->owns_initialization())
-            throw Error(ExitCode::token, "--drill cannot run: SoftHSM2 is already initialized in this process");
+            throw Error(ErrorKind::token, "--drill cannot run: SoftHSM2 is already initialized in this process");
         std::vector<CK_SLOT_ID> slots = module->slots(true);
-        if (slots.empty()) throw Error(ExitCode::token, "SoftHSM2 offers no slot for the drill token");
+        if (slots.empty()) throw Error(ErrorKind::token, "SoftHSM2 offers no slot for the drill token");
         SecretBytes so_pin = random_pin();
         SecretBytes user_pin = random_pin();
         module->init_token(slots.front(), so_pin, kDrillLabel);
@@ -167,7 +167,7 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
         std::optional<CK_SLOT_ID> slot;
         for (CK_SLOT_ID s : module->slots(true))
             if (module->token_info(s).label == kDrillLabel) slot = s;
-        if (!slot) throw Error(ExitCode::token, "the drill token disappeared after C_InitToken");
+        if (!slot) throw Error(ErrorKind::token, "the drill token disappeared after C_InitToken");
         pkcs11::Session session(module, *slot, true);
         session.login(so_pin, pkcs11::UserType::security_officer);
         session.init_pin(user_pin);
@@ -198,7 +198,7 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
                 pkcs11::AttributeTemplate match;
                 match.add_class(CKO_PRIVATE_KEY).add_bytes(CKA_ID, report.id);
                 auto handles = session.find(match, 2);
-                if (handles.size() != 1) throw Error(ExitCode::failure, "the restored key is not found by its CKA_ID");
+                if (handles.size() != 1) throw Error(ErrorKind::failure, "the restored key is not found by its CKA_ID");
                 CK_KEY_TYPE type = session.get_ulong(handles.front(), CKA_KEY_TYPE).value_or(CKK_RSA);
                 result.detail = fmt::format("restored ({}), {}", report.path,
                                             exercise_key(session, handles.front(), type, key.public_key.get()));

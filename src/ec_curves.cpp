@@ -17,7 +17,7 @@ namespace p11vault::keys {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ExitCode::bad_input);
+constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 using Bytes = std::vector<std::uint8_t>;
 using BigNum = ossl::Owned<BIGNUM, BN_clear_free>;
@@ -108,7 +108,7 @@ int curve_nid_from_params(const Bytes& params) {
 
 ossl::Pkey ec_key_from_params(const Bytes& params, const Bytes* point, const SecretBytes* private_value) {
     ossl::Pkey domain = domain_from_params(params);
-    if (!domain) throw Error(ExitCode::bad_input, "CKA_EC_PARAMS are not EC domain parameters OpenSSL can read");
+    if (!domain) throw Error(ErrorKind::bad_input, "CKA_EC_PARAMS are not EC domain parameters OpenSSL can read");
     OSSL_PARAM* raw_domain = nullptr;
     if (EVP_PKEY_todata(domain.get(), EVP_PKEY_KEY_PARAMETERS, &raw_domain) != 1)
         ossl::fail(kBadInput, "reading EC domain parameters");

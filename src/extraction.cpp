@@ -142,7 +142,7 @@ void KeyExporter::token_wrap(const TokenObject& key, CK_MECHANISM_TYPE mechanism
     // The bag is what the token produced; make sure it is PKCS#8 and not a vendor format
     // before it goes into a file someone will rely on years from now.
     if (!transport::first_block_is_private_key_info(encryption.cipher, encryption.key, encryption.iv, wrapped))
-        throw Error(ExitCode::failure,
+        throw Error(ErrorKind::failure,
                     fmt::format("C_WrapKey({}) did not produce a PKCS#8 PrivateKeyInfo; this token's wrap format is "
                                 "not supported",
                                 pkcs11::mechanism_name(mechanism)));
@@ -166,7 +166,7 @@ SecretBytes KeyExporter::wrap_out_to_host(CK_OBJECT_HANDLE key) {
                 std::vector<std::uint8_t> iv = ossl::random_bytes(16);
                 pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism, iv), wrapping_key.get(), key);
                 auto decrypted = pkcs12::cbc_decrypt("AES-256-CBC", ephemeral, iv, wrapped.data(), wrapped.size());
-                if (!decrypted) throw Error(ExitCode::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
+                if (!decrypted) throw Error(ErrorKind::failure, "the token's CKM_AES_CBC_PAD wrap does not decrypt");
                 plain = std::move(*decrypted);
             } else {
                 pkcs11::Bytes wrapped = session_.wrap_key(pkcs11::Mechanism(mechanism), wrapping_key.get(), key);
@@ -191,14 +191,14 @@ void KeyExporter::host_reencrypt(const TokenObject& key, const pkcs12::EntryAttr
     // SoftHSM pads EC keys with bytes after the DER element: trust the DER length.
     std::size_t length = keys::der_element_length(plain.data(), plain.size());
     if (length == 0)
-        throw Error(ExitCode::failure, "the token's wrapped key is not a DER PrivateKeyInfo");
+        throw Error(ErrorKind::failure, "the token's wrapped key is not a DER PrivateKeyInfo");
     plain.resize(length);
     writer_.add_clear_key(plain, attributes);
 }
 
 void KeyExporter::attribute_read(const TokenObject& key, const EVP_PKEY* public_key,
                                  const pkcs12::EntryAttributes& attributes) {
-    if (!key.key_type) throw Error(ExitCode::refused, "key type unknown");
+    if (!key.key_type) throw Error(ErrorKind::refused, "key type unknown");
     std::map<CK_ATTRIBUTE_TYPE, SecretBytes> secrets;
     for (CK_ATTRIBUTE_TYPE type : keys::private_component_types(*key.key_type)) {
         auto value = session_.get_secret(key.handle, type);
@@ -238,7 +238,7 @@ std::optional<ExtractionPath> KeyExporter::export_secret_key(const TokenObject& 
     auto add = [&](SecretBytes value) {
         // RFC 5649 and CBC_PAD give the key's exact bytes; a token may say otherwise.
         if (length != 0 && value.size() != length)
-            throw Error(ExitCode::failure, fmt::format("the token returned {} bytes of a {}-byte secret key",
+            throw Error(ErrorKind::failure, fmt::format("the token returned {} bytes of a {}-byte secret key",
                                                        value.size(), length));
         writer_.add_secret_key(secret_keys::private_key_info_der(key_type, value), attributes);
     };

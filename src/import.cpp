@@ -32,7 +32,7 @@ std::vector<std::uint8_t> der_name(const X509_NAME* name) {
 SecretBytes encode_private_key_info(const PKCS8_PRIV_KEY_INFO* info) {
     unsigned char* der = nullptr;
     int length = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::bad_input), "encoding a private key");
+    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::bad_input), "encoding a private key");
     SecretBytes out(der, static_cast<std::size_t>(length));
     OPENSSL_clear_free(der, static_cast<std::size_t>(length));
     return out;
@@ -186,7 +186,7 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap(const PlannedKey& key, const pkcs12::
         static const CK_ATTRIBUTE_TYPE types[] = {CKA_KEY_TYPE, CKA_MODULUS, CKA_PUBLIC_EXPONENT};
         ossl::Pkey unwrapped = keys::public_key_from_attributes(session_.get_attributes(handle, types));
         if (unwrapped && !keys::same_public_key(unwrapped.get(), key.public_key.get()))
-            throw Error(ExitCode::bad_input,
+            throw Error(ErrorKind::bad_input,
                         key.bag->where + ": the key does not match its certificate (different public key)");
         created.release();
     }
@@ -208,9 +208,9 @@ CK_OBJECT_HANDLE KeyImporter::host_decrypt(PlannedKey& key) {
     auto& notes = key.report.notes;
     ossl::P8Info info = reader_.decrypt_key(*key.bag);
     ossl::Pkey host_key = reader_.key_from_info(info.get());
-    if (!host_key) ossl::fail(static_cast<int>(ExitCode::bad_input), key.bag->where + ": the key does not parse");
+    if (!host_key) ossl::fail(static_cast<int>(ErrorKind::bad_input), key.bag->where + ": the key does not parse");
     if (key.public_key && !keys::same_public_key(host_key.get(), key.public_key.get()))
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     key.bag->where + ": the key does not match its certificate (different public key)");
     // Prefer C_UnwrapKey under an ephemeral key (some tokens refuse C_CreateObject of
     // private keys); RSA-PSS PKCS#8 and tokens that cannot unwrap go by C_CreateObject.

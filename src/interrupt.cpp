@@ -24,21 +24,21 @@ extern "C" void note_signal(int signal) {
     arrived.compare_exchange_strong(expected, signal);
 }
 
-ExitCode exit_code_for(int signal) {
+ErrorKind error_kind_for(int signal) {
     switch (signal) {
         case SIGHUP:
-            return ExitCode::interrupted_hup;
+            return ErrorKind::interrupted_hup;
         case SIGINT:
-            return ExitCode::interrupted_int;
+            return ErrorKind::interrupted_int;
         default:
-            return ExitCode::interrupted_term;
+            return ErrorKind::interrupted_term;
     }
 }
 
 }  // namespace
 
 Interrupted::Interrupted(int signal, const std::string& message)
-    : Error(exit_code_for(signal), message), signal_(signal) {}
+    : Error(error_kind_for(signal), message), signal_(signal) {}
 
 std::string signal_name(int signal) {
     switch (signal) {

@@ -18,7 +18,7 @@ namespace p11vault::keys {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ExitCode::bad_input);
+constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 using BigNum = ossl::Owned<BIGNUM, BN_clear_free>;
 using ParamBuild = ossl::Owned<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
@@ -132,7 +132,7 @@ KeyDescription describe(const EVP_PKEY* key) {
         d.bits = static_cast<unsigned>(EVP_PKEY_get_bits(key));
     } else if (EVP_PKEY_is_a(key, "EC")) {
         auto curve = ec_curve_of(key);
-        if (!curve) throw Error(ExitCode::bad_input, "EC key whose curve OpenSSL cannot read");
+        if (!curve) throw Error(ErrorKind::bad_input, "EC key whose curve OpenSSL cannot read");
         d.key_type = CKK_EC;
         d.algorithm = "EC";
         d.curve = curve->display;
@@ -151,7 +151,7 @@ KeyDescription describe(const EVP_PKEY* key) {
         d.bits = 448;
     } else {
         const char* name = EVP_PKEY_get0_type_name(key);
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     std::string("key type ") + (name ? name : "unknown") + " cannot be stored on a PKCS#11 token by p11vault");
     }
     return d;
@@ -330,7 +330,7 @@ BigNum secret_bn(const SecretBytes& bytes) {
 const SecretBytes& component(const std::map<CK_ATTRIBUTE_TYPE, SecretBytes>& secrets, CK_ATTRIBUTE_TYPE type) {
     auto found = secrets.find(type);
     if (found == secrets.end() || found->second.empty())
-        throw Error(ExitCode::refused, "the token did not reveal every private key component");
+        throw Error(ErrorKind::refused, "the token did not reveal every private key component");
     return found->second;
 }
 
@@ -348,7 +348,7 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
     if (key_type == CKK_RSA) {
         const Bytes* modulus = public_values.bytes(CKA_MODULUS);
         const Bytes* exponent = public_values.bytes(CKA_PUBLIC_EXPONENT);
-        if (modulus == nullptr || exponent == nullptr) throw Error(ExitCode::refused, "RSA key without public components");
+        if (modulus == nullptr || exponent == nullptr) throw Error(ErrorKind::refused, "RSA key without public components");
         push(OSSL_PKEY_PARAM_RSA_N, BigNum(BN_bin2bn(modulus->data(), static_cast<int>(modulus->size()), nullptr)));
         push(OSSL_PKEY_PARAM_RSA_E, BigNum(BN_bin2bn(exponent->data(), static_cast<int>(exponent->size()), nullptr)));
         const std::pair<CK_ATTRIBUTE_TYPE, const char*> parts[] = {
@@ -361,7 +361,7 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
     }
     if (key_type == CKK_DSA) {
         if (!push_dsa_domain(build.get(), public_values, keep))
-            throw Error(ExitCode::refused, "DSA key without CKA_PRIME, CKA_SUBPRIME and CKA_BASE");
+            throw Error(ErrorKind::refused, "DSA key without CKA_PRIME, CKA_SUBPRIME and CKA_BASE");
         BigNum x = secret_bn(component(secrets, CKA_VALUE));
         // The public value y = g^x mod p (a DSA private key object does not carry it).
         BigNum y(BN_new());
@@ -375,7 +375,7 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
         return from_params("DSA", build.get(), EVP_PKEY_KEYPAIR);
     }
     const Bytes* params = public_values.bytes(CKA_EC_PARAMS);
-    if (params == nullptr) throw Error(ExitCode::refused, "EC key without CKA_EC_PARAMS");
+    if (params == nullptr) throw Error(ErrorKind::refused, "EC key without CKA_EC_PARAMS");
     int nid = curve_nid_from_params(*params);
     const SecretBytes& value = component(secrets, CKA_VALUE);
     if (key_type == CKK_EC_EDWARDS && (nid == NID_ED25519 || nid == NID_ED448)) {
@@ -384,7 +384,7 @@ ossl::Pkey private_key_from_components(CK_KEY_TYPE key_type, const pkcs11::Attri
         if (key == nullptr) ossl::fail(kBadInput, "building an EdDSA key from token attributes");
         return ossl::Pkey(key);
     }
-    if (key_type != CKK_EC) throw Error(ExitCode::refused, "unsupported key type or curve");
+    if (key_type != CKK_EC) throw Error(ErrorKind::refused, "unsupported key type or curve");
     if (public_key == nullptr) return ec_key_from_params(*params, nullptr, &value);
     const Bytes point = ec_public_point(public_key);
     return ec_key_from_params(*params, &point, &value);

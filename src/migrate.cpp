@@ -53,9 +53,9 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
         try {
             reader.emplace(std::move(result.exported.file), password, limits);
         } catch (const Error& e) {
-            if (e.code() != ExitCode::bad_input) throw;
+            if (e.kind() != ErrorKind::bad_input) throw;
             // "key bag 3" is the third selected key: say where the bags came from.
-            throw Error(e.code(), std::string("the keys selected on the source token: ") + e.what());
+            throw Error(e.kind(), std::string("the keys selected on the source token: ") + e.what());
         }
         result.imported = run_restore(target, target_quirks, *reader, restore_options);
     }
@@ -92,7 +92,7 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
     if (!problems.empty()) {
         std::string message = "after the migration the target does not show the same public key for: ";
         for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? ", " : "") + problems[i];
-        throw Error(ExitCode::failure, message);
+        throw Error(ErrorKind::failure, message);
     }
     return result;
 }

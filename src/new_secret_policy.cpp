@@ -24,7 +24,7 @@ std::size_t characters(const SecretBytes& text) {
 void check_new_iterations(std::uint64_t iterations) {
     const std::uint64_t readable = pkcs12::Limits{}.max_iterations;
     if (iterations > readable) {
-        throw Error(ExitCode::usage, fmt::format("--iter {} is above {}, the most restore and verify accept without "
+        throw Error(ErrorKind::usage, fmt::format("--iter {} is above {}, the most restore and verify accept without "
                                                  "--max-iterations: choose at most {}",
                                                  iterations, readable, readable));
     }
@@ -33,11 +33,11 @@ void check_new_iterations(std::uint64_t iterations) {
 std::vector<std::string> check_new_password(const SecretBytes& password, pkcs12::Profile profile,
                                             std::uint64_t iterations) {
     if (password.empty()) {
-        throw Error(ExitCode::usage, "the backup password is empty: a file under the empty password protects "
+        throw Error(ErrorKind::usage, "the backup password is empty: a file under the empty password protects "
                                      "nothing; give a password (or use split --generate and --password shares:...)");
     }
     if (std::find(password.bytes().begin(), password.bytes().end(), std::uint8_t{0}) != password.bytes().end()) {
-        throw Error(ExitCode::usage, "the backup password contains a NUL byte, which OpenSSL and other readers "
+        throw Error(ErrorKind::usage, "the backup password contains a NUL byte, which OpenSSL and other readers "
                                      "cannot take: the file could not be opened; choose another password");
     }
     std::vector<std::string> warnings;
@@ -63,7 +63,7 @@ std::vector<std::string> check_new_password(const SecretBytes& password, pkcs12:
 
 void check_pin(const SecretBytes& pin, const std::string& what) {
     if (pin.empty()) {
-        throw Error(ExitCode::usage, fmt::format("the {} is empty: not given to the token (a wrong PIN costs a try); "
+        throw Error(ErrorKind::usage, fmt::format("the {} is empty: not given to the token (a wrong PIN costs a try); "
                                                  "check the --pin source",
                                                  what));
     }

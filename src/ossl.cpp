@@ -25,10 +25,10 @@ struct LibraryContext {
 LibraryContext make_context(bool with_legacy) {
     LibraryContext c;
     c.ctx = OSSL_LIB_CTX_new();
-    if (c.ctx == nullptr) throw Error(ExitCode::failure, "OpenSSL: cannot create a library context");
+    if (c.ctx == nullptr) throw Error(ErrorKind::failure, "OpenSSL: cannot create a library context");
     c.default_provider = OSSL_PROVIDER_load(c.ctx, "default");
     if (c.default_provider == nullptr)
-        throw Error(ExitCode::failure, "OpenSSL: cannot load the default provider: " + last_error());
+        throw Error(ErrorKind::failure, "OpenSSL: cannot load the default provider: " + last_error());
     if (with_legacy) {
         // Absent legacy module: old files (RC2, DES) fail later with a clear message.
         c.legacy_provider = OSSL_PROVIDER_load(c.ctx, "legacy");
@@ -65,7 +65,7 @@ std::string last_error() {
 }
 
 void fail(int exit_code, const std::string& what) {
-    throw Error(static_cast<ExitCode>(exit_code), what + ": " + last_error());
+    throw Error(static_cast<ErrorKind>(exit_code), what + ": " + last_error());
 }
 
 X509_SIG* dup_sig(const X509_SIG* sig) {
@@ -80,14 +80,14 @@ PKCS8_PRIV_KEY_INFO* dup_p8info(const PKCS8_PRIV_KEY_INFO* info) {
 std::vector<std::uint8_t> random_bytes(std::size_t n) {
     std::vector<std::uint8_t> out(n);
     if (n != 0 && RAND_bytes_ex(libctx_modern(), out.data(), n, 256) != 1)
-        fail(static_cast<int>(ExitCode::failure), "random number generator");
+        fail(static_cast<int>(ErrorKind::failure), "random number generator");
     return out;
 }
 
 std::vector<std::uint8_t> sha256(const std::uint8_t* data, std::size_t size) {
     std::vector<std::uint8_t> out(32);
     if (EVP_Q_digest(libctx_modern(), "SHA256", nullptr, data, size, out.data(), nullptr) != 1)
-        fail(static_cast<int>(ExitCode::failure), "SHA-256");
+        fail(static_cast<int>(ErrorKind::failure), "SHA-256");
     return out;
 }
 
@@ -118,7 +118,7 @@ std::string fingerprint(const std::vector<std::uint8_t>& digest) {
 std::vector<std::uint8_t> cert_der(const X509* cert) {
     unsigned char* der = nullptr;
     int length = i2d_X509(cert, &der);
-    if (length <= 0) fail(static_cast<int>(ExitCode::failure), "encoding a certificate");
+    if (length <= 0) fail(static_cast<int>(ErrorKind::failure), "encoding a certificate");
     std::vector<std::uint8_t> out(der, der + length);
     OPENSSL_free(der);
     return out;

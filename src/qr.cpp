@@ -19,7 +19,7 @@ constexpr std::size_t kMaxImage = 1u << 20;
 
 constexpr const char* kHint = " (install it with: apt install qrencode, or leave out --qr)";
 
-[[noreturn]] void fail(const std::string& what) { throw Error(ExitCode::failure, "qrencode: " + what + kHint); }
+[[noreturn]] void fail(const std::string& what) { throw Error(ErrorKind::failure, "qrencode: " + what + kHint); }
 
 std::string qrencode() {
     std::string path = find_system_program("qrencode");

@@ -61,7 +61,7 @@ const std::string& record_prefix() {
 }
 
 [[noreturn]] void io_error(const std::string& what, const std::string& path, int error) {
-    throw Error(ExitCode::failure, what + " " + path + ": " + std::strerror(error));
+    throw Error(ErrorKind::failure, what + " " + path + ": " + std::strerror(error));
 }
 
 // pread of up to `size` bytes at `offset` (fewer only at the end of the file).
@@ -155,7 +155,7 @@ std::string dump_line(const nlohmann::ordered_json& json) {
 nlohmann::ordered_json details_of(const RunRecord& record) {
     nlohmann::ordered_json details = nlohmann::ordered_json::parse(record.details_json, nullptr, false);
     if (details.is_discarded() || !details.is_object())
-        throw Error(ExitCode::usage, "the details of a " + record.command + " record are not a JSON object");
+        throw Error(ErrorKind::usage, "the details of a " + record.command + " record are not a JSON object");
     return details;
 }
 
@@ -216,18 +216,18 @@ RecordFile::RecordFile(std::string path) : path_(std::move(path)) {
             if (fd_ < 0 && errno == ENOENT) continue;
         }
         if (fd_ < 0)
-            throw Error(ExitCode::usage, record_option(path_) + ": cannot open for appending: " + std::strerror(errno));
+            throw Error(ErrorKind::usage, record_option(path_) + ": cannot open for appending: " + std::strerror(errno));
     }
-    if (fd_ < 0) throw Error(ExitCode::usage, record_option(path_) + ": cannot open for appending: it keeps changing");
+    if (fd_ < 0) throw Error(ErrorKind::usage, record_option(path_) + ": cannot open for appending: it keeps changing");
     struct stat status {};
     if (::fstat(fd_, &status) != 0 || !S_ISREG(status.st_mode)) {
         ::close(fd_);
-        throw Error(ExitCode::usage, record_option(path_) + ": cannot open for appending: not a regular file");
+        throw Error(ErrorKind::usage, record_option(path_) + ": cannot open for appending: not a regular file");
     }
     try {
         std::string start = read_at(fd_, 0, record_prefix().size(), path_);
         if (record_prefix().compare(0, start.size(), start) != 0)
-            throw Error(ExitCode::bad_input, record_option(path_) + " is not a p11vault record file (its first line is "
+            throw Error(ErrorKind::bad_input, record_option(path_) + " is not a p11vault record file (its first line is "
                                                                     "not a p11vault.record/1 object); name a new "
                                                                     "file or an existing record file");
     } catch (...) {
@@ -287,19 +287,19 @@ std::vector<std::string> append_record(const std::string& path, const RunRecord&
 
 RecordCheck check_records(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(ExitCode::bad_input, path + ": cannot open: " + std::strerror(errno));
+    if (fd < 0) throw Error(ErrorKind::bad_input, path + ": cannot open: " + std::strerror(errno));
     std::string text;
     try {
         struct stat status {};
         if (::fstat(fd, &status) != 0)
-            throw Error(ExitCode::bad_input, path + ": cannot stat: " + std::strerror(errno));
-        if (S_ISDIR(status.st_mode)) throw Error(ExitCode::bad_input, path + ": is a directory, not a record file");
+            throw Error(ErrorKind::bad_input, path + ": cannot stat: " + std::strerror(errno));
+        if (S_ISDIR(status.st_mode)) throw Error(ErrorKind::bad_input, path + ": is a directory, not a record file");
         char buffer[64 * 1024];
         for (;;) {
             ssize_t n = ::read(fd, buffer, sizeof buffer);
             if (n < 0) {
                 if (errno == EINTR) continue;
-                throw Error(ExitCode::bad_input, path + ": cannot read: " + std::strerror(errno));
+                throw Error(ErrorKind::bad_input, path + ": cannot read: " + std::strerror(errno));
             }
             if (n == 0) break;
             text.append(buffer, static_cast<std::size_t>(n));

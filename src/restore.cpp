@@ -27,7 +27,7 @@ template <typename Encode, typename T>
 std::vector<std::uint8_t> der_of(Encode encode, const T* value) {
     unsigned char* der = nullptr;
     int length = encode(value, &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::bad_input), "encoding a certificate field");
+    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::bad_input), "encoding a certificate field");
     std::vector<std::uint8_t> out(der, der + length);
     OPENSSL_free(der);
     return out;
@@ -100,7 +100,7 @@ std::optional<std::string> check_secret_value(pkcs11::Session& session, const Ke
                                               const std::string& name) {
     const auto held = session.get_ulong(handle, CKA_VALUE_LEN);
     if (held && *held != 0 && *held != secret.value.size())
-        throw Error(ExitCode::token, fmt::format("{}: the token holds a key of {} bytes after writing one of {}", name,
+        throw Error(ErrorKind::token, fmt::format("{}: the token holds a key of {} bytes after writing one of {}", name,
                                                  *held, secret.value.size()));
     const CK_KEY_TYPE key_type = secret.type->key_type;
     const CK_MECHANISM_TYPE mechanism = key_type == CKK_AES    ? CKM_AES_ECB
@@ -129,7 +129,7 @@ std::optional<std::string> check_secret_value(pkcs11::Session& session, const Ke
     }
     if (computed.size() != expected.size() ||
         CRYPTO_memcmp(computed.data(), expected.data(), expected.size()) != 0)
-        throw Error(ExitCode::token, name + ": the key on the token computes differently from the file's key");
+        throw Error(ErrorKind::token, name + ": the key on the token computes differently from the file's key");
     return std::nullopt;
 }
 
@@ -262,7 +262,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
                                    written, written == 1 ? "" : "s");
         else
             message += "; nothing was left on the token";
-        throw Error(e.code(), message);
+        throw Error(e.kind(), message);
     } catch (...) {
         rollback.undo();
         throw;
@@ -285,7 +285,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         }
     }
     if (!not_replaced.empty())
-        throw Error(ExitCode::token, "the new objects were written, but these old objects could not be removed: " +
+        throw Error(ErrorKind::token, "the new objects were written, but these old objects could not be removed: " +
                                          fmt::format("{}", fmt::join(not_replaced, ", ")));
     if (int late = InterruptGuard::take(); late != 0)
         result.warnings.push_back(signal_name(late) + " arrived as the restore completed; it is complete");

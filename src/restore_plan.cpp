@@ -140,7 +140,7 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
     if (!renumber) {
         std::string message;
         for (std::size_t i = 0; i < groups.size(); ++i) message += (i ? "; " : "") + describe_group(groups[i]);
-        throw Error(ExitCode::bad_input, message + "; nothing was written (--renumber-duplicate-ids gives each of "
+        throw Error(ErrorKind::bad_input, message + "; nothing was written (--renumber-duplicate-ids gives each of "
                                                    "them the SHA-1 of its public key as CKA_ID)");
     }
     for (auto& group : groups)
@@ -157,7 +157,7 @@ void settle_duplicate_ids(std::vector<PlannedKey>& keys, bool renumber, std::vec
     // A derived id could meet another key's id from the file: refused, never renumbered twice.
     groups = different_keys_sharing_an_id(keys);
     if (!groups.empty())
-        throw Error(ExitCode::bad_input, describe_group(groups.front()) + " after --renumber-duplicate-ids; nothing "
+        throw Error(ErrorKind::bad_input, describe_group(groups.front()) + " after --renumber-duplicate-ids; nothing "
                                                                           "was written");
 }
 
@@ -255,7 +255,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
             key.type = keys::describe(key.public_key.get());
             key.unsupported = capability.refusal(*key.type, key.public_key.get());
         } catch (const Error& e) {
-            if (e.code() != ExitCode::bad_input) throw;
+            if (e.kind() != ErrorKind::bad_input) throw;
             key.unsupported = e.what();
         }
         if (key.certificate != nullptr) paired.insert(key.certificate);
@@ -331,7 +331,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
     if (!unsupported.empty()) {
         std::string message = "cannot restore ";
         for (std::size_t i = 0; i < unsupported.size(); ++i) message += (i ? "; " : "") + unsupported[i];
-        throw Error(ExitCode::refused, message + "; nothing was written (--skip-unsupported restores the rest)");
+        throw Error(ErrorKind::refused, message + "; nothing was written (--skip-unsupported restores the rest)");
     }
 
     // Conflicts, from one scan of the token.
@@ -411,7 +411,7 @@ RestorePlan plan_restore(pkcs11::Session& session, pkcs12::Reader& reader, const
     if (!conflicts.empty()) {
         std::string message;
         for (std::size_t i = 0; i < conflicts.size(); ++i) message += (i ? "; " : "") + conflicts[i];
-        throw Error(ExitCode::refused,
+        throw Error(ErrorKind::refused,
                     message + "; nothing was written (use --on-conflict skip or --on-conflict replace)");
     }
     return plan;

@@ -57,7 +57,7 @@ SecretBytes run_filter(const std::vector<std::string>& argv, std::span<const std
                        std::size_t max_output, const std::string& hint) {
     const std::string program = argv.empty() ? std::string() : argv.front();
     const auto fail = [&](const std::string& what) {
-        throw Error(ExitCode::failure, program.substr(program.rfind('/') + 1) + ": " + what + hint);
+        throw Error(ErrorKind::failure, program.substr(program.rfind('/') + 1) + ": " + what + hint);
     };
     if (program.empty() || program.front() != '/') fail("not an absolute program path");
     int to_child[2], from_child[2];

@@ -99,19 +99,19 @@ std::optional<SecretKeyType> token_type(CK_KEY_TYPE key_type, std::size_t value_
 SecretBytes private_key_info_der(CK_KEY_TYPE key_type, const SecretBytes& value) {
     ossl::P8Info info(PKCS8_PRIV_KEY_INFO_new());
     ossl::Object object(OBJ_txt2obj(oid_of(key_type), 1));
-    if (!info || !object) ossl::fail(static_cast<int>(ExitCode::failure), "building a PrivateKeyInfo");
+    if (!info || !object) ossl::fail(static_cast<int>(ErrorKind::failure), "building a PrivateKeyInfo");
     // PKCS8_pkey_set0 takes the bytes it is given; PKCS8_PRIV_KEY_INFO_free clears them.
     auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(value.size() ? value.size() : 1));
-    if (copy == nullptr) ossl::fail(static_cast<int>(ExitCode::failure), "allocating a key");
+    if (copy == nullptr) ossl::fail(static_cast<int>(ErrorKind::failure), "allocating a key");
     if (!value.empty()) std::memcpy(copy, value.data(), value.size());
     if (PKCS8_pkey_set0(info.get(), object.get(), 0, V_ASN1_NULL, nullptr, copy, static_cast<int>(value.size())) != 1) {
         OPENSSL_clear_free(copy, value.size());
-        ossl::fail(static_cast<int>(ExitCode::failure), "building a PrivateKeyInfo");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "building a PrivateKeyInfo");
     }
     object.release();  // info owns it now
     unsigned char* der = nullptr;
     const int length = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::failure), "encoding a PrivateKeyInfo");
+    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::failure), "encoding a PrivateKeyInfo");
     SecretBytes out(der, static_cast<std::size_t>(length));
     OPENSSL_clear_free(der, static_cast<std::size_t>(length));
     return out;

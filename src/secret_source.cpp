@@ -29,7 +29,7 @@ namespace {
 // Longer than any PIN or password; stops `file:/dev/zero` from eating all memory.
 constexpr std::size_t max_secret_length = 64 * 1024;
 
-[[noreturn]] void usage_error(const std::string& message) { throw Error(ExitCode::usage, message); }
+[[noreturn]] void usage_error(const std::string& message) { throw Error(ErrorKind::usage, message); }
 
 std::string errno_text(int error) { return std::strerror(error); }
 

@@ -95,15 +95,15 @@ SecretBytes make_payload(const SecretBytes& secret) {
 
 std::vector<Share> split(const SecretBytes& secret, unsigned threshold, unsigned count) {
     if (threshold < 2 || threshold > count || count > 255)
-        throw Error(ExitCode::usage, "need 2 <= --threshold <= --shares <= 255");
-    if (secret.size() > 255) throw Error(ExitCode::usage, "the secret to split is longer than 255 bytes");
+        throw Error(ErrorKind::usage, "need 2 <= --threshold <= --shares <= 255");
+    if (secret.size() > 255) throw Error(ErrorKind::usage, "the secret to split is longer than 255 bytes");
     SecretBytes payload = make_payload(secret);
     std::vector<unsigned char> numbers(count);
     for (unsigned i = 0; i < count; ++i) numbers[i] = static_cast<unsigned char>(i + 1);
     gfshare_fill_rand = fill_random;
     GfShare ctx(gfshare_ctx_init_enc(numbers.data(), count, static_cast<unsigned char>(threshold),
                                      static_cast<unsigned>(payload.size())));
-    if (!ctx) throw Error(ExitCode::failure, "libgfshare could not set up the split");
+    if (!ctx) throw Error(ErrorKind::failure, "libgfshare could not set up the split");
     gfshare_ctx_enc_setsecret(ctx.get(), payload.data());
     std::string set_id = ossl::hex(ossl::random_bytes(8));
     std::vector<Share> out;
@@ -121,19 +121,19 @@ std::vector<Share> split(const SecretBytes& secret, unsigned threshold, unsigned
 }
 
 SecretBytes combine(const std::vector<Share>& shares) {
-    if (shares.empty()) throw Error(ExitCode::usage, "no shares given");
+    if (shares.empty()) throw Error(ErrorKind::usage, "no shares given");
     const Share& first = shares.front();
     std::set<unsigned> numbers;
     for (const auto& share : shares) {
         if (share.set_id != first.set_id || share.threshold != first.threshold || share.data.size() != first.data.size())
-            throw Error(ExitCode::bad_input, fmt::format("the shares belong to different sets ({} and {}); use shares "
+            throw Error(ErrorKind::bad_input, fmt::format("the shares belong to different sets ({} and {}); use shares "
                                                          "of one split only",
                                                          first.set_id, share.set_id));
         if (!numbers.insert(share.number).second)
-            throw Error(ExitCode::bad_input, fmt::format("share {} was given twice", share.number));
+            throw Error(ErrorKind::bad_input, fmt::format("share {} was given twice", share.number));
     }
     if (shares.size() < first.threshold)
-        throw Error(ExitCode::bad_input, fmt::format("{} share{} given, but this set needs {} to recover the secret",
+        throw Error(ErrorKind::bad_input, fmt::format("{} share{} given, but this set needs {} to recover the secret",
                                                      shares.size(), shares.size() == 1 ? "" : "s", first.threshold));
     // libgfshare also calls gfshare_fill_rand from gfshare_ctx_free (it overwrites its
     // buffers before freeing them), so it must be set for combining as well.
@@ -142,18 +142,18 @@ SecretBytes combine(const std::vector<Share>& shares) {
     for (const auto& share : shares) share_numbers.push_back(static_cast<unsigned char>(share.number));
     GfShare ctx(gfshare_ctx_init_dec(share_numbers.data(), static_cast<unsigned>(shares.size()),
                                      static_cast<unsigned>(first.data.size())));
-    if (!ctx) throw Error(ExitCode::failure, "libgfshare could not set up the combination");
+    if (!ctx) throw Error(ErrorKind::failure, "libgfshare could not set up the combination");
     for (std::size_t i = 0; i < shares.size(); ++i)
         gfshare_ctx_dec_giveshare(ctx.get(), static_cast<unsigned char>(i), const_cast<std::uint8_t*>(shares[i].data.data()));
     SecretBytes payload(first.data.size());
     gfshare_ctx_dec_extract(ctx.get(), payload.data());
     if (payload.size() < kMinimumPadded + kHashLength)
-        throw Error(ExitCode::bad_input, "the shares are too short to hold a secret");
+        throw Error(ErrorKind::bad_input, "the shares are too short to hold a secret");
     std::size_t body = payload.size() - kHashLength;
     auto digest = ossl::sha256(payload.data(), body);
     std::size_t length = payload.data()[0];
     if (CRYPTO_memcmp(digest.data(), payload.data() + body, kHashLength) != 0 || length + 1 > body)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     "the shares do not combine to a consistent secret: a share is damaged or from another set");
     return SecretBytes(payload.data() + 1, length);
 }
@@ -182,7 +182,7 @@ std::string format_share(const Share& share) {
 
 Share parse_share(const std::string& text, const std::string& name) {
     auto bad = [&](const std::string& what) -> Error {
-        return Error(ExitCode::bad_input, fmt::format("{}: {}", name, what));
+        return Error(ErrorKind::bad_input, fmt::format("{}: {}", name, what));
     };
     std::istringstream in(text);
     std::string line;
@@ -253,7 +253,7 @@ SecretBytes combine_files(const std::vector<std::string>& paths) {
     std::vector<Share> shares;
     for (const auto& path : paths) {
         std::ifstream in(path, std::ios::binary);
-        if (!in) throw Error(ExitCode::usage, "cannot read share file " + path);
+        if (!in) throw Error(ErrorKind::usage, "cannot read share file " + path);
         std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         shares.push_back(parse_share(text, path));
         secure_wipe(text.data(), text.size());

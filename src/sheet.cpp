@@ -34,7 +34,7 @@ using Surface = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
 using Context = std::unique_ptr<cairo_t, ContextDeleter>;
 
 [[noreturn]] void fail(const std::string& what, cairo_status_t status) {
-    throw Error(ExitCode::failure, fmt::format("cannot draw the share sheet: {}: {}", what,
+    throw Error(ErrorKind::failure, fmt::format("cannot draw the share sheet: {}: {}", what,
                                                cairo_status_to_string(status)));
 }
 

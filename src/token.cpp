@@ -53,7 +53,7 @@ std::string registered_module_path(const std::string& name) {
     for (const auto& module : registered) names.push_back(module.name);
     const std::string listed =
         names.empty() ? "none is registered" : fmt::format("registered: {}", fmt::join(names, ", "));
-    throw Error(ExitCode::token, fmt::format("no PKCS#11 module named \"{}\" is registered with p11-kit ({}): give "
+    throw Error(ErrorKind::token, fmt::format("no PKCS#11 module named \"{}\" is registered with p11-kit ({}): give "
                                              "the module's path, or a name `p11-kit list-modules` shows",
                                              name, listed));
 }
@@ -88,7 +88,7 @@ bool file_is_named(const std::string& path, const std::string& name) {
 std::optional<std::string> uri_module_path(const pkcs11::TokenUri& uri, const TokenOptions& options) {
     const std::string token = option_name(options, "token");
     if (uri.module_name && uri.module_name->find('/') != std::string::npos) {
-        throw Error(ExitCode::usage, fmt::format("the module-name of {} is a name, not a path (\"{}\"): give a path "
+        throw Error(ErrorKind::usage, fmt::format("the module-name of {} is a name, not a path (\"{}\"): give a path "
                                                  "as module-path",
                                                  token, *uri.module_name));
     }
@@ -98,12 +98,12 @@ std::optional<std::string> uri_module_path(const pkcs11::TokenUri& uri, const To
     }
     const std::string& path = *uri.module_path;
     if (path.empty() || path.front() != '/')
-        throw Error(ExitCode::usage, fmt::format("the module-path of {} must be an absolute path", token));
+        throw Error(ErrorKind::usage, fmt::format("the module-path of {} must be an absolute path", token));
     std::error_code error;
     if (std::filesystem::is_directory(path, error)) {
         // RFC 7512: a directory of modules, in which module-name names one.
         if (!uri.module_name) {
-            throw Error(ExitCode::usage, fmt::format("the module-path of {} is a directory ({}): add module-name= or "
+            throw Error(ErrorKind::usage, fmt::format("the module-path of {} is a directory ({}): add module-name= or "
                                                      "give the library's path",
                                                      token, path));
         }
@@ -113,7 +113,7 @@ std::optional<std::string> uri_module_path(const pkcs11::TokenUri& uri, const To
             if (std::filesystem::is_regular_file(candidate, error)) return candidate;
             tried.push_back(candidate);
         }
-        throw Error(ExitCode::token, fmt::format("no PKCS#11 module {} in {} (the module-path and module-name of {}; "
+        throw Error(ErrorKind::token, fmt::format("no PKCS#11 module {} in {} (the module-path and module-name of {}; "
                                                  "looked for {})",
                                                  *uri.module_name, path, token, fmt::join(tried, ", ")));
     }
@@ -125,7 +125,7 @@ std::optional<std::string> uri_module_path(const pkcs11::TokenUri& uri, const To
         } catch (const Error&) {
         }
         if (!registered_as_that) {
-            throw Error(ExitCode::usage, fmt::format("the module-path ({}) and module-name ({}) of {} name different "
+            throw Error(ErrorKind::usage, fmt::format("the module-path ({}) and module-name ({}) of {} name different "
                                                      "modules: give one of them",
                                                      path, *uri.module_name, token));
         }
@@ -146,10 +146,10 @@ ModuleChoice choose_module(const TokenOptions& options) {
     const std::string module_option = option_name(options, "module");
     if (options.module) {
         if (options.module->empty())
-            throw Error(ExitCode::usage, module_option + " needs the path of a PKCS#11 library or a p11-kit module name");
+            throw Error(ErrorKind::usage, module_option + " needs the path of a PKCS#11 library or a p11-kit module name");
         std::string path = module_path_for(*options.module);
         if (from_uri && !same_library(path, *from_uri)) {
-            throw Error(ExitCode::usage, fmt::format("{} {} and the module of {} ({}) disagree: give one of them",
+            throw Error(ErrorKind::usage, fmt::format("{} {} and the module of {} ({}) disagree: give one of them",
                                                      module_option, *options.module, option_name(options, "token"),
                                                      *from_uri));
         }
@@ -161,7 +161,7 @@ ModuleChoice choose_module(const TokenOptions& options) {
         return {module_path_for(*from_environment), "$P11VAULT_MODULE"};
     const std::string proxy = pkcs11::p11kit_proxy_path();
     if (::access(proxy.c_str(), R_OK) == 0) return {proxy, module_option};
-    throw Error(ExitCode::token, fmt::format("no PKCS#11 module: the default, p11-kit's proxy {}, is not installed "
+    throw Error(ErrorKind::token, fmt::format("no PKCS#11 module: the default, p11-kit's proxy {}, is not installed "
                                              "(apt-get install p11-kit-modules); or give --module PATH|NAME or set "
                                              "P11VAULT_MODULE",
                                              proxy));
@@ -182,7 +182,7 @@ std::string pin_file_source(const std::string& pin_source, const TokenOptions& o
         path = pin_source;
     }
     if (path.empty()) {
-        throw Error(ExitCode::usage, fmt::format("the pin-source of {} must name a file: file:PATH or an absolute "
+        throw Error(ErrorKind::usage, fmt::format("the pin-source of {} must name a file: file:PATH or an absolute "
                                                  "path (p11vault reads no other PIN source from a URI)",
                                                  option_name(options, "token")));
     }
@@ -233,11 +233,11 @@ PresentToken select_token(const pkcs11::Module& module, const TokenOptions& opti
         }
         if (usable.size() == 1) return usable.front();
         if (usable.empty()) {
-            throw Error(ExitCode::token, fmt::format("no initialized token in module {}: initialize one "
+            throw Error(ErrorKind::token, fmt::format("no initialized token in module {}: initialize one "
                                                      "(e.g. softhsm2-util --init-token) or choose another --module",
                                                      module.path()));
         }
-        throw Error(ExitCode::token, fmt::format("module {} has {} tokens ({}): choose one with --token-label "
+        throw Error(ErrorKind::token, fmt::format("module {} has {} tokens ({}): choose one with --token-label "
                                                  "or --slot",
                                                  module.path(), usable.size(), describe_tokens(usable)));
     }
@@ -247,16 +247,16 @@ PresentToken select_token(const pkcs11::Module& module, const TokenOptions& opti
         if (matches(token, options, uri)) found.push_back(token);
     }
     if (found.empty()) {
-        throw Error(ExitCode::token, fmt::format("no token matches {} in module {} ({}): check the selection",
+        throw Error(ErrorKind::token, fmt::format("no token matches {} in module {} ({}): check the selection",
                                                  describe_selection(options), module.path(),
                                                  describe_tokens(tokens)));
     }
     if (found.size() > 1) {
-        throw Error(ExitCode::token, fmt::format("{} tokens match {} ({}): choose one with --slot", found.size(),
+        throw Error(ErrorKind::token, fmt::format("{} tokens match {} ({}): choose one with --slot", found.size(),
                                                  describe_selection(options), describe_tokens(found)));
     }
     if (!found.front().info.token_initialized()) {
-        throw Error(ExitCode::token, fmt::format("the token in slot {} is not initialized: initialize it "
+        throw Error(ErrorKind::token, fmt::format("the token in slot {} is not initialized: initialize it "
                                                  "(e.g. softhsm2-util --init-token) or choose another slot",
                                                  found.front().slot));
     }
@@ -272,7 +272,7 @@ std::string locked_pin_advice(const pkcs11::TokenInfo& info) {
 }
 
 void refuse_locked_pin(const pkcs11::TokenInfo& info) {
-    if (info.pin_locked()) throw Error(ExitCode::token, locked_pin_advice(info));
+    if (info.pin_locked()) throw Error(ErrorKind::token, locked_pin_advice(info));
 }
 
 void warn_about_pin_tries(const pkcs11::TokenInfo& info) {
@@ -361,7 +361,7 @@ std::optional<std::string> pin_source_for(const TokenOptions& options) {
     const pkcs11::TokenUri uri = pkcs11::parse_token_uri(*options.token_uri);
     if (!uri.pin_source) return options.pin_source;
     if (options.pin_source) {
-        throw Error(ExitCode::usage, fmt::format("{} and the pin-source of {} both give the PIN: give one of them",
+        throw Error(ErrorKind::usage, fmt::format("{} and the pin-source of {} both give the PIN: give one of them",
                                                  option_name(options, "pin"), option_name(options, "token")));
     }
     return pin_file_source(*uri.pin_source, options);

@@ -52,7 +52,7 @@ TokenLock::TokenLock(const pkcs11::Session& session, LockMode mode, std::chrono:
     // user created (0644 in a sticky directory).
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd_ < 0)
-        throw Error(ExitCode::failure, fmt::format("cannot open the token's lock file {}: {}", path_, std::strerror(errno)));
+        throw Error(ErrorKind::failure, fmt::format("cannot open the token's lock file {}: {}", path_, std::strerror(errno)));
     const int operation = (mode == LockMode::exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
     const auto deadline = std::chrono::steady_clock::now() + wait;
     while (::flock(fd_, operation) != 0) {
@@ -61,8 +61,8 @@ TokenLock::TokenLock(const pkcs11::Session& session, LockMode mode, std::chrono:
         if (error != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline) {
             ::close(fd_);
             if (error != EWOULDBLOCK)
-                throw Error(ExitCode::failure, fmt::format("cannot lock {}: {}", path_, std::strerror(error)));
-            throw Error(ExitCode::refused,
+                throw Error(ErrorKind::failure, fmt::format("cannot lock {}: {}", path_, std::strerror(error)));
+            throw Error(ErrorKind::refused,
                         fmt::format("another p11vault run is {} this token (it holds {}); waited {:g} s. Run again "
                                     "when it has finished, or wait longer with --lock-wait SECONDS",
                                     mode == LockMode::exclusive ? "using" : "writing to", path_,

@@ -9,14 +9,14 @@
 namespace p11vault::transport {
 
 namespace {
-constexpr int kFailure = static_cast<int>(ExitCode::failure);
+constexpr int kFailure = static_cast<int>(ErrorKind::failure);
 
 std::string wrap_cipher_for(std::size_t key_size) {
     switch (key_size) {
         case 16: return "AES-128-WRAP-PAD";
         case 24: return "AES-192-WRAP-PAD";
         case 32: return "AES-256-WRAP-PAD";
-        default: throw Error(ExitCode::failure, "internal: bad AES key size for key wrap");
+        default: throw Error(ErrorKind::failure, "internal: bad AES key size for key wrap");
     }
 }
 }  // namespace
@@ -68,7 +68,7 @@ CK_ULONG pbkd2_prf_or_0(const std::string& digest) {
 
 CK_ULONG pbkd2_prf(const std::string& digest) {
     const CK_ULONG prf = pbkd2_prf_or_0(digest);
-    if (prf == 0) throw Error(ExitCode::failure, "internal: no CKP_PKCS5_PBKD2 PRF for " + digest);
+    if (prf == 0) throw Error(ErrorKind::failure, "internal: no CKP_PKCS5_PBKD2 PRF for " + digest);
     return prf;
 }
 

@@ -89,8 +89,8 @@ Verification verify_file(pkcs12::Reader& reader) {
             info = reader.decrypt_key(bag);
         } catch (const Error& e) {
             // The MAC proved the password; a bag that still does not decrypt is damage.
-            if (e.code() == ExitCode::bad_password && contents.mac.present)
-                throw Error(ExitCode::bad_input,
+            if (e.kind() == ErrorKind::bad_password && contents.mac.present)
+                throw Error(ErrorKind::bad_input,
                             std::string(e.what()) + ", although the MAC verified: the file is inconsistent");
             throw;
         }
@@ -131,7 +131,7 @@ Verification verify_file(pkcs12::Reader& reader) {
         }
         if (paired && key &&
             EVP_PKEY_eq(X509_get0_pubkey(contents.certificates[*paired].certificate.get()), key.get()) != 1)
-            throw Error(ExitCode::bad_input,
+            throw Error(ErrorKind::bad_input,
                         fmt::format("{} ({}) does not match its certificate {} (same localKeyID, different public "
                                     "key)",
                                     bag.where, describe_id(k.local_key_id, k.friendly_name),

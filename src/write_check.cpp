@@ -73,7 +73,7 @@ std::string wanted_text(CK_ATTRIBUTE_TYPE type, std::span<const std::uint8_t> wa
 }
 
 [[noreturn]] void fail(const WrittenObject& object, const std::string& what) {
-    throw Error(ExitCode::token, fmt::format("{}: {}", object.description, what));
+    throw Error(ErrorKind::token, fmt::format("{}: {}", object.description, what));
 }
 
 // The private key's public half against the file's key: RSA by its public components,

@@ -10,7 +10,7 @@
 namespace p11vault {
 
 // Exit codes of the command-line contract. Scripts depend on these numbers.
-enum class ExitCode : int {
+enum class ErrorKind : int {
     ok = 0,
     failure = 1,       // any other failure
     usage = 2,         // bad or missing option
@@ -27,11 +27,11 @@ enum class ExitCode : int {
 
 class Error : public std::runtime_error {
 public:
-    Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
-    ExitCode code() const noexcept { return code_; }
+    Error(ErrorKind code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    ErrorKind code() const noexcept { return code_; }
 
 private:
-    ExitCode code_;
+    ErrorKind code_;
 };
 
 }  // namespace p11vault

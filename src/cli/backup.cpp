@@ -53,16 +53,16 @@ struct BackupCommandOptions {
 // --out must name a file in a directory that exists: said before any secret is asked for
 // or the token touched, not after the work as a failure to create a temporary file.
 void check_out_path(const std::string& out) {
-    if (out.empty()) throw Error(ExitCode::usage, "--out needs a file name, e.g. --out ca.p12");
+    if (out.empty()) throw Error(ErrorKind::usage, "--out needs a file name, e.g. --out ca.p12");
     const std::string directory = directory_of(out);
     struct stat status {};
     if (::stat(directory.c_str(), &status) != 0)
-        throw Error(ExitCode::usage, fmt::format("--out {}: the directory {} does not exist ({}); create it first",
+        throw Error(ErrorKind::usage, fmt::format("--out {}: the directory {} does not exist ({}); create it first",
                                                  out, directory, std::strerror(errno)));
     if (!S_ISDIR(status.st_mode))
-        throw Error(ExitCode::usage, fmt::format("--out {}: {} is not a directory", out, directory));
+        throw Error(ErrorKind::usage, fmt::format("--out {}: {} is not a directory", out, directory));
     if (out.back() == '/' || (::stat(out.c_str(), &status) == 0 && S_ISDIR(status.st_mode)))
-        throw Error(ExitCode::usage, fmt::format("--out {} is a directory; give a file name in it, e.g. {}/ca.p12",
+        throw Error(ErrorKind::usage, fmt::format("--out {} is a directory; give a file name in it, e.g. {}/ca.p12",
                                                  out, out.back() == '/' ? out.substr(0, out.size() - 1) : out));
 }
 
@@ -85,20 +85,20 @@ void run(const BackupCommandOptions& o) {
     std::vector<escrow::OfficerCertificate> officers;
     if (!o.recipients.empty()) {
         if (o.password)
-            throw Error(ExitCode::usage, "--password and --recipient exclude each other: an escrowed backup is "
+            throw Error(ErrorKind::usage, "--password and --recipient exclude each other: an escrowed backup is "
                                          "opened by a recovery officer's key, not a password");
         officers = escrow::load_officer_certificates(o.recipients, o.recipient_allow_expired);
         if (o.recipient_threshold > officers.size())
-            throw Error(ExitCode::usage, fmt::format("--recipient-threshold {} is more than the {} --recipient "
+            throw Error(ErrorKind::usage, fmt::format("--recipient-threshold {} is more than the {} --recipient "
                                                      "certificate{} given",
                                                      o.recipient_threshold, officers.size(),
                                                      officers.size() == 1 ? "" : "s"));
     } else if (o.recipient_threshold != 1 || o.recipient_allow_expired) {
-        throw Error(ExitCode::usage, "--recipient-threshold and --recipient-allow-expired need --recipient");
+        throw Error(ErrorKind::usage, "--recipient-threshold and --recipient-allow-expired need --recipient");
     }
     // Refuse an existing target before asking for any secret.
     if (!o.force && ::access(o.out.c_str(), F_OK) == 0)
-        throw Error(ExitCode::refused, o.out + " exists; choose another --out or give --force to replace it");
+        throw Error(ErrorKind::refused, o.out + " exists; choose another --out or give --force to replace it");
 
     RunRecord record;
     record.command = "backup";

@@ -45,7 +45,7 @@ InputFile read_input_file(const FileInputOptions& file, const EscrowInputOptions
     std::vector<std::uint8_t> data = std::move(read.data);
     if (!read.escrowed) {
         if (escrow_options.given() || escrow_options.module || escrow_options.pin_source)
-            throw Error(ExitCode::usage, file.in + " is not an escrowed file: --recipient-key, --recipient-module, "
+            throw Error(ErrorKind::usage, file.in + " is not an escrowed file: --recipient-key, --recipient-module, "
                                                    "--recipient-pin and --escrow-share are for files backed up with "
                                                    "--recipient");
         input.password = read_secret(file.password, "password of " + file.in, "--password", Prompt::once);
@@ -54,7 +54,7 @@ InputFile read_input_file(const FileInputOptions& file, const EscrowInputOptions
         return input;
     }
     if (file.password)
-        throw Error(ExitCode::usage, file.in + " is escrowed to recovery officers and has no password: give "
+        throw Error(ErrorKind::usage, file.in + " is escrowed to recovery officers and has no password: give "
                                                "--recipient-key (or --escrow-share) instead of --password");
     input.escrow = describe_escrow(data, file.in);
     if (!escrow_options.given() && may_stay_closed) return input;

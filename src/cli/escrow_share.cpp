@@ -32,7 +32,7 @@ struct EscrowShareCommandOptions {
 void run(const EscrowShareCommandOptions& o) {
     // Refused before the officer's token is opened and their PIN asked for.
     if (::access(o.out.c_str(), F_OK) == 0)
-        throw Error(ExitCode::refused, o.out + " exists; choose another --out (a share file is never replaced)");
+        throw Error(ErrorKind::refused, o.out + " exists; choose another --out (a share file is never replaced)");
     RunRecord record;
     record.command = "escrow-share";
     record.file = o.in;

@@ -52,7 +52,7 @@ void add_side_options(CLI::App& command, TokenOptions& side, const std::string& 
 
 void run(const MigrateCommandOptions& o) {
     if (!token_selection_given(o.from) || !token_selection_given(o.to))
-        throw Error(ExitCode::usage, "name both tokens: --from-token/--from-token-label/--from-slot and "
+        throw Error(ErrorKind::usage, "name both tokens: --from-token/--from-token-label/--from-slot and "
                                      "--to-token/--to-token-label/--to-slot");
     BackupOptions backup;
     backup.selection.all = o.all;
@@ -82,7 +82,7 @@ void run(const MigrateCommandOptions& o) {
         std::shared_ptr<pkcs11::Module> to_module;
         if (from_path == to_path) {
             if (o.from.module_init.value_or("") != o.to.module_init.value_or(""))
-                throw Error(ExitCode::usage, "both tokens use " + from_path +
+                throw Error(ErrorKind::usage, "both tokens use " + from_path +
                                                  " with different init parameters, which one process cannot load; "
                                                  "use backup and restore instead");
             to_module = from_module;
@@ -92,7 +92,7 @@ void run(const MigrateCommandOptions& o) {
         OpenToken source = open_token(from_module, o.from, /*read_write=*/false, /*login=*/true);
         OpenToken target = open_token(to_module, o.to, /*read_write=*/true, /*login=*/true);
         if (source.module == target.module && source.slot == target.slot)
-            throw Error(ExitCode::usage, "the source and the target are the same token");
+            throw Error(ErrorKind::usage, "the source and the target are the same token");
         record.token = target.info;
         ProgressLine progress(o.dry_run ? "migrate (dry run)" : "migrate", o.quiet);
         MigrateResult result = run_migrate(*source.session, quirks_for(*source.session), *target.session,

@@ -52,7 +52,7 @@ void add_record_check_command(CLI::App& command) {
         // Exit 0 and "chain intact" only for a file without a single problem: a torn line
         // is not part of the chain, but an auditor must still see it.
         if (!check.problems.empty())
-            throw Error(ExitCode::bad_input,
+            throw Error(ErrorKind::bad_input,
                         fmt::format("{}: {} record{}, {} problem{} (listed above); the file is not intact", *file,
                                     check.records, check.records == 1 ? "" : "s", check.problems.size(),
                                     check.problems.size() == 1 ? "" : "s"));

@@ -95,7 +95,7 @@ void append_completed_run(RecordFile& file, const RunRecord& record) {
     try {
         print_warnings(file.append(library_record(record)));
     } catch (const Error& e) {
-        throw Error(ExitCode::failure, run_name(record.command) +
+        throw Error(ErrorKind::failure, run_name(record.command) +
                                            " completed; only its record could not be appended to " + file.path() +
                                            ": " + e.what());
     }
@@ -136,7 +136,7 @@ std::vector<std::uint8_t> parse_hex_id(const std::string& text) {
     for (char c : text) {
         if (c == ':' || c == ' ') continue;
         int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-        if (v < 0) throw Error(ExitCode::usage, "--id " + text + " is not hexadecimal (e.g. --id 01a2)");
+        if (v < 0) throw Error(ErrorKind::usage, "--id " + text + " is not hexadecimal (e.g. --id 01a2)");
         if (high < 0) {
             high = v;
         } else {
@@ -144,7 +144,7 @@ std::vector<std::uint8_t> parse_hex_id(const std::string& text) {
             high = -1;
         }
     }
-    if (high >= 0 || out.empty()) throw Error(ExitCode::usage, "--id " + text + " needs an even number of hex digits");
+    if (high >= 0 || out.empty()) throw Error(ErrorKind::usage, "--id " + text + " needs an even number of hex digits");
     return out;
 }
 

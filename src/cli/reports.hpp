@@ -91,7 +91,7 @@ void run_recorded(const std::optional<std::string>& record_path, RunRecord& reco
         body();
         record.succeeded = true;
     } catch (const Error& e) {
-        record.exit_code = static_cast<int>(e.code());
+        record.exit_code = static_cast<int>(e.kind());
         record.error = e.what();
         if (file) append_failed_run(*file, record);
         throw;

@@ -56,14 +56,14 @@ struct SplitOptions {
 class ShareDirectory {
 public:
     explicit ShareDirectory(const std::string& path) : path_(path) {
-        if (path.empty()) throw Error(ExitCode::usage, "--out-dir needs a directory");
+        if (path.empty()) throw Error(ErrorKind::usage, "--out-dir needs a directory");
         struct stat status {};
         if (::stat(path.c_str(), &status) == 0) {
-            if (!S_ISDIR(status.st_mode)) throw Error(ExitCode::usage, "--out-dir " + path + " is not a directory");
+            if (!S_ISDIR(status.st_mode)) throw Error(ErrorKind::usage, "--out-dir " + path + " is not a directory");
             return;
         }
         if (::mkdir(path.c_str(), 0700) != 0) {
-            throw Error(ExitCode::usage, fmt::format("--out-dir {}: cannot create it: {} (its parent directory "
+            throw Error(ErrorKind::usage, fmt::format("--out-dir {}: cannot create it: {} (its parent directory "
                                                      "must exist)",
                                                      path, std::strerror(errno)));
         }
@@ -85,26 +85,26 @@ private:
 
 void run_split(const SplitOptions& o) {
     if (o.generate == o.password.has_value())
-        throw Error(ExitCode::usage, "give either --password SRC (split an existing password) or --generate");
+        throw Error(ErrorKind::usage, "give either --password SRC (split an existing password) or --generate");
     // Validate the numbers before a secret exists in memory.
     if (o.threshold < 2 || o.threshold > o.shares || o.shares > 255)
-        throw Error(ExitCode::usage, "need 2 <= --threshold <= --shares <= 255");
+        throw Error(ErrorKind::usage, "need 2 <= --threshold <= --shares <= 255");
     ShareDirectory directory(o.out_dir);
     std::vector<std::string> paths;
     for (unsigned i = 1; i <= o.shares; ++i) {
         paths.push_back(fmt::format("{}/share-{}-of-{}.txt", o.out_dir, i, o.shares));
         if (::access(paths.back().c_str(), F_OK) == 0)
-            throw Error(ExitCode::refused, paths.back() + " exists; choose an empty --out-dir");
+            throw Error(ErrorKind::refused, paths.back() + " exists; choose an empty --out-dir");
         if (o.qr && ::access(png_path(paths.back()).c_str(), F_OK) == 0)
-            throw Error(ExitCode::refused, png_path(paths.back()) + " exists; choose an empty --out-dir");
+            throw Error(ErrorKind::refused, png_path(paths.back()) + " exists; choose an empty --out-dir");
         if (o.sheet && ::access(sibling_path(paths.back(), "." + *o.sheet).c_str(), F_OK) == 0)
-            throw Error(ExitCode::refused,
+            throw Error(ErrorKind::refused,
                         sibling_path(paths.back(), "." + *o.sheet) + " exists; choose an empty --out-dir");
     }
     if (o.qr && !share_printing_available())
-        throw Error(ExitCode::failure, "--qr needs the qrencode program: apt install qrencode, or leave out --qr");
+        throw Error(ErrorKind::failure, "--qr needs the qrencode program: apt install qrencode, or leave out --qr");
     if (o.sheet && !share_printing_available())
-        throw Error(ExitCode::failure, "--sheet needs the qrencode program: apt install qrencode, or leave out --sheet");
+        throw Error(ErrorKind::failure, "--sheet needs the qrencode program: apt install qrencode, or leave out --sheet");
     SecretBytes secret = o.generate ? generate_share_password()
                                     : read_secret(o.password, "password to split", "--password", Prompt::confirm);
     std::vector<PasswordShare> parts = split_password(secret, o.threshold, o.shares);
@@ -159,9 +159,9 @@ struct CombineOptions {
 
 void run_combine(const CombineOptions& o) {
     // The JSON document takes stdout, so the secret needs a file of its own.
-    if (o.json && !o.out) throw Error(ExitCode::usage, "combine --json needs --out FILE for the secret");
+    if (o.json && !o.out) throw Error(ErrorKind::usage, "combine --json needs --out FILE for the secret");
     if (!o.out && ::isatty(STDOUT_FILENO))
-        throw Error(ExitCode::usage, "refusing to print the secret on a terminal: give --out FILE or redirect stdout");
+        throw Error(ErrorKind::usage, "refusing to print the secret on a terminal: give --out FILE or redirect stdout");
     SecretBytes secret = combine_share_files(o.shares);
     if (o.out) {
         write_file_atomically(*o.out, secret.bytes(), Overwrite::refuse);

@@ -96,7 +96,7 @@ void print_verification(const std::string& file, const std::string& sha256, cons
 // the content was not checked.
 void report_closed_escrow(const VerifyCommandOptions& o, const InputFile& input) {
     if (token_selection_given(o.token) || o.drill)
-        throw Error(ExitCode::usage, o.file.in + " is escrowed: comparing it with a token or a drill needs its content "
+        throw Error(ErrorKind::usage, o.file.in + " is escrowed: comparing it with a token or a drill needs its content "
                                                  "(give --recipient-key or --escrow-share)");
     const std::string note = "the content was not opened: give --recipient-key (or --escrow-share) to check the keys "
                              "inside; only the envelope's structure was checked";
@@ -215,9 +215,9 @@ void run(const VerifyCommandOptions& o) {
                     for (const auto& line : *lines) verification.warnings.push_back(line);
         }
         print_warnings(verification.warnings);
-        if (!drill_ok) throw Error(ExitCode::bad_input, "the drill failed for at least one key (see above)");
+        if (!drill_ok) throw Error(ErrorKind::bad_input, "the drill failed for at least one key (see above)");
         if (comparison && !comparison->same())
-            throw Error(ExitCode::bad_input,
+            throw Error(ErrorKind::bad_input,
                         fmt::format("the file and the token differ ({} difference{}; see above)",
                                     comparison->differences(), comparison->differences() == 1 ? "" : "s"));
     });

@@ -13,7 +13,7 @@ namespace p11vault::der {
 namespace {
 
 [[noreturn]] void malformed(const std::string& what, const std::string& problem) {
-    throw Error(ExitCode::bad_input, fmt::format("{} is malformed: {}", what, problem));
+    throw Error(ErrorKind::bad_input, fmt::format("{} is malformed: {}", what, problem));
 }
 
 }  // namespace
@@ -110,11 +110,11 @@ Bytes encode_integer(std::uint64_t value) {
 
 Bytes encode_oid(const std::string& dotted) {
     ASN1_OBJECT* object = OBJ_txt2obj(dotted.c_str(), 1);
-    if (object == nullptr) throw Error(ExitCode::failure, "cannot encode OID " + dotted);
+    if (object == nullptr) throw Error(ErrorKind::failure, "cannot encode OID " + dotted);
     unsigned char* der = nullptr;
     const int length = i2d_ASN1_OBJECT(object, &der);
     ASN1_OBJECT_free(object);
-    if (length <= 0) throw Error(ExitCode::failure, "cannot encode OID " + dotted);
+    if (length <= 0) throw Error(ErrorKind::failure, "cannot encode OID " + dotted);
     Bytes out(der, der + length);
     OPENSSL_free(der);
     return out;

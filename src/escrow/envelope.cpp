@@ -51,7 +51,7 @@ const NamedOid* find_oid(const NamedOid (&table)[N], const std::string& oid) {
 
 void set_parameter(EVP_PKEY_CTX* context, const char* name, const char* value) {
     if (context == nullptr || EVP_PKEY_CTX_ctrl_str(context, name, value) <= 0)
-        ossl::fail(static_cast<int>(ExitCode::failure), fmt::format("setting {} to {} for a recipient", name, value));
+        ossl::fail(static_cast<int>(ErrorKind::failure), fmt::format("setting {} to {} for a recipient", name, value));
 }
 
 Bytes bytes_of(std::span<const std::uint8_t> span) { return Bytes(span.begin(), span.end()); }
@@ -79,19 +79,19 @@ bool is_sha256(const der::Element& element, const std::string& what) {
 // refused (the token is asked for exactly this mechanism).
 void check_oaep_parameters(const std::optional<der::Element>& parameters, const std::string& what) {
     const std::string problem = what + " uses RSAES-OAEP with other parameters than SHA-256 and MGF1-SHA-256";
-    if (!parameters || parameters->tag != der::kSequence) throw Error(ExitCode::bad_input, problem);
+    if (!parameters || parameters->tag != der::kSequence) throw Error(ErrorKind::bad_input, problem);
     der::Reader reader(parameters->content, what);
     der::Element hash, mask, label;
     if (!reader.next_if(der::context(0, true), hash) || !reader.next_if(der::context(1, true), mask))
-        throw Error(ExitCode::bad_input, problem);
-    if (reader.next_if(der::context(2, true), label)) throw Error(ExitCode::bad_input, what + " uses an OAEP label");
+        throw Error(ErrorKind::bad_input, problem);
+    if (reader.next_if(der::context(2, true), label)) throw Error(ErrorKind::bad_input, what + " uses an OAEP label");
     reader.expect_end();
     der::Reader hash_reader(hash.content, what);
-    if (!is_sha256(hash_reader.next(der::kSequence), what)) throw Error(ExitCode::bad_input, problem);
+    if (!is_sha256(hash_reader.next(der::kSequence), what)) throw Error(ErrorKind::bad_input, problem);
     der::Reader mask_reader(mask.content, what);
     Algorithm mgf = read_algorithm(mask_reader.next(der::kSequence), what);
     if (mgf.oid != kMgf1 || !mgf.parameters || !is_sha256(*mgf.parameters, what))
-        throw Error(ExitCode::bad_input, problem);
+        throw Error(ErrorKind::bad_input, problem);
 }
 
 // rid: IssuerAndSerialNumber, or [0] SubjectKeyIdentifier.
@@ -118,10 +118,10 @@ RecipientEntry read_key_transport(const der::Element& element, const std::string
     entry.id = read_recipient_id(reader);
     Algorithm algorithm = read_algorithm(reader.next(der::kSequence), what);
     if (algorithm.oid == kRsaEncryption)
-        throw Error(ExitCode::bad_input, what + " uses RSA PKCS#1 v1.5 key transport, which p11vault does not accept "
+        throw Error(ErrorKind::bad_input, what + " uses RSA PKCS#1 v1.5 key transport, which p11vault does not accept "
                                                 "(RSAES-OAEP only)");
     if (algorithm.oid != kRsaesOaep)
-        throw Error(ExitCode::bad_input, fmt::format("{} uses key transport algorithm {}, which p11vault does not "
+        throw Error(ErrorKind::bad_input, fmt::format("{} uses key transport algorithm {}, which p11vault does not "
                                                      "support",
                                                      what, algorithm.oid));
     check_oaep_parameters(algorithm.parameters, what);
@@ -140,12 +140,12 @@ void read_key_agreement(const der::Element& element, const std::string& what, st
     der::Reader originator(reader.next(der::context(0, true)).content, what);
     der::Element key;
     if (!originator.next_if(der::context(1, true), key))
-        throw Error(ExitCode::bad_input, what + ": the originator is not an ephemeral public key");
+        throw Error(ErrorKind::bad_input, what + ": the originator is not an ephemeral public key");
     der::Reader key_reader(key.content, what);
     key_reader.next(der::kSequence);  // id-ecPublicKey; the curve is the officer's
     der::Element point = key_reader.next(der::kBitString);
     if (point.content.size() < 2 || point.content[0] != 0)
-        throw Error(ExitCode::bad_input, what + ": the originator's public key is malformed");
+        throw Error(ErrorKind::bad_input, what + ": the originator's public key is malformed");
     common.originator_point = bytes_of(point.content.subspan(1));
     der::Element ukm;
     if (reader.next_if(der::context(1, true), ukm)) {
@@ -155,17 +155,17 @@ void read_key_agreement(const der::Element& element, const std::string& what, st
     Algorithm scheme = read_algorithm(reader.next(der::kSequence), what);
     const NamedOid* kdf = find_oid(kAgreementSchemes, scheme.oid);
     if (kdf == nullptr)
-        throw Error(ExitCode::bad_input, fmt::format("{} uses key agreement scheme {}; p11vault reads "
+        throw Error(ErrorKind::bad_input, fmt::format("{} uses key agreement scheme {}; p11vault reads "
                                                      "dhSinglePass-stdDH-sha256/384/512kdf-scheme",
                                                      what, scheme.oid));
     common.kdf_digest = kdf->name;
     common.algorithm = fmt::format("ECDH-stdDH-{}-KDF", kdf->name);
     if (!scheme.parameters || scheme.parameters->tag != der::kSequence)
-        throw Error(ExitCode::bad_input, what + ": the key agreement names no key-wrap algorithm");
+        throw Error(ErrorKind::bad_input, what + ": the key agreement names no key-wrap algorithm");
     Algorithm wrap = read_algorithm(*scheme.parameters, what);
     const NamedOid* wrap_entry = find_oid(kWrapAlgorithms, wrap.oid);
     if (wrap_entry == nullptr)
-        throw Error(ExitCode::bad_input, fmt::format("{} uses key-wrap algorithm {}; p11vault reads AES key wrap",
+        throw Error(ErrorKind::bad_input, fmt::format("{} uses key-wrap algorithm {}; p11vault reads AES key wrap",
                                                      what, wrap.oid));
     common.wrap_algorithm = bytes_of(scheme.parameters->encoding);
     common.wrap_key_length = wrap_entry->size;
@@ -207,17 +207,17 @@ Bytes name_der(const X509_NAME* name) {
 
 Bytes seal(std::span<const std::uint8_t> content, const std::vector<X509*>& officers) {
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), "AES-256-GCM", nullptr));
-    if (!cipher) ossl::fail(static_cast<int>(ExitCode::failure), "AES-256-GCM");
+    if (!cipher) ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM");
     Cms cms(CMS_AuthEnvelopedData_create_ex(cipher.get(), ossl::libctx_modern(), nullptr));
-    if (!cms) ossl::fail(static_cast<int>(ExitCode::failure), "creating the CMS AuthEnvelopedData");
+    if (!cms) ossl::fail(static_cast<int>(ErrorKind::failure), "creating the CMS AuthEnvelopedData");
     // The content goes in the file (CMS_encrypt does the same; a new structure is detached).
-    if (CMS_set_detached(cms.get(), 0) != 1) ossl::fail(static_cast<int>(ExitCode::failure), "CMS_set_detached");
+    if (CMS_set_detached(cms.get(), 0) != 1) ossl::fail(static_cast<int>(ErrorKind::failure), "CMS_set_detached");
     for (X509* officer : officers) {
         // CMS_KEY_PARAM: the recipient's key context is made now, so that the scheme's
         // parameters can be set before CMS_final encrypts the CEK to it.
         CMS_RecipientInfo* recipient = CMS_add1_recipient_cert(cms.get(), officer, CMS_KEY_PARAM);
         if (recipient == nullptr)
-            ossl::fail(static_cast<int>(ExitCode::bad_input),
+            ossl::fail(static_cast<int>(ErrorKind::bad_input),
                        "adding recipient " + ossl::name_text(X509_get_subject_name(officer)));
         EVP_PKEY_CTX* context = CMS_RecipientInfo_get0_pkey_ctx(recipient);
         if (CMS_RecipientInfo_type(recipient) == CMS_RECIPINFO_TRANS) {
@@ -228,16 +228,16 @@ Bytes seal(std::span<const std::uint8_t> content, const std::vector<X509*>& offi
             // OpenSSL's default KDF digest for ECDH in CMS is SHA-1.
             set_parameter(context, "ecdh_kdf_md", "sha256");
         } else {
-            throw Error(ExitCode::bad_input, "recipient " + ossl::name_text(X509_get_subject_name(officer)) +
+            throw Error(ErrorKind::bad_input, "recipient " + ossl::name_text(X509_get_subject_name(officer)) +
                                                  " has a key that is neither RSA nor EC");
         }
     }
     ossl::Bio in(BIO_new_mem_buf(content.data(), static_cast<int>(content.size())));
     if (!in || CMS_final(cms.get(), in.get(), nullptr, CMS_BINARY) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "encrypting the escrow envelope");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "encrypting the escrow envelope");
     unsigned char* der = nullptr;
     const int length = i2d_CMS_ContentInfo(cms.get(), &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ExitCode::failure), "encoding the escrow envelope");
+    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::failure), "encoding the escrow envelope");
     Bytes out(der, der + length);
     OPENSSL_free(der);
     return out;
@@ -280,7 +280,7 @@ Envelope parse_envelope(std::span<const std::uint8_t> data, const std::string& w
     der::Reader content_info(outer.next(der::kSequence).content, what);
     outer.expect_end();
     if (der::oid_text(content_info.next(der::kOid)) != kAuthEnvelopedData)
-        throw Error(ExitCode::bad_input, what + " is not a CMS AuthEnvelopedData");
+        throw Error(ErrorKind::bad_input, what + " is not a CMS AuthEnvelopedData");
     der::Reader explicit_content(content_info.next(der::context(0, true)).content, what);
     content_info.expect_end();
     der::Reader body(explicit_content.next(der::kSequence).content, what);
@@ -288,7 +288,7 @@ Envelope parse_envelope(std::span<const std::uint8_t> data, const std::string& w
 
     Envelope envelope;
     if (der::small_integer(body.next(der::kInteger), what) != 0)
-        throw Error(ExitCode::bad_input, what + ": AuthEnvelopedData version is not 0");
+        throw Error(ErrorKind::bad_input, what + ": AuthEnvelopedData version is not 0");
     der::Element ignored;
     body.next_if(der::context(0, true), ignored);  // originatorInfo: certificates p11vault does not need
     der::Reader infos(body.next(der::kSet).content, what);
@@ -300,29 +300,29 @@ Envelope parse_envelope(std::span<const std::uint8_t> data, const std::string& w
         if (info.tag == der::kSequence) envelope.recipients.push_back(read_key_transport(info, where));
         else if (info.tag == der::context(1, true)) read_key_agreement(info, where, envelope.recipients);
         else
-            throw Error(ExitCode::bad_input, where + " is neither key transport nor key agreement (a password or "
+            throw Error(ErrorKind::bad_input, where + " is neither key transport nor key agreement (a password or "
                                                      "KEK recipient, which p11vault does not open)");
     }
-    if (envelope.recipients.empty()) throw Error(ExitCode::bad_input, what + " has no recipient");
+    if (envelope.recipients.empty()) throw Error(ErrorKind::bad_input, what + " has no recipient");
 
     der::Reader encrypted(body.next(der::kSequence).content, what);
     encrypted.next(der::kOid);  // the content type: the PKCS#12 or share inside is checked when read
     Algorithm cipher = read_algorithm(encrypted.next(der::kSequence), what);
     const NamedOid* content_algorithm = find_oid(kContentAlgorithms, cipher.oid);
     if (content_algorithm == nullptr)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     fmt::format("{}: content encryption {} is not AES-GCM", what, cipher.oid));
     envelope.content_algorithm = content_algorithm->name;
     envelope.key_length = content_algorithm->size;
     if (!cipher.parameters || cipher.parameters->tag != der::kSequence)
-        throw Error(ExitCode::bad_input, what + ": AES-GCM without its parameters");
+        throw Error(ErrorKind::bad_input, what + ": AES-GCM without its parameters");
     der::Reader gcm(cipher.parameters->content, what);
     envelope.nonce = bytes_of(gcm.next(der::kOctetString).content);
     std::size_t tag_length = 12;
     if (!gcm.empty()) tag_length = der::small_integer(gcm.next(der::kInteger), what);
     gcm.expect_end();
     if (envelope.nonce.empty() || envelope.nonce.size() > 64 || tag_length < 12 || tag_length > 16)
-        throw Error(ExitCode::bad_input, what + ": AES-GCM parameters out of range");
+        throw Error(ErrorKind::bad_input, what + ": AES-GCM parameters out of range");
     der::Element content;
     if (encrypted.next_if(der::context(0, false), content)) {
         envelope.ciphertext = bytes_of(content.content);
@@ -333,7 +333,7 @@ Envelope parse_envelope(std::span<const std::uint8_t> data, const std::string& w
             envelope.ciphertext.insert(envelope.ciphertext.end(), piece.begin(), piece.end());
         }
     } else {
-        throw Error(ExitCode::bad_input, what + " holds no encrypted content (detached content is not supported)");
+        throw Error(ErrorKind::bad_input, what + " holds no encrypted content (detached content is not supported)");
     }
     encrypted.expect_end();
     der::Element attributes;
@@ -345,7 +345,7 @@ Envelope parse_envelope(std::span<const std::uint8_t> data, const std::string& w
     body.next_if(der::context(2, true), ignored);
     body.expect_end();
     if (envelope.tag.size() != tag_length)
-        throw Error(ExitCode::bad_input, what + ": the authentication tag has the wrong length");
+        throw Error(ErrorKind::bad_input, what + ": the authentication tag has the wrong length");
     return envelope;
 }
 
@@ -353,24 +353,24 @@ std::optional<SecretBytes> open_content(const Envelope& envelope, const SecretBy
     if (cek.size() != envelope.key_length) return std::nullopt;
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx_modern(), envelope.content_algorithm.c_str(), nullptr));
     ossl::CipherCtx context(EVP_CIPHER_CTX_new());
-    if (!cipher || !context) ossl::fail(static_cast<int>(ExitCode::failure), envelope.content_algorithm);
+    if (!cipher || !context) ossl::fail(static_cast<int>(ErrorKind::failure), envelope.content_algorithm);
     int nonce_length = static_cast<int>(envelope.nonce.size());
     if (EVP_DecryptInit_ex2(context.get(), cipher.get(), nullptr, nullptr, nullptr) != 1 ||
         EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_IVLEN, nonce_length, nullptr) != 1 ||
         EVP_DecryptInit_ex2(context.get(), nullptr, cek.data(), envelope.nonce.data(), nullptr) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "starting " + envelope.content_algorithm);
+        ossl::fail(static_cast<int>(ErrorKind::failure), "starting " + envelope.content_algorithm);
     int length = 0;
     if (!envelope.aad.empty() &&
         EVP_DecryptUpdate(context.get(), nullptr, &length, envelope.aad.data(), static_cast<int>(envelope.aad.size())) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "authenticating the attributes");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "authenticating the attributes");
     SecretBytes plain(envelope.ciphertext.size() + 16);
     int written = 0;
     if (EVP_DecryptUpdate(context.get(), plain.data(), &written, envelope.ciphertext.data(),
                           static_cast<int>(envelope.ciphertext.size())) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "decrypting the content");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "decrypting the content");
     Bytes tag = envelope.tag;
     if (EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag.size()), tag.data()) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "setting the GCM tag");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "setting the GCM tag");
     int final_length = 0;
     if (EVP_DecryptFinal_ex(context.get(), plain.data() + written, &final_length) != 1) {
         ossl::last_error();
@@ -399,7 +399,7 @@ std::optional<SecretBytes> unwrap_agreed_key(const RecipientEntry& recipient, co
 
     ossl::Kdf kdf(EVP_KDF_fetch(ossl::libctx_modern(), "X963KDF", nullptr));
     ossl::KdfCtx kdf_context(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-    if (!kdf_context) ossl::fail(static_cast<int>(ExitCode::failure), "X9.63 KDF");
+    if (!kdf_context) ossl::fail(static_cast<int>(ErrorKind::failure), "X9.63 KDF");
     std::string digest = recipient.kdf_digest;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
@@ -409,7 +409,7 @@ std::optional<SecretBytes> unwrap_agreed_key(const RecipientEntry& recipient, co
         OSSL_PARAM_construct_end()};
     SecretBytes kek(recipient.wrap_key_length);
     if (EVP_KDF_derive(kdf_context.get(), kek.data(), kek.size(), params) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "X9.63 KDF");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "X9.63 KDF");
 
     const char* wrap_name = kek.size() == 16 ? "AES-128-WRAP" : kek.size() == 24 ? "AES-192-WRAP" : "AES-256-WRAP";
     ossl::Cipher wrap(EVP_CIPHER_fetch(ossl::libctx_modern(), wrap_name, nullptr));
@@ -417,7 +417,7 @@ std::optional<SecretBytes> unwrap_agreed_key(const RecipientEntry& recipient, co
     if (!wrap || !context || recipient.encrypted_key.size() < 24 || recipient.encrypted_key.size() > 1024)
         return std::nullopt;
     if (EVP_DecryptInit_ex2(context.get(), wrap.get(), kek.data(), nullptr, nullptr) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), wrap_name);
+        ossl::fail(static_cast<int>(ErrorKind::failure), wrap_name);
     SecretBytes cek(recipient.encrypted_key.size());
     int written = 0, final_length = 0;
     if (EVP_DecryptUpdate(context.get(), cek.data(), &written, recipient.encrypted_key.data(),
@@ -436,7 +436,7 @@ std::optional<SecretBytes> oaep_sha256_decode(const SecretBytes& encoded, std::s
     SecretBytes padded(modulus_bytes);
     std::memcpy(padded.data() + (modulus_bytes - encoded.size()), encoded.data(), encoded.size());
     ossl::Md sha256(EVP_MD_fetch(ossl::libctx_modern(), "SHA256", nullptr));
-    if (!sha256) ossl::fail(static_cast<int>(ExitCode::failure), "SHA-256");
+    if (!sha256) ossl::fail(static_cast<int>(ErrorKind::failure), "SHA-256");
     SecretBytes out(modulus_bytes);
     // OpenSSL 3.0 has no provider-based OAEP decoding without the private key; this
     // function (deprecated, not removed) is the one its own RSA decryption uses, in

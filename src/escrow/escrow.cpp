@@ -44,7 +44,7 @@ std::string recipient_name(const RecipientEntry& entry, const X509* cert) {
 
 std::string read_share_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ExitCode::usage, "cannot read --escrow-share file " + path);
+    if (!in) throw Error(ErrorKind::usage, "cannot read --escrow-share file " + path);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
@@ -73,7 +73,7 @@ void note_raw_rsa(const OfficerKey& key, std::vector<std::string>& warnings) {
 }
 
 [[noreturn]] void not_a_recipient(const OfficerKey& key, const std::string& what) {
-    throw Error(ExitCode::bad_password,
+    throw Error(ErrorKind::bad_password,
                 fmt::format("{} does not open {}: it is not one of the file's recovery officers (see p11vault verify "
                             "--in FILE for the list)",
                             key.name(), what));
@@ -89,7 +89,7 @@ FileKind detect(std::span<const std::uint8_t> data) {
 
 std::vector<std::uint8_t> make_escrow_file(std::span<const std::uint8_t> pkcs12,
                                            const std::vector<OfficerCertificate>& officers, unsigned threshold) {
-    if (officers.empty()) throw Error(ExitCode::usage, "no --recipient certificate given");
+    if (officers.empty()) throw Error(ErrorKind::usage, "no --recipient certificate given");
     if (threshold <= 1) {
         std::vector<X509*> certs;
         for (const auto& officer : officers) certs.push_back(officer.cert.get());
@@ -115,7 +115,7 @@ EscrowSummary describe(std::span<const std::uint8_t> data, const std::string& wh
     for (std::size_t i = 0; i < file.officers.size(); ++i) {
         Envelope envelope = parse_envelope(file.share_envelopes[i], fmt::format("{}, share envelope {}", what, i + 1));
         if (envelope.recipients.size() != 1 || !envelope.recipients.front().id.matches(file.officers[i].get()))
-            throw Error(ExitCode::bad_input,
+            throw Error(ErrorKind::bad_input,
                         fmt::format("{}: share envelope {} is not for officer certificate {}", what, i + 1, i + 1));
         RecipientSummary recipient = summary_of(envelope.recipients.front());
         X509* cert = file.officers[i].get();
@@ -134,14 +134,14 @@ OpenedEscrow open_escrow_file(std::span<const std::uint8_t> data, const std::str
                               const std::vector<OfficerKeySpec>& officer_keys,
                               const std::vector<std::string>& share_files) {
     if (officer_keys.empty() && share_files.empty())
-        throw Error(ExitCode::usage, what + " is escrowed to recovery officers: give --recipient-key URI (or, for an "
+        throw Error(ErrorKind::usage, what + " is escrowed to recovery officers: give --recipient-key URI (or, for an "
                                             "M-of-N file, --escrow-share FILE)");
     OpenedEscrow result;
     if (looks_like_envelope(data)) {
         if (!share_files.empty())
-            throw Error(ExitCode::usage, what + " is a 1-of-N escrow file: --escrow-share is for M-of-N files");
+            throw Error(ErrorKind::usage, what + " is a 1-of-N escrow file: --escrow-share is for M-of-N files");
         if (officer_keys.size() > 1)
-            throw Error(ExitCode::usage, what + " is a 1-of-N escrow file: one --recipient-key opens it");
+            throw Error(ErrorKind::usage, what + " is a 1-of-N escrow file: one --recipient-key opens it");
         Envelope envelope = parse_envelope(data, what);
         OfficerKey key(officer_keys.front());
         std::optional<OfficerKey::Opened> opened = key.open(envelope, what);
@@ -161,11 +161,11 @@ OpenedEscrow open_escrow_file(std::span<const std::uint8_t> data, const std::str
         shares::Share share = shares::parse_share(copy, source);
         secure_wipe(copy.data(), copy.size());
         if (share.count != file.officers.size() || share.threshold != file.threshold)
-            throw Error(ExitCode::bad_input, fmt::format("{} is a share of a {}-of-{} set, not of {} ({}-of-{})", source,
+            throw Error(ErrorKind::bad_input, fmt::format("{} is a share of a {}-of-{} set, not of {} ({}-of-{})", source,
                                                          share.threshold, share.count, what, file.threshold,
                                                          file.officers.size()));
         if (!numbers.insert(share.number).second)
-            throw Error(ExitCode::usage, fmt::format("{} is share {} again: each officer counts once", source,
+            throw Error(ErrorKind::usage, fmt::format("{} is share {} again: each officer counts once", source,
                                                      share.number));
         result.opened_by.push_back(certificate_sha256_hex(file.officers[share.number - 1].get()));
         parts.push_back(std::move(share));
@@ -185,7 +185,7 @@ OpenedEscrow open_escrow_file(std::span<const std::uint8_t> data, const std::str
         add_share(secret, path);
     }
     if (parts.size() < file.threshold)
-        throw Error(ExitCode::bad_password,
+        throw Error(ErrorKind::bad_password,
                     fmt::format("{} needs {} of its {} recovery officers; {} opened {} (add --recipient-key or "
                                 "--escrow-share for more officers)",
                                 what, file.threshold, file.officers.size(), parts.size(),
@@ -197,7 +197,7 @@ OpenedEscrow open_escrow_file(std::span<const std::uint8_t> data, const std::str
 
 ExtractedShare extract_share(std::span<const std::uint8_t> data, const std::string& what, const OfficerKeySpec& spec) {
     if (!looks_like_threshold(data))
-        throw Error(ExitCode::usage, what + " is not an M-of-N escrow file: escrow-share is for those; a 1-of-N file "
+        throw Error(ErrorKind::usage, what + " is not an M-of-N escrow file: escrow-share is for those; a 1-of-N file "
                                             "opens with restore --recipient-key alone");
     ThresholdFile file = parse_threshold_file(data, what);
     OfficerKey key(spec);
@@ -210,7 +210,7 @@ ExtractedShare extract_share(std::span<const std::uint8_t> data, const std::stri
     secure_wipe(copy.data(), copy.size());
     if (parsed.number != share->officer + 1 || parsed.count != file.officers.size() ||
         parsed.threshold != file.threshold)
-        throw Error(ExitCode::bad_input, what + ": the share in officer envelope " +
+        throw Error(ErrorKind::bad_input, what + ": the share in officer envelope " +
                                              std::to_string(share->officer + 1) + " does not belong there");
     ExtractedShare out;
     out.text = std::move(share->text);

@@ -64,9 +64,9 @@ OfficerKey::OfficerKey(const OfficerKeySpec& spec) {
     std::vector<CK_OBJECT_HANDLE> found = session.find(match, 16);
     const std::string token_name = fmt::format("token \"{}\"", token_.info.label);
     if (found.empty())
-        throw Error(ExitCode::usage, fmt::format("--recipient-key {}: no private key on {} matches", spec.uri, token_name));
+        throw Error(ErrorKind::usage, fmt::format("--recipient-key {}: no private key on {} matches", spec.uri, token_name));
     if (found.size() > 1)
-        throw Error(ExitCode::usage, fmt::format("--recipient-key {}: {} private keys on {} match; name the officer's "
+        throw Error(ErrorKind::usage, fmt::format("--recipient-key {}: {} private keys on {} match; name the officer's "
                                                  "key with object= or id=",
                                                  spec.uri, found.size(), token_name));
     key_ = found.front();
@@ -75,7 +75,7 @@ OfficerKey::OfficerKey(const OfficerKeySpec& spec) {
     key_type_ = values.ulong(CKA_KEY_TYPE).value_or(CK_UNAVAILABLE_INFORMATION);
     const std::string label = values.text(CKA_LABEL).value_or("");
     if (key_type_ != CKK_RSA && key_type_ != CKK_EC)
-        throw Error(ExitCode::usage, fmt::format("--recipient-key {}: the key \"{}\" on {} is neither RSA nor EC",
+        throw Error(ErrorKind::usage, fmt::format("--recipient-key {}: the key \"{}\" on {} is neither RSA nor EC",
                                                  spec.uri, label, token_name));
     // The certificate with the key's CKA_ID says which recipient the key is.
     if (const pkcs11::Bytes* id = values.bytes(CKA_ID); id != nullptr && !id->empty()) {
@@ -140,7 +140,7 @@ std::optional<SecretBytes> OfficerKey::recover_cek(const RecipientEntry& recipie
             encoded = session.decrypt(pkcs11::Mechanism(CKM_RSA_X_509), key_, recipient.encrypted_key);
         } catch (const pkcs11::Pkcs11Error& e) {
             if (is_not_this_key(e.rv())) return std::nullopt;
-            throw Error(e.code(), std::string(e.what()) + "; the officer's token refused RSA-OAEP with SHA-256 "
+            throw Error(e.kind(), std::string(e.what()) + "; the officer's token refused RSA-OAEP with SHA-256 "
                                                           "as well, so it cannot open this file");
         }
         return oaep_sha256_decode(encoded, recipient.encrypted_key.size());
@@ -169,7 +169,7 @@ std::optional<SecretBytes> OfficerKey::recover_cek(const RecipientEntry& recipie
     pkcs11::ScopedObject secret(session, derived);
     std::optional<SecretBytes> shared = session.get_secret(secret.get(), CKA_VALUE);
     if (!shared)
-        throw Error(ExitCode::token, "the officer's token agreed a key (C_DeriveKey CKM_ECDH1_DERIVE) but does not "
+        throw Error(ErrorKind::token, "the officer's token agreed a key (C_DeriveKey CKM_ECDH1_DERIVE) but does not "
                                      "show its value to p11vault, which needs it for the CMS key derivation");
     return unwrap_agreed_key(recipient, *shared);
 }
@@ -186,7 +186,7 @@ std::optional<OfficerKey::Opened> OfficerKey::open(const Envelope& envelope, con
         std::optional<SecretBytes> content = open_content(envelope, *cek);
         if (content) return Opened{std::move(*content), i};
         if (named)
-            throw Error(ExitCode::bad_input,
+            throw Error(ErrorKind::bad_input,
                         fmt::format("{}: {} recovered the content-encryption key, but the content does not "
                                     "authenticate under it: the file was altered",
                                     what, name_));

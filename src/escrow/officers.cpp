@@ -15,7 +15,7 @@ namespace {
 
 ossl::Cert read_certificate(const std::string& path) {
     ossl::Bio bio(BIO_new_file(path.c_str(), "rb"));
-    if (!bio) throw Error(ExitCode::bad_input, "cannot open --recipient file " + path);
+    if (!bio) throw Error(ErrorKind::bad_input, "cannot open --recipient file " + path);
     ossl::Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!cert) {
         ossl::last_error();
@@ -24,7 +24,7 @@ ossl::Cert read_certificate(const std::string& path) {
     }
     if (!cert) {
         ossl::last_error();
-        throw Error(ExitCode::bad_input, "--recipient file " + path + " holds no certificate (PEM or DER)");
+        throw Error(ErrorKind::bad_input, "--recipient file " + path + " holds no certificate (PEM or DER)");
     }
     return cert;
 }
@@ -58,23 +58,23 @@ std::vector<OfficerCertificate> load_officer_certificates(const std::vector<std:
         const std::string name = fmt::format("recipient {} ({})", officer.subject, path);
         officer.key_type = officer_key_type(cert);
         if (officer.key_type.empty())
-            throw Error(ExitCode::bad_input, name + " has a key p11vault cannot encrypt to: recovery officers need "
+            throw Error(ErrorKind::bad_input, name + " has a key p11vault cannot encrypt to: recovery officers need "
                                                     "RSA (2048 bits or more) or EC P-256, P-384 or P-521");
         const bool rsa = officer.key_type.rfind("RSA", 0) == 0;
         const std::uint32_t usage = X509_get_key_usage(cert);  // UINT32_MAX: no keyUsage extension
         if (usage != UINT32_MAX && (usage & (rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT)) == 0)
-            throw Error(ExitCode::refused,
+            throw Error(ErrorKind::refused,
                         fmt::format("{}: its key usage does not allow {}; a recovery officer's certificate needs it",
                                     name, rsa ? "keyEncipherment" : "keyAgreement"));
         if (!allow_expired) {
             if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
-                throw Error(ExitCode::refused, name + " has expired (--recipient-allow-expired uses it anyway)");
+                throw Error(ErrorKind::refused, name + " has expired (--recipient-allow-expired uses it anyway)");
             if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0)
-                throw Error(ExitCode::refused, name + " is not valid yet (--recipient-allow-expired uses it anyway)");
+                throw Error(ErrorKind::refused, name + " is not valid yet (--recipient-allow-expired uses it anyway)");
         }
         for (const auto& other : out)
             if (other.sha256 == officer.sha256)
-                throw Error(ExitCode::usage, fmt::format("{} is given twice ({} and {})", name, other.source, path));
+                throw Error(ErrorKind::usage, fmt::format("{} is given twice ({} and {})", name, other.source, path));
         out.push_back(std::move(officer));
     }
     return out;

@@ -39,7 +39,7 @@ bool looks_like_threshold(std::span<const std::uint8_t> data) {
 der::Bytes make_threshold_file(std::span<const std::uint8_t> content, const std::vector<OfficerCertificate>& officers,
                                unsigned threshold) {
     if (threshold < 2 || threshold > officers.size() || officers.size() > 255)
-        throw Error(ExitCode::usage, fmt::format("--recipient-threshold {} needs between {} and 255 --recipient "
+        throw Error(ErrorKind::usage, fmt::format("--recipient-threshold {} needs between {} and 255 --recipient "
                                                  "certificates (there are {})",
                                                  threshold, threshold < 2 ? 2 : threshold, officers.size()));
     SecretBytes key(32);
@@ -70,16 +70,16 @@ der::Bytes make_threshold_file(std::span<const std::uint8_t> content, const std:
     if (!cipher || !context ||
         EVP_EncryptInit_ex2(context.get(), cipher.get(), key.data(), nonce.data(), nullptr) != 1 ||
         EVP_EncryptUpdate(context.get(), nullptr, &length, header.data(), static_cast<int>(header.size())) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "AES-256-GCM");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM");
     der::Bytes ciphertext(content.size() + 16);
     int written = 0, final_length = 0;
     if (EVP_EncryptUpdate(context.get(), ciphertext.data(), &written, content.data(), static_cast<int>(content.size())) != 1 ||
         EVP_EncryptFinal_ex(context.get(), ciphertext.data() + written, &final_length) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "AES-256-GCM");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM");
     ciphertext.resize(static_cast<std::size_t>(written + final_length));
     der::Bytes tag(kTagLength);
     if (EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag.size()), tag.data()) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "AES-256-GCM tag");
+        ossl::fail(static_cast<int>(ErrorKind::failure), "AES-256-GCM tag");
     der::Bytes payload = der::encode(
         der::kSequence, der::concat({der::encode_oid(kAes256Gcm), der::encode(der::kOctetString, nonce),
                                      der::encode(der::kOctetString, ciphertext), der::encode(der::kOctetString, tag)}));
@@ -94,11 +94,11 @@ ThresholdFile parse_threshold_file(std::span<const std::uint8_t> data, const std
     const std::uint8_t* header_begin = whole.content.data();
     der::Element magic = body.next(der::kUtf8String);
     if (!std::equal(magic.content.begin(), magic.content.end(), magic_bytes().begin(), magic_bytes().end()))
-        throw Error(ExitCode::bad_input, what + " is not a p11vault threshold escrow file");
+        throw Error(ErrorKind::bad_input, what + " is not a p11vault threshold escrow file");
     ThresholdFile file;
     file.version = static_cast<unsigned>(der::small_integer(body.next(der::kInteger), what));
     if (file.version != kThresholdVersion)
-        throw Error(ExitCode::bad_input, fmt::format("{} is a threshold escrow file of format version {}; this "
+        throw Error(ErrorKind::bad_input, fmt::format("{} is a threshold escrow file of format version {}; this "
                                                      "p11vault reads version {}",
                                                      what, file.version, kThresholdVersion));
     const std::uint64_t threshold = der::small_integer(body.next(der::kInteger), what);
@@ -109,7 +109,7 @@ ThresholdFile parse_threshold_file(std::span<const std::uint8_t> data, const std
         ossl::Cert cert(d2i_X509(nullptr, &p, static_cast<long>(element.encoding.size())));
         if (!cert) {
             ossl::last_error();
-            throw Error(ExitCode::bad_input, fmt::format("{}: officer certificate {} does not decode", what,
+            throw Error(ErrorKind::bad_input, fmt::format("{}: officer certificate {} does not decode", what,
                                                          file.officers.size() + 1));
         }
         file.officers.push_back(std::move(cert));
@@ -123,19 +123,19 @@ ThresholdFile parse_threshold_file(std::span<const std::uint8_t> data, const std
 
     const std::size_t count = file.officers.size();
     if (count != file.share_envelopes.size() || count < 2 || count > 255 || threshold < 2 || threshold > count)
-        throw Error(ExitCode::bad_input, fmt::format("{}: threshold {} of {} officers and {} share envelopes do not "
+        throw Error(ErrorKind::bad_input, fmt::format("{}: threshold {} of {} officers and {} share envelopes do not "
                                                      "fit together",
                                                      what, threshold, count, file.share_envelopes.size()));
     file.threshold = static_cast<unsigned>(threshold);
     der::Reader fields(payload.content, what);
     if (der::oid_text(fields.next(der::kOid)) != kAes256Gcm)
-        throw Error(ExitCode::bad_input, what + ": the payload is not encrypted with AES-256-GCM");
+        throw Error(ErrorKind::bad_input, what + ": the payload is not encrypted with AES-256-GCM");
     file.nonce = bytes_of(fields.next(der::kOctetString).content);
     file.ciphertext = bytes_of(fields.next(der::kOctetString).content);
     file.tag = bytes_of(fields.next(der::kOctetString).content);
     fields.expect_end();
     if (file.nonce.size() != kNonceLength || file.tag.size() != kTagLength)
-        throw Error(ExitCode::bad_input, what + ": the payload's nonce or tag has the wrong length");
+        throw Error(ErrorKind::bad_input, what + ": the payload's nonce or tag has the wrong length");
     return file;
 }
 
@@ -149,7 +149,7 @@ SecretBytes open_threshold_payload(const ThresholdFile& file, const SecretBytes&
     envelope.tag = file.tag;
     std::optional<SecretBytes> content = open_content(envelope, key);
     if (!content)
-        throw Error(ExitCode::bad_input, what + ": the content does not authenticate under the key the shares "
+        throw Error(ErrorKind::bad_input, what + ": the content does not authenticate under the key the shares "
                                                 "recovered: the file was altered, or the shares are of another file");
     return std::move(*content);
 }

@@ -14,7 +14,7 @@ namespace p11vault::pkcs12 {
 
 [[noreturn]] inline void malformed(const std::string& what) {
     ossl::last_error();  // drop OpenSSL's queue; our message says what matters
-    throw Error(ExitCode::bad_input, "not a valid PKCS#12 file: " + what);
+    throw Error(ErrorKind::bad_input, "not a valid PKCS#12 file: " + what);
 }
 
 // One TLV header at p (advanced past it); malformed(what) when there is none.

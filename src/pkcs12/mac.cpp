@@ -17,7 +17,7 @@ namespace p11vault::pkcs12 {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ExitCode::bad_input);
+constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 bool equal_digest(const Bytes& computed, const ASN1_OCTET_STRING* expected) {
     return static_cast<std::size_t>(ASN1_STRING_length(expected)) == computed.size() &&
@@ -40,17 +40,17 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
     ossl::Algor scheme(d2i_X509_ALGOR(nullptr, &p, end - p));
     if (!kdf || !scheme) malformed("PBMAC1 parameters");
     if (OBJ_obj2nid(kdf->algorithm) != NID_id_pbkdf2)
-        throw Error(ExitCode::bad_input, "PBMAC1 with unsupported key derivation " + ossl::oid_text(kdf->algorithm));
+        throw Error(ErrorKind::bad_input, "PBMAC1 with unsupported key derivation " + ossl::oid_text(kdf->algorithm));
     ossl::Pbkdf2Param params(static_cast<PBKDF2PARAM*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), kdf->parameter)));
     if (!params || params->salt == nullptr || params->salt->type != V_ASN1_OCTET_STRING || params->iter == nullptr)
         malformed("PBMAC1 PBKDF2 parameters");
     if (params->keylength == nullptr)
-        throw Error(ExitCode::bad_input, "PBMAC1 without the mandatory PBKDF2 keyLength (RFC 9579); refusing the file");
+        throw Error(ErrorKind::bad_input, "PBMAC1 without the mandatory PBKDF2 keyLength (RFC 9579); refusing the file");
     const char* prf = hmac_or_sha_digest_name(params->prf ? OBJ_obj2nid(params->prf->algorithm) : NID_hmacWithSHA1);
     const char* digest = hmac_or_sha_digest_name(OBJ_obj2nid(scheme->algorithm));
     if (prf == nullptr || digest == nullptr)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     fmt::format("PBMAC1 with an unsupported {} {} (supported: HMAC with {})",
                                 prf == nullptr ? "PBKDF2 PRF" : "MAC algorithm",
                                 ossl::oid_text(prf == nullptr ? params->prf->algorithm : scheme->algorithm),
@@ -61,12 +61,12 @@ bool verify_pbmac1(const X509_ALGOR* algorithm, const ASN1_OCTET_STRING* expecte
     ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest, nullptr));
     if (!md) ossl::fail(kBadInput, std::string("digest ") + digest);
     if (key_length < static_cast<std::uint64_t>(EVP_MD_get_size(md.get())) || key_length > 128)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     fmt::format("PBMAC1 key length {} is shorter than the {}-byte HMAC output: such a MAC can be "
                                 "forged; refusing the file",
                                 key_length, EVP_MD_get_size(md.get())));
     if (iterations == 0 || iterations > limits.max_iterations)
-        throw Error(ExitCode::bad_input, fmt::format("PBMAC1: {} iterations is outside 1..{} (--max-iterations)",
+        throw Error(ErrorKind::bad_input, fmt::format("PBMAC1: {} iterations is outside 1..{} (--max-iterations)",
                                                      iterations, limits.max_iterations));
     Bytes salt = ossl::octets(params->salt->value.octet_string);
     SecretBytes key = pbkdf2(password, salt, iterations, prf, static_cast<std::size_t>(key_length));
@@ -94,14 +94,14 @@ void verify_mac(const X509_SIG* digest_info, const ASN1_OCTET_STRING* salt, cons
     } else {
         const char* digest = digest_name(nid);
         if (digest == nullptr)
-            throw Error(ExitCode::bad_input, "unsupported MAC algorithm " + ossl::oid_text(algorithm->algorithm) +
+            throw Error(ErrorKind::bad_input, "unsupported MAC algorithm " + ossl::oid_text(algorithm->algorithm) +
                                                  " (supported: HMAC with " + supported_mac_digests() +
                                                  "; PBMAC1)");
         std::uint64_t count = 1;
         if (iterations != nullptr && (ASN1_INTEGER_get_uint64(&count, iterations) != 1 || count == 0))
             malformed("MAC iteration count");
         if (count > limits.max_iterations)
-            throw Error(ExitCode::bad_input, fmt::format("MAC: {} iterations is above the limit of {}; if you "
+            throw Error(ErrorKind::bad_input, fmt::format("MAC: {} iterations is above the limit of {}; if you "
                                                          "trust this file, raise it with --max-iterations",
                                                          count, limits.max_iterations));
         info.algorithm = fmt::format("HMAC-{} (PKCS#12 KDF)", digest);
@@ -132,7 +132,7 @@ void verify_mac(const X509_SIG* digest_info, const ASN1_OCTET_STRING* salt, cons
         }
     }
     if (!verified)
-        throw Error(ExitCode::bad_password,
+        throw Error(ErrorKind::bad_password,
                     "wrong password, or the file was changed (MAC mismatch); check the password and the file");
 }
 

@@ -19,7 +19,7 @@ namespace p11vault::pkcs12 {
 
 namespace {
 
-constexpr int kBadInput = static_cast<int>(ExitCode::bad_input);
+constexpr int kBadInput = static_cast<int>(ErrorKind::bad_input);
 
 // Producer quirks for PBES2 bags, tried in this order after the standard reading
 // (UTF-8 password, the cipher the bag names) fails. Data, not scattered conditions.
@@ -172,9 +172,9 @@ std::uint64_t checked_iterations(const ASN1_INTEGER* value, const Limits& limits
     std::uint64_t iterations = 0;
     if (value == nullptr) return 1;  // DEFAULT 1 where the field is optional
     if (ASN1_INTEGER_get_uint64(&iterations, value) != 1 || iterations == 0)
-        throw Error(ExitCode::bad_input, fmt::format("{}: invalid iteration count", what));
+        throw Error(ErrorKind::bad_input, fmt::format("{}: invalid iteration count", what));
     if (iterations > limits.max_iterations)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     fmt::format("{}: {} iterations is above the limit of {}; if you trust this file, "
                                 "raise the limit with --max-iterations",
                                 what, iterations, limits.max_iterations));
@@ -198,37 +198,37 @@ std::optional<Pbes2Params> parse_pbes2(const X509_ALGOR* algorithm, const Limits
     if (OBJ_obj2nid(algorithm->algorithm) != NID_pbes2) return std::nullopt;
     ossl::Pbe2Param pbe2(static_cast<PBE2PARAM*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), algorithm->parameter)));
-    if (!pbe2) throw Error(ExitCode::bad_input, "malformed PBES2 parameters");
+    if (!pbe2) throw Error(ErrorKind::bad_input, "malformed PBES2 parameters");
     if (OBJ_obj2nid(pbe2->keyfunc->algorithm) != NID_id_pbkdf2)
-        throw Error(ExitCode::bad_input, "unsupported PBES2 key derivation " + ossl::oid_text(pbe2->keyfunc->algorithm));
+        throw Error(ErrorKind::bad_input, "unsupported PBES2 key derivation " + ossl::oid_text(pbe2->keyfunc->algorithm));
     ossl::Pbkdf2Param kdf(static_cast<PBKDF2PARAM*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)));
     if (!kdf || kdf->salt == nullptr || kdf->salt->type != V_ASN1_OCTET_STRING)
-        throw Error(ExitCode::bad_input, "malformed PBKDF2 parameters");
+        throw Error(ErrorKind::bad_input, "malformed PBKDF2 parameters");
     Pbes2Params p;
     p.salt = ossl::octets(kdf->salt->value.octet_string);
     p.iterations = checked_iterations(kdf->iter, limits, "PBKDF2");
     if (kdf->keylength != nullptr) {
         std::uint64_t length = 0;
         if (ASN1_INTEGER_get_uint64(&length, kdf->keylength) != 1 || length == 0 || length > 64)
-            throw Error(ExitCode::bad_input, "malformed PBKDF2 key length");
+            throw Error(ErrorKind::bad_input, "malformed PBKDF2 key length");
         p.key_length = static_cast<std::size_t>(length);
     }
     int prf = kdf->prf == nullptr ? NID_hmacWithSHA1 : OBJ_obj2nid(kdf->prf->algorithm);
     const char* digest = hmac_or_sha_digest_name(prf);
     if (digest == nullptr)
-        throw Error(ExitCode::bad_input, "unsupported PBKDF2 PRF " + ossl::oid_text(kdf->prf->algorithm) +
+        throw Error(ErrorKind::bad_input, "unsupported PBKDF2 PRF " + ossl::oid_text(kdf->prf->algorithm) +
                                              " (supported: HMAC with " + supported_hmacs() + ")");
     p.prf_digest = digest;
     const char* cipher = cbc_cipher(OBJ_obj2nid(pbe2->encryption->algorithm), &p.cipher_key_length);
     if (cipher == nullptr)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     "unsupported PBES2 cipher " + ossl::oid_text(pbe2->encryption->algorithm) +
                         " (supported: " + supported_cbc_ciphers() + ")");
     p.cipher = cipher;
     const ASN1_TYPE* iv = pbe2->encryption->parameter;
     if (iv == nullptr || iv->type != V_ASN1_OCTET_STRING)
-        throw Error(ExitCode::bad_input, "PBES2 cipher without an IV");
+        throw Error(ErrorKind::bad_input, "PBES2 cipher without an IV");
     p.iv = ossl::octets(iv->value.octet_string);
     return p;
 }
@@ -284,7 +284,7 @@ SecretBytes pbkdf2(const SecretBytes& password, const Bytes& salt, std::uint64_t
                    const std::string& digest, std::size_t length) {
     ossl::Kdf kdf(EVP_KDF_fetch(ossl::libctx(), "PBKDF2", nullptr));
     ossl::KdfCtx ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-    if (!ctx) ossl::fail(static_cast<int>(ExitCode::failure), "PBKDF2 unavailable");
+    if (!ctx) ossl::fail(static_cast<int>(ErrorKind::failure), "PBKDF2 unavailable");
     // pkcs5=1: the PKCS#5 rules, without SP 800-132's lower bounds (old files use 1
     // iteration and 8-byte salts; we read them, and write only strong parameters).
     int pkcs5 = 1;
@@ -312,7 +312,7 @@ SecretBytes pkcs12_kdf(const SecretBytes& bmp_password, const Bytes& salt, std::
     ossl::Md md(EVP_MD_fetch(ossl::libctx(), digest.c_str(), nullptr));
     if (!md) ossl::fail(kBadInput, "unsupported digest " + digest);
     if (iterations > static_cast<std::uint64_t>(INT32_MAX))
-        throw Error(ExitCode::bad_input, "PKCS#12 KDF iteration count out of range");
+        throw Error(ErrorKind::bad_input, "PKCS#12 KDF iteration count out of range");
     SecretBytes out(length);
     static unsigned char no_password = 0;
     if (PKCS12_key_gen_uni_ex(bmp_password.empty() ? &no_password : const_cast<std::uint8_t*>(bmp_password.data()),
@@ -328,7 +328,7 @@ namespace {
 ossl::Cipher fetch_cipher(const std::string& name) {
     ossl::Cipher cipher(EVP_CIPHER_fetch(ossl::libctx(), name.c_str(), nullptr));
     if (!cipher)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     "cipher " + name + " is not available (the OpenSSL legacy provider is needed for RC2/RC4)");
     return cipher;
 }
@@ -344,7 +344,7 @@ Bytes cbc_encrypt(const std::string& name, const SecretBytes& key, const Bytes& 
     if (!ctx || EVP_EncryptInit_ex2(ctx.get(), cipher.get(), key.data(), iv.empty() ? nullptr : iv.data(), nullptr) != 1 ||
         EVP_EncryptUpdate(ctx.get(), out.data(), &n1, data, static_cast<int>(size)) != 1 ||
         EVP_EncryptFinal_ex(ctx.get(), out.data() + n1, &n2) != 1)
-        ossl::fail(static_cast<int>(ExitCode::failure), "encrypting with " + name);
+        ossl::fail(static_cast<int>(ErrorKind::failure), "encrypting with " + name);
     out.resize(static_cast<std::size_t>(n1 + n2));
     return out;
 }
@@ -354,7 +354,7 @@ std::optional<SecretBytes> cbc_decrypt(const std::string& name, const SecretByte
     ossl::Cipher cipher = fetch_cipher(name);
     if (key.size() != static_cast<std::size_t>(EVP_CIPHER_get_key_length(cipher.get())) ||
         iv.size() != static_cast<std::size_t>(EVP_CIPHER_get_iv_length(cipher.get())))
-        throw Error(ExitCode::bad_input, "wrong key or IV length for " + name);
+        throw Error(ErrorKind::bad_input, "wrong key or IV length for " + name);
     ossl::CipherCtx ctx(EVP_CIPHER_CTX_new());
     SecretBytes out(size + static_cast<std::size_t>(EVP_CIPHER_get_block_size(cipher.get())));
     int n1 = 0, n2 = 0;
@@ -462,7 +462,7 @@ std::optional<SecretBytes> Decryptor::try_pkcs12_pbe(const X509_ALGOR* algorithm
                                                      std::size_t size) {
     const Pkcs12Pbe* scheme = find_pkcs12_pbe(OBJ_obj2nid(algorithm->algorithm));
     ossl::PbeParam params(static_cast<PBEPARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), algorithm->parameter)));
-    if (!params || params->salt == nullptr) throw Error(ExitCode::bad_input, "malformed PKCS#12 PBE parameters");
+    if (!params || params->salt == nullptr) throw Error(ErrorKind::bad_input, "malformed PKCS#12 PBE parameters");
     Bytes salt = ossl::octets(params->salt);
     std::uint64_t iterations = checked_iterations(params->iter, limits_, "PKCS#12 PBE");
     // The form the MAC verified with first; then (a file without a MAC) the standard
@@ -505,7 +505,7 @@ std::optional<SecretBytes> Decryptor::try_pkcs12_pbe(const X509_ALGOR* algorithm
 std::optional<std::pair<SecretBytes, Bytes>> Decryptor::des3_key_iv(const X509_ALGOR* algorithm) {
     if (OBJ_obj2nid(algorithm->algorithm) != NID_pbe_WithSHA1And3_Key_TripleDES_CBC) return std::nullopt;
     ossl::PbeParam params(static_cast<PBEPARAM*>(ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), algorithm->parameter)));
-    if (!params || params->salt == nullptr) throw Error(ExitCode::bad_input, "malformed PKCS#12 PBE parameters");
+    if (!params || params->salt == nullptr) throw Error(ErrorKind::bad_input, "malformed PKCS#12 PBE parameters");
     Bytes salt = ossl::octets(params->salt);
     std::uint64_t iterations = checked_iterations(params->iter, limits_, "PKCS#12 PBE");
     auto bmp = password_bytes(password_, pkcs12_form_);
@@ -523,11 +523,11 @@ SecretBytes Decryptor::decrypt(const X509_ALGOR* algorithm, const std::uint8_t* 
     } else if (find_pkcs12_pbe(OBJ_obj2nid(algorithm->algorithm)) != nullptr) {
         plain = try_pkcs12_pbe(algorithm, data, size);
     } else {
-        throw Error(ExitCode::bad_input, fmt::format("{}: unsupported encryption algorithm {}", what,
+        throw Error(ErrorKind::bad_input, fmt::format("{}: unsupported encryption algorithm {}", what,
                                                      ossl::oid_text(algorithm->algorithm)));
     }
     if (!plain)
-        throw Error(ExitCode::bad_password,
+        throw Error(ErrorKind::bad_password,
                     fmt::format("{} does not decrypt with this password ({}); check the password", what,
                                 describe_algorithm(algorithm)));
     return std::move(*plain);

@@ -40,18 +40,18 @@ std::string key_algorithm_name(const PKCS8_PRIV_KEY_INFO* info) {
 
 Bytes read_file(const std::string& path, std::size_t max_size) {
     std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-    if (!file) throw Error(ExitCode::bad_input, "cannot open " + path + ": " + std::strerror(errno));
+    if (!file) throw Error(ErrorKind::bad_input, "cannot open " + path + ": " + std::strerror(errno));
     Bytes data;
     unsigned char buffer[65536];
     std::size_t n;
     while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
         if (data.size() + n > max_size)
-            throw Error(ExitCode::bad_input, fmt::format("{} is larger than {} bytes; if it is genuine, raise the "
+            throw Error(ErrorKind::bad_input, fmt::format("{} is larger than {} bytes; if it is genuine, raise the "
                                                          "limit with --max-file-size",
                                                          path, max_size));
         data.insert(data.end(), buffer, buffer + n);
     }
-    if (std::ferror(file.get())) throw Error(ExitCode::bad_input, "cannot read " + path);
+    if (std::ferror(file.get())) throw Error(ErrorKind::bad_input, "cannot read " + path);
     return data;
 }
 
@@ -127,7 +127,7 @@ void prefetch_first_bag_key(Decryptor& decryptor, const std::vector<ParsedSafe>&
 Reader::Reader(Bytes der, const SecretBytes& password, Limits limits)
     : password_(password.clone()), limits_(limits), decryptor_(password_, PasswordForm::bmp, limits) {
     if (der.size() > limits.max_file_size)
-        throw Error(ExitCode::bad_input, "file larger than the limit (--max-file-size)");
+        throw Error(ErrorKind::bad_input, "file larger than the limit (--max-file-size)");
     // PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData MacData OPTIONAL }
     const unsigned char* p = der.data();
     const unsigned char* end = p + der.size();
@@ -148,7 +148,7 @@ Reader::Reader(Bytes der, const SecretBytes& password, Limits limits)
     if (!auth_safe) malformed("authSafe ContentInfo");
     int auth_type = OBJ_obj2nid(auth_safe->type);
     if (auth_type == NID_pkcs7_signed)
-        throw Error(ExitCode::bad_input, "public-key integrity mode (signedData) is not supported");
+        throw Error(ErrorKind::bad_input, "public-key integrity mode (signedData) is not supported");
     if (auth_type != NID_pkcs7_data || auth_safe->d.data == nullptr) malformed("authSafe has no data content");
 
     // MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
@@ -227,7 +227,7 @@ void Reader::read_safes(std::vector<ParsedSafe>& safes) {
             plain = SecretBytes();  // wiped; the parsed bags hold it now
             read_bags(bags.get(), 0);
         } else {
-            throw Error(ExitCode::bad_input, fmt::format("safe {} is {} (public-key encrypted safes are not supported)",
+            throw Error(ErrorKind::bad_input, fmt::format("safe {} is {} (public-key encrypted safes are not supported)",
                                                          i + 1, OBJ_nid2ln(safe.type)));
         }
     }
@@ -298,22 +298,22 @@ BagAttributes read_attributes(const PKCS12_SAFEBAG* bag) {
 
 void Reader::check_object_limits(const std::string& where, const BagAttributes& attributes) const {
     if (contents_.keys.size() + contents_.secrets.size() + contents_.certificates.size() >= limits_.max_objects)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     fmt::format("{}: the file holds more than {} keys and certificates, the limit of what is put on "
                                 "a token from one file; refusing it (raise the limit with --max-objects)",
                                 where, limits_.max_objects));
     if (attributes.friendly_name && attributes.friendly_name->size() > limits_.max_label_length)
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     fmt::format("{}: friendlyName is {} bytes (UTF-8), longer than the label limit of {}; refusing "
                                 "the file (raise the limit with --max-label-length)",
                                 where, attributes.friendly_name->size(), limits_.max_label_length));
 }
 
 void Reader::read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
-    if (depth > limits_.max_nesting) throw Error(ExitCode::bad_input, "safe contents nested too deeply");
+    if (depth > limits_.max_nesting) throw Error(ErrorKind::bad_input, "safe contents nested too deeply");
     for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
         if (++bag_count_ > limits_.max_bags)
-            throw Error(ExitCode::bad_input, fmt::format("more than {} bags; refusing the file", limits_.max_bags));
+            throw Error(ErrorKind::bad_input, fmt::format("more than {} bags; refusing the file", limits_.max_bags));
         const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, i);
         switch (PKCS12_SAFEBAG_get_nid(bag)) {
             case NID_pkcs8ShroudedKeyBag: {
@@ -421,7 +421,7 @@ ossl::Pkey Reader::private_key(const KeyBag& bag) {
     ossl::Pkey key = key_from_info(info.get());
     if (!key) {
         ossl::last_error();
-        throw Error(ExitCode::bad_input,
+        throw Error(ErrorKind::bad_input,
                     fmt::format("{}: key algorithm {} is not supported by this OpenSSL", bag.where,
                                 key_algorithm_name(info.get())));
     }

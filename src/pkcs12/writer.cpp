@@ -16,7 +16,7 @@ namespace p11vault::pkcs12 {
 
 namespace {
 
-constexpr int kFailure = static_cast<int>(ExitCode::failure);
+constexpr int kFailure = static_cast<int>(ErrorKind::failure);
 constexpr std::size_t kSaltLength = 16;
 constexpr int kPbmac1KeyLength = 32;  // the HMAC-SHA256 output: RFC 9579 wants no shorter key
 
@@ -57,7 +57,7 @@ void append_der(Bytes& out, const T* object, int (*i2d)(const T*, unsigned char*
 // A DER header (tag, definite length) for `length` bytes of content, appended to `out`.
 void append_header(Bytes& out, bool constructed, std::size_t length, int tag, int xclass = V_ASN1_UNIVERSAL) {
     if (length > static_cast<std::size_t>(std::numeric_limits<int>::max() / 2))
-        throw Error(ExitCode::failure, "the file would be larger than 1 GiB");
+        throw Error(ErrorKind::failure, "the file would be larger than 1 GiB");
     const int content = static_cast<int>(length);
     const int total = ASN1_object_size(constructed ? 1 : 0, content, tag);
     if (total < content) ossl::fail(kFailure, "encoding the file");
@@ -168,7 +168,7 @@ SecretBytes bmp_form(const SecretBytes& password, Profile profile) {
     if (profile == Profile::fips) return SecretBytes();  // no PKCS#12 KDF in this profile
     auto bmp = password_bytes(password, PasswordForm::bmp);
     if (!bmp)
-        throw Error(ExitCode::usage, "OpenSSL cannot convert the backup password to the BMPString the PKCS#12 MAC "
+        throw Error(ErrorKind::usage, "OpenSSL cannot convert the backup password to the BMPString the PKCS#12 MAC "
                                      "needs; choose another password");
     return std::move(*bmp);
 }
@@ -195,7 +195,7 @@ Writer::Writer(Profile profile, const SecretBytes& password, std::uint64_t itera
       key_bags_(sk_PKCS12_SAFEBAG_new_null()),
       cert_bags_(sk_PKCS12_SAFEBAG_new_null()) {
     if (iterations_ == 0 || iterations_ > static_cast<std::uint64_t>(INT32_MAX))
-        throw Error(ExitCode::usage, "--iter must be between 1 and 2147483647");
+        throw Error(ErrorKind::usage, "--iter must be between 1 and 2147483647");
     if (!key_bags_ || !cert_bags_) ossl::fail(kFailure, "allocating bags");
     // The MAC's key (PKCS#12 KDF, ID 3, over the BMPString password; in the fips profile
     // PBKDF2 over the UTF-8 password, with a salt of its own so that it is not the bags'
@@ -266,7 +266,7 @@ void Writer::add_encrypted_key(BagEncryption encryption, const Bytes& encrypted_
 
 void Writer::add_clear_key(const SecretBytes& private_key_info, const EntryAttributes& attributes) {
     if (!is_one_sequence(private_key_info.data(), private_key_info.size()))
-        throw Error(ExitCode::failure, "internal: the key to write is not a DER PrivateKeyInfo");
+        throw Error(ErrorKind::failure, "internal: the key to write is not a DER PrivateKeyInfo");
     BagEncryption encryption = next_bag_encryption();
     Bytes encrypted = cbc_encrypt(encryption.cipher, encryption.key, encryption.iv, private_key_info.data(),
                                   private_key_info.size());
@@ -275,7 +275,7 @@ void Writer::add_clear_key(const SecretBytes& private_key_info, const EntryAttri
 
 void Writer::add_secret_key(const SecretBytes& private_key_info, const EntryAttributes& attributes) {
     if (!is_one_sequence(private_key_info.data(), private_key_info.size()))
-        throw Error(ExitCode::failure, "internal: the secret key to write is not a DER PrivateKeyInfo");
+        throw Error(ErrorKind::failure, "internal: the secret key to write is not a DER PrivateKeyInfo");
     BagEncryption encryption = next_bag_encryption();
     Bytes encrypted = cbc_encrypt(encryption.cipher, encryption.key, encryption.iv, private_key_info.data(),
                                   private_key_info.size());

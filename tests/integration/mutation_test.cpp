@@ -276,9 +276,9 @@ Outcome check_mutants(const Bytes& original, const std::string& password_text, c
             EXPECT_EQ(got.keys, expected.keys) << mutant.what << ": read, but the keys differ";
             EXPECT_EQ(got.certs, expected.certs) << mutant.what << ": read, but the certificates differ";
         } catch (const Error& e) {
-            if (e.code() == ExitCode::bad_password) ++outcome.bad_password;
-            else if (e.code() == ExitCode::bad_input) ++outcome.bad_input;
-            else ADD_FAILURE() << mutant.what << ": Error with exit code " << static_cast<int>(e.code()) << ": "
+            if (e.kind() == ErrorKind::bad_password) ++outcome.bad_password;
+            else if (e.kind() == ErrorKind::bad_input) ++outcome.bad_input;
+            else ADD_FAILURE() << mutant.what << ": Error with exit code " << static_cast<int>(e.kind()) << ": "
                                << e.what();
         } catch (const std::exception& e) {
             ADD_FAILURE() << mutant.what << ": an exception that is not p11vault::Error: " << e.what();
@@ -388,7 +388,7 @@ TEST_F(MutationTest, MacCannotBeStrippedOff) {
                 ADD_FAILURE() << "the reader read the file as one without a MAC (mac present: " << mac_present
                               << "): the bytes after the end of the PFX must be refused";
             } catch (const Error& e) {
-                EXPECT_TRUE(e.code() == ExitCode::bad_input || e.code() == ExitCode::bad_password) << e.what();
+                EXPECT_TRUE(e.kind() == ErrorKind::bad_input || e.kind() == ErrorKind::bad_password) << e.what();
             }
             const std::string path = token_->dir() + "/stripped.p12";
             write_bytes(path, mutant.data);

@@ -26,7 +26,7 @@ TEST(AtomicFile, WritesMode0600AndRefusesToOverwrite) {
         write_file_atomically(path, std::vector<std::uint8_t>{9}, Overwrite::refuse);
         FAIL() << "overwrote without permission";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::refused);
+        EXPECT_EQ(e.kind(), ErrorKind::refused);
     }
     EXPECT_EQ(std::filesystem::file_size(path), 3u);
     write_file_atomically(path, std::vector<std::uint8_t>{9}, Overwrite::allow);

@@ -162,7 +162,7 @@ TEST(EscrowEnvelope, OpensslsOwnEnvelopesAreReadAndItsOldSchemesRefusedByName) {
         parse_envelope(v15, "f");
         FAIL() << "PKCS#1 v1.5 accepted";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_input);
+        EXPECT_EQ(e.kind(), ErrorKind::bad_input);
         EXPECT_NE(std::string(e.what()).find("PKCS#1 v1.5 key transport"), std::string::npos) << e.what();
     }
     // CBC EnvelopedData: not an AuthEnvelopedData, so not an escrow file at all.
@@ -232,7 +232,7 @@ TEST(EscrowThreshold, ThresholdOutsideTwoToNIsAUsageError) {
         make_threshold_file(bytes("x"), officers, 3);
         FAIL();
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::usage);
+        EXPECT_EQ(e.kind(), ErrorKind::usage);
     }
 }
 
@@ -243,7 +243,7 @@ TEST(EscrowDer, IndefiniteLengthsAndOverlongElementsAreRefused) {
         reader.next(der::kSequence);
         FAIL();
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_input);
+        EXPECT_EQ(e.kind(), ErrorKind::bad_input);
         EXPECT_NE(std::string(e.what()).find("indefinite length"), std::string::npos);
     }
     const der::Bytes overlong = {0x30, 0x05, 0x02, 0x01};

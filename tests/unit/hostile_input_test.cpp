@@ -52,12 +52,12 @@ const SecretBytes& no_password() {
 }
 
 // The exit code and message of reading `der`, or nullopt when it is read.
-std::optional<std::pair<ExitCode, std::string>> refusal(const Bytes& der, pkcs12::Limits limits = {}) {
+std::optional<std::pair<ErrorKind, std::string>> refusal(const Bytes& der, pkcs12::Limits limits = {}) {
     try {
         pkcs12::Reader reader(der, no_password(), limits);
         return std::nullopt;
     } catch (const Error& e) {
-        return std::make_pair(e.code(), std::string(e.what()));
+        return std::make_pair(e.kind(), std::string(e.what()));
     }
 }
 
@@ -73,7 +73,7 @@ TEST(HostileInput, NestingUpToTheLimitIsReadAndDeeperIsExit4) {
     EXPECT_EQ(refusal(nested_file(limits.max_nesting), limits), std::nullopt);
     const auto refused = refusal(nested_file(limits.max_nesting + 1), limits);
     ASSERT_TRUE(refused.has_value());
-    EXPECT_EQ(refused->first, ExitCode::bad_input);
+    EXPECT_EQ(refused->first, ErrorKind::bad_input);
     EXPECT_NE(refused->second.find("nested too deeply"), std::string::npos) << refused->second;
 }
 
@@ -81,7 +81,7 @@ TEST(HostileInput, FarDeeperNestingIsExit4NotACrash) {
     // Deeper than OpenSSL's own decoder allows (30): refused either way, never a stack overflow.
     const auto refused = refusal(nested_file(200));
     ASSERT_TRUE(refused.has_value());
-    EXPECT_EQ(refused->first, ExitCode::bad_input) << refused->second;
+    EXPECT_EQ(refused->first, ErrorKind::bad_input) << refused->second;
 }
 
 TEST(HostileInput, BagsUpToTheLimitAreReadAndOneMoreIsExit4) {
@@ -90,7 +90,7 @@ TEST(HostileInput, BagsUpToTheLimitAreReadAndOneMoreIsExit4) {
     EXPECT_EQ(refusal(file_with_bags(50), limits), std::nullopt);
     const auto refused = refusal(file_with_bags(51), limits);
     ASSERT_TRUE(refused.has_value());
-    EXPECT_EQ(refused->first, ExitCode::bad_input);
+    EXPECT_EQ(refused->first, ErrorKind::bad_input);
     EXPECT_NE(refused->second.find("more than 50 bags"), std::string::npos) << refused->second;
 }
 
@@ -101,7 +101,7 @@ TEST(HostileInput, BagsInNestedSafesCountTowardsTheLimit) {
     EXPECT_EQ(refusal(nested_file(2), limits), std::nullopt);
     const auto refused = refusal(nested_file(3), limits);
     ASSERT_TRUE(refused.has_value());
-    EXPECT_EQ(refused->first, ExitCode::bad_input);
+    EXPECT_EQ(refused->first, ErrorKind::bad_input);
 }
 
 TEST(HostileInput, FileOverTheSizeLimitIsExit4InProcess) {
@@ -112,7 +112,7 @@ TEST(HostileInput, FileOverTheSizeLimitIsExit4InProcess) {
     limits.max_file_size = der.size() - 1;
     const auto refused = refusal(der, limits);
     ASSERT_TRUE(refused.has_value());
-    EXPECT_EQ(refused->first, ExitCode::bad_input);
+    EXPECT_EQ(refused->first, ErrorKind::bad_input);
     EXPECT_NE(refused->second.find("--max-file-size"), std::string::npos) << refused->second;
 }
 

@@ -40,7 +40,7 @@ TEST_F(AtomicWriteInterruptTest, SignalBeforeTheRenameLeavesNoFileAtAll) {
         write_file_atomically((dir_ / "backup.p12").string(), data, Overwrite::refuse);
         FAIL() << "no Interrupted";
     } catch (const Interrupted& e) {
-        EXPECT_EQ(e.code(), ExitCode::interrupted_term);
+        EXPECT_EQ(e.kind(), ErrorKind::interrupted_term);
         EXPECT_EQ(e.signal(), SIGTERM);
         EXPECT_NE(std::string(e.what()).find("interrupted by SIGTERM during writing"), std::string::npos) << e.what();
     }
@@ -61,7 +61,7 @@ TEST(InterruptGuardTest, ExitCodesAreThoseOfAShell) {
             throw_if_interrupted("a test");
             FAIL() << signal_name(signal) << " not noted";
         } catch (const Interrupted& e) {
-            EXPECT_EQ(static_cast<int>(e.code()), code);
+            EXPECT_EQ(static_cast<int>(e.kind()), code);
         }
     }
 }

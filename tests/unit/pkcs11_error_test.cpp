@@ -52,20 +52,20 @@ TEST(Pkcs11Error, MessageIsFunctionColonReturnValue) {
     EXPECT_STREQ(plain.what(), "C_Login: CKR_PIN_INCORRECT");
     EXPECT_EQ(plain.rv(), static_cast<CK_RV>(CKR_PIN_INCORRECT));
     EXPECT_EQ(plain.function(), "C_Login");
-    EXPECT_EQ(plain.code(), ExitCode::token);
+    EXPECT_EQ(plain.kind(), ErrorKind::token);
 
     Pkcs11Error hinted("C_WrapKey", CKR_KEY_NOT_WRAPPABLE, "CKM_AES_KEY_WRAP_PAD");
     EXPECT_STREQ(hinted.what(), "C_WrapKey: CKR_KEY_NOT_WRAPPABLE (CKM_AES_KEY_WRAP_PAD)");
 }
 
 TEST(Pkcs11Error, ExitCodes) {
-    EXPECT_EQ(exit_code_for(CKR_KEY_UNEXTRACTABLE), ExitCode::refused);
-    EXPECT_EQ(exit_code_for(CKR_KEY_NOT_WRAPPABLE), ExitCode::refused);
-    EXPECT_EQ(exit_code_for(CKR_PIN_INCORRECT), ExitCode::token);
-    EXPECT_EQ(exit_code_for(CKR_PIN_LOCKED), ExitCode::token);
-    EXPECT_EQ(exit_code_for(CKR_SLOT_ID_INVALID), ExitCode::token);
-    EXPECT_EQ(exit_code_for(CKR_FUNCTION_FAILED), ExitCode::token);
-    EXPECT_EQ(exit_code_for(0x80000001UL), ExitCode::token);
+    EXPECT_EQ(error_kind_for(CKR_KEY_UNEXTRACTABLE), ErrorKind::refused);
+    EXPECT_EQ(error_kind_for(CKR_KEY_NOT_WRAPPABLE), ErrorKind::refused);
+    EXPECT_EQ(error_kind_for(CKR_PIN_INCORRECT), ErrorKind::token);
+    EXPECT_EQ(error_kind_for(CKR_PIN_LOCKED), ErrorKind::token);
+    EXPECT_EQ(error_kind_for(CKR_SLOT_ID_INVALID), ErrorKind::token);
+    EXPECT_EQ(error_kind_for(CKR_FUNCTION_FAILED), ErrorKind::token);
+    EXPECT_EQ(error_kind_for(0x80000001UL), ErrorKind::token);
 }
 
 TEST(Pkcs11Check, ThrowsOnFailureAndLogsEachCall) {

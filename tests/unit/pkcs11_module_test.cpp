@@ -147,7 +147,7 @@ TEST(Pkcs11Module, MissingLibraryIsATokenErrorNamingThePath) {
     } catch (const pkcs11::Pkcs11Error&) {
         FAIL() << "not a PKCS#11 call failure";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::token);
+        EXPECT_EQ(e.kind(), ErrorKind::token);
         EXPECT_NE(std::string(e.what()).find("/nonexistent/libnothing.so"), std::string::npos) << e.what();
     }
 }
@@ -177,7 +177,7 @@ TEST(Pkcs11Module, LibraryWithoutFunctionListIsRejected) {
         Module::load("libz.so.1");
         FAIL() << "no exception";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::token);
+        EXPECT_EQ(e.kind(), ErrorKind::token);
         EXPECT_NE(std::string(e.what()).find("not a PKCS#11 module"), std::string::npos) << e.what();
     }
 }
@@ -188,7 +188,7 @@ TEST(Pkcs11Module, NssWithoutInitStringFailsWithArgumentsBad) {
         FAIL() << "no exception";
     } catch (const pkcs11::Pkcs11Error& e) {
         EXPECT_EQ(e.rv(), static_cast<CK_RV>(CKR_ARGUMENTS_BAD));
-        EXPECT_EQ(e.code(), ExitCode::token);
+        EXPECT_EQ(e.kind(), ErrorKind::token);
         EXPECT_EQ(std::string(e.what()).rfind("C_Initialize: CKR_ARGUMENTS_BAD (", 0), 0u) << e.what();
         EXPECT_NE(std::string(e.what()).find("--module-init"), std::string::npos) << e.what();
     }
@@ -212,7 +212,7 @@ TEST(Pkcs11Module, SecondNssConfigurationInOneProcessIsRefused) {
         Module::load(other.path, other.init);
         FAIL() << "no exception";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::token);
+        EXPECT_EQ(e.kind(), ErrorKind::token);
         EXPECT_NE(std::string(e.what()).find("already in use in this process with other --module-init parameters"), std::string::npos) << e.what();
     }
     EXPECT_NO_THROW(token.module()->info());

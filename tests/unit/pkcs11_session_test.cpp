@@ -45,8 +45,8 @@ TEST_P(Pkcs11SessionTest, WrongPinIsPinIncorrectAndExitCode5) {
         EXPECT_STREQ(e.what(), "C_Login: CKR_PIN_INCORRECT");
         EXPECT_EQ(e.rv(), static_cast<CK_RV>(CKR_PIN_INCORRECT));
         EXPECT_EQ(e.function(), "C_Login");
-        EXPECT_EQ(e.code(), ExitCode::token);
-        EXPECT_EQ(static_cast<int>(e.code()), 5);
+        EXPECT_EQ(e.kind(), ErrorKind::token);
+        EXPECT_EQ(static_cast<int>(e.kind()), 5);
     }
     EXPECT_EQ(session->state(), static_cast<CK_STATE>(CKS_RW_PUBLIC_SESSION));
 }
@@ -415,7 +415,7 @@ TEST(Pkcs11SessionQuirks, SoftHsmRefusesToWrapAnUnextractableKeyWithExitCode6) {
         FAIL() << "an unextractable key was wrapped";
     } catch (const Pkcs11Error& e) {
         EXPECT_EQ(e.rv(), static_cast<CK_RV>(CKR_KEY_UNEXTRACTABLE)) << e.what();
-        EXPECT_EQ(e.code(), ExitCode::refused);
+        EXPECT_EQ(e.kind(), ErrorKind::refused);
     }
 }
 

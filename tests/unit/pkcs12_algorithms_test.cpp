@@ -88,7 +88,7 @@ std::string refusal(const Bytes& der) {
     try {
         pkcs12::Reader reader(der, SecretBytes::from_text(kPassword));
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_input) << e.what();
+        EXPECT_EQ(e.kind(), ErrorKind::bad_input) << e.what();
         return e.what();
     }
     ADD_FAILURE() << "the file was read";
@@ -283,7 +283,7 @@ TEST(FipsProfile, AWrongPasswordOrAChangedFileIsExit3) {
         pkcs12::Reader reader(der, SecretBytes::from_text("not the password"));
         ADD_FAILURE() << "a wrong password was accepted";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_password) << e.what();
+        EXPECT_EQ(e.kind(), ErrorKind::bad_password) << e.what();
     }
     // One bit of the AuthenticatedSafe's first certificate-safe octet flipped (inside the
     // encrypted safe: the structure still parses, only the MAC can tell).
@@ -292,7 +292,7 @@ TEST(FipsProfile, AWrongPasswordOrAChangedFileIsExit3) {
         pkcs12::Reader reader(der, SecretBytes::from_text(kPassword));
         ADD_FAILURE() << "a changed file was accepted";
     } catch (const Error& e) {
-        EXPECT_TRUE(e.code() == ExitCode::bad_password || e.code() == ExitCode::bad_input) << e.what();
+        EXPECT_TRUE(e.kind() == ErrorKind::bad_password || e.kind() == ErrorKind::bad_input) << e.what();
     }
 }
 

@@ -168,7 +168,7 @@ TEST_P(CodecTest, WrongPasswordIsExitCode3) {
         pkcs12::Reader reader(der, password("wrong"));
         FAIL() << "a wrong password was accepted";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_password);
+        EXPECT_EQ(e.kind(), ErrorKind::bad_password);
         EXPECT_EQ(std::string(e.what()).find("wrong\""), std::string::npos);
     }
 }
@@ -212,7 +212,7 @@ TEST(Codec, IterationCapRefusesHostileCounts) {
         pkcs12::Reader reader(der, pw, limits);
         FAIL() << "the iteration cap was not enforced";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_input);
+        EXPECT_EQ(e.kind(), ErrorKind::bad_input);
         EXPECT_NE(std::string(e.what()).find("--max-iterations"), std::string::npos);
     }
 }
@@ -228,7 +228,7 @@ TEST(Codec, TruncatedAndGarbageInputIsExitCode4) {
             pkcs12::Reader reader(truncated, pw);
             FAIL() << "truncated to " << cut << " bytes was accepted";
         } catch (const Error& e) {
-            EXPECT_TRUE(e.code() == ExitCode::bad_input || e.code() == ExitCode::bad_password) << cut;
+            EXPECT_TRUE(e.kind() == ErrorKind::bad_input || e.kind() == ErrorKind::bad_password) << cut;
         }
     }
 }

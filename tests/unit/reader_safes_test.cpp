@@ -38,12 +38,12 @@ Bytes pfx_with_mac(const Bytes& authenticated_safe, const char* password) {
 const Bytes kGoodSafe = data_content_info(sequence({secret_bag()}));
 
 // The exit code and message of reading `der` with `password`, or nullopt when it is read.
-std::optional<std::pair<ExitCode, std::string>> refusal(const Bytes& der, const char* password) {
+std::optional<std::pair<ErrorKind, std::string>> refusal(const Bytes& der, const char* password) {
     try {
         pkcs12::Reader reader(der, SecretBytes::from_text(password));
         return std::nullopt;
     } catch (const Error& e) {
-        return std::make_pair(e.code(), std::string(e.what()));
+        return std::make_pair(e.kind(), std::string(e.what()));
     }
 }
 
@@ -53,11 +53,11 @@ void expect_damage_after_the_mac(const Bytes& authenticated_safe, const std::str
     const Bytes der = pfx_with_mac(authenticated_safe, "right");
     auto right = refusal(der, "right");
     ASSERT_TRUE(right.has_value()) << "the damaged file was read";
-    EXPECT_EQ(right->first, ExitCode::bad_input);
+    EXPECT_EQ(right->first, ErrorKind::bad_input);
     EXPECT_EQ(right->second, message);
     auto wrong = refusal(der, "wrong");
     ASSERT_TRUE(wrong.has_value());
-    EXPECT_EQ(wrong->first, ExitCode::bad_password) << wrong->second;
+    EXPECT_EQ(wrong->first, ErrorKind::bad_password) << wrong->second;
 }
 
 TEST(ReaderSafes, TwoDataSafesAreReadBagByBagAfterTheMac) {
@@ -76,7 +76,7 @@ TEST(ReaderSafes, TwoDataSafesAreReadBagByBagAfterTheMac) {
 
     auto wrong = refusal(pfx_with_mac(sequence({kGoodSafe, kGoodSafe}), "right"), "wrong");
     ASSERT_TRUE(wrong.has_value());
-    EXPECT_EQ(wrong->first, ExitCode::bad_password);
+    EXPECT_EQ(wrong->first, ErrorKind::bad_password);
 }
 
 TEST(ReaderSafes, ADataSafeWithoutContentIsNamedByItsPlace) {

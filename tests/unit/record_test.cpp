@@ -142,7 +142,7 @@ TEST(Records, CheckOfADirectoryOrAMissingFileIsBadInput) {
             (void)check_records(path);
             ADD_FAILURE() << "check_records(" << path << ") did not throw";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), ExitCode::bad_input) << e.what();
+            EXPECT_EQ(e.kind(), ErrorKind::bad_input) << e.what();
             EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
         }
     }
@@ -153,14 +153,14 @@ TEST(Records, OpeningRefusesAPathThatCannotTakeRecordsAndCreatesAPrivateFile) {
     const std::string dir = testing::make_temp_dir("record");
     const std::string foreign = dir + "/backup.p12";
     append_bytes(foreign, std::string("\x30\x82\x01\x00", 4));
-    const std::vector<std::pair<std::string, ExitCode>> cases = {
-        {dir, ExitCode::usage}, {dir + "/no-such-dir/log.jsonl", ExitCode::usage}, {foreign, ExitCode::bad_input}};
+    const std::vector<std::pair<std::string, ErrorKind>> cases = {
+        {dir, ErrorKind::usage}, {dir + "/no-such-dir/log.jsonl", ErrorKind::usage}, {foreign, ErrorKind::bad_input}};
     for (const auto& [path, code] : cases) {
         try {
             RecordFile file(path);
             ADD_FAILURE() << "RecordFile(" << path << ") did not throw";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), code) << e.what();
+            EXPECT_EQ(e.kind(), code) << e.what();
             EXPECT_NE(std::string(e.what()).find("--record " + path), std::string::npos) << e.what();
         }
     }

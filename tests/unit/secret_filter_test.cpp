@@ -44,7 +44,7 @@ TEST(SecretFilter, AProgramNotGivenByAbsolutePathIsRefused) {
         (void)run_filter({"cat"}, input, 4096, " (hint)");
         ADD_FAILURE() << "a PATH lookup must not happen";
     } catch (const Error& error) {
-        EXPECT_EQ(error.code(), ExitCode::failure);
+        EXPECT_EQ(error.kind(), ErrorKind::failure);
         EXPECT_NE(std::string(error.what()).find("not an absolute program path (hint)"), std::string::npos)
             << error.what();
     }

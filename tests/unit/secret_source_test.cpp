@@ -41,7 +41,7 @@ Error error_of(const std::function<void()>& call) {
         return error;
     }
     ADD_FAILURE() << "no p11vault::Error thrown";
-    return Error(ExitCode::ok, "");
+    return Error(ErrorKind::ok, "");
 }
 
 class TempDir {
@@ -135,7 +135,7 @@ TEST(SecretSourceTest, EnvReadsTheVariable) {
 TEST(SecretSourceTest, EnvMissingVariableIsUsageErrorNamingIt) {
     ::unsetenv("P11VAULT_TEST_UNSET");
     const Error error = error_of([] { read_secret("env:P11VAULT_TEST_UNSET", "PIN", "--pin"); });
-    EXPECT_EQ(error.code(), ExitCode::usage);
+    EXPECT_EQ(error.kind(), ErrorKind::usage);
     EXPECT_NE(std::string(error.what()).find("P11VAULT_TEST_UNSET"), std::string::npos) << error.what();
     EXPECT_NE(std::string(error.what()).find("--pin"), std::string::npos) << error.what();
 }
@@ -151,7 +151,7 @@ TEST(SecretSourceTest, FileReadsFirstLineWithoutLineEnd) {
 
 TEST(SecretSourceTest, FileMissingIsUsageErrorSayingSo) {
     const Error error = error_of([] { read_secret("file:/nonexistent/p11vault/pin", "PIN", "--pin"); });
-    EXPECT_EQ(error.code(), ExitCode::usage);
+    EXPECT_EQ(error.kind(), ErrorKind::usage);
     EXPECT_NE(std::string(error.what()).find("no such file"), std::string::npos) << error.what();
     EXPECT_NE(std::string(error.what()).find("/nonexistent/p11vault/pin"), std::string::npos) << error.what();
 }
@@ -160,7 +160,7 @@ TEST(SecretSourceTest, FileLongerThanAnySecretIsRefusedWithoutEchoingIt) {
     TempDir dir;
     const std::string huge(70000, 'x');
     const Error error = error_of([&] { read_secret("file:" + dir.write("huge", huge), "PIN", "--pin"); });
-    EXPECT_EQ(error.code(), ExitCode::usage);
+    EXPECT_EQ(error.kind(), ErrorKind::usage);
     EXPECT_EQ(std::string(error.what()).find("xxxx"), std::string::npos);
 }
 
@@ -176,10 +176,10 @@ TEST(SecretSourceTest, FdReadsToEndOfFile) {
 }
 
 TEST(SecretSourceTest, FdErrorsAreUsageErrors) {
-    EXPECT_EQ(error_of([] { read_secret("fd:three", "PIN", "--pin"); }).code(), ExitCode::usage);
-    EXPECT_EQ(error_of([] { read_secret("fd:", "PIN", "--pin"); }).code(), ExitCode::usage);
-    EXPECT_EQ(error_of([] { read_secret("fd:-1", "PIN", "--pin"); }).code(), ExitCode::usage);
-    EXPECT_EQ(error_of([] { read_secret("fd:987", "PIN", "--pin"); }).code(), ExitCode::usage);  // not open
+    EXPECT_EQ(error_of([] { read_secret("fd:three", "PIN", "--pin"); }).kind(), ErrorKind::usage);
+    EXPECT_EQ(error_of([] { read_secret("fd:", "PIN", "--pin"); }).kind(), ErrorKind::usage);
+    EXPECT_EQ(error_of([] { read_secret("fd:-1", "PIN", "--pin"); }).kind(), ErrorKind::usage);
+    EXPECT_EQ(error_of([] { read_secret("fd:987", "PIN", "--pin"); }).kind(), ErrorKind::usage);  // not open
 }
 
 TEST(SecretSourceTest, StdinReadsFirstLine) {
@@ -204,7 +204,7 @@ TEST(SecretSourceTest, AbsentWithoutTerminalIsUsageError) {
     StdinFrom redirect(null);
     ::close(null);
     const Error error = error_of([] { read_secret(std::nullopt, "PIN", "--pin"); });
-    EXPECT_EQ(error.code(), ExitCode::usage);
+    EXPECT_EQ(error.kind(), ErrorKind::usage);
     EXPECT_STREQ(error.what(),
                  "no --pin given and stdin is not a terminal: give --pin env:VAR, file:PATH, fd:N or stdin");
 }
@@ -213,7 +213,7 @@ TEST(SecretSourceTest, AbsentWithoutTerminalIsUsageError) {
 // source belongs ("c0ffee9f:PW-horse"). The message says what the sources are instead.
 TEST(SecretSourceTest, UnknownPrefixRepeatsNeitherPrefixNorValue) {
     const Error error = error_of([] { read_secret("bogus:hunter2", "PIN", "--pin"); });
-    EXPECT_EQ(error.code(), ExitCode::usage);
+    EXPECT_EQ(error.kind(), ErrorKind::usage);
     EXPECT_NE(std::string(error.what()).find("unknown secret source"), std::string::npos) << error.what();
     EXPECT_NE(std::string(error.what()).find("env:VAR"), std::string::npos) << error.what();
     EXPECT_EQ(std::string(error.what()).find("bogus"), std::string::npos) << error.what();
@@ -223,7 +223,7 @@ TEST(SecretSourceTest, UnknownPrefixRepeatsNeitherPrefixNorValue) {
 TEST(SecretSourceTest, BareSecretIsNeverEchoed) {
     for (const char* given : {"hunter2", "Correct Horse:Battery", "pA55:w0rd!", "s3cr3t-with-a-long-prefix:x"}) {
         const Error error = error_of([&] { read_secret(std::string(given), "PIN", "--pin"); });
-        EXPECT_EQ(error.code(), ExitCode::usage);
+        EXPECT_EQ(error.kind(), ErrorKind::usage);
         const std::string message = error.what();
         EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
         EXPECT_EQ(message.find("Horse"), std::string::npos) << message;
@@ -234,10 +234,10 @@ TEST(SecretSourceTest, BareSecretIsNeverEchoed) {
 
 TEST(SecretSourceTest, SharesNameTheMissingFileAndAreForPasswordsOnly) {
     const Error missing = error_of([] { read_secret("shares:/nonexistent/a.share,b.share", "password", "--password"); });
-    EXPECT_EQ(missing.code(), ExitCode::usage);
+    EXPECT_EQ(missing.kind(), ErrorKind::usage);
     EXPECT_STREQ(missing.what(), "cannot read share file /nonexistent/a.share");
     const Error pin = error_of([] { read_secret("shares:a,b", "PIN", "--pin"); });
-    EXPECT_EQ(pin.code(), ExitCode::usage);
+    EXPECT_EQ(pin.kind(), ErrorKind::usage);
 }
 
 // --- the prompt, on a pseudo-terminal that is the child's controlling terminal ---------
@@ -306,7 +306,7 @@ TEST(SecretPromptTest, ConfirmMismatchIsAnErrorAndEchoIsBackOn) {
             if ((settings.c_lflag & ECHO) == 0) return 3;
             const std::string message = error.what();
             if (message.find("answer") != std::string::npos) return 5;
-            return error.code() == ExitCode::usage ? 0 : 6;
+            return error.kind() == ErrorKind::usage ? 0 : 6;
         }
         return 7;
     });

@@ -33,7 +33,7 @@ TEST(Shares, FewerThanKFailLoudly) {
         shares::combine(pick(all, {1, 4}));
         FAIL() << "two of a 3-of-5 set recovered something";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::bad_input);
+        EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     }
 }
 

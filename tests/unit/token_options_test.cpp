@@ -24,14 +24,14 @@ TokenOptions with_uri(const std::string& uri) {
 
 // The error `call` throws: its exit code and message.
 template <typename Call>
-std::pair<ExitCode, std::string> error_of(Call call) {
+std::pair<ErrorKind, std::string> error_of(Call call) {
     try {
         call();
     } catch (const Error& e) {
-        return {e.code(), e.what()};
+        return {e.kind(), e.what()};
     }
     ADD_FAILURE() << "no error";
-    return {ExitCode::ok, ""};
+    return {ErrorKind::ok, ""};
 }
 
 TEST(TokenOptions, ModulePathOfTheUriSelectsTheModule) {
@@ -46,14 +46,14 @@ TEST(TokenOptions, ModuleNameOfTheUriIsAP11KitModuleName) {
     EXPECT_EQ(resolve_module_path(with_uri("pkcs11:token=CA?module-name=SoftHSM2")), kSoftHsmTarget)
         << "RFC 7512 compares module names case-insensitively";
     const auto [code, message] = error_of([] { resolve_module_path(with_uri("pkcs11:?module-name=no-such")); });
-    EXPECT_EQ(code, ExitCode::token);
+    EXPECT_EQ(code, ErrorKind::token);
     EXPECT_NE(message.find("no PKCS#11 module named \"no-such\""), std::string::npos) << message;
 }
 
 TEST(TokenOptions, ModulePathDirectoryWithModuleName) {
     EXPECT_EQ(resolve_module_path(with_uri("pkcs11:?module-path=/usr/lib/softhsm&module-name=softhsm2")), kSoftHsm);
     const auto [code, message] = error_of([] { resolve_module_path(with_uri("pkcs11:?module-path=/usr/lib/softhsm")); });
-    EXPECT_EQ(code, ExitCode::usage);
+    EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_NE(message.find("is a directory (/usr/lib/softhsm)"), std::string::npos) << message;
 }
 
@@ -63,13 +63,13 @@ TEST(TokenOptions, ModulePathAndModuleNameMustAgree) {
     const auto [code, message] = error_of([] {
         resolve_module_path(with_uri(std::string("pkcs11:?module-name=p11-kit-trust&module-path=") + kSoftHsm));
     });
-    EXPECT_EQ(code, ExitCode::usage);
+    EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_NE(message.find("name different modules"), std::string::npos) << message;
 }
 
 TEST(TokenOptions, ARelativeModulePathIsAUsageError) {
     const auto [code, message] = error_of([] { resolve_module_path(with_uri("pkcs11:?module-path=libsofthsm2.so")); });
-    EXPECT_EQ(code, ExitCode::usage);
+    EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_NE(message.find("module-path of --token must be an absolute path"), std::string::npos) << message;
 }
 
@@ -81,7 +81,7 @@ TEST(TokenOptions, ModuleOptionAndUriModuleMustAgree) {
     TokenOptions other = with_uri(std::string("pkcs11:token=CA?module-path=") + kSoftHsm);
     other.module = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
     const auto [code, message] = error_of([&] { resolve_module_path(other); });
-    EXPECT_EQ(code, ExitCode::usage);
+    EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_NE(message.find("--module /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so and the module of --token"),
               std::string::npos)
         << message;
@@ -89,7 +89,7 @@ TEST(TokenOptions, ModuleOptionAndUriModuleMustAgree) {
     // migrate's options are named with their side.
     other.option_prefix = "to-";
     const auto [to_code, to_message] = error_of([&] { resolve_module_path(other); });
-    EXPECT_EQ(to_code, ExitCode::usage);
+    EXPECT_EQ(to_code, ErrorKind::usage);
     EXPECT_NE(to_message.find("--to-module"), std::string::npos) << to_message;
     EXPECT_NE(to_message.find("--to-token"), std::string::npos) << to_message;
 }
@@ -109,7 +109,7 @@ TEST(TokenOptions, PinSourceThatIsNoFileIsRefusedWithoutItsValue) {
     for (const std::string source : {"env:PIN_4711", "4711", "file://otherhost/4711", "%7C/bin/askpin4711"}) {
         const auto [code, message] =
             error_of([&] { pin_source_for(with_uri("pkcs11:token=CA?pin-source=" + source)); });
-        EXPECT_EQ(code, ExitCode::usage) << source;
+        EXPECT_EQ(code, ErrorKind::usage) << source;
         EXPECT_NE(message.find("the pin-source of --token must name a file"), std::string::npos) << message;
         EXPECT_EQ(message.find("4711"), std::string::npos) << message;
     }
@@ -119,7 +119,7 @@ TEST(TokenOptions, PinAndPinSourceTogetherAreAUsageError) {
     TokenOptions both = with_uri("pkcs11:token=CA?pin-source=file:/run/pin");
     both.pin_source = "env:PIN";
     const auto [code, message] = error_of([&] { check_token_options(both); });
-    EXPECT_EQ(code, ExitCode::usage);
+    EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_EQ(message, "--pin and the pin-source of --token both give the PIN: give one of them");
 }
 

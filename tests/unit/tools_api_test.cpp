@@ -45,7 +45,7 @@ Error error_of(Body&& body) {
         return e;
     }
     ADD_FAILURE() << "no p11vault::Error thrown";
-    return Error(ExitCode::ok, "");
+    return Error(ErrorKind::ok, "");
 }
 
 std::vector<ShareText> texts_of(const std::vector<PasswordShare>& shares, std::initializer_list<unsigned> numbers) {
@@ -93,7 +93,7 @@ TEST(ToolsApiShares, ShareFilesRecoverThePassword) {
     }
     EXPECT_TRUE(combine_share_files(paths) == password);
     const Error missing = error_of([&] { combine_share_files({dir + "/absent.txt"}); });
-    EXPECT_EQ(missing.code(), ExitCode::usage);
+    EXPECT_EQ(missing.kind(), ErrorKind::usage);
     EXPECT_STREQ(missing.what(), ("cannot read share file " + dir + "/absent.txt").c_str());
     std::filesystem::remove_all(dir);
 }
@@ -101,7 +101,7 @@ TEST(ToolsApiShares, ShareFilesRecoverThePassword) {
 TEST(ToolsApiShares, TooFewSharesAreBadInput) {
     const std::vector<PasswordShare> shares = split_password(SecretBytes::from_text("pw"), 3, 5);
     const Error e = error_of([&] { combine_shares(texts_of(shares, {1, 4})); });
-    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_STREQ(e.what(), "2 shares given, but this set needs 3 to recover the secret");
 }
 
@@ -111,14 +111,14 @@ TEST(ToolsApiShares, SharesOfDifferentSplitsAreBadInput) {
     std::vector<ShareText> mixed = texts_of(first, {1});
     mixed.push_back({"other", second[1].text.clone()});
     const Error e = error_of([&] { combine_shares(mixed); });
-    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_NE(std::string(e.what()).find("the shares belong to different sets"), std::string::npos) << e.what();
 }
 
 TEST(ToolsApiShares, AShareGivenTwiceIsBadInput) {
     const std::vector<PasswordShare> shares = split_password(SecretBytes::from_text("pw"), 2, 3);
     const Error e = error_of([&] { combine_shares(texts_of(shares, {2, 2})); });
-    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_STREQ(e.what(), "share 2 was given twice");
 }
 
@@ -132,7 +132,7 @@ TEST(ToolsApiShares, AMistypedLineIsNamedWithItsShare) {
     given.push_back({"alice.txt", SecretBytes::from_text(typed)});
     given.push_back({"bob.txt", shares[1].text.clone()});
     const Error e = error_of([&] { combine_shares(given); });
-    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_STREQ(e.what(), "alice.txt: data line 1 does not match its checksum: check it against the paper copy");
 }
 
@@ -140,7 +140,7 @@ TEST(ToolsApiShares, ImpossibleThresholdsAreUsageErrors) {
     const SecretBytes password = SecretBytes::from_text("pw");
     for (const std::pair<unsigned, unsigned>& split : {std::pair{1u, 3u}, std::pair{4u, 3u}, std::pair{2u, 256u}}) {
         const Error e = error_of([&] { split_password(password, split.first, split.second); });
-        EXPECT_EQ(e.code(), ExitCode::usage) << split.first << " of " << split.second;
+        EXPECT_EQ(e.kind(), ErrorKind::usage) << split.first << " of " << split.second;
     }
 }
 
@@ -237,7 +237,7 @@ TEST(ToolsApiRecords, DetailsThatAreNotAJsonObjectAreRefusedAndNothingIsAppended
         RunRecord record = sample_record("second");
         record.details_json = details;
         const Error e = error_of([&] { append_record(path, record); });
-        EXPECT_EQ(e.code(), ExitCode::usage) << details;
+        EXPECT_EQ(e.kind(), ErrorKind::usage) << details;
         EXPECT_STREQ(e.what(), "the details of a backup record are not a JSON object");
     }
     EXPECT_EQ(read_all(path), before);
@@ -249,9 +249,9 @@ TEST(ToolsApiRecords, AFileThatIsNoRecordFileIsRefused) {
     const std::string path = dir + "/notes.txt";
     write_all(path, "shopping list\n");
     const Error e = error_of([&] { RecordFile file(path); });
-    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_EQ(read_all(path), "shopping list\n");
-    EXPECT_EQ(error_of([&] { check_records(dir); }).code(), ExitCode::bad_input);
+    EXPECT_EQ(error_of([&] { check_records(dir); }).kind(), ErrorKind::bad_input);
     std::filesystem::remove_all(dir);
 }
 
@@ -315,9 +315,9 @@ TEST_F(ToolsApiEscrow, OfficerCertificatesAreDescribedWithoutOpenSsl) {
     EXPECT_EQ(officers.certificates()[0].key_type, "EC-P256");
     EXPECT_EQ(officers.certificates()[0].source, paths_[0]);
     EXPECT_EQ(officers.certificates()[1].sha256.size(), 64u);
-    EXPECT_EQ(error_of([&] { OfficerCertificates::load({paths_[0], paths_[0]}, false); }).code(), ExitCode::usage);
+    EXPECT_EQ(error_of([&] { OfficerCertificates::load({paths_[0], paths_[0]}, false); }).kind(), ErrorKind::usage);
     const std::string not_a_certificate = save({'h', 'i'}, "hi.pem");
-    EXPECT_EQ(error_of([&] { OfficerCertificates::load({not_a_certificate}, false); }).code(), ExitCode::bad_input);
+    EXPECT_EQ(error_of([&] { OfficerCertificates::load({not_a_certificate}, false); }).kind(), ErrorKind::bad_input);
     EXPECT_TRUE(escrow_inner_password() == SecretBytes::from_text("p11vault-escrow"));
 }
 
@@ -344,14 +344,14 @@ TEST_F(ToolsApiEscrow, EscrowedFilesAreReadAndDescribed) {
     const std::string plain = save({0x30, 0x03, 0x02, 0x01, 0x03}, "plain.p12");
     EXPECT_FALSE(read_backup_file(plain, kDefaultMaxFileSize).escrowed);
     const Error large = error_of([&] { read_backup_file(two_of_two, 16); });
-    EXPECT_EQ(large.code(), ExitCode::bad_input);
+    EXPECT_EQ(large.code(), ErrorKind::bad_input);
     EXPECT_NE(std::string(large.what()).find("is larger than 16 bytes"), std::string::npos) << large.what();
 }
 
 TEST_F(ToolsApiEscrow, EscrowShareOfAOneOfNFileIsAUsageError) {
     const std::vector<std::uint8_t> data = escrowed(1);
     const Error e = error_of([&] { extract_escrow_share(data, "one.p7", {"pkcs11:token=KRA;object=officer1", {}, {}}); });
-    EXPECT_EQ(e.code(), ExitCode::usage);
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
     EXPECT_EQ(std::string(e.what()), "one.p7 is not an M-of-N escrow file: escrow-share is for those; a 1-of-N file "
                                      "opens with restore --recipient-key alone");
 }
@@ -360,7 +360,7 @@ TEST_F(ToolsApiEscrow, ATruncatedEscrowedFileIsBadInput) {
     for (unsigned threshold : {1u, 2u}) {
         std::vector<std::uint8_t> data = escrowed(threshold);
         data.resize(data.size() - 10);
-        EXPECT_EQ(error_of([&] { describe_escrow(data, "cut.p7"); }).code(), ExitCode::bad_input) << threshold;
+        EXPECT_EQ(error_of([&] { describe_escrow(data, "cut.p7"); }).kind(), ErrorKind::bad_input) << threshold;
     }
 }
 
@@ -375,11 +375,11 @@ TEST_F(ToolsApiEscrow, OpeningWithAShareOfAnotherSetIsBadInputAndNothingIsWarned
         int warnings = 0;
     } events;
     const Error e = error_of([&] { open_escrowed_backup(data, "two.p7", {}, {share}, events); });
-    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_EQ(e.kind(), ErrorKind::bad_input);
     EXPECT_EQ(std::string(e.what()), share + " is a share of a 2-of-3 set, not of two.p7 (2-of-2)");
     EXPECT_EQ(events.warnings, 0);
     const Error none = error_of([&] { open_escrowed_backup(data, "two.p7", {}, {}, events); });
-    EXPECT_EQ(none.code(), ExitCode::usage);
+    EXPECT_EQ(none.code(), ErrorKind::usage);
 }
 
 TEST_F(ToolsApiEscrow, EscrowShareWithAKeyThatIsNoOfficersIsABadPassword) {
@@ -393,7 +393,7 @@ TEST_F(ToolsApiEscrow, EscrowShareWithAKeyThatIsNoOfficersIsABadPassword) {
     const RecoveryOfficerKey key{"pkcs11:token=" + token.label() + ";object=stranger", token.module_path(),
                                  "file:" + pin_file};
     const Error e = error_of([&] { extract_escrow_share(data, "two.p7", key); });
-    EXPECT_EQ(e.code(), ExitCode::bad_password) << e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::bad_password) << e.what();
     EXPECT_NE(std::string(e.what()).find("two.p7"), std::string::npos) << e.what();
 }
 

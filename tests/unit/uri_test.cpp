@@ -72,7 +72,7 @@ void expect_usage_error(const std::string& text, const std::string& reason) {
         parse_token_uri(text);
         FAIL() << text << " parsed";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ExitCode::usage) << text;
+        EXPECT_EQ(e.kind(), ErrorKind::usage) << text;
         EXPECT_EQ(std::string(e.what()), "invalid pkcs11: URI: " + reason) << text;
     }
 }
@@ -114,7 +114,7 @@ TEST(Pkcs11Uri, PinValueIsRefusedWithoutItsValue) {
             parse_token_uri(uri);
             FAIL() << "parsed";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), ExitCode::usage);
+            EXPECT_EQ(e.kind(), ErrorKind::usage);
             const std::string message = e.what();
             EXPECT_NE(message.find("pin-value is refused"), std::string::npos) << message;
             EXPECT_EQ(message.find("s3cr3t"), std::string::npos) << message;
