@@ -8,18 +8,12 @@
 #include <string>
 #include <vector>
 
-namespace p11vault {
+#include "p11vault/atomic_file.hpp"  // Overwrite, write_file_atomically
 
-enum class Overwrite { refuse, allow };
+namespace p11vault {
 
 // The temporary files' names: the prefix and six characters of mkstemp.
 inline constexpr const char* kTemporaryPrefix = ".p11vault-";
-
-// Error(refused) when `path` exists and overwrite is refused; Error(failure) naming the
-// path and errno text on I/O errors; Interrupted when SIGINT, SIGTERM or SIGHUP arrives
-// before the file is in place. The temporary file is removed on every failure, and is
-// flock'ed while it exists.
-void write_file_atomically(const std::string& path, std::span<const std::uint8_t> data, Overwrite overwrite);
 
 // Throws Error(failure): "`what` `path`: errno text" ("cannot fsync /x/y: No space left
 // on device"). For every file p11vault writes (here and the record file).

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "src/record.hpp"
+#include "p11vault/record.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -13,6 +13,7 @@
 #include <ctime>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "p11vault/error.hpp"
 #include "p11vault/version.hpp"
@@ -117,32 +118,44 @@ private:
 
 std::string record_option(const std::string& path) { return "--record " + path; }
 
-}  // namespace
-
-nlohmann::ordered_json key_report_json(const KeyReport& report) {
-    nlohmann::ordered_json key;
-    key["id"] = ossl::hex(report.id);
-    key["label"] = report.label;
-    key["type"] = report.type;
-    key["path"] = report.path.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(report.path);
-    key["status"] = report.status;
-    key["spki_sha256"] = report.spki_sha256.empty() ? nlohmann::ordered_json(nullptr)
-                                                    : nlohmann::ordered_json(ossl::hex(report.spki_sha256));
-    key["certificate_sha256"] = report.certificate_sha256.empty()
-                                    ? nlohmann::ordered_json(nullptr)
-                                    : nlohmann::ordered_json(ossl::hex(report.certificate_sha256));
-    key["certificate_subject"] = report.certificate_subject ? nlohmann::ordered_json(*report.certificate_subject)
-                                                            : nlohmann::ordered_json(nullptr);
-    key["notes"] = report.notes;
-    key["repaired"] = report.repaired;
-    key["renumbered_from"] = report.renumbered_from ? nlohmann::ordered_json(ossl::hex(*report.renumbered_from))
-                                                    : nlohmann::ordered_json(nullptr);
-    return key;
+nlohmann::ordered_json optional_text(const std::string& text) {
+    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
 }
 
-namespace {
+nlohmann::ordered_json optional_text(const std::optional<std::string>& text) {
+    return text ? nlohmann::ordered_json(*text) : nlohmann::ordered_json(nullptr);
+}
 
-nlohmann::ordered_json record_json(const RunRecord& record) {
+nlohmann::ordered_json key_json(const RecordedKey& key) {
+    nlohmann::ordered_json json;
+    json["id"] = key.id;
+    json["label"] = key.label;
+    json["type"] = key.type;
+    json["path"] = optional_text(key.path);
+    json["status"] = key.status;
+    json["spki_sha256"] = optional_text(key.spki_sha256);
+    json["certificate_sha256"] = optional_text(key.certificate_sha256);
+    json["certificate_subject"] = optional_text(key.certificate_subject);
+    json["notes"] = key.notes;
+    json["repaired"] = key.repaired;
+    json["renumbered_from"] = optional_text(key.renumbered_from);
+    return json;
+}
+
+// Bytes that are not UTF-8 (a token label may hold any) become U+FFFD.
+std::string dump_line(const nlohmann::ordered_json& json) {
+    return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The caller's details text as a JSON object; checked before the file is locked.
+nlohmann::ordered_json details_of(const RunRecord& record) {
+    nlohmann::ordered_json details = nlohmann::ordered_json::parse(record.details_json, nullptr, false);
+    if (details.is_discarded() || !details.is_object())
+        throw Error(ErrorKind::usage, "the details of a " + record.command + " record are not a JSON object");
+    return details;
+}
+
+nlohmann::ordered_json record_json(const RunRecord& record, nlohmann::ordered_json details) {
     nlohmann::ordered_json json;
     json["format"] = kRecordFormat;
     json["time"] = utc_now();
@@ -160,11 +173,11 @@ nlohmann::ordered_json record_json(const RunRecord& record) {
     } else {
         json["token"] = nullptr;
     }
-    json["file"] = record.file.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(record.file);
-    json["file_sha256"] = record.file_sha256 ? nlohmann::ordered_json(*record.file_sha256) : nlohmann::ordered_json(nullptr);
+    json["file"] = optional_text(record.file);
+    json["file_sha256"] = optional_text(record.file_sha256);
     json["keys"] = nlohmann::ordered_json::array();
-    for (const auto& key : record.keys) json["keys"].push_back(key_report_json(key));
-    json["details"] = record.details;
+    for (const auto& key : record.keys) json["keys"].push_back(key_json(key));
+    json["details"] = std::move(details);
     return json;
 }
 
@@ -184,6 +197,8 @@ private:
 };
 
 }  // namespace
+
+std::string recorded_key_json(const RecordedKey& key) { return dump_line(key_json(key)); }
 
 RecordFile::RecordFile(std::string path) : path_(std::move(path)) {
     // O_EXCL first, to know whether this open created the file (its directory entry is
@@ -222,7 +237,7 @@ RecordFile::~RecordFile() {
 }
 
 std::vector<std::string> RecordFile::append(const RunRecord& record) {
-    nlohmann::ordered_json json = record_json(record);
+    nlohmann::ordered_json json = record_json(record, details_of(record));
     std::vector<std::string> warnings;
     FileLock lock(fd_, path_);
     // Under the lock, the file holds only whole appends of other runs, and maybe a line
@@ -244,7 +259,7 @@ std::vector<std::string> RecordFile::append(const RunRecord& record) {
             break;
         }
     json["previous_sha256"] = previous ? nlohmann::ordered_json(line_hash(*previous)) : nlohmann::ordered_json(nullptr);
-    text += json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    text += dump_line(json);
     text += '\n';
     // With O_APPEND every write lands at the end; the loop only continues a short write.
     write_all(fd_, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), path_);

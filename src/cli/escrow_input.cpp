@@ -8,13 +8,11 @@
 #include "p11vault/error.hpp"
 #include "p11vault/secret_source.hpp"
 #include "src/cli/common.hpp"
-#include "src/ossl.hpp"
-#include "src/pkcs12/reader.hpp"
 
 namespace p11vault::cli {
 
-std::vector<escrow::OfficerKeySpec> EscrowInputOptions::specs(const std::optional<std::string>& fallback_module) const {
-    std::vector<escrow::OfficerKeySpec> out;
+std::vector<RecoveryOfficerKey> EscrowInputOptions::specs(const std::optional<std::string>& fallback_module) const {
+    std::vector<RecoveryOfficerKey> out;
     for (const auto& uri : recipient_keys) out.push_back({uri, module ? module : fallback_module, pin_source});
     return out;
 }
@@ -42,10 +40,10 @@ void add_escrow_input_options(CLI::App& command, EscrowInputOptions& options, bo
 InputFile read_input_file(const FileInputOptions& file, const EscrowInputOptions& escrow_options,
                           const std::optional<std::string>& fallback_module, bool may_stay_closed) {
     InputFile input;
-    pkcs12::Bytes data = pkcs12::read_file(file.in, file.limits.max_file_size);
-    input.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
-    const escrow::FileKind kind = escrow::detect(data);
-    if (kind == escrow::FileKind::pkcs12) {
+    BackupFileBytes read = read_backup_file(file.in, file.limits.max_file_size);
+    input.file_sha256 = std::move(read.sha256);
+    std::vector<std::uint8_t> data = std::move(read.data);
+    if (!read.escrowed) {
         if (escrow_options.given() || escrow_options.module || escrow_options.pin_source)
             throw Error(ErrorKind::usage, file.in + " is not an escrowed file: --recipient-key, --recipient-module, "
                                                    "--recipient-pin and --escrow-share are for files backed up with "
@@ -58,16 +56,16 @@ InputFile read_input_file(const FileInputOptions& file, const EscrowInputOptions
     if (file.password)
         throw Error(ErrorKind::usage, file.in + " is escrowed to recovery officers and has no password: give "
                                                "--recipient-key (or --escrow-share) instead of --password");
-    input.escrow = escrow::describe(data, file.in);
+    input.escrow = describe_escrow(data, file.in);
     if (!escrow_options.given() && may_stay_closed) return input;
-    escrow::OpenedEscrow opened =
-        escrow::open_escrow_file(data, file.in, escrow_options.specs(fallback_module), escrow_options.share_files);
+    WarningPrinter warnings;
+    OpenedEscrow opened = open_escrowed_backup(data, file.in, escrow_options.specs(fallback_module),
+                                               escrow_options.share_files, warnings);
     input.opened_by = std::move(opened.opened_by);
-    print_warnings(opened.warnings);
     // The reader takes ordinary bytes; the PKCS#12's keys stay encrypted under PBES2
     // until the reader or the token decrypts them.
     input.pkcs12.assign(opened.pkcs12.data(), opened.pkcs12.data() + opened.pkcs12.size());
-    input.password = SecretBytes::from_text(escrow::kInnerPassword);
+    input.password = escrow_inner_password();
     input.content_opened = true;
     return input;
 }
@@ -75,10 +73,11 @@ InputFile read_input_file(const FileInputOptions& file, const EscrowInputOptions
 nlohmann::ordered_json escrow_json(const InputFile& input) {
     using Json = nlohmann::ordered_json;
     if (!input.escrow) return Json(nullptr);
-    const escrow::EscrowSummary& summary = *input.escrow;
+    const EscrowSummary& summary = *input.escrow;
+    const bool envelope = summary.format == EscrowFormat::cms_envelope;
     Json document;
-    document["format"] = summary.kind == escrow::FileKind::envelope ? "cms-auth-enveloped-data" : "p11vault-threshold";
-    document["format_version"] = summary.kind == escrow::FileKind::envelope ? Json(nullptr) : Json(summary.format_version);
+    document["format"] = envelope ? "cms-auth-enveloped-data" : "p11vault-threshold";
+    document["format_version"] = envelope ? Json(nullptr) : Json(summary.format_version);
     document["threshold"] = summary.threshold;
     document["content_encryption"] = summary.content_encryption;
     document["recipients"] = Json::array();
@@ -99,8 +98,8 @@ nlohmann::ordered_json escrow_json(const InputFile& input) {
 
 void print_escrow_summary(const InputFile& input) {
     if (!input.escrow) return;
-    const escrow::EscrowSummary& summary = *input.escrow;
-    if (summary.kind == escrow::FileKind::envelope)
+    const EscrowSummary& summary = *input.escrow;
+    if (summary.format == EscrowFormat::cms_envelope)
         std::printf("Escrowed to recovery officers: any 1 of %zu opens it (CMS AuthEnvelopedData, %s)\n",
                     summary.recipients.size(), summary.content_encryption.c_str());
     else

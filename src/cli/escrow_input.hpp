@@ -8,13 +8,14 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "p11vault/escrow.hpp"
 #include "p11vault/secret.hpp"
 #include "src/cli/reports.hpp"
-#include "src/escrow/escrow.hpp"
 
 namespace p11vault::cli {
 
@@ -26,7 +27,7 @@ struct EscrowInputOptions {
     bool given() const { return !recipient_keys.empty() || !share_files.empty(); }
     // One spec per --recipient-key; --recipient-module, else `fallback_module` (the
     // command's --module), for URIs that name no module.
-    std::vector<escrow::OfficerKeySpec> specs(const std::optional<std::string>& fallback_module) const;
+    std::vector<RecoveryOfficerKey> specs(const std::optional<std::string>& fallback_module) const;
 };
 
 // --recipient-key, --recipient-module, --recipient-pin; and --escrow-share when
@@ -35,9 +36,9 @@ void add_escrow_input_options(CLI::App& command, EscrowInputOptions& options, bo
 
 struct InputFile {
     std::string file_sha256;                      // hex, of --in as it is on disk
-    pkcs12::Bytes pkcs12;                         // empty when an escrow file was not opened
+    std::vector<std::uint8_t> pkcs12;             // empty when an escrow file was not opened
     SecretBytes password;
-    std::optional<escrow::EscrowSummary> escrow;  // when --in is an escrow file
+    std::optional<EscrowSummary> escrow;          // when --in is an escrow file
     std::vector<std::string> opened_by;           // the recipients that opened it
     bool content_opened = false;                  // a PKCS#12 to read (moved out or not)
     bool opened() const { return content_opened; }

@@ -9,14 +9,12 @@
 
 #include <fmt/format.h>
 
+#include "p11vault/atomic_file.hpp"
 #include "p11vault/error.hpp"
-#include "src/atomic_file.hpp"
+#include "p11vault/escrow.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/reports.hpp"
-#include "src/escrow/escrow.hpp"
-#include "src/ossl.hpp"
-#include "src/pkcs12/reader.hpp"
 
 namespace p11vault::cli {
 namespace {
@@ -27,7 +25,7 @@ struct EscrowShareCommandOptions {
     std::optional<std::string> module;
     std::optional<std::string> pin_source;
     std::string out;
-    std::size_t max_file_size = pkcs12::Limits{}.max_file_size;
+    std::size_t max_file_size = kDefaultMaxFileSize;
     std::optional<std::string> record;
 };
 
@@ -39,9 +37,9 @@ void run(const EscrowShareCommandOptions& o) {
     record.command = "escrow-share";
     record.file = o.in;
     run_recorded(o.record, record, [&] {
-        pkcs12::Bytes data = pkcs12::read_file(o.in, o.max_file_size);
-        record.file_sha256 = ossl::hex(ossl::sha256(data.data(), data.size()));
-        escrow::ExtractedShare share = escrow::extract_share(data, o.in, {o.recipient_key, o.module, o.pin_source});
+        const BackupFileBytes file = read_backup_file(o.in, o.max_file_size);
+        record.file_sha256 = file.sha256;
+        const EscrowShare share = extract_escrow_share(file.data, o.in, {o.recipient_key, o.module, o.pin_source});
         write_file_atomically(o.out, share.text.bytes(), Overwrite::refuse);
         record.details = {{"share", share.number}, {"officer", share.officer}, {"out", o.out}};
         std::printf("Wrote share %u of %s (officer %s) to %s (mode 0600)\n", share.number, o.in.c_str(),

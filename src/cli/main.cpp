@@ -20,9 +20,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "p11vault/debug.hpp"
 #include "p11vault/error.hpp"
 #include "p11vault/version.hpp"
-#include "pkcs11/error.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/exit_code.hpp"
@@ -182,14 +182,14 @@ void print_failure_document(const CLI::App& app, std::string_view message, int e
 
 int main(int argc, char** argv) {
     harden_process();
-    if (debug_requested_by_environment()) pkcs11::set_debug_logging(true);
+    if (debug_requested_by_environment()) set_debug_logging(true);
 
     CLI::App app{"Back up private keys from PKCS#11 tokens into PKCS#12 files, and restore them.", "p11vault"};
     app.formatter(std::make_shared<cli::HelpFormatter>());
     app.footer(cli::examples_for(""));
     app.set_version_flag("--version", version_text());
     app.add_flag_callback(
-        "--verbose", [] { pkcs11::set_debug_logging(true); },
+        "--verbose", [] { set_debug_logging(true); },
         "log every PKCS#11 call and its result (never argument values) to stderr; also P11VAULT_DEBUG=1");
     app.require_subcommand(1);
     app.fallthrough();  // `p11vault list --verbose` works as well as `p11vault --verbose list`

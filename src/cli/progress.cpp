@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "src/cli/common.hpp"
+#include "src/cli/reports.hpp"
 
 namespace p11vault::cli {
 
@@ -21,6 +22,15 @@ ProgressLine::ProgressLine(std::string command, bool quiet)
 }
 
 ProgressLine::~ProgressLine() { clear(); }
+
+void ProgressLine::warning(std::string_view text) {
+    clear();
+    print_warnings({std::string(text)});
+}
+
+void ProgressLine::progress(const ProgressEvent& event) {
+    update(event.done, event.total, event.current);
+}
 
 void ProgressLine::clear() {
     if (!shown_) return;

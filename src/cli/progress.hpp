@@ -13,12 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "p11vault/events.hpp"
+
 namespace p11vault::cli {
 
 // --quiet: no progress line.
 void add_quiet_option(CLI::App& command, bool& quiet);
 
-class ProgressLine {
+// The Events of a run on the command line: progress as the line, warnings as
+// "p11vault: warning: ..." lines (the progress line removed first).
+class ProgressLine : public Events {
 public:
     ProgressLine(std::string command, bool quiet);
     ~ProgressLine();
@@ -30,6 +34,9 @@ public:
     void update(std::size_t done, std::size_t total, std::string_view current);
     // Removes the line (before results or an error are printed).
     void clear();
+
+    void warning(std::string_view text) override;
+    void progress(const ProgressEvent& event) override;
 
 private:
     std::string command_;

@@ -6,9 +6,9 @@
 #include <fmt/format.h>
 
 #include "p11vault/error.hpp"
+#include "p11vault/record.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
-#include "src/record.hpp"
 
 namespace p11vault::cli {
 

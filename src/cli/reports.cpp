@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/cli/reports.hpp"
 
+#include "p11vault/digest.hpp"
 #include "src/cli/common.hpp"
-#include "src/ossl.hpp"
 
 namespace p11vault::cli {
 
@@ -52,11 +52,48 @@ std::string run_name(const std::string& command) {
     return "the " + name;
 }
 
+RecordedKey recorded_key(const KeyReport& report) {
+    RecordedKey key;
+    key.id = hex(report.id);
+    key.label = report.label;
+    key.type = report.type;
+    key.path = report.path;
+    key.status = report.status;
+    key.spki_sha256 = hex(report.spki_sha256);
+    key.certificate_sha256 = hex(report.certificate_sha256);
+    key.certificate_subject = report.certificate_subject;
+    key.notes = report.notes;
+    key.repaired = report.repaired;
+    if (report.renumbered_from) key.renumbered_from = hex(*report.renumbered_from);
+    return key;
+}
+
+p11vault::RunRecord library_record(const RunRecord& record) {
+    p11vault::RunRecord out;
+    out.command = record.command;
+    out.succeeded = record.succeeded;
+    out.exit_code = record.exit_code;
+    out.error = record.error;
+    if (record.token)
+        out.token = RecordedToken{record.token->label, record.token->serial, record.token->manufacturer,
+                                  record.token->model};
+    out.file = record.file;
+    out.file_sha256 = record.file_sha256;
+    for (const auto& key : record.keys) out.keys.push_back(recorded_key(key));
+    out.details_json = record.details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return out;
+}
+
 }  // namespace
+
+nlohmann::ordered_json key_report_json(const KeyReport& report) {
+    // One definition of a key's JSON, the library's: records and --json documents agree.
+    return nlohmann::ordered_json::parse(recorded_key_json(recorded_key(report)));
+}
 
 void append_completed_run(RecordFile& file, const RunRecord& record) {
     try {
-        print_warnings(file.append(record));
+        print_warnings(file.append(library_record(record)));
     } catch (const Error& e) {
         throw Error(ErrorKind::failure, run_name(record.command) +
                                            " completed; only its record could not be appended to " + file.path() +
@@ -66,7 +103,7 @@ void append_completed_run(RecordFile& file, const RunRecord& record) {
 
 void append_failed_run(RecordFile& file, const RunRecord& record) {
     try {
-        print_warnings(file.append(record));
+        print_warnings(file.append(library_record(record)));
     } catch (const std::exception& e) {
         print_warnings({"the record of this failed run could not be appended to " + file.path() + ": " + e.what()});
     }
@@ -78,7 +115,7 @@ void print_key_table(const std::vector<KeyReport>& keys, bool with_status) {
     headings.push_back("CERTIFICATE");
     Table table(headings);
     for (const auto& key : keys) {
-        std::vector<std::string> row = {key.id.empty() ? "-" : ossl::hex(key.id), printable(key.label), key.type,
+        std::vector<std::string> row = {key.id.empty() ? "-" : hex(key.id), printable(key.label), key.type,
                                         key.path.empty() ? "-" : key.path};
         if (with_status) row.push_back(key.status);
         row.push_back(key.certificate_subject ? printable(*key.certificate_subject) : "(none)");
@@ -90,6 +127,8 @@ void print_key_table(const std::vector<KeyReport>& keys, bool with_status) {
 void print_warnings(const std::vector<std::string>& warnings) {
     for (const auto& warning : warnings) std::fprintf(stderr, "p11vault: warning: %s\n", printable(warning).c_str());
 }
+
+void WarningPrinter::warning(std::string_view text) { print_warnings({std::string(text)}); }
 
 std::vector<std::uint8_t> parse_hex_id(const std::string& text) {
     std::vector<std::uint8_t> out;

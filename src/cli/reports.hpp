@@ -9,12 +9,17 @@
 #include <string>
 #include <vector>
 
-#include "p11vault/error.hpp"
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include "p11vault/error.hpp"
+#include "p11vault/events.hpp"
+#include "p11vault/record.hpp"
 #include "src/cli/exit_code.hpp"
+// Library types the token API of issue 21 makes public (KeyReport, TokenInfo, Limits):
+// until then, the only includes of the library's internals here.
+#include "pkcs11/module.hpp"
 #include "src/pkcs12/pbe.hpp"
-#include "src/record.hpp"
 #include "src/report.hpp"
 
 namespace p11vault::cli {
@@ -44,6 +49,29 @@ std::chrono::milliseconds lock_wait_of(double seconds);
 void print_key_table(const std::vector<KeyReport>& keys, bool with_status);
 // "p11vault: warning: ..." lines on stderr.
 void print_warnings(const std::vector<std::string>& warnings);
+
+// The library's warnings as print_warnings shows them; progress is not shown.
+class WarningPrinter : public Events {
+public:
+    void warning(std::string_view text) override;
+};
+
+// The JSON of one key, in --json documents and records (p11vault::recorded_key_json).
+nlohmann::ordered_json key_report_json(const KeyReport& report);
+
+// What a command puts in its --record line, in the command's own terms; run_recorded
+// turns it into the library's p11vault::RunRecord.
+struct RunRecord {
+    std::string command;                     // "backup", "restore", "verify", "migrate"
+    bool succeeded = false;
+    int exit_code = 0;
+    std::string error;                       // the error line, when it failed
+    std::optional<pkcs11::TokenInfo> token;
+    std::string file;                        // the PKCS#12 file, if any
+    std::optional<std::string> file_sha256;  // hex
+    std::vector<KeyReport> keys;
+    nlohmann::ordered_json details = nlohmann::ordered_json::object();  // command-specific
+};
 
 // Appends the record of a run that completed. Error(failure) saying that the command
 // completed and only its record failed, when the record cannot be appended.

@@ -11,14 +11,13 @@
 
 #include <fmt/format.h>
 
+#include "p11vault/atomic_file.hpp"
 #include "p11vault/error.hpp"
 #include "p11vault/secret_source.hpp"
-#include "src/atomic_file.hpp"
+#include "p11vault/shares.hpp"
+#include "p11vault/sheet.hpp"
 #include "src/cli/commands.hpp"
 #include "src/cli/common.hpp"
-#include "src/qr.hpp"
-#include "src/sheet.hpp"
-#include "src/shares.hpp"
 
 namespace p11vault::cli {
 namespace {
@@ -102,42 +101,36 @@ void run_split(const SplitOptions& o) {
             throw Error(ErrorKind::refused,
                         sibling_path(paths.back(), "." + *o.sheet) + " exists; choose an empty --out-dir");
     }
-    if (o.qr && !qr::available())
+    if (o.qr && !share_printing_available())
         throw Error(ErrorKind::failure, "--qr needs the qrencode program: apt install qrencode, or leave out --qr");
-    if (o.sheet && !qr::available())
+    if (o.sheet && !share_printing_available())
         throw Error(ErrorKind::failure, "--sheet needs the qrencode program: apt install qrencode, or leave out --sheet");
-    SecretBytes secret = o.generate ? shares::generate_password()
+    SecretBytes secret = o.generate ? generate_share_password()
                                     : read_secret(o.password, "password to split", "--password", Prompt::confirm);
-    std::vector<shares::Share> parts = shares::split(secret, o.threshold, o.shares);
-    // Every text and image is made before the first file is written, so that a failing
+    std::vector<PasswordShare> parts = split_password(secret, o.threshold, o.shares);
+    // Every image and sheet is made before the first file is written, so that a failing
     // qrencode leaves no partial set behind.
-    std::vector<SecretBytes> texts, images, sheets;
-    const std::string date = today_utc();
-    for (const auto& part : parts) {
-        texts.push_back(shares::format_share(part));
-        if (!o.qr && !o.sheet) continue;
-        const SecretBytes code = qr::png_of(texts.back());
-        const sheet::ShareFacts facts{part.number, part.count, part.threshold, part.set_id, date,
-                                      sheet::share_fingerprint(texts.back())};
-        if (o.qr) images.push_back(sheet::captioned_png(code, facts));
-        if (o.sheet)
-            sheets.push_back(*o.sheet == "pdf" ? sheet::pdf_page(texts.back(), code, facts)
-                                               : sheet::html_page(texts.back(), code, facts));
-    }
+    SharePrintRequest request;
+    request.qr_image = o.qr;
+    if (o.sheet) request.sheet = *o.sheet == "pdf" ? ShareSheetFormat::pdf : ShareSheetFormat::html;
+    request.date = today_utc();
+    std::vector<SharePrintouts> printouts;
+    for (const auto& part : parts) printouts.push_back(print_share(part, request));
     directory.keep();
     for (std::size_t i = 0; i < parts.size(); ++i) {
-        write_file_atomically(paths[i], texts[i].bytes(), Overwrite::refuse);
-        if (o.qr) write_file_atomically(png_path(paths[i]), images[i].bytes(), Overwrite::refuse);
-        if (o.sheet) write_file_atomically(sibling_path(paths[i], "." + *o.sheet), sheets[i].bytes(), Overwrite::refuse);
+        write_file_atomically(paths[i], parts[i].text.bytes(), Overwrite::refuse);
+        if (o.qr) write_file_atomically(png_path(paths[i]), printouts[i].qr_image.bytes(), Overwrite::refuse);
+        if (o.sheet)
+            write_file_atomically(sibling_path(paths[i], "." + *o.sheet), printouts[i].sheet.bytes(), Overwrite::refuse);
     }
     if (o.json) {
         nlohmann::ordered_json document;
         document["format"] = json_format("split");
-        document["set"] = parts.front().set_id;
+        document["set"] = parts.front().info.set_id;
         document["threshold"] = o.threshold;
         document["shares"] = nlohmann::ordered_json::array();
         for (std::size_t i = 0; i < parts.size(); ++i) {
-            document["shares"].push_back({{"number", parts[i].number},
+            document["shares"].push_back({{"number", parts[i].info.number},
                                           {"file", paths[i]},
                                           {"qr", o.qr ? nlohmann::ordered_json(png_path(paths[i])) : nullptr},
                                           {"sheet", o.sheet ? nlohmann::ordered_json(sibling_path(paths[i], "." + *o.sheet))
@@ -150,7 +143,7 @@ void run_split(const SplitOptions& o) {
         return;
     }
     std::printf("Wrote %u shares of set %s to %s%s%s%s; any %u recover the password%s.\n", o.shares,
-                parts.front().set_id.c_str(), o.out_dir.c_str(), directory.created() ? " (made, mode 0700)" : "",
+                parts.front().info.set_id.c_str(), o.out_dir.c_str(), directory.created() ? " (made, mode 0700)" : "",
                 o.qr ? " (each also as a QR code, .png)" : "",
                 !o.sheet ? "" : *o.sheet == "pdf" ? " (each with a sheet to print, .pdf)" : " (each with a sheet to print, .html)",
                 o.threshold,
@@ -169,7 +162,7 @@ void run_combine(const CombineOptions& o) {
     if (o.json && !o.out) throw Error(ErrorKind::usage, "combine --json needs --out FILE for the secret");
     if (!o.out && ::isatty(STDOUT_FILENO))
         throw Error(ErrorKind::usage, "refusing to print the secret on a terminal: give --out FILE or redirect stdout");
-    SecretBytes secret = shares::combine_files(o.shares);
+    SecretBytes secret = combine_share_files(o.shares);
     if (o.out) {
         write_file_atomically(*o.out, secret.bytes(), Overwrite::refuse);
         if (o.json) {

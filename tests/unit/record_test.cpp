@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "p11vault/digest.hpp"
 #include "p11vault/error.hpp"
+#include "p11vault/record.hpp"
 #include "p11vault/version.hpp"
-#include "src/ossl.hpp"
-#include "src/record.hpp"
 #include "tests/support/test_token.hpp"
 
 namespace p11vault {
@@ -31,15 +31,15 @@ std::string read_all(const std::string& path) {
 }
 
 std::string line_sha256(const std::string& line) {
-    return ossl::hex(ossl::sha256(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()));
+    return sha256_hex({reinterpret_cast<const std::uint8_t*>(line.data()), line.size()});
 }
 
 RunRecord sample_record(int number) {
     RunRecord record;
     record.command = "backup";
     record.succeeded = true;
-    KeyReport key;
-    key.id = {static_cast<std::uint8_t>(number)};
+    RecordedKey key;
+    key.id = hex(std::vector<std::uint8_t>{static_cast<std::uint8_t>(number)});
     key.label = "k" + std::to_string(number);
     record.keys.push_back(key);
     return record;
@@ -230,8 +230,8 @@ TEST(Records, ChainDetectsRemovedAndEditedRecords) {
         RunRecord record;
         record.command = "backup";
         record.succeeded = true;
-        KeyReport key;
-        key.id = {static_cast<std::uint8_t>(i)};
+        RecordedKey key;
+        key.id = hex(std::vector<std::uint8_t>{static_cast<std::uint8_t>(i)});
         key.label = "k" + std::to_string(i);
         record.keys.push_back(key);
         append_record(path, record);

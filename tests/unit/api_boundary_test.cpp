@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// The boundary of the public API (issue 21), read from the sources: the command line in
+// src/cli/ uses the library only through include/p11vault/, and the public headers hold
+// no OpenSSL, p11-kit, JSON, fmt or CLI11 types (they include only the C++ standard
+// library and each other).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kSource = P11VAULT_SOURCE_DIR;
+
+// The quoted and angled includes of a file, in order.
+std::vector<std::string> includes_of(const fs::path& file, char open) {
+    static const std::regex quoted(R"re(^\s*#\s*include\s*"([^"]+)")re");
+    static const std::regex angled(R"(^\s*#\s*include\s*<([^>]+)>)");
+    std::vector<std::string> out;
+    std::ifstream in(file);
+    std::smatch match;
+    for (std::string line; std::getline(in, line);)
+        if (std::regex_search(line, match, open == '"' ? quoted : angled)) out.push_back(match[1]);
+    return out;
+}
+
+std::vector<fs::path> files_in(const fs::path& directory) {
+    std::vector<fs::path> out;
+    for (const auto& entry : fs::directory_iterator(directory))
+        if (entry.path().extension() == ".cpp" || entry.path().extension() == ".hpp") out.push_back(entry.path());
+    return out;
+}
+
+// Includes of library internals that wait for the token API of issue 21 (TokenOptions,
+// the inventory, KeyReport, the file limits, the backup/restore/verify/migrate runs).
+// Each entry goes when its file no longer needs it; an entry that is no longer needed
+// fails the test, so the list only shrinks.
+const std::map<std::string, std::set<std::string>> kWaitingForTheTokenApi = {
+    {"common.hpp", {"pkcs11/module.hpp", "src/inventory.hpp", "src/token.hpp"}},
+    {"common.cpp", {"src/ossl.hpp"}},
+    {"reports.hpp", {"pkcs11/module.hpp", "src/pkcs12/pbe.hpp", "src/report.hpp"}},
+    {"progress.cpp", {"src/progress.hpp"}},
+    {"backup.cpp",
+     {"src/atomic_file.hpp", "src/backup.hpp", "src/escrow/escrow.hpp", "src/new_secret_policy.hpp", "src/ossl.hpp",
+      "src/token.hpp"}},
+    {"restore.cpp", {"src/ossl.hpp", "src/pkcs12/reader.hpp", "src/restore.hpp", "src/token.hpp"}},
+    {"verify.cpp", {"src/drill.hpp", "src/ossl.hpp", "src/token.hpp", "src/verify.hpp"}},
+    {"migrate.cpp", {"src/backup.hpp", "src/migrate.hpp", "src/ossl.hpp", "src/token.hpp"}},
+    {"list.cpp", {"pkcs11/error.hpp", "src/inventory.hpp", "src/ossl.hpp", "src/token.hpp"}},
+};
+
+TEST(ApiBoundary, TheCommandLineIncludesOnlyThePublicApiOfTheLibrary) {
+    std::map<std::string, std::set<std::string>> unused = kWaitingForTheTokenApi;
+    for (const fs::path& file : files_in(kSource / "src" / "cli")) {
+        const std::string name = file.filename().string();
+        const auto waiting = kWaitingForTheTokenApi.find(name);
+        for (const std::string& include : includes_of(file, '"')) {
+            if (include.starts_with("p11vault/") || include.starts_with("src/cli/")) continue;
+            if (waiting != kWaitingForTheTokenApi.end() && waiting->second.contains(include)) {
+                unused[name].erase(include);
+                continue;
+            }
+            ADD_FAILURE() << "src/cli/" << name << " includes \"" << include
+                          << "\": the command line uses the library through include/p11vault/ only";
+        }
+    }
+    for (const auto& [name, includes] : unused)
+        for (const std::string& include : includes)
+            ADD_FAILURE() << "src/cli/" << name << " no longer includes \"" << include
+                          << "\": remove it from kWaitingForTheTokenApi";
+}
+
+TEST(ApiBoundary, PublicHeadersIncludeOnlyTheStandardLibraryAndEachOther) {
+    const fs::path public_headers = kSource / "include" / "p11vault";
+    std::size_t headers = 0;
+    for (const auto& entry : fs::directory_iterator(public_headers)) {
+        ++headers;
+        const std::string name = entry.path().filename().string();
+        for (const std::string& include : includes_of(entry.path(), '"')) {
+            EXPECT_TRUE(include.starts_with("p11vault/") && fs::exists(public_headers / include.substr(9)))
+                << name << " includes \"" << include << "\"";
+        }
+        // Standard headers have no directory and no extension (<string>, <span>).
+        for (const std::string& include : includes_of(entry.path(), '<'))
+            EXPECT_TRUE(include.find('/') == std::string::npos && include.find('.') == std::string::npos)
+                << name << " includes <" << include << ">";
+    }
+    EXPECT_GE(headers, 10u);
+}
+
+}  // namespace
