@@ -183,11 +183,9 @@ CK_OBJECT_HANDLE KeyImporter::token_unwrap_legacy(const PlannedKey& key, const X
     // The key is the password's (in the one form the MAC verified) under the scheme, salt
     // and iterations of the AlgorithmIdentifier: its DER names the key. Not the IV: it is
     // derived from the password too.
-    unsigned char* der = nullptr;
-    const int length = i2d_X509_ALGOR(algorithm, &der);
-    if (length <= 0) ossl::fail(static_cast<int>(ErrorKind::failure), key.bag->where + ": encoding its algorithm");
-    const std::string made_from = "p12kdf|" + ossl::hex(der, static_cast<std::size_t>(length));
-    OPENSSL_free(der);
+    const std::vector<std::uint8_t> der =
+        ossl::der(i2d_X509_ALGOR, algorithm, ErrorKind::failure, key.bag->where + ": its algorithm");
+    const std::string made_from = "p12kdf|" + ossl::hex(der);
     CK_OBJECT_HANDLE unwrapping_key =
         session_key_for(made_from, CKK_DES3, [&]() -> const SecretBytes& { return key_iv->first; });
     pkcs11::AttributeTemplate t = private_template(key, true);

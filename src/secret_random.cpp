@@ -21,7 +21,7 @@ bool fill_random_secret(unsigned char* out, std::size_t size) noexcept {
 SecretBytes random_secret(std::size_t size) {
     SecretBytes secret(size);
     if (!fill_random_secret(secret.data(), secret.size()))
-        ossl::fail(static_cast<int>(ErrorKind::failure), "random number generator");
+        ossl::fail(ErrorKind::failure, "random number generator");
     return secret;
 }
 

@@ -45,7 +45,7 @@ Error error_of(Body&& body) {
         return e;
     }
     ADD_FAILURE() << "no p11vault::Error thrown";
-    return Error(ErrorKind::ok, "");
+    return Error(ErrorKind::failure, "no p11vault::Error thrown");
 }
 
 std::vector<ShareText> texts_of(const std::vector<PasswordShare>& shares, std::initializer_list<unsigned> numbers) {
@@ -344,7 +344,7 @@ TEST_F(ToolsApiEscrow, EscrowedFilesAreReadAndDescribed) {
     const std::string plain = save({0x30, 0x03, 0x02, 0x01, 0x03}, "plain.p12");
     EXPECT_FALSE(read_backup_file(plain, kDefaultMaxFileSize).escrowed);
     const Error large = error_of([&] { read_backup_file(two_of_two, 16); });
-    EXPECT_EQ(large.code(), ErrorKind::bad_input);
+    EXPECT_EQ(large.kind(), ErrorKind::bad_input);
     EXPECT_NE(std::string(large.what()).find("is larger than 16 bytes"), std::string::npos) << large.what();
 }
 
@@ -379,7 +379,7 @@ TEST_F(ToolsApiEscrow, OpeningWithAShareOfAnotherSetIsBadInputAndNothingIsWarned
     EXPECT_EQ(std::string(e.what()), share + " is a share of a 2-of-3 set, not of two.p7 (2-of-2)");
     EXPECT_EQ(events.warnings, 0);
     const Error none = error_of([&] { open_escrowed_backup(data, "two.p7", {}, {}, events); });
-    EXPECT_EQ(none.code(), ErrorKind::usage);
+    EXPECT_EQ(none.kind(), ErrorKind::usage);
 }
 
 TEST_F(ToolsApiEscrow, EscrowShareWithAKeyThatIsNoOfficersIsABadPassword) {
