@@ -27,7 +27,7 @@ extern "C" void note_signal(int signal) {
 }  // namespace
 
 Interrupted::Interrupted(int signal, const std::string& message)
-    : Error(ErrorKind::interrupted, message), signal_(signal) {}
+    : Error(message, signal) {}
 
 std::string signal_name(int signal) {
     switch (signal) {

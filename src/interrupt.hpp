@@ -18,10 +18,6 @@ namespace p11vault {
 class Interrupted : public Error {
 public:
     Interrupted(int signal, const std::string& message);
-    int signal() const noexcept override { return signal_; }
-
-private:
-    int signal_;
 };
 
 class InterruptGuard {

@@ -56,7 +56,7 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
         } catch (const Error& e) {
             if (e.kind() != ErrorKind::bad_input) throw;
             // "key bag 3" is the third selected key: say where the bags came from.
-            throw Error(e.kind(), std::string("the keys selected on the source token: ") + e.what());
+            throw e.with_message(std::string("the keys selected on the source token: ") + e.what());
         }
         result.imported = run_restore(target, target_quirks, *reader, restore_options);
     }

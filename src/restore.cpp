@@ -253,7 +253,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
                                    written, written == 1 ? "" : "s");
         else
             message += "; nothing was left on the token";
-        throw Error(e.kind(), message);
+        throw e.with_message(message);
     } catch (...) {
         rollback.undo();
         throw;

@@ -44,11 +44,25 @@ public:
     ErrorKind kind() const noexcept { return kind_; }
     const std::vector<ErrorItem>& items() const noexcept { return items_; }
     // The signal (SIGINT, SIGTERM, SIGHUP) that stopped an `interrupted` run; 0 otherwise.
-    virtual int signal() const noexcept { return 0; }
+    int signal() const noexcept { return signal_; }
+
+    // The same error (kind, items, signal) saying `message` instead: for code that adds
+    // what it did about the failure ("...; nothing was left on the token").
+    Error with_message(const std::string& message) const {
+        Error copy(kind_, message, items_);
+        copy.signal_ = signal_;
+        return copy;
+    }
+
+protected:
+    // An `interrupted` error (src/interrupt.hpp's Interrupted).
+    Error(const std::string& message, int signal)
+        : std::runtime_error(message), kind_(ErrorKind::interrupted), signal_(signal) {}
 
 private:
     ErrorKind kind_;
     std::vector<ErrorItem> items_;
+    int signal_ = 0;
 };
 
 }  // namespace p11vault
