@@ -16,7 +16,7 @@ int main() {
     try {
         p11vault::read_secret(std::optional<std::string>("env:" + variable), "PIN", "--pin");
     } catch (const p11vault::Error& error) {
-        std::cout << "p11vault::Error " << static_cast<int>(error.kind()) << ": " << error.what() << '\n';
+        std::cout << "p11vault::Error " << p11vault::error_kind_name(error.kind()) << ": " << error.what() << '\n';
         const bool names_variable = std::string(error.what()).find(variable) != std::string::npos;
         return error.kind() == p11vault::ErrorKind::usage && names_variable ? 0 : 1;
     }

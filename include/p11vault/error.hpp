@@ -26,6 +26,20 @@ enum class ErrorKind {
     interrupted,   // stopped by a signal during a write, after undoing it (Error::signal())
 };
 
+// "usage", "bad-password", ...: the kind as a word, for logs and messages.
+inline const char* error_kind_name(ErrorKind kind) noexcept {
+    switch (kind) {
+        case ErrorKind::usage: return "usage";
+        case ErrorKind::bad_password: return "bad-password";
+        case ErrorKind::bad_input: return "bad-input";
+        case ErrorKind::token: return "token";
+        case ErrorKind::refused: return "refused";
+        case ErrorKind::interrupted: return "interrupted";
+        case ErrorKind::failure: break;
+    }
+    return "failure";
+}
+
 // One thing an error is about, when it is about many: a refusal of 100 keys is one line of
 // text with the reason once and the keys counted, and every key in here (with --json the
 // CLI lists them in its p11vault.error/1 document, docs/json.md). Never a secret.

@@ -11,6 +11,7 @@
 #include "src/pkcs12/pbe.hpp"
 #include "src/pkcs12/writer.hpp"
 #include "src/report.hpp"
+#include "src/restore_options.hpp"
 
 namespace p11vault::api {
 
@@ -23,5 +24,18 @@ std::vector<KeyResult> key_results_of(const std::vector<KeyReport>& reports);
 
 pkcs12::Limits limits_of(const FileLimits& limits);
 pkcs12::Profile profile_of(FileProfile profile);
+
+// The restore stage of a RestoreSpec or a MigrateSpec (both name these fields alike).
+template <typename Spec>
+RestoreOptions restore_options_of(const Spec& spec) {
+    RestoreOptions options;
+    options.dry_run = spec.dry_run;
+    options.on_conflict = spec.on_conflict;
+    options.extractable = spec.extractable;
+    options.skip_unsupported = spec.skip_unsupported;
+    options.lock_wait = spec.lock_wait;
+    options.renumber_duplicate_ids = spec.renumber_duplicate_ids;
+    return options;
+}
 
 }  // namespace p11vault::api

@@ -21,13 +21,7 @@ MigrateReport migrate(const MigrateSpec& spec, SecretProvider& secrets, Events& 
     backup.lock_wait = spec.lock_wait;
     backup.allow_duplicate_ids = spec.renumber_duplicate_ids;  // renumbered on the target
     backup.skip_unsupported = spec.skip_unsupported;
-    RestoreOptions restore;
-    restore.dry_run = spec.dry_run;
-    restore.extractable = spec.extractable;
-    restore.lock_wait = spec.lock_wait;
-    restore.renumber_duplicate_ids = spec.renumber_duplicate_ids;
-    restore.skip_unsupported = spec.skip_unsupported;
-    restore.on_conflict = spec.on_conflict;
+    const RestoreOptions restore = api::restore_options_of(spec);
     pkcs12::Limits limits;
     limits.max_objects = spec.max_objects;
     limits.max_label_length = spec.max_label_length;

@@ -12,13 +12,7 @@
 namespace p11vault {
 
 RestoreReport restore(const RestoreSpec& spec, SecretProvider& secrets, Events& events) {
-    RestoreOptions options;
-    options.dry_run = spec.dry_run;
-    options.on_conflict = spec.on_conflict;
-    options.extractable = spec.extractable;
-    options.skip_unsupported = spec.skip_unsupported;
-    options.lock_wait = spec.lock_wait;
-    options.renumber_duplicate_ids = spec.renumber_duplicate_ids;
+    const RestoreOptions options = api::restore_options_of(spec);
 
     const SecretBytes password = secrets.provide({SecretPurpose::file_password, spec.file_name});
     pkcs12::Reader reader(spec.file, password, api::limits_of(spec.limits));

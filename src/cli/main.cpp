@@ -154,7 +154,7 @@ std::optional<int> handle_first_word(CLI::App& app, const std::vector<std::strin
 // document (docs/json.md): the exit code, the error line's text and, for a refusal of many
 // keys, every key with its reason. A usage error (exit 2) has no document: the command
 // line itself was wrong, and the error line says how.
-void print_failure_document(const CLI::App& app, std::string_view message, int exit_code,
+void print_failure_document(const CLI::App& app, std::string_view message, int exit_code, ErrorKind kind,
                             const std::vector<ErrorItem>& items) {
     if (exit_code == usage_exit || cli::json_document_printed()) return;
     const auto chosen = app.get_subcommands();
@@ -165,6 +165,7 @@ void print_failure_document(const CLI::App& app, std::string_view message, int e
     document["format"] = cli::json_format("error");
     document["command"] = chosen.front()->get_name();
     document["exit_code"] = exit_code;
+    document["kind"] = error_kind_name(kind);
     document["error"] = std::string(message);
     document["items"] = nlohmann::ordered_json::array();
     const auto text_or_null = [](const std::string& text) {
@@ -228,11 +229,11 @@ int main(int argc, char** argv) {
                                 usage_exit);
         return report_error(cli::explain_parse_error(command, error) + " (see " + help + ")", usage_exit);
     } catch (const Error& error) {
-        print_failure_document(app, error.what(), cli::exit_code_of(error), error.items());
+        print_failure_document(app, error.what(), cli::exit_code_of(error), error.kind(), error.items());
         return report_error(error.what(), cli::exit_code_of(error));
     } catch (const std::exception& error) {
         const int failure_exit = static_cast<int>(cli::ExitCode::failure);
-        print_failure_document(app, error.what(), failure_exit, {});
+        print_failure_document(app, error.what(), failure_exit, ErrorKind::failure, {});
         return report_error(error.what(), failure_exit);
     }
 }

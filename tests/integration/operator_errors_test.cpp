@@ -223,6 +223,7 @@ TEST_F(OperatorTokenErrors, ARefusalOfManyKeysIsOneLineWithTheReasonOnce) {
     EXPECT_EQ(document.at("format"), "p11vault.error/1");
     EXPECT_EQ(document.at("command"), "backup");
     EXPECT_EQ(document.at("exit_code"), 6);
+    EXPECT_EQ(document.at("kind"), "refused");
     EXPECT_EQ("p11vault: error: " + document.at("error").get<std::string>() + "\n", run.err);
     const nlohmann::json items = document.at("items");
     ASSERT_EQ(items.size(), 6u) << document.dump(2);

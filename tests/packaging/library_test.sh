@@ -216,7 +216,7 @@ run_version() {
 run_errors() {
   local out
   out=$(env -u P11VAULT_EXAMPLE_UNSET_VARIABLE "$1") || fail "$1 exited $?: $out"
-  [[ $out == "p11vault::Error 2: --pin env:P11VAULT_EXAMPLE_UNSET_VARIABLE: "* ]] || fail "$1 printed: $out"
+  [[ $out == "p11vault::Error usage: --pin env:P11VAULT_EXAMPLE_UNSET_VARIABLE: "* ]] || fail "$1 printed: $out"
 }
 
 # backup_and_restore MODULE SOURCE_TOKEN_LABEL TARGET_TOKEN_LABEL, PIN in
