@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // What backup, restore, verify, migrate and list share to run the public API
-// (include/p11vault/): the Events sink and SecretProvider of a command run (warnings on
-// stderr, the progress line, --pin/--password sources), and the seam to the output code
-// that still takes the library's own types (token_json, records, key tables; common.hpp,
-// reports.hpp), which converts the public value types for it.
+// (include/p11vault/): the TokenSpec of the token options, and the Events sink and
+// SecretProvider of a command run (warnings on stderr, the progress line, --pin/--password
+// sources).
 #pragma once
-
-#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
@@ -15,7 +12,6 @@
 #include <vector>
 
 #include "p11vault/events.hpp"
-#include "p11vault/key_result.hpp"
 #include "p11vault/token.hpp"
 #include "src/cli/common.hpp"
 #include "src/cli/progress.hpp"
@@ -80,18 +76,5 @@ private:
 std::string hex(const std::vector<std::uint8_t>& bytes);
 // "AA:BB:...", as `openssl x509 -fingerprint` prints a digest.
 std::string fingerprint(const std::vector<std::uint8_t>& digest);
-
-// --max-iterations, --max-file-size, --max-objects, --max-label-length.
-FileLimits file_limits_of(const pkcs12::Limits& limits);
-
-// The "token" object of --json documents (common.hpp's token_json).
-nlohmann::ordered_json token_json(const TokenDescription& token);
-// A token for RunRecord::token.
-pkcs11::TokenInfo token_info_of(const TokenDescription& token);
-
-// "token-wrap", or migrate's "token-wrap -> host-decrypt"; "" when the key did not move.
-std::string path_text(const KeyResult& key);
-// For print_key_table and records.
-std::vector<KeyReport> key_reports_of(const std::vector<KeyResult>& keys);
 
 }  // namespace p11vault::cli

@@ -68,12 +68,11 @@ void run(const BackupCommandOptions& o) {
     RunRecord record;
     record.command = "backup";
     record.file = o.out;
-    command.on_token_opened = [&](const TokenDescription& token) { record.token = token_info_of(token); };
+    command.on_token_opened = [&](const TokenDescription& token) { record.token = token; };
     run_recorded(o.record, record, [&] {
         const BackupReport result = command.call([&] { return backup(spec, command, command); });
-        const std::vector<KeyReport> keys = key_reports_of(result.keys), skipped = key_reports_of(result.skipped);
-        record.keys = keys;
-        record.keys.insert(record.keys.end(), skipped.begin(), skipped.end());
+        record.keys = result.keys;
+        record.keys.insert(record.keys.end(), result.skipped.begin(), result.skipped.end());
         record.file_sha256 = hex(result.file_sha256);
         record.details = {{"profile", o.profile}, {"certificates", result.certificates}};
         Json escrow_details = nullptr;
@@ -96,9 +95,9 @@ void run(const BackupCommandOptions& o) {
             document["profile"] = o.profile;
             document["token"] = token_json(result.token);
             document["keys"] = Json::array();
-            for (const auto& key : keys) document["keys"].push_back(key_report_json(key));
+            for (const auto& key : result.keys) document["keys"].push_back(key_report_json(key));
             document["skipped"] = Json::array();
-            for (const auto& key : skipped) document["skipped"].push_back(key_report_json(key));
+            for (const auto& key : result.skipped) document["skipped"].push_back(key_report_json(key));
             document["certificates"] = result.certificates;
             document["escrow"] = escrow_details;
             document["warnings"] = result.warnings;
@@ -107,7 +106,7 @@ void run(const BackupCommandOptions& o) {
         } else {
             // The table, notes (one line per kind, keys counted) and warnings first; the
             // summary and the file's SHA-256 last, where they stay on screen.
-            print_key_table(keys, false);
+            print_key_table(result.keys, false);
             Notes notes;
             for (const auto& key : result.keys)
                 if (decrypted_on_host(key.path))

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/cli/common.hpp"
 
-#include <openssl/x509.h>
-
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <utility>
 
 #include <fmt/format.h>
-
-#include "src/ossl.hpp"
 
 namespace p11vault::cli {
 
@@ -48,76 +46,29 @@ void print_document(const Json& document) {
     std::fflush(stdout);
 }
 
-std::string version_text(const CK_VERSION& version) {
-    return fmt::format("{}.{}", version.major, version.minor);
-}
-
 }  // namespace
 
 void print_json(const nlohmann::json& document) { print_document(document); }
 bool json_document_printed() { return document_printed; }
 void print_json(const nlohmann::ordered_json& document) { print_document(document); }
 
-nlohmann::ordered_json module_json(const pkcs11::Module& module) {
-    const pkcs11::ModuleInfo info = module.info();
+nlohmann::ordered_json token_json(const TokenDescription& token) {
     return {
-        {"path", module.path()},
-        {"manufacturer", info.manufacturer},
-        {"description", info.description},
-        {"cryptoki_version", version_text(info.cryptoki_version)},
-        {"library_version", version_text(info.library_version)},
-    };
-}
-
-nlohmann::ordered_json token_json(CK_SLOT_ID slot, const pkcs11::TokenInfo& token) {
-    return {
-        {"slot", slot},
+        {"slot", token.slot},
         {"label", token.label},
         {"manufacturer", token.manufacturer},
         {"model", token.model},
         {"serial", token.serial},
         {"flags",
          {
-             {"login_required", token.login_required()},
-             {"initialized", token.token_initialized()},
-             {"user_pin_initialized", token.user_pin_initialized()},
-             {"pin_count_low", token.pin_count_low()},
-             {"pin_final_try", token.pin_final_try()},
-             {"pin_locked", token.pin_locked()},
+             {"login_required", token.login_required},
+             {"initialized", token.initialized},
+             {"user_pin_initialized", token.user_pin_initialized},
+             {"pin_count_low", token.pin_count_low},
+             {"pin_final_try", token.pin_final_try},
+             {"pin_locked", token.pin_locked},
          }},
     };
-}
-
-std::string object_class_text(CK_OBJECT_CLASS object_class) {
-    switch (object_class) {
-        case CKO_PRIVATE_KEY: return "private-key";
-        case CKO_PUBLIC_KEY: return "public-key";
-        case CKO_SECRET_KEY: return "secret-key";
-        case CKO_CERTIFICATE: return "certificate";
-        case CKO_DATA: return "data";
-        default: return fmt::format("class-0x{:x}", object_class);
-    }
-}
-
-std::string name_text(const X509_NAME* name) {
-    if (name == nullptr) return {};
-    ossl::Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) return {};
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio.get(), &data);
-    return size > 0 ? std::string(data, static_cast<std::size_t>(size)) : std::string{};
-}
-
-std::string algorithm_text(const std::optional<keys::KeyDescription>& description) {
-    if (!description) return {};
-    const bool is_asymmetric = description->algorithm == "RSA" || description->algorithm == "EC" ||
-                               description->algorithm.rfind("Ed", 0) == 0;
-    if (is_asymmetric) {
-        if (description->algorithm == "EC" && description->curve.empty()) return "EC";
-        return description->name();
-    }
-    if (description->bits != 0) return fmt::format("{}-{}", description->algorithm, description->bits);
-    return description->algorithm;
 }
 
 std::string printable(std::string_view text) {

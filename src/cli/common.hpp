@@ -12,11 +12,25 @@
 #include <string_view>
 #include <vector>
 
-#include "pkcs11/module.hpp"
-#include "src/inventory.hpp"
-#include "src/token.hpp"
+#include "p11vault/token.hpp"
 
 namespace p11vault::cli {
+
+// A token as the command line selects it: --module, --module-init, --token,
+// --token-label, --slot and --pin (migrate: --from-* and --to-*). token_spec_of
+// (api_bridge.hpp) makes the library's TokenSpec of it; the PIN source stays here, read
+// by the run's SecretProvider.
+struct TokenOptions {
+    std::optional<std::string> module;       // --module PATH|NAME
+    std::optional<std::string> module_init;  // --module-init STRING
+    std::optional<std::string> token_uri;    // --token pkcs11:...
+    std::optional<std::string> token_label;  // --token-label
+    std::optional<unsigned long> slot;       // --slot
+    std::optional<std::string> pin_source;   // --pin SRC
+    // The options' names in messages: "" for --module, --token, --pin; "from-" and "to-"
+    // for migrate's --from-module etc.
+    std::string option_prefix;
+};
 
 // --module, --module-init, --token, --token-label, --slot and --pin
 // (docs/cli.md, "Selecting a token"), stored into `options`, which must outlive
@@ -35,15 +49,9 @@ void print_json(const nlohmann::ordered_json& document);
 // Whether this run printed its --json document (a failure then prints no second one).
 bool json_document_printed();
 
-// JSON pieces several commands report (list, backup records, verify).
-nlohmann::ordered_json module_json(const pkcs11::Module& module);
-nlohmann::ordered_json token_json(CK_SLOT_ID slot, const pkcs11::TokenInfo& token);
-// "private-key", "public-key", "secret-key", "certificate", "data", ...
-std::string object_class_text(CK_OBJECT_CLASS object_class);
-// One-line RFC 2253 form of an X.509 name ("CN=x,O=y").
-std::string name_text(const X509_NAME* name);
-// "RSA-2048", "EC-P256", "Ed25519", "AES-256"; empty when unknown.
-std::string algorithm_text(const std::optional<keys::KeyDescription>& description);
+// The "token" object of the --json documents of list, backup, restore and migrate
+// (docs/json.md).
+nlohmann::ordered_json token_json(const TokenDescription& token);
 
 // Makes text from a token safe to print on a terminal: control characters (a label could
 // hold an escape sequence) become '?'.

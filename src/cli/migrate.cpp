@@ -27,7 +27,7 @@ struct MigrateCommandOptions {
     double lock_wait = 10;
     bool renumber_duplicate_ids = false;
     bool skip_unsupported = false;
-    pkcs12::Limits limits;
+    FileLimits limits;  // --max-objects, --max-label-length
     std::optional<std::string> record;
     bool json = false;
     bool quiet = false;
@@ -76,13 +76,13 @@ void run(const MigrateCommandOptions& o) {
     // The source is opened first, then the target: the record names the target.
     std::size_t opened = 0;
     command.on_token_opened = [&](const TokenDescription& token) {
-        if (++opened == 2) record.token = token_info_of(token);
+        if (++opened == 2) record.token = token;
     };
     run_recorded(o.record, record, [&] {
         command.add_token(o.from);
         command.add_token(o.to);
         const MigrateReport result = command.call([&] { return migrate(spec, command, command); });
-        const std::vector<KeyReport> keys = key_reports_of(result.keys);
+        const std::vector<KeyResult>& keys = result.keys;
         record.keys = keys;
         record.details = {{"from_token", {{"label", result.from.label}, {"serial", result.from.serial}}},
                           {"dry_run", o.dry_run}};

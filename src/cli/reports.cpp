@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/cli/reports.hpp"
 
+#include <fmt/format.h>
+
 #include "p11vault/digest.hpp"
 #include "src/cli/common.hpp"
 
@@ -17,7 +19,7 @@ void add_file_input_options(CLI::App& command, FileInputOptions& options, const 
     add_object_limit_options(command, options.limits);
 }
 
-void add_object_limit_options(CLI::App& command, pkcs12::Limits& limits) {
+void add_object_limit_options(CLI::App& command, FileLimits& limits) {
     command.add_option("--max-objects", limits.max_objects,
                        "refuse files with more keys and certificates (default 1000)")
         ->option_text("N");
@@ -52,20 +54,20 @@ std::string run_name(const std::string& command) {
     return "the " + name;
 }
 
-RecordedKey recorded_key(const KeyReport& report) {
-    RecordedKey key;
-    key.id = hex(report.id);
-    key.label = report.label;
-    key.type = report.type;
-    key.path = report.path;
-    key.status = report.status;
-    key.spki_sha256 = hex(report.spki_sha256);
-    key.certificate_sha256 = hex(report.certificate_sha256);
-    key.certificate_subject = report.certificate_subject;
-    key.notes = report.notes;
-    key.repaired = report.repaired;
-    if (report.renumbered_from) key.renumbered_from = hex(*report.renumbered_from);
-    return key;
+RecordedKey recorded_key(const KeyResult& key) {
+    RecordedKey recorded;
+    recorded.id = hex(key.id);
+    recorded.label = key.label;
+    recorded.type = key.type;
+    recorded.path = path_text(key);
+    recorded.status = key.status;
+    recorded.spki_sha256 = hex(key.spki_sha256);
+    recorded.certificate_sha256 = hex(key.certificate_sha256);
+    recorded.certificate_subject = key.certificate_subject;
+    recorded.notes = key.notes;
+    recorded.repaired = key.repaired;
+    if (key.renumbered_from) recorded.renumbered_from = hex(*key.renumbered_from);
+    return recorded;
 }
 
 p11vault::RunRecord library_record(const RunRecord& record) {
@@ -86,9 +88,15 @@ p11vault::RunRecord library_record(const RunRecord& record) {
 
 }  // namespace
 
-nlohmann::ordered_json key_report_json(const KeyReport& report) {
+std::string path_text(const KeyResult& key) {
+    if (key.source_path != KeyPath::none)
+        return fmt::format("{} -> {}", key_path_name(key.source_path), key_path_name(key.path));
+    return key_path_name(key.path);
+}
+
+nlohmann::ordered_json key_report_json(const KeyResult& key) {
     // One definition of a key's JSON, the library's: records and --json documents agree.
-    return nlohmann::ordered_json::parse(recorded_key_json(recorded_key(report)));
+    return nlohmann::ordered_json::parse(recorded_key_json(recorded_key(key)));
 }
 
 void append_completed_run(RecordFile& file, const RunRecord& record) {
@@ -109,14 +117,15 @@ void append_failed_run(RecordFile& file, const RunRecord& record) {
     }
 }
 
-void print_key_table(const std::vector<KeyReport>& keys, bool with_status) {
+void print_key_table(const std::vector<KeyResult>& keys, bool with_status) {
     std::vector<std::string> headings = {"ID", "LABEL", "TYPE", "PATH"};
     if (with_status) headings.push_back("STATUS");
     headings.push_back("CERTIFICATE");
     Table table(headings);
     for (const auto& key : keys) {
+        const std::string path = path_text(key);
         std::vector<std::string> row = {key.id.empty() ? "-" : hex(key.id), printable(key.label), key.type,
-                                        key.path.empty() ? "-" : key.path};
+                                        path.empty() ? "-" : path};
         if (with_status) row.push_back(key.status);
         row.push_back(key.certificate_subject ? printable(*key.certificate_subject) : "(none)");
         table.add_row(row);

@@ -14,13 +14,10 @@
 
 #include "p11vault/error.hpp"
 #include "p11vault/events.hpp"
+#include "p11vault/key_result.hpp"
 #include "p11vault/record.hpp"
+#include "p11vault/token.hpp"
 #include "src/cli/exit_code.hpp"
-// Library types the token API of issue 21 makes public (KeyReport, TokenInfo, Limits):
-// until then, the only includes of the library's internals here.
-#include "pkcs11/module.hpp"
-#include "src/pkcs12/pbe.hpp"
-#include "src/report.hpp"
 
 namespace p11vault::cli {
 
@@ -32,12 +29,12 @@ std::vector<std::uint8_t> parse_hex_id(const std::string& text);
 struct FileInputOptions {
     std::string in;
     std::optional<std::string> password;
-    pkcs12::Limits limits;
+    FileLimits limits;
 };
 void add_file_input_options(CLI::App& command, FileInputOptions& options, const std::string& purpose);
 // --max-objects N and --max-label-length BYTES (part of the file input options; migrate
 // takes them alone).
-void add_object_limit_options(CLI::App& command, pkcs12::Limits& limits);
+void add_object_limit_options(CLI::App& command, FileLimits& limits);
 // --record FILE and --json.
 void add_output_options(CLI::App& command, std::optional<std::string>& record, bool& json);
 
@@ -45,8 +42,12 @@ void add_output_options(CLI::App& command, std::optional<std::string>& record, b
 void add_lock_wait_option(CLI::App& command, double& seconds);
 std::chrono::milliseconds lock_wait_of(double seconds);
 
+// How a key moved, as tables, --json documents and records say it: "token-wrap", or
+// migrate's "token-wrap -> host-decrypt"; "" when it did not move.
+std::string path_text(const KeyResult& key);
+
 // One row per key: id, label, type, path/status, certificate subject.
-void print_key_table(const std::vector<KeyReport>& keys, bool with_status);
+void print_key_table(const std::vector<KeyResult>& keys, bool with_status);
 // "p11vault: warning: ..." lines on stderr.
 void print_warnings(const std::vector<std::string>& warnings);
 
@@ -57,7 +58,7 @@ public:
 };
 
 // The JSON of one key, in --json documents and records (p11vault::recorded_key_json).
-nlohmann::ordered_json key_report_json(const KeyReport& report);
+nlohmann::ordered_json key_report_json(const KeyResult& key);
 
 // What a command puts in its --record line, in the command's own terms; run_recorded
 // turns it into the library's p11vault::RunRecord.
@@ -66,10 +67,10 @@ struct RunRecord {
     bool succeeded = false;
     int exit_code = 0;
     std::string error;                       // the error line, when it failed
-    std::optional<pkcs11::TokenInfo> token;
+    std::optional<TokenDescription> token;
     std::string file;                        // the PKCS#12 file, if any
     std::optional<std::string> file_sha256;  // hex
-    std::vector<KeyReport> keys;
+    std::vector<KeyResult> keys;
     nlohmann::ordered_json details = nlohmann::ordered_json::object();  // command-specific
 };
 

@@ -36,7 +36,7 @@ void run(const RestoreCommandOptions& o) {
     RestoreSpec spec;
     spec.token = token_spec_of(o.token);
     spec.file_name = o.file.in;
-    spec.limits = file_limits_of(o.file.limits);
+    spec.limits = o.file.limits;
     spec.dry_run = o.dry_run;
     spec.on_conflict = o.on_conflict == "skip"      ? ConflictPolicy::skip
                        : o.on_conflict == "replace" ? ConflictPolicy::replace
@@ -50,7 +50,7 @@ void run(const RestoreCommandOptions& o) {
     RunRecord record;
     record.command = o.dry_run ? "restore-dry-run" : "restore";
     record.file = o.file.in;
-    command.on_token_opened = [&](const TokenDescription& token) { record.token = token_info_of(token); };
+    command.on_token_opened = [&](const TokenDescription& token) { record.token = token; };
     run_recorded(o.record, record, [&] {
         // An escrowed file is opened with the officers' tokens (and those closed again)
         // before the target token is opened.
@@ -61,7 +61,7 @@ void run(const RestoreCommandOptions& o) {
         command.set_file_password(std::move(input.password));
         spec.file = std::move(input.pkcs12);
         const RestoreReport result = command.call([&] { return restore(spec, command, command); });
-        const std::vector<KeyReport> keys = key_reports_of(result.keys);
+        const std::vector<KeyResult>& keys = result.keys;
         record.keys = keys;
         record.details["certificates_written"] = result.certificates_written;
         record.details["dry_run"] = result.dry_run;

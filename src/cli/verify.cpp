@@ -89,6 +89,19 @@ void print_verification(const std::string& file, const std::string& sha256, cons
     }
 }
 
+// A key of the file as the record of a verify run names it: what the file says of it,
+// status "ok", no path (it did not move).
+KeyResult recorded_key_of(const FileKey& key, const VerifyReport& verification) {
+    KeyResult recorded;
+    recorded.id = key.id;
+    recorded.label = key.label.value_or("");
+    recorded.type = key.type;
+    recorded.status = "ok";
+    recorded.spki_sha256 = key.spki_sha256;
+    if (key.certificate) recorded.certificate_sha256 = verification.certificates[*key.certificate].sha256;
+    return recorded;
+}
+
 // An escrowed file verify was given no officer key for: what the envelope says, and that
 // the content was not checked.
 void report_closed_escrow(const VerifyCommandOptions& o, const InputFile& input) {
@@ -115,7 +128,7 @@ void report_closed_escrow(const VerifyCommandOptions& o, const InputFile& input)
 void run(const VerifyCommandOptions& o) {
     VerifySpec spec;
     spec.file_name = o.file.in;
-    spec.limits = file_limits_of(o.file.limits);
+    spec.limits = o.file.limits;
     if (token_spec_of(o.token).selects_token()) spec.compare_with = token_spec_of(o.token);
     spec.drill = o.drill;
     CommandRun command("verify", o.quiet);
@@ -123,7 +136,7 @@ void run(const VerifyCommandOptions& o) {
     RunRecord record;
     record.command = "verify";
     record.file = o.file.in;
-    command.on_token_opened = [&](const TokenDescription& token) { record.token = token_info_of(token); };
+    command.on_token_opened = [&](const TokenDescription& token) { record.token = token; };
     run_recorded(o.record, record, [&] {
         InputFile input = read_input_file(o.file, o.escrow, o.token.module, /*may_stay_closed=*/true);
         record.file_sha256 = input.file_sha256;
@@ -136,15 +149,7 @@ void run(const VerifyCommandOptions& o) {
         command.set_file_password(std::move(input.password));
         spec.file = std::move(input.pkcs12);
         VerifyReport verification = command.call([&] { return verify(spec, command, command); });
-        for (const auto& key : verification.keys) {
-            KeyReport report;
-            report.id = key.id;
-            report.label = key.label.value_or("");
-            report.type = key.type;
-            report.spki_sha256 = key.spki_sha256;
-            if (key.certificate) report.certificate_sha256 = verification.certificates[*key.certificate].sha256;
-            record.keys.push_back(std::move(report));
-        }
+        for (const auto& key : verification.keys) record.keys.push_back(recorded_key_of(key, verification));
 
         const std::optional<TokenMatch>& comparison = verification.comparison;
         const bool drill_ok = verification.drill_ok();
