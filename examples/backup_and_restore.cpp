@@ -19,6 +19,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 
 namespace {
@@ -45,6 +46,24 @@ public:
         if (!event.current.empty())
             std::cerr << event.phase << ": " << event.done << "/" << event.total << " " << event.current << '\n';
     }
+};
+
+// SoftHSM2 takes its configuration only from $SOFTHSM2_CONF, and the library never
+// changes the environment: the drill asks the program to point the variable at the drill's
+// throw-away token, and to put it back. This program has one thread, so it may.
+class SoftHsmConfForDrill : public p11vault::DrillEnvironment {
+public:
+    void enter(const std::string& config_path) override {
+        if (const char* current = std::getenv("SOFTHSM2_CONF")) previous_ = current;
+        ::setenv("SOFTHSM2_CONF", config_path.c_str(), 1);
+    }
+    void leave() noexcept override {
+        if (previous_) ::setenv("SOFTHSM2_CONF", previous_->c_str(), 1);
+        else ::unsetenv("SOFTHSM2_CONF");
+    }
+
+private:
+    std::optional<std::string> previous_;
 };
 
 }  // namespace
@@ -83,6 +102,8 @@ int main(int argc, char** argv) {
         verify_spec.file_name = restore_spec.file_name;
         verify_spec.compare_with = restore_spec.token;
         verify_spec.drill = true;
+        SoftHsmConfForDrill drill_environment;
+        verify_spec.drill_environment = &drill_environment;
         const p11vault::VerifyReport verified = p11vault::verify(verify_spec, secrets, events);
         for (const auto& key : verified.drill) std::cout << (key.ok ? "ok   " : "FAIL ") << key.key << ": " << key.detail << '\n';
         if (!verified.drill_ok() || !verified.comparison || !verified.comparison->same()) {

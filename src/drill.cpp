@@ -27,8 +27,8 @@ namespace {
 constexpr const char* kDrillLabel = "p11vault-drill";
 const std::uint8_t kMessage[] = "p11vault drill: this backup restores and signs";
 
-// A private SoftHSM home for the drill; the previous SOFTHSM2_CONF is put back and the
-// directory removed when it goes.
+// A private SoftHSM home for the drill: a fresh directory with an empty token directory
+// and a softhsm2.conf naming it, removed (with the drill's token) when it goes.
 class DrillHome {
 public:
     DrillHome() {
@@ -37,24 +37,45 @@ public:
         if (::mkdtemp(pattern.data()) == nullptr)
             throw Error(ErrorKind::failure, "cannot create a temporary directory for the drill");
         dir_ = pattern;
+        config_path_ = dir_ + "/softhsm2.conf";
         std::filesystem::create_directory(dir_ + "/tokens");
-        std::ofstream conf(dir_ + "/softhsm2.conf");
+        std::ofstream conf(config_path_);
         conf << "directories.tokendir = " << dir_ << "/tokens\nobjectstore.backend = file\nlog.level = ERROR\n";
-        if (const char* previous = std::getenv("SOFTHSM2_CONF")) previous_ = previous;
-        ::setenv("SOFTHSM2_CONF", (dir_ + "/softhsm2.conf").c_str(), 1);
     }
     ~DrillHome() {
-        if (previous_) ::setenv("SOFTHSM2_CONF", previous_->c_str(), 1);
-        else ::unsetenv("SOFTHSM2_CONF");
         std::error_code ignored;
         std::filesystem::remove_all(dir_, ignored);
     }
     DrillHome(const DrillHome&) = delete;
     DrillHome& operator=(const DrillHome&) = delete;
+    const std::string& config_path() const { return config_path_; }
 
 private:
     std::string dir_;
-    std::optional<std::string> previous_;
+    std::string config_path_;
+};
+
+// SoftHSM2 pointed at the drill's home while this lives: the caller's DrillEnvironment
+// sets SOFTHSM2_CONF (the library never changes the environment), and is told to put it
+// back when this goes. Without the check a careless DrillEnvironment would let the drill
+// make its token in the caller's own SoftHSM2 directory and leave it there.
+class SoftHsmAtDrillHome {
+public:
+    SoftHsmAtDrillHome(DrillEnvironment& environment, const std::string& config_path) : environment_(environment) {
+        environment_.enter(config_path);
+        const char* current = std::getenv("SOFTHSM2_CONF");
+        if (current == nullptr || config_path != current) {
+            environment_.leave();
+            throw Error(ErrorKind::usage, "the drill's DrillEnvironment did not point SOFTHSM2_CONF at the drill's "
+                                          "configuration: the drill does not run in another SoftHSM2 directory");
+        }
+    }
+    ~SoftHsmAtDrillHome() { environment_.leave(); }
+    SoftHsmAtDrillHome(const SoftHsmAtDrillHome&) = delete;
+    SoftHsmAtDrillHome& operator=(const SoftHsmAtDrillHome&) = delete;
+
+private:
+    DrillEnvironment& environment_;
 };
 
 SecretBytes random_pin() {
@@ -146,11 +167,12 @@ bool signs_for(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE ty
 }
 
 std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
-                                   const std::string& softhsm_module) {
+                                   const std::string& softhsm_module, DrillEnvironment& environment) {
     std::string module_path = softhsm_module.empty() ? default_softhsm_module() : softhsm_module;
     if (module_path.empty() || !std::filesystem::exists(module_path))
         throw Error(ErrorKind::token, "--drill needs the SoftHSM2 module (apt-get install softhsm2)");
     DrillHome home;
+    SoftHsmAtDrillHome pointed(environment, home.config_path());  // released after the module below
     std::vector<DrillResult> results;
     {
         auto module = pkcs11::Module::load(module_path);

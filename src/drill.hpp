@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// verify --drill: restore the file into a throw-away SoftHSM token (private directory and
-// SOFTHSM2_CONF), sign and verify a test message with every key (and RSA
-// encrypt/decrypt), then delete the token. Proves the backup restores and works, not
-// only that it parses.
+// verify --drill: restore the file into a throw-away SoftHSM token (a private directory
+// and configuration, which the caller's DrillEnvironment points SOFTHSM2_CONF at), sign
+// and verify a test message with every key (and RSA encrypt/decrypt), then delete the
+// token. Proves the backup restores and works, not only that it parses.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "p11vault/verify.hpp"
 #include "src/pkcs12/reader.hpp"
 #include "src/verify.hpp"
 
@@ -32,6 +33,6 @@ struct DrillResult {
 bool signs_for(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key);
 
 std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
-                                   const std::string& softhsm_module);
+                                   const std::string& softhsm_module, DrillEnvironment& environment);
 
 }  // namespace p11vault

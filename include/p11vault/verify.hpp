@@ -9,13 +9,15 @@
 //     spec.file = bytes_of("ca.p12");
 //     spec.file_name = "ca.p12";
 //     spec.drill = true;
+//     spec.drill_environment = &my_softhsm_conf;  // a DrillEnvironment, below
 //     p11vault::VerifyReport report = p11vault::verify(spec, my_secrets, my_events);
 //     bool good = report.drill_ok() && (!report.comparison || report.comparison->same());
 //
-// The drill's SoftHSM token lives in a private temporary directory; SoftHSM reads its
-// configuration only from $SOFTHSM2_CONF, so the drill sets that variable for its
-// duration and puts it back afterwards: run no drill while another thread of the process
-// reads the environment or uses SoftHSM, and none in a process where SoftHSM is already
+// The drill's SoftHSM token lives in a private temporary directory under $TMPDIR
+// (default /tmp), removed afterwards. SoftHSM2 reads its configuration only from
+// $SOFTHSM2_CONF when it is initialized, and the library never changes the process
+// environment: the caller's DrillEnvironment points the variable at the drill's
+// configuration and puts it back. Run no drill in a process where SoftHSM is already
 // initialized (Error(token)).
 //
 // Nothing is written to any token but the drill's own, which is deleted afterwards. The
@@ -36,6 +38,25 @@
 
 namespace p11vault {
 
+// How the drill reaches its throw-away SoftHSM2 token. SoftHSM2 takes its configuration
+// file from $SOFTHSM2_CONF (else ~/.config/softhsm2/softhsm2.conf, else
+// /etc/softhsm/softhsm2.conf) in C_Initialize, and from nowhere else. The library never
+// sets, changes or removes an environment variable (setenv is not thread-safe, and every
+// thread and module of the process sees the change), so the caller does it, here, and
+// knows what else its process does meanwhile. The command-line tool sets SOFTHSM2_CONF.
+class P11VAULT_EXPORT DrillEnvironment {
+public:
+    virtual ~DrillEnvironment();
+    // Called once, after any comparison with a token and just before the drill loads
+    // SoftHSM2: make SoftHSM2 read `config_path` (set SOFTHSM2_CONF to it). The drill
+    // checks that $SOFTHSM2_CONF names it and else stops with Error(usage), loading
+    // nothing: a drill must never make its token in the caller's SoftHSM2 directory.
+    virtual void enter(const std::string& config_path) = 0;
+    // Called once after enter() returned, when the drill has released SoftHSM2 (also when
+    // it failed): put SOFTHSM2_CONF back as it was.
+    virtual void leave() noexcept = 0;
+};
+
 struct VerifySpec {
     std::vector<std::uint8_t> file;       // the PKCS#12 (DER)
     std::string file_name;                // names the file in messages and the password request
@@ -43,6 +64,7 @@ struct VerifySpec {
     std::optional<TokenSpec> compare_with;  // compare the file's keys with this token's
     bool drill = false;
     std::string drill_module;             // SoftHSM2 for the drill; empty: Debian's path
+    DrillEnvironment* drill_environment = nullptr;  // needed by a drill (Error(usage) without), not owned
 };
 
 struct FileKey {
@@ -109,7 +131,8 @@ struct VerifyReport {
 // Error(bad_password) for a wrong password; Error(bad_input) for a malformed file, a bag
 // that does not decrypt although the MAC verified, a key that does not match its
 // certificate; Error(token) when the drill's SoftHSM2 is missing or the token to compare
-// with cannot be opened.
+// with cannot be opened; Error(usage), before anything is asked or read, for a drill
+// without a drill_environment.
 P11VAULT_EXPORT VerifyReport verify(const VerifySpec& spec, SecretProvider& secrets, Events& events);
 
 }  // namespace p11vault

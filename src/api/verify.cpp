@@ -28,7 +28,12 @@ FileCertificate file_certificate_of(const VerifiedCertificate& cert) {
 
 }  // namespace
 
+DrillEnvironment::~DrillEnvironment() = default;
+
 VerifyReport verify(const VerifySpec& spec, SecretProvider& secrets, Events& events) {
+    if (spec.drill && spec.drill_environment == nullptr)
+        throw Error(ErrorKind::usage, "a drill needs VerifySpec::drill_environment: SoftHSM2 reads its configuration "
+                                      "from SOFTHSM2_CONF, which the caller sets");
     const SecretBytes password = secrets.provide({SecretPurpose::file_password, spec.file_name});
     pkcs12::Reader reader(spec.file, password, api::limits_of(spec.limits));
     const Verification verification = [&] {
@@ -60,7 +65,7 @@ VerifyReport verify(const VerifySpec& spec, SecretProvider& secrets, Events& eve
     }
     if (spec.drill) {
         progress::Scope progress(events, "drill");
-        for (auto& result : run_drill(reader, verification, spec.drill_module))
+        for (auto& result : run_drill(reader, verification, spec.drill_module, *spec.drill_environment))
             report.drill.push_back({std::move(result.id), std::move(result.label), std::move(result.type),
                                     std::move(result.key), result.ok, std::move(result.detail)});
         report.drilled = true;

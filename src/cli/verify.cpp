@@ -2,7 +2,9 @@
 // p11vault verify: prove a backup is good — MAC, every bag, key/certificate pairs,
 // fingerprints, optionally a restore-and-sign drill and a comparison with a live token.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -28,6 +30,24 @@ struct VerifyCommandOptions {
     std::optional<std::string> record;
     bool json = false;
     bool quiet = false;
+};
+
+// The drill's SoftHSM2 configuration in SOFTHSM2_CONF while the drill runs, the previous
+// value (or none) put back after. The library never changes the environment; the
+// program, whose one thread this is, does.
+class SoftHsmConfForDrill : public DrillEnvironment {
+public:
+    void enter(const std::string& config_path) override {
+        if (const char* current = std::getenv("SOFTHSM2_CONF")) previous_ = current;
+        ::setenv("SOFTHSM2_CONF", config_path.c_str(), 1);
+    }
+    void leave() noexcept override {
+        if (previous_) ::setenv("SOFTHSM2_CONF", previous_->c_str(), 1);
+        else ::unsetenv("SOFTHSM2_CONF");
+    }
+
+private:
+    std::optional<std::string> previous_;
 };
 
 Json nullable(const std::optional<std::string>& text) { return text ? Json(*text) : Json(nullptr); }
@@ -131,6 +151,8 @@ void run(const VerifyCommandOptions& o) {
     spec.limits = o.file.limits;
     if (token_spec_of(o.token).selects_token()) spec.compare_with = token_spec_of(o.token);
     spec.drill = o.drill;
+    SoftHsmConfForDrill drill_environment;
+    spec.drill_environment = &drill_environment;
     CommandRun command("verify", o.quiet);
 
     RunRecord record;

@@ -2,7 +2,7 @@
 // The boundary of the public API (issue 21), read from the sources: the command line in
 // src/cli/ uses the library only through include/p11vault/, and the public headers hold
 // no OpenSSL, p11-kit, JSON, fmt or CLI11 types (they include only the C++ standard
-// library and each other).
+// library and each other); library code changes no environment variable.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -64,6 +64,30 @@ TEST(ApiBoundary, PublicHeadersIncludeOnlyTheStandardLibraryAndEachOther) {
                 << name << " includes <" << include << ">";
     }
     EXPECT_GE(headers, 10u);
+}
+
+// Issue 21: a library does not change its caller's environment (setenv is not
+// thread-safe, and every thread and module sees the change). Only the program, src/cli/,
+// may; the drill asks its caller (DrillEnvironment, include/p11vault/verify.hpp).
+TEST(ApiBoundary, LibraryCodeChangesNoEnvironmentVariable) {
+    static const std::regex changes_environment(R"(\b(setenv|putenv|unsetenv|clearenv)\s*\()");
+    std::size_t files = 0;
+    for (const fs::path& root : {kSource / "src", kSource / "pkcs11"}) {
+        for (const auto& entry : fs::recursive_directory_iterator(root)) {
+            const fs::path& file = entry.path();
+            if (file.extension() != ".cpp" && file.extension() != ".hpp") continue;
+            if (fs::relative(file, kSource).string().starts_with("src/cli/")) continue;
+            ++files;
+            std::ifstream in(file);
+            int number = 0;
+            for (std::string line; std::getline(in, line);) {
+                ++number;
+                if (std::regex_search(line, changes_environment))
+                    ADD_FAILURE() << fs::relative(file, kSource).string() << ":" << number << ": " << line;
+            }
+        }
+    }
+    EXPECT_GE(files, 50u);
 }
 
 }  // namespace
