@@ -15,6 +15,7 @@
 #include "pkcs11/error.hpp"
 #include "src/progress.hpp"
 #include "src/keys.hpp"
+#include "src/object_text.hpp"
 #include "src/quirks.hpp"
 #include "src/restore.hpp"
 #include "src/secret_random.hpp"
@@ -91,11 +92,7 @@ std::vector<std::uint8_t> ecdsa_der(const std::vector<std::uint8_t>& raw) {
     EcdsaSig sig(ECDSA_SIG_new());
     ECDSA_SIG_set0(sig.get(), BN_bin2bn(raw.data(), static_cast<int>(half), nullptr),
                    BN_bin2bn(raw.data() + half, static_cast<int>(half), nullptr));
-    unsigned char* der = nullptr;
-    int length = i2d_ECDSA_SIG(sig.get(), &der);
-    std::vector<std::uint8_t> out(der, der + (length > 0 ? length : 0));
-    OPENSSL_free(der);
-    return out;
+    return ossl::der(i2d_ECDSA_SIG, sig.get(), ErrorKind::failure, "the drill's signature");
 }
 
 bool host_verify(const EVP_PKEY* key, CK_KEY_TYPE type, const std::vector<std::uint8_t>& signature) {
@@ -200,15 +197,13 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
         for (std::size_t i = 0; i < restored.keys.size() && i < verification.keys.size(); ++i) {
             const KeyReport& report = restored.keys[i];
             const VerifiedKey& key = verification.keys[i];
-            progress::report(i, restored.keys.size(),
-                             fmt::format("drill: id={} label=\"{}\"", report.id.empty() ? "(none)" : ossl::hex(report.id),
-                                         report.label));
+            const std::string name = describe_object(report.id, report.label);
+            progress::report(i, restored.keys.size(), "drill: " + name);
             DrillResult result;
             result.id = report.id;
             result.label = report.label;
             result.type = key.type;
-            result.key = fmt::format("id={} label=\"{}\" {}", report.id.empty() ? "(none)" : ossl::hex(report.id),
-                                     report.label, key.type);
+            result.key = name + " " + key.type;
             if (report.status != "restored") {
                 result.detail = "not restored: " + (report.notes.empty() ? report.status : report.notes.back());
                 results.push_back(std::move(result));
