@@ -73,7 +73,7 @@ struct BackupSpec {
     bool overwrite = false;                     // replace an existing `out` (else Error(refused))
 };
 
-struct EscrowRecipient {
+struct EscrowOfficer {
     std::string subject;                        // RFC 2253
     std::string key_type;                       // "RSA-3072", "EC-P256"
     std::vector<std::uint8_t> certificate_sha256;
@@ -85,7 +85,7 @@ struct BackupReport {
     std::vector<KeyResult> skipped;             // skip_unsupported: left on the token, why in notes
     std::size_t certificates = 0;               // in the file, chain included
     std::vector<std::string> warnings;          // weak password, stale temporary files removed, ...
-    std::vector<EscrowRecipient> escrow_recipients;  // empty when not escrowed
+    std::vector<EscrowOfficer> escrow_recipients;    // empty when not escrowed
     unsigned escrow_threshold = 0;
     std::vector<std::uint8_t> file;             // the file's bytes (as written to `out`)
     std::vector<std::uint8_t> file_sha256;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -91,3 +92,39 @@ TEST(ApiBoundary, LibraryCodeChangesNoEnvironmentVariable) {
 }
 
 }  // namespace
+
+// A type defined twice in namespace p11vault (a public header and a library header, or two
+// public headers) is an ODR violation: each translation unit sees its own layout, and the
+// program frees one as the other (AddressSanitizer found EscrowRecipient defined in
+// backup.hpp and escrow.hpp). Every type of that namespace has one definition.
+TEST(ApiBoundary, EveryTypeOfNamespaceP11vaultIsDefinedOnce) {
+    static const std::regex definition(
+        R"(^(?:struct|class|enum class|enum)\s+(?:P11VAULT_EXPORT\s+)?(\w+)\s*(?:final\s*)?[:{])");
+    std::map<std::string, std::vector<std::string>> defined_in;  // type -> files
+    std::size_t headers = 0;
+    for (const fs::path& directory : {kSource / "include" / "p11vault", kSource / "src", kSource / "src" / "api",
+                                      kSource / "src" / "cli"}) {
+        for (const auto& entry : fs::directory_iterator(directory)) {
+            if (entry.path().extension() != ".hpp") continue;
+            std::ifstream in(entry.path());
+            // Only the headers whose types are in namespace p11vault itself (not
+            // p11vault::pkcs12, p11vault::cli, ...): the namespace the public API shares.
+            std::vector<std::string> lines;
+            bool top_namespace = false;
+            for (std::string line; std::getline(in, line);) {
+                top_namespace = top_namespace || line == "namespace p11vault {";
+                lines.push_back(line);
+            }
+            if (!top_namespace) continue;
+            ++headers;
+            std::smatch match;
+            for (const std::string& line : lines)
+                if (std::regex_search(line, match, definition))
+                    defined_in[match[1]].push_back(fs::relative(entry.path(), kSource).string());
+        }
+    }
+    EXPECT_GE(headers, 20u) << "the headers were not found under " << kSource;
+    for (const auto& [type, files] : defined_in)
+        EXPECT_EQ(files.size(), 1u) << "p11vault::" << type << " is defined in " << files.front() << " and "
+                                    << files.back();
+}
