@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every key a token holds (issue 20 item 1 and DSA of item 3). EC keys on every curve
 // OpenSSL names: brainpool, secp256k1, P-192 and explicit parameters restore where the
-// token takes them (SoftHSM takes all), with the curve in the key's type, and are refused
-// naming the curve and the token's answer where it does not (NSS softoken takes only the
-// NIST curves); verify warns about such keys before anyone tries; keys the token made on
-// those curves back up, verify against their token and restore onto another. DSA keys
+// token takes them (SoftHSM takes all), with the curve in the key's type (list, verify and
+// the restore table, text and --json), and are refused naming the curve and the token's
+// answer where it does not (NSS softoken takes only the NIST curves); verify warns about
+// such keys before anyone tries; keys the token made on those curves back up, verify
+// against their token, pass the drill and restore onto another. DSA keys
 // restore where the token's CKM_DSA takes their size (SoftHSM: up to 1024 bits) and are
 // refused naming that limit otherwise. A key p11vault could not restore is never backed up
 // with exit 0.
@@ -40,17 +41,30 @@ struct Curve {
     bool explicit_params;   // the key carries explicit parameters, not the curve's OID
     const char* type_name;  // p11vault's name of the key type
     bool nss_takes;         // whether NSS softoken holds keys on it
+    const char* named_as;   // how a refusal names the curve
 };
 
 const Curve kCurves[] = {
-    {"P-521", false, "EC-P521", true},
-    {"secp256k1", false, "EC-secp256k1", false},
-    {"brainpoolP256r1", false, "EC-brainpoolP256r1", false},
-    {"brainpoolP384r1", false, "EC-brainpoolP384r1", false},
-    {"brainpoolP512r1", false, "EC-brainpoolP512r1", false},
-    {"prime192v1", false, "EC-P192", false},
-    {"prime256v1", true, "EC-P256-explicit", false},
+    {"P-521", false, "EC-P521", true, "P-521"},
+    {"secp256k1", false, "EC-secp256k1", false, "secp256k1"},
+    {"brainpoolP256r1", false, "EC-brainpoolP256r1", false, "brainpoolP256r1"},
+    {"brainpoolP384r1", false, "EC-brainpoolP384r1", false, "brainpoolP384r1"},
+    {"brainpoolP512r1", false, "EC-brainpoolP512r1", false, "brainpoolP512r1"},
+    {"prime192v1", false, "EC-P192", false, "P-192"},
+    {"prime256v1", true, "EC-P256-explicit", false, "P-256 (explicit parameters)"},
 };
+
+// Whether a text table or listing has a cell `text` (two spaces or a line's start or end
+// around it, as Table pads its columns).
+bool has_cell(const std::string& output, const std::string& text) {
+    for (auto at = output.find(text); at != std::string::npos; at = output.find(text, at + 1)) {
+        const bool starts = at == 0 || output[at - 1] == '\n' || (at >= 2 && output.compare(at - 2, 2, "  ") == 0);
+        const auto end = at + text.size();
+        const bool ends = end == output.size() || output[end] == '\n' || output.compare(end, 2, "  ") == 0;
+        if (starts && ends) return true;
+    }
+    return false;
+}
 
 PkeyPtr ec_key(const Curve& curve) {
     std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr),
@@ -108,16 +122,20 @@ TEST_P(CurveRestoreTest, RestoresWhereTheTokenTakesTheCurveElseRefusesNamingIt) 
 
     const RunResult checked = run_with_token(token, "verify", {"--in", file});
     EXPECT_EQ(checked.exit_code, 4) << checked.err;  // the key is not on the token yet
+    EXPECT_TRUE(has_cell(checked.out, curve().type_name)) << checked.out;
     const bool warned = checked.err.find("would not restore onto this token") != std::string::npos;
     EXPECT_EQ(warned, !token_takes_it()) << checked.err;
 
     const auto before = token.objects();
     const RunResult dry = restore(token, file, {"--dry-run"});
     EXPECT_EQ(dry.exit_code, token_takes_it() ? 0 : 6) << dry.err;
+    // The restore table names the curve in the key's type.
+    if (token_takes_it()) EXPECT_TRUE(has_cell(dry.out, curve().type_name)) << dry.out;
     const RunResult restored = restore(token, file, {"--json"});
     if (!token_takes_it()) {
         EXPECT_EQ(restored.exit_code, 6) << restored.err;
-        EXPECT_NE(restored.err.find(std::string("curve ")), std::string::npos) << restored.err;
+        EXPECT_NE(restored.err.find(std::string("curve ") + curve().named_as + " "), std::string::npos)
+            << restored.err;
         EXPECT_NE(restored.err.find("CKR_"), std::string::npos) << "the token's answer is not named: " << restored.err;
         EXPECT_NE(restored.err.find("nothing was written"), std::string::npos) << restored.err;
         EXPECT_EQ(token.objects(), before);
@@ -194,7 +212,8 @@ INSTANTIATE_TEST_SUITE_P(Curves, CurveRestoreTest,
                          curve_test_name);
 
 // Keys the token generated on those curves: list names them, backup takes them, verify
-// finds them on their token, and they restore onto another token and sign there.
+// finds them on their token, the drill signs with each, and they restore onto another
+// token and sign there.
 TEST(CurveBackupTest, TokenKeysOnEveryCurveBackUpVerifyAndRestoreOntoAnotherToken) {
     TestToken source(Backend::softhsm);
     TestToken target(Backend::softhsm);
@@ -223,6 +242,11 @@ TEST(CurveBackupTest, TokenKeysOnEveryCurveBackUpVerifyAndRestoreOntoAnotherToke
         if (object.at("class") == "private-key") listed_types.push_back(object.at("algorithm").get<std::string>());
     for (const auto& [group, type] : curves)
         EXPECT_NE(std::find(listed_types.begin(), listed_types.end(), type), listed_types.end()) << listed.out;
+    const RunResult listed_text = run_p11vault({"list", "--pin", "file:" + source.write_pin_file(), "--module",
+                                                source.module_path(), "--token-label", source.label()},
+                                               options);
+    ASSERT_EQ(listed_text.exit_code, 0) << listed_text.err;
+    for (const auto& [group, type] : curves) EXPECT_TRUE(has_cell(listed_text.out, type)) << listed_text.out;
 
     const std::string file = source.dir() + "/curves.p12";
     const RunResult backed_up = backup(source, file, {"--all", "--json"});
@@ -232,6 +256,21 @@ TEST(CurveBackupTest, TokenKeysOnEveryCurveBackUpVerifyAndRestoreOntoAnotherToke
     const RunResult verified = run_with_token(source, "verify", {"--in", file, "--json"});
     ASSERT_EQ(verified.exit_code, 0) << verified.out << verified.err;
     EXPECT_EQ(stdout_json(verified).at("token_comparison").at("matched"), curves.size()) << verified.out;
+
+    // The drill restores every key onto a throw-away SoftHSM token and signs with it.
+    RunOptions with_password;
+    with_password.env[kPasswordVariable] = kTestPassword;
+    const RunResult drilled = run_p11vault(
+        {"verify", "--in", file, "--password", std::string("env:") + kPasswordVariable, "--drill", "--json"},
+        with_password);
+    ASSERT_EQ(drilled.exit_code, 0) << drilled.out << drilled.err;
+    const json drill = stdout_json(drilled).at("drill");
+    ASSERT_EQ(drill.size(), curves.size()) << drilled.out;
+    for (const auto& [group, type] : curves) {
+        const auto entry = std::find_if(drill.begin(), drill.end(), [&](const json& d) { return d.at("type") == type; });
+        ASSERT_NE(entry, drill.end()) << type << " is not drilled: " << drill.dump(2);
+        EXPECT_TRUE(entry->at("ok").get<bool>()) << entry->dump();
+    }
 
     const RunResult restored = restore(target, file, {"--json"});
     ASSERT_EQ(restored.exit_code, 0) << restored.err;
