@@ -24,8 +24,6 @@
 
 namespace p11vault::testing {
 
-inline constexpr const char* kEscrowInnerPassword = "p11vault-escrow";
-
 struct Officer {
     std::string name;       // the key's label on the officer token
     std::string key_path;   // PEM private key

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // Backups escrowed to key recovery officers (issue 22): `backup --recipient` writes a CMS
 // AuthEnvelopedData that `openssl cms -decrypt` opens with an officer's key file by the
-// documented recipe, and `restore`/`verify --recipient-key` open on the officer's token;
-// M-of-N files (--recipient-threshold) open with M officers' tokens or their
-// escrow-share files, and not with fewer.
+// recipe README.md and docs/escrow.md show (read from them), and `restore`/`verify
+// --recipient-key` open on the officer's token; M-of-N files (--recipient-threshold) open
+// with M officers' tokens or their escrow-share files, and not with fewer.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/integration/escrow_fixture.hpp"
@@ -19,12 +22,58 @@ namespace {
 
 using nlohmann::json;
 
-// The README's recipe: openssl alone, with the officer's key file.
-RunResult openssl_recipe(const std::string& file, const Officer& officer) {
-    const std::string command = "openssl cms -decrypt -inform DER -in '" + file + "' -inkey '" + officer.key_path +
-                                "' -recip '" + officer.cert_path + "' | openssl pkcs12 -passin pass:" +
-                                kEscrowInnerPassword + " -nodes";
-    return run_tool({"bash", "-o", "pipefail", "-c", command});
+// The recipe a document shows for opening a backup with openssl alone, as it is written
+// there: the command from its line starting "openssl cms -decrypt" through the backslash
+// continuations, with the document's example names of the backup, the officer's key and
+// certificate (each once) replaced by `file` and the officer's files. Empty (and a test
+// failure) when the document has no such command or not each name once.
+std::string documented_recipe(const std::string& document, const std::string& backup_name,
+                              const std::string& key_name, const std::string& cert_name, const std::string& file,
+                              const Officer& officer) {
+    std::istringstream in(read_text(std::string(P11VAULT_SOURCE_DIR) + "/" + document));
+    std::string command;
+    for (std::string line; std::getline(in, line);) {
+        const auto start = line.find_first_not_of(' ');
+        if (command.empty() && (start == std::string::npos || line.compare(start, 20, "openssl cms -decrypt") != 0))
+            continue;
+        const bool continued = !line.empty() && line.back() == '\\';
+        command += line.substr(start, line.size() - start - (continued ? 1 : 0)) + " ";
+        if (!continued) break;
+    }
+    const std::map<std::string, std::string> replacements = {
+        {backup_name, file}, {key_name, officer.key_path}, {cert_name, officer.cert_path}};
+    std::map<std::string, int> replaced;
+    std::istringstream words(command);
+    std::string out;
+    for (std::string word; words >> word;) {
+        if (const auto at = replacements.find(word); at != replacements.end()) {
+            ++replaced[word];
+            word = "'" + at->second + "'";
+        }
+        out += word + " ";
+    }
+    const bool each_once = replaced.size() == replacements.size() &&
+                           std::all_of(replaced.begin(), replaced.end(), [](const auto& r) { return r.second == 1; });
+    if (!each_once || out.find("| openssl pkcs12 ") == std::string::npos) {
+        ADD_FAILURE() << document << " shows no openssl recipe naming " << backup_name << ", " << key_name << " and "
+                      << cert_name << " once each: " << command;
+        return "";
+    }
+    return out;
+}
+
+// The recipe of README.md and of docs/escrow.md, run with the officer's key file.
+std::vector<std::pair<std::string, RunResult>> openssl_recipes(const std::string& file, const Officer& officer) {
+    std::vector<std::pair<std::string, RunResult>> results;
+    for (const auto& [document, command] :
+         std::vector<std::pair<std::string, std::string>>{
+             {"README.md", documented_recipe("README.md", "ca.p7m", "officer1.key", "officer1.pem", file, officer)},
+             {"docs/escrow.md",
+              documented_recipe("docs/escrow.md", "BACKUP.p7m", "officer.key", "officer.pem", file, officer)}}) {
+        if (command.empty()) continue;
+        results.emplace_back(document, run_tool({"bash", "-o", "pipefail", "-c", command}));
+    }
+    return results;
 }
 
 void flip_byte(const std::string& file, std::size_t from_end) {
@@ -53,10 +102,14 @@ TEST_P(EscrowOneOfTwo, OpensWithOpensslRecipeAndWithEitherOfficersToken) {
     EXPECT_EQ(backup_record.at("recipients")[1].at("certificate_sha256"), second.certificate_sha256());
 
     for (const Officer* officer : {&first, &second}) {
-        const RunResult opened = openssl_recipe(file, *officer);
-        ASSERT_EQ(opened.exit_code, 0) << officer->name << ": " << opened.err;
-        EXPECT_NE(opened.out.find("BEGIN PRIVATE KEY"), std::string::npos) << opened.out;
-        EXPECT_NE(opened.out.find("friendlyName: escrowed signer"), std::string::npos) << opened.out;
+        const auto recipes = openssl_recipes(file, *officer);
+        ASSERT_EQ(recipes.size(), 2u);
+        for (const auto& [document, opened] : recipes) {
+            ASSERT_EQ(opened.exit_code, 0) << document << "'s recipe, " << officer->name << ": " << opened.err;
+            EXPECT_NE(opened.out.find("BEGIN PRIVATE KEY"), std::string::npos) << document << ": " << opened.out;
+            EXPECT_NE(opened.out.find("friendlyName: escrowed signer"), std::string::npos)
+                << document << ": " << opened.out;
+        }
     }
 
     const auto before = target_.objects();
