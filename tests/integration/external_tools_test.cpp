@@ -111,7 +111,8 @@ INSTANTIATE_TEST_SUITE_P(Tools, OurFileInOtherToolsTest,
 
 // --- fips profile: PBMAC1 (issue 20) ------------------------------------------------------
 
-// The file's structure as `openssl asn1parse` shows it has RFC 9579's OIDs; OpenSSL 3.0's
+// The file's structure as `openssl asn1parse` shows it has RFC 9579's OIDs, its bags and
+// certificate safe PBES2 with AES-256 (as verify reports them); OpenSSL 3.0's
 // `openssl pkcs12` cannot check the MAC (what README says), p11vault verifies it (and its
 // drill signs with every key) and restores it. (The test helpers that read a file with
 // OpenSSL cannot read this one, hence the drill.)
@@ -157,6 +158,10 @@ TEST(FipsProfileTest, Pbmac1FileParsesAsRfc9579AndOnlyP11vaultReadsIt) {
     EXPECT_EQ(report.at("mac").get<std::string>().rfind("PBMAC1 (PBKDF2-HMAC-SHA256, HMAC-SHA256)", 0), 0u)
         << report.dump(2);
     EXPECT_EQ(report.at("keys").size(), 2u);
+    // The bags and the certificate safe: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC.
+    const std::string pbes2_aes256 = std::string("PBES2 PBKDF2-HMAC-SHA256 ") + kFastIterations + " it, AES-256-CBC";
+    for (const auto& key : report.at("keys")) EXPECT_EQ(key.at("protection"), pbes2_aes256) << key.dump();
+    EXPECT_EQ(report.at("safe_protection"), json::array({pbes2_aes256})) << report.dump(2);
     ASSERT_EQ(report.at("drill").size(), 2u) << report.dump(2);
     for (const auto& drill : report.at("drill")) EXPECT_TRUE(drill.at("ok").get<bool>()) << drill.dump();
 
