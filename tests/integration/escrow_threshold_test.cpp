@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // M-of-N escrow (issue 22, item 3): a 2-of-3 file opens with any two officers' tokens,
 // fails with exit 3 naming the threshold with one, and escrow-share + --escrow-share give
-// the same result; verify lists the officers, threshold and format without any key.
+// the same result; verify lists the officers (issuer, serial, subject key identifier,
+// certificate SHA-256), threshold and format without any key.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,6 +19,29 @@ namespace p11vault::testing {
 namespace {
 
 using nlohmann::json;
+
+X509Ptr read_certificate(const std::string& path) {
+    BIO* bio = BIO_new_file(path.c_str(), "r");
+    X509Ptr cert(bio != nullptr ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr);
+    BIO_free(bio);
+    if (!cert) throw std::runtime_error("reading " + path);
+    return cert;
+}
+
+pkcs11::Bytes ossl_octets(const ASN1_OCTET_STRING* octets) {
+    if (octets == nullptr) return {};
+    const unsigned char* data = ASN1_STRING_get0_data(octets);
+    return pkcs11::Bytes(data, data + ASN1_STRING_length(octets));
+}
+
+// The certificate's serial number, big-endian without leading zeros.
+pkcs11::Bytes serial_of(const X509* cert) {
+    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+    pkcs11::Bytes out(static_cast<std::size_t>(BN_num_bytes(bn)));
+    BN_bn2bin(bn, out.data());
+    BN_free(bn);
+    return out;
+}
 
 class EscrowThresholdTest : public EscrowTest {
 protected:
@@ -115,7 +143,17 @@ TEST_F(EscrowThresholdTest, VerifyWithoutKeysDescribesTheFile) {
     ASSERT_EQ(escrow.at("recipients").size(), 3u);
     EXPECT_EQ(escrow.at("recipients")[1].at("subject"), "CN=officer2");
     EXPECT_EQ(escrow.at("recipients")[1].at("algorithm"), "ECDH-stdDH-SHA256-KDF");
-    EXPECT_EQ(escrow.at("recipients")[0].at("certificate_sha256").get<std::string>().size(), 64u);
+    // Each officer by issuer, serial, subject key identifier and certificate SHA-256, in
+    // share order.
+    for (std::size_t i = 0; i < officers_.size(); ++i) {
+        const json& recipient = escrow.at("recipients")[i];
+        const X509Ptr cert = read_certificate(officers_[i].cert_path);
+        EXPECT_EQ(recipient.at("issuer"), "CN=" + officers_[i].name) << recipient.dump();
+        EXPECT_EQ(bytes_from_hex(recipient.at("serial")), serial_of(cert.get())) << recipient.dump();
+        EXPECT_EQ(bytes_from_hex(recipient.at("subject_key_id")), ossl_octets(X509_get0_subject_key_id(cert.get())))
+            << recipient.dump();
+        EXPECT_EQ(recipient.at("certificate_sha256"), officers_[i].certificate_sha256()) << recipient.dump();
+    }
 }
 
 TEST_F(EscrowThresholdTest, AChangedThresholdIsRefused) {
