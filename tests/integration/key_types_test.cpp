@@ -4,10 +4,10 @@
 // token takes them (SoftHSM takes all), with the curve in the key's type (list, verify and
 // the restore table, text and --json), and are refused naming the curve and the token's
 // answer where it does not (NSS softoken takes only the NIST curves); verify warns about
-// such keys before anyone tries; keys the token made on those curves back up, verify
-// against their token, pass the drill and restore onto another. DSA keys
-// restore where the token's CKM_DSA takes their size (SoftHSM: up to 1024 bits) and are
-// refused naming that limit otherwise. A key p11vault could not restore is never backed up
+// such keys before anyone tries (and lists them in --json's would_not_restore); keys the
+// token made on those curves back up, verify against their token, pass the drill and
+// restore onto another. DSA keys restore where the token's CKM_DSA takes their size
+// (SoftHSM: up to 1024 bits) and are refused naming that limit otherwise. A key p11vault could not restore is never backed up
 // with exit 0.
 #include <gtest/gtest.h>
 #include <fmt/format.h>
@@ -125,6 +125,17 @@ TEST_P(CurveRestoreTest, RestoresWhereTheTokenTakesTheCurveElseRefusesNamingIt) 
     EXPECT_TRUE(has_cell(checked.out, curve().type_name)) << checked.out;
     const bool warned = checked.err.find("would not restore onto this token") != std::string::npos;
     EXPECT_EQ(warned, !token_takes_it()) << checked.err;
+    const RunResult checked_json = run_with_token(token, "verify", {"--in", file, "--json"});
+    EXPECT_EQ(checked_json.exit_code, 4) << checked_json.err;
+    const json would_not_restore = stdout_json(checked_json).at("token_comparison").at("would_not_restore");
+    if (token_takes_it()) {
+        EXPECT_TRUE(would_not_restore.empty()) << would_not_restore.dump(2);
+    } else {
+        ASSERT_EQ(would_not_restore.size(), 1u) << would_not_restore.dump(2);
+        EXPECT_NE(would_not_restore[0].get<std::string>().find(std::string("curve ") + curve().named_as + " "),
+                  std::string::npos)
+            << would_not_restore.dump(2);
+    }
 
     const auto before = token.objects();
     const RunResult dry = restore(token, file, {"--dry-run"});
