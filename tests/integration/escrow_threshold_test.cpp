@@ -68,12 +68,15 @@ protected:
 TEST_F(EscrowThresholdTest, AnyTwoOfficersTokensOpenItTogether) {
     const RunResult verified = restore_with(file_, {&officers_[1], &officers_[2]}, {"--json"}, "verify");
     ASSERT_EQ(verified.exit_code, 0) << verified.err;
-    EXPECT_EQ(stdout_json(verified).at("escrow").at("opened_by").size(), 2u);
+    EXPECT_EQ(stdout_json(verified).at("escrow").at("opened_by"),
+              json::array({officers_[1].certificate_sha256(), officers_[2].certificate_sha256()}));
+    EXPECT_EQ(stdout_json(verified).at("keys").size(), 1u) << verified.out;
     // Each URI may name its own module and PIN file (RFC 7512 module-path, pin-source).
     const std::string own_uri = officers_[2].uri() + "?module-path=" + pct_text(source_.module_path()) +
                                 "&pin-source=" + pct_text("file:" + pin_file_);
     const RunResult dry = restore_with(file_, {&officers_[0]}, {"--recipient-key", own_uri, "--dry-run"});
     ASSERT_EQ(dry.exit_code, 0) << dry.err;
+    EXPECT_NE(dry.out.find("would restore 1 of 1 key"), std::string::npos) << "the content was not read: " << dry.out;
     const RunResult restored = restore_with(file_, {&officers_[0], &officers_[1]});
     ASSERT_EQ(restored.exit_code, 0) << restored.err;
     expect_key_restored();
