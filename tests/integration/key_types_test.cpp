@@ -141,7 +141,9 @@ TEST_P(CurveRestoreTest, RestoresWhereTheTokenTakesTheCurveElseRefusesNamingIt) 
     const RunResult dry = restore(token, file, {"--dry-run"});
     EXPECT_EQ(dry.exit_code, token_takes_it() ? 0 : 6) << dry.err;
     // The restore table names the curve in the key's type.
-    if (token_takes_it()) EXPECT_TRUE(has_cell(dry.out, curve().type_name)) << dry.out;
+    if (token_takes_it()) {
+        EXPECT_TRUE(has_cell(dry.out, curve().type_name)) << dry.out;
+    }
     const RunResult restored = restore(token, file, {"--json"});
     if (!token_takes_it()) {
         EXPECT_EQ(restored.exit_code, 6) << restored.err;
