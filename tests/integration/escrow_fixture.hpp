@@ -13,6 +13,7 @@
 
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
@@ -30,12 +31,15 @@ struct Officer {
     std::string cert_path;  // PEM certificate
     std::unique_ptr<TestToken> token;
     std::string uri() const { return "pkcs11:token=" + token->label() + ";object=" + name; }
+    // The officer's certificate, from cert_path.
+    X509Ptr certificate() const {
+        std::vector<X509Ptr> certs = certificates_in_pem(read_text(cert_path));
+        if (certs.empty()) throw std::runtime_error("no certificate in " + cert_path);
+        return std::move(certs.front());
+    }
     // SHA-256 (hex) of the certificate's DER: how records name the officer.
     std::string certificate_sha256() const {
-        BIO* bio = BIO_new_file(cert_path.c_str(), "r");
-        X509Ptr cert(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
-        BIO_free(bio);
-        const pkcs11::Bytes der = to_der(cert.get());
+        const pkcs11::Bytes der = to_der(certificate().get());
         return sha256_hex(std::string(der.begin(), der.end()));
     }
 };

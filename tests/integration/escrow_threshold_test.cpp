@@ -6,9 +6,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <openssl/bn.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,14 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-X509Ptr read_certificate(const std::string& path) {
-    BIO* bio = BIO_new_file(path.c_str(), "r");
-    X509Ptr cert(bio != nullptr ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr);
-    BIO_free(bio);
-    if (!cert) throw std::runtime_error("reading " + path);
-    return cert;
-}
-
 pkcs11::Bytes ossl_octets(const ASN1_OCTET_STRING* octets) {
     if (octets == nullptr) return {};
     const unsigned char* data = ASN1_STRING_get0_data(octets);
@@ -36,10 +28,11 @@ pkcs11::Bytes ossl_octets(const ASN1_OCTET_STRING* octets) {
 
 // The certificate's serial number, big-endian without leading zeros.
 pkcs11::Bytes serial_of(const X509* cert) {
-    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
-    pkcs11::Bytes out(static_cast<std::size_t>(BN_num_bytes(bn)));
-    BN_bn2bin(bn, out.data());
-    BN_free(bn);
+    const std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr),
+                                                          BN_free);
+    if (!bn) throw std::runtime_error("reading a certificate's serial number");
+    pkcs11::Bytes out(static_cast<std::size_t>(BN_num_bytes(bn.get())));
+    BN_bn2bin(bn.get(), out.data());
     return out;
 }
 
@@ -150,7 +143,7 @@ TEST_F(EscrowThresholdTest, VerifyWithoutKeysDescribesTheFile) {
     // share order.
     for (std::size_t i = 0; i < officers_.size(); ++i) {
         const json& recipient = escrow.at("recipients")[i];
-        const X509Ptr cert = read_certificate(officers_[i].cert_path);
+        const X509Ptr cert = officers_[i].certificate();
         EXPECT_EQ(recipient.at("issuer"), "CN=" + officers_[i].name) << recipient.dump();
         EXPECT_EQ(bytes_from_hex(recipient.at("serial")), serial_of(cert.get())) << recipient.dump();
         EXPECT_EQ(bytes_from_hex(recipient.at("subject_key_id")), ossl_octets(X509_get0_subject_key_id(cert.get())))

@@ -7,8 +7,8 @@
 // such keys before anyone tries (and lists them in --json's would_not_restore); keys the
 // token made on those curves back up, verify against their token, pass the drill and
 // restore onto another. DSA keys restore where the token's CKM_DSA takes their size
-// (SoftHSM: up to 1024 bits) and are refused naming that limit otherwise. A key p11vault could not restore is never backed up
-// with exit 0.
+// (SoftHSM: up to 1024 bits) and are refused naming that limit otherwise. A key p11vault
+// could not restore is never backed up with exit 0.
 #include <gtest/gtest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
