@@ -68,7 +68,7 @@ std::optional<ObjectReference> reference(const Inventory& inventory, const std::
     return ObjectReference{other.id, other.label, subject_of(other)};
 }
 
-ObjectDescription describe_object(const Inventory& inventory, const TokenObject& object) {
+ObjectDescription object_description(const Inventory& inventory, const TokenObject& object) {
     ObjectDescription out;
     out.object_class = class_of(object.object_class);
     out.class_value = object.object_class;
@@ -130,7 +130,7 @@ TokenListing list_tokens(const TokenSpec& spec, SecretProvider& secrets, Events&
         listing.selected = describe_token(token.slot, token.info);
         const Inventory inventory = read_inventory(*token.session);
         for (const auto& object : inventory.objects)
-            if (shown(token.uri, object)) listing.objects.push_back(describe_object(inventory, object));
+            if (shown(token.uri, object)) listing.objects.push_back(object_description(inventory, object));
     }
     return listing;
 }

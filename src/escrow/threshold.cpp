@@ -18,7 +18,7 @@ constexpr const char* kAes256Gcm = "2.16.840.1.101.3.4.1.46";
 constexpr std::size_t kNonceLength = 12;
 constexpr std::size_t kTagLength = 16;
 
-der::Bytes bytes_of(std::span<const std::uint8_t> span) { return der::Bytes(span.begin(), span.end()); }
+der::Bytes copy_of(std::span<const std::uint8_t> span) { return der::Bytes(span.begin(), span.end()); }
 
 std::span<const std::uint8_t> magic_bytes() {
     return {reinterpret_cast<const std::uint8_t*>(kThresholdMagic), std::strlen(kThresholdMagic)};
@@ -109,7 +109,7 @@ ThresholdFile parse_threshold_file(std::span<const std::uint8_t> data, const std
         file.officers.push_back(std::move(cert));
     }
     der::Reader envelopes(body.next(der::kSequence).content, what);
-    while (!envelopes.empty()) file.share_envelopes.push_back(bytes_of(envelopes.next(der::kSequence).encoding));
+    while (!envelopes.empty()) file.share_envelopes.push_back(copy_of(envelopes.next(der::kSequence).encoding));
     der::Element payload = body.next(der::kSequence);
     const std::uint8_t* header_end = payload.encoding.data();
     body.expect_end();
@@ -124,9 +124,9 @@ ThresholdFile parse_threshold_file(std::span<const std::uint8_t> data, const std
     der::Reader fields(payload.content, what);
     if (der::oid_text(fields.next(der::kOid)) != kAes256Gcm)
         throw Error(ErrorKind::bad_input, what + ": the payload is not encrypted with AES-256-GCM");
-    file.nonce = bytes_of(fields.next(der::kOctetString).content);
-    file.ciphertext = bytes_of(fields.next(der::kOctetString).content);
-    file.tag = bytes_of(fields.next(der::kOctetString).content);
+    file.nonce = copy_of(fields.next(der::kOctetString).content);
+    file.ciphertext = copy_of(fields.next(der::kOctetString).content);
+    file.tag = copy_of(fields.next(der::kOctetString).content);
     fields.expect_end();
     if (file.nonce.size() != kNonceLength || file.tag.size() != kTagLength)
         throw Error(ErrorKind::bad_input, what + ": the payload's nonce or tag has the wrong length");

@@ -37,7 +37,7 @@ std::string direction_name(const ::testing::TestParamInfo<Direction>& info) {
 }
 
 std::string expected_backup_path(Backend backend) { return backend == Backend::nss ? "token-wrap" : "host-reencrypt"; }
-std::string expected_restore_path(Backend backend) { return backend == Backend::nss ? "token-unwrap" : "host-decrypt"; }
+std::string restore_path_for(Backend backend) { return backend == Backend::nss ? "token-unwrap" : "host-decrypt"; }
 
 const std::string kMessage = "issued by the restored CA key";
 std::span<const std::uint8_t> message_bytes() {
@@ -96,7 +96,7 @@ protected:
         json report = stdout_json(restored);
         if (check_paths) {
             for (const auto& key : report.at("keys"))
-                EXPECT_EQ(key.at("path"), expected_restore_path(GetParam().to)) << key.dump(2);
+                EXPECT_EQ(key.at("path"), restore_path_for(GetParam().to)) << key.dump(2);
         }
         return report;
     }
@@ -311,7 +311,7 @@ TEST_P(RoundTripTest, RecordChainsBackupAndRestoreWithoutSecrets) {
     EXPECT_EQ(first.at("keys")[0].at("spki_sha256"), second.at("keys")[0].at("spki_sha256"));
     EXPECT_EQ(first.at("keys")[0].at("certificate_sha256"), second.at("keys")[0].at("certificate_sha256"));
     EXPECT_EQ(first.at("keys")[0].at("path"), expected_backup_path(GetParam().from));
-    EXPECT_EQ(second.at("keys")[0].at("path"), expected_restore_path(GetParam().to));
+    EXPECT_EQ(second.at("keys")[0].at("path"), restore_path_for(GetParam().to));
     EXPECT_EQ(text.find(kTestPassword), std::string::npos) << "the password is in the record";
     EXPECT_EQ(text.find(source_.user_pin()), std::string::npos) << "the PIN is in the record";
     EXPECT_EQ(text.find(target_.user_pin()), std::string::npos) << "the PIN is in the record";

@@ -19,11 +19,11 @@
 namespace p11vault::testing {
 namespace {
 
-constexpr const char* kCeremonyPassword = "sheet ceremony password 42";
+constexpr const char* kSheetCeremonyPassword = "sheet ceremony password 42";
 
 RunResult split(const std::string& dir, const std::vector<std::string>& extra) {
     RunOptions options;
-    options.env["P11VAULT_TEST_PW"] = kCeremonyPassword;
+    options.env["P11VAULT_TEST_PW"] = kSheetCeremonyPassword;
     std::vector<std::string> args = {"split", "--password", "env:P11VAULT_TEST_PW", "--threshold", "2",
                                      "--shares", "3", "--out-dir", dir};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -114,7 +114,7 @@ TEST(ShareSheetTest, PrintedPagesScanBackIntoThePassword) {
     const RunResult combined =
         run_p11vault({"combine", "--share", scanned[0], "--share", scanned[1], "--out", dir + "/recovered"});
     ASSERT_EQ(combined.exit_code, 0) << combined.err;
-    EXPECT_EQ(read_text(dir + "/recovered"), kCeremonyPassword);
+    EXPECT_EQ(read_text(dir + "/recovered"), kSheetCeremonyPassword);
     std::filesystem::remove_all(dir);
 }
 

@@ -12,7 +12,7 @@
 namespace p11vault {
 namespace {
 
-std::string text(const SecretBytes& s) { return std::string(s.reveal_text()); }
+std::string secret_text(const SecretBytes& s) { return std::string(s.reveal_text()); }
 
 std::vector<shares::Share> pick(const std::vector<shares::Share>& all, std::initializer_list<int> numbers) {
     std::vector<shares::Share> out;
@@ -28,9 +28,9 @@ TEST(Shares, AnyKOfNRecoverTheSecret) {
     auto secret = SecretBytes::from_text("the backup password");
     auto all = shares::split(secret, 3, 5);
     ASSERT_EQ(all.size(), 5u);
-    EXPECT_EQ(text(shares::combine(pick(all, {1, 2, 3}))), "the backup password");
-    EXPECT_EQ(text(shares::combine(pick(all, {5, 2, 4}))), "the backup password");
-    EXPECT_EQ(text(shares::combine(pick(all, {1, 2, 3, 4, 5}))), "the backup password");
+    EXPECT_EQ(secret_text(shares::combine(pick(all, {1, 2, 3}))), "the backup password");
+    EXPECT_EQ(secret_text(shares::combine(pick(all, {5, 2, 4}))), "the backup password");
+    EXPECT_EQ(secret_text(shares::combine(pick(all, {1, 2, 3, 4, 5}))), "the backup password");
 }
 
 TEST(Shares, FewerThanKFailLoudly) {
@@ -121,7 +121,7 @@ TEST(Shares, CombineFilesReadsLongAndCrlfShareFiles) {
     std::ofstream(dir / "1.share", std::ios::binary) << long_text;
     std::ofstream(dir / "3.share", std::ios::binary) << crlf_text;
     SecretBytes secret = shares::combine_files({(dir / "1.share").string(), (dir / "3.share").string()});
-    EXPECT_EQ(text(secret), "from files");
+    EXPECT_EQ(secret_text(secret), "from files");
     try {
         shares::combine_files({(dir / "1.share").string(), (dir / "missing.share").string()});
         FAIL() << "a missing share file was read";

@@ -24,7 +24,7 @@ TokenOptions with_uri(const std::string& uri) {
 
 // The error `call` throws: its kind and message.
 template <typename Call>
-std::pair<ErrorKind, std::string> error_of(Call call) {
+std::pair<ErrorKind, std::string> kind_and_message(Call call) {
     try {
         call();
     } catch (const Error& e) {
@@ -45,14 +45,14 @@ TEST(TokenOptions, ModuleNameOfTheUriIsAP11KitModuleName) {
     EXPECT_EQ(resolve_module_path(with_uri("pkcs11:token=CA?module-name=softhsm2")), kSoftHsmTarget);
     EXPECT_EQ(resolve_module_path(with_uri("pkcs11:token=CA?module-name=SoftHSM2")), kSoftHsmTarget)
         << "RFC 7512 compares module names case-insensitively";
-    const auto [code, message] = error_of([] { resolve_module_path(with_uri("pkcs11:?module-name=no-such")); });
+    const auto [code, message] = kind_and_message([] { resolve_module_path(with_uri("pkcs11:?module-name=no-such")); });
     EXPECT_EQ(code, ErrorKind::token);
     EXPECT_NE(message.find("no PKCS#11 module named \"no-such\""), std::string::npos) << message;
 }
 
 TEST(TokenOptions, ModulePathDirectoryWithModuleName) {
     EXPECT_EQ(resolve_module_path(with_uri("pkcs11:?module-path=/usr/lib/softhsm&module-name=softhsm2")), kSoftHsm);
-    const auto [code, message] = error_of([] { resolve_module_path(with_uri("pkcs11:?module-path=/usr/lib/softhsm")); });
+    const auto [code, message] = kind_and_message([] { resolve_module_path(with_uri("pkcs11:?module-path=/usr/lib/softhsm")); });
     EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_NE(message.find("is a directory (/usr/lib/softhsm)"), std::string::npos) << message;
 }
@@ -60,7 +60,7 @@ TEST(TokenOptions, ModulePathDirectoryWithModuleName) {
 TEST(TokenOptions, ModulePathAndModuleNameMustAgree) {
     EXPECT_EQ(resolve_module_path(with_uri(std::string("pkcs11:?module-name=softhsm2&module-path=") + kSoftHsm)),
               kSoftHsm);
-    const auto [code, message] = error_of([] {
+    const auto [code, message] = kind_and_message([] {
         resolve_module_path(with_uri(std::string("pkcs11:?module-name=p11-kit-trust&module-path=") + kSoftHsm));
     });
     EXPECT_EQ(code, ErrorKind::usage);
@@ -68,7 +68,7 @@ TEST(TokenOptions, ModulePathAndModuleNameMustAgree) {
 }
 
 TEST(TokenOptions, ARelativeModulePathIsAUsageError) {
-    const auto [code, message] = error_of([] { resolve_module_path(with_uri("pkcs11:?module-path=libsofthsm2.so")); });
+    const auto [code, message] = kind_and_message([] { resolve_module_path(with_uri("pkcs11:?module-path=libsofthsm2.so")); });
     EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_NE(message.find("module-path of --token must be an absolute path"), std::string::npos) << message;
 }
@@ -80,7 +80,7 @@ TEST(TokenOptions, ModuleOptionAndUriModuleMustAgree) {
 
     TokenOptions other = with_uri(std::string("pkcs11:token=CA?module-path=") + kSoftHsm);
     other.module = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
-    const auto [code, message] = error_of([&] { resolve_module_path(other); });
+    const auto [code, message] = kind_and_message([&] { resolve_module_path(other); });
     EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_NE(message.find("--module /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so and the module of --token"),
               std::string::npos)
@@ -88,7 +88,7 @@ TEST(TokenOptions, ModuleOptionAndUriModuleMustAgree) {
 
     // migrate's options are named with their side.
     other.option_prefix = "to-";
-    const auto [to_code, to_message] = error_of([&] { resolve_module_path(other); });
+    const auto [to_code, to_message] = kind_and_message([&] { resolve_module_path(other); });
     EXPECT_EQ(to_code, ErrorKind::usage);
     EXPECT_NE(to_message.find("--to-module"), std::string::npos) << to_message;
     EXPECT_NE(to_message.find("--to-token"), std::string::npos) << to_message;
@@ -108,7 +108,7 @@ TEST(TokenOptions, PinSourceOfTheUriIsAFile) {
 TEST(TokenOptions, PinSourceThatIsNoFileIsRefusedWithoutItsValue) {
     for (const std::string source : {"env:PIN_4711", "4711", "file://otherhost/4711", "%7C/bin/askpin4711"}) {
         const auto [code, message] =
-            error_of([&] { pin_source_for(with_uri("pkcs11:token=CA?pin-source=" + source)); });
+            kind_and_message([&] { pin_source_for(with_uri("pkcs11:token=CA?pin-source=" + source)); });
         EXPECT_EQ(code, ErrorKind::usage) << source;
         EXPECT_NE(message.find("the pin-source of --token must name a file"), std::string::npos) << message;
         EXPECT_EQ(message.find("4711"), std::string::npos) << message;
@@ -118,7 +118,7 @@ TEST(TokenOptions, PinSourceThatIsNoFileIsRefusedWithoutItsValue) {
 TEST(TokenOptions, PinAndPinSourceTogetherAreAUsageError) {
     TokenOptions both = with_uri("pkcs11:token=CA?pin-source=file:/run/pin");
     both.pin_source = "env:PIN";
-    const auto [code, message] = error_of([&] { check_token_options(both); });
+    const auto [code, message] = kind_and_message([&] { check_token_options(both); });
     EXPECT_EQ(code, ErrorKind::usage);
     EXPECT_EQ(message, "--pin and the pin-source of --token both give the PIN: give one of them");
 }
