@@ -23,6 +23,10 @@
 //   P11VAULT_FAULT_TOKEN_FLAGS  a number OR'ed into the flags C_GetTokenInfo returns
 //                            (e.g. 0x20000 CKF_USER_PIN_FINAL_TRY), to play a token whose
 //                            PIN is nearly or wholly used up.
+//   P11VAULT_FAULT_SESSIONS=N  the ulMaxSessionCount and ulMaxRwSessionCount C_GetTokenInfo
+//                            shows (default 1; 0: the real module's). One by default, so
+//                            that p11vault runs through one session and "the K-th call" is
+//                            the same call in every run; a test of parallel sessions sets more.
 //   P11VAULT_FAULT_BATCH=stop-at-refusal  play an older token whose C_GetAttributeValue,
 //                            on CKR_ATTRIBUTE_SENSITIVE or CKR_ATTRIBUTE_TYPE_INVALID,
 //                            leaves the entries after the first refused one as the caller
@@ -143,6 +147,7 @@ struct Settings {
     unsigned long fail_nth = 0; // 0: every call of fail_function
     CK_RV rv = CKR_DEVICE_ERROR;
     CK_FLAGS token_flags = 0;
+    CK_ULONG sessions = 1;  // ulMaxSessionCount shown; 0: the real module's
     bool batch_stops_at_refusal = false;
     bool unprotect = false;
     int signal = 0;  // P11VAULT_FAULT_SIGNAL: 0 fails the chosen call instead
@@ -197,6 +202,11 @@ bool read_fault_settings(RealModule& real) {
         auto value = parse_number(flags);
         if (!value) complain(std::string("P11VAULT_FAULT_TOKEN_FLAGS must be a number, not ") + flags);
         else settings.token_flags = *value;
+    }
+    if (const char* sessions = std::getenv("P11VAULT_FAULT_SESSIONS"); sessions != nullptr && *sessions != '\0') {
+        auto value = parse_number(sessions);
+        if (!value) complain(std::string("P11VAULT_FAULT_SESSIONS must be a number, not ") + sessions);
+        else settings.sessions = *value;
     }
     if (const char* batch = std::getenv("P11VAULT_FAULT_BATCH"); batch != nullptr && *batch != '\0') {
         if (std::strcmp(batch, "stop-at-refusal") == 0) settings.batch_stops_at_refusal = true;
@@ -290,7 +300,9 @@ std::string wrap_detail(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE wr
 }
 
 void add_token_flags(CK_SLOT_ID, CK_TOKEN_INFO_PTR info) {
-    if (info != nullptr) info->flags |= settings.token_flags;
+    if (info == nullptr) return;
+    info->flags |= settings.token_flags;
+    if (settings.sessions != 0) info->ulMaxSessionCount = info->ulMaxRwSessionCount = settings.sessions;
 }
 
 // P11VAULT_FAULT_BATCH=stop-at-refusal: the entries as the caller passed them (length and
