@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The latency module (tests/latency/latency_module.cpp), which plays a network HSM for
 // the tests and scripts/bench: p11vault runs through it and its stats count every call;
-// its session limit is reported by C_GetTokenInfo, enforced by C_OpenSession, and named
-// by p11vault when a run needs more; with NO_THREADS it refuses a C_Initialize that asks
-// for locking; calls made at once sleep at once; a bad setting fails C_GetFunctionList.
+// its session limit is reported by C_GetTokenInfo, enforced by C_OpenSession, named by
+// p11vault when a run cannot have one session and kept by a run that asks for more; with
+// NO_THREADS it refuses a C_Initialize that asks for locking, and p11vault then calls it
+// from one thread; p11vault's default jobs make calls at once, --jobs 1 does not; calls
+// made at once sleep at once; a bad setting fails C_GetFunctionList.
 //
 // The in-process tests load the module over the SoftHSM that the test's own TestToken has
 // initialized, so its C_Initialize answers CKR_CRYPTOKI_ALREADY_INITIALIZED when a call
@@ -74,7 +76,7 @@ protected:
 
     // `p11vault backup --all` of the token through the latency module, set up by `env`
     // (over SoftHSM unless env names another module).
-    RunResult backup_through(const Env& env) const {
+    RunResult backup_through(const Env& env, const std::vector<std::string>& extra = {}) const {
         RunOptions options;
         add_env_entries(options, token_.env_for_child());
         options.env[kPasswordVariable] = kTestPassword;
@@ -82,10 +84,12 @@ protected:
         options.env["P11VAULT_LATENCY_STATS"] = stats_path();
         for (const auto& [name, value] : env) options.env[name] = value;
         std::filesystem::remove(stats_path());
-        return run_p11vault({"backup", "--module", kLatencyModule, "--token-label", token_.label(), "--pin",
-                             "file:" + token_.write_pin_file(), "--password", std::string("env:") + kPasswordVariable,
-                             "--out", out_path(), "--all", "--iter", kFastIterations},
-                            options);
+        std::vector<std::string> args = {"backup", "--module", kLatencyModule, "--token-label", token_.label(),
+                                         "--pin", "file:" + token_.write_pin_file(), "--password",
+                                         std::string("env:") + kPasswordVariable, "--out", out_path(), "--all",
+                                         "--iter", kFastIterations, "--force"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run_p11vault(args, options);
     }
 
     std::string out_path() const { return token_.dir() + "/latency.p12"; }
@@ -136,6 +140,47 @@ TEST_F(LatencyModuleTest, ASessionLimitOfOneIsEnoughForABackup) {
     const std::optional<Stats> stats = read_stats(stats_path());
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->sessions_max_open, 1u);
+}
+
+// p11vault's parallel sessions (--jobs) seen from the module: the sessions it held at once
+// and whether calls overlapped. Counts, not times.
+TEST_F(LatencyModuleTest, DefaultJobsMakeCallsAtOnceAndJobsOneDoesNot) {
+    const RunResult parallel = backup_through({{"P11VAULT_LATENCY_MS", "2"}});
+    ASSERT_EQ(parallel.exit_code, 0) << describe(parallel);
+    const std::optional<Stats> many = read_stats(stats_path());
+    ASSERT_TRUE(many);
+    EXPECT_GT(many->sessions_max_open, 1u);
+    EXPECT_GT(many->max_in_flight, 1u) << "several sessions, yet no two calls at once";
+
+    const RunResult serial = backup_through({{"P11VAULT_LATENCY_MS", "2"}}, {"--jobs", "1"});
+    ASSERT_EQ(serial.exit_code, 0) << describe(serial);
+    const std::optional<Stats> one = read_stats(stats_path());
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->sessions_max_open, 1u);
+    EXPECT_EQ(one->max_in_flight, 1u);
+}
+
+TEST_F(LatencyModuleTest, AModuleThatCannotLockIsCalledFromOneThread) {
+    const RunResult run = backup_through({{"P11VAULT_LATENCY_NO_THREADS", "1"}, {"P11VAULT_LATENCY_MS", "1"}},
+                                         {"--jobs", "4"});
+    ASSERT_EQ(run.exit_code, 0) << describe(run);
+    EXPECT_NE(run.err.find("--jobs 4: the module cannot be called from several threads (C_Initialize: "
+                           "CKR_CANT_LOCK); one session was used"),
+              std::string::npos)
+        << run.err;
+    const std::optional<Stats> stats = read_stats(stats_path());
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->sessions_max_open, 1u);
+    EXPECT_EQ(stats->max_in_flight, 1u);
+}
+
+// A token that allows fewer sessions than asked for: the run keeps to them.
+TEST_F(LatencyModuleTest, ARunKeepsToTheTokensSessionLimit) {
+    const RunResult run = backup_through({{"P11VAULT_LATENCY_MAX_SESSIONS", "2"}}, {"--jobs", "4"});
+    ASSERT_EQ(run.exit_code, 0) << describe(run);
+    const std::optional<Stats> stats = read_stats(stats_path());
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->sessions_max_open, 2u);
 }
 
 TEST_F(LatencyModuleTest, ABadSettingFailsC_GetFunctionListWithOneLine) {
@@ -243,24 +288,34 @@ TEST_F(LatencyModuleTest, NoThreadsRefusesAnInitializeThatAsksForLocking) {
     EXPECT_EQ(module->C_Initialize(&callbacks), CKR_CRYPTOKI_ALREADY_INITIALIZED);
 }
 
-TEST_F(LatencyModuleTest, TheSessionLimitIsReportedAndKeptOnEverySlotTogether) {
+TEST_F(LatencyModuleTest, TheSessionLimitIsReportedAndKept) {
     InProcessModule module(Env{{"P11VAULT_LATENCY_MAX_SESSIONS", "2"}});
     ASSERT_NE(module.operator->(), nullptr);
     const CK_SLOT_ID slot = token_.slot();
-    CK_TOKEN_INFO info{};
-    ASSERT_EQ(module->C_GetTokenInfo(slot, &info), CKR_OK);
-    EXPECT_EQ(info.ulMaxSessionCount, 2u);
-    const auto open = [&](CK_SESSION_HANDLE& session) {
-        return module->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &session);
+    const auto info = [&] {
+        CK_TOKEN_INFO info{};
+        EXPECT_EQ(module->C_GetTokenInfo(slot, &info), CKR_OK);
+        return info;
+    };
+    EXPECT_EQ(info().ulMaxSessionCount, 2u);
+    EXPECT_EQ(info().ulMaxRwSessionCount, 2u);
+    EXPECT_EQ(info().ulSessionCount, 0u);
+    const auto open = [&](CK_SESSION_HANDLE& session, CK_FLAGS flags = CKF_SERIAL_SESSION) {
+        return module->C_OpenSession(slot, flags, nullptr, nullptr, &session);
     };
     CK_SESSION_HANDLE first = 0, second = 0, third = 0;
     ASSERT_EQ(open(first), CKR_OK);
-    ASSERT_EQ(open(second), CKR_OK);
+    ASSERT_EQ(open(second, CKF_SERIAL_SESSION | CKF_RW_SESSION), CKR_OK);
+    EXPECT_EQ(info().ulSessionCount, 2u);
+    EXPECT_EQ(info().ulRwSessionCount, 1u);
     EXPECT_EQ(open(third), CKR_SESSION_COUNT);
-    EXPECT_EQ(module->C_CloseSession(first), CKR_OK);
+    EXPECT_EQ(module->C_CloseSession(second), CKR_OK);
+    EXPECT_EQ(info().ulSessionCount, 1u);
+    EXPECT_EQ(info().ulRwSessionCount, 0u);
     ASSERT_EQ(open(third), CKR_OK) << "a closed session frees its place";
-    EXPECT_EQ(open(first), CKR_SESSION_COUNT);
+    EXPECT_EQ(open(second), CKR_SESSION_COUNT);
     EXPECT_EQ(module->C_CloseAllSessions(slot), CKR_OK);
+    EXPECT_EQ(info().ulSessionCount, 0u);
     ASSERT_EQ(open(first), CKR_OK) << "C_CloseAllSessions frees every place of the slot";
     ASSERT_EQ(open(second), CKR_OK);
     EXPECT_EQ(open(third), CKR_SESSION_COUNT);

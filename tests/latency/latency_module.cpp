@@ -11,9 +11,11 @@
 //   P11VAULT_LATENCY_MS      the sleep before every call but C_GetFunctionList, in
 //                            milliseconds: digits with at most one decimal point (5, 0.5),
 //                            at most 60000; default 0 (no sleep)
-//   P11VAULT_LATENCY_MAX_SESSIONS=N  C_GetTokenInfo reports ulMaxSessionCount N, and
-//                            C_OpenSession answers CKR_SESSION_COUNT (without reaching the
-//                            real module) while N sessions are open, on all slots together
+//   P11VAULT_LATENCY_MAX_SESSIONS=N  C_OpenSession answers CKR_SESSION_COUNT (without
+//                            reaching the real module) while N sessions are open, on all
+//                            slots together; C_GetTokenInfo reports ulMaxSessionCount and
+//                            ulMaxRwSessionCount N, and in ulSessionCount and
+//                            ulRwSessionCount the slot's sessions open through the module
 //   P11VAULT_LATENCY_NO_THREADS=1  play a module that cannot be used from several threads:
 //                            C_Initialize with CKF_OS_LOCKING_OK or mutex callbacks answers
 //                            CKR_CANT_LOCK; with NULL (or neither) it is forwarded
@@ -130,11 +132,16 @@ public:
 };
 
 // ---- Sessions ----------------------------------------------------------------------------
-// The open sessions (handle -> slot, for C_CloseAllSessions) and the ones being opened:
+struct OpenSession {
+    CK_SLOT_ID slot;
+    bool read_write;
+};
+
+// The open sessions (by handle) and the ones being opened:
 // a place is taken before the real C_OpenSession, so that calls made at once cannot
 // together pass the limit. The lock is never held across a sleep or a forwarded call.
 std::mutex sessions_mutex;
-std::map<CK_SESSION_HANDLE, CK_SLOT_ID> open_sessions;
+std::map<CK_SESSION_HANDLE, OpenSession> open_sessions;
 CK_ULONG sessions_being_opened = 0;
 CK_ULONG sessions_max_open = 0;
 
@@ -150,7 +157,7 @@ CK_RV open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_
     std::lock_guard lock(sessions_mutex);
     --sessions_being_opened;
     if (rv == CKR_OK && session != nullptr) {
-        open_sessions[*session] = slot;
+        open_sessions[*session] = OpenSession{slot, (flags & CKF_RW_SESSION) != 0};
         sessions_max_open = std::max<CK_ULONG>(sessions_max_open, open_sessions.size());
     }
     return rv;
@@ -165,11 +172,19 @@ void session_closed(CK_RV rv, CK_SESSION_HANDLE session) {
 void slot_sessions_closed(CK_RV rv, CK_SLOT_ID slot) {
     if (rv != CKR_OK) return;
     std::lock_guard lock(sessions_mutex);
-    std::erase_if(open_sessions, [slot](const auto& entry) { return entry.second == slot; });
+    std::erase_if(open_sessions, [slot](const auto& entry) { return entry.second.slot == slot; });
 }
 
-void report_max_sessions(CK_RV rv, CK_SLOT_ID, CK_TOKEN_INFO_PTR info) {
-    if (rv == CKR_OK && info != nullptr && settings.max_sessions) info->ulMaxSessionCount = *settings.max_sessions;
+void report_sessions(CK_RV rv, CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info) {
+    if (rv != CKR_OK || info == nullptr || !settings.max_sessions) return;
+    info->ulMaxSessionCount = info->ulMaxRwSessionCount = *settings.max_sessions;
+    std::lock_guard lock(sessions_mutex);
+    info->ulSessionCount = info->ulRwSessionCount = 0;
+    for (const auto& [handle, session] : open_sessions) {
+        if (session.slot != slot) continue;
+        ++info->ulSessionCount;
+        if (session.read_write) ++info->ulRwSessionCount;
+    }
 }
 
 // ---- Initialize and finalize -------------------------------------------------------------
@@ -223,7 +238,7 @@ struct LatencyModule {
             CK_RV rv = Forward::forward<Member>(args...);
             if constexpr (Index == C_CloseSession_index) session_closed(rv, args...);
             if constexpr (Index == C_CloseAllSessions_index) slot_sessions_closed(rv, args...);
-            if constexpr (Index == C_GetTokenInfo_index) report_max_sessions(rv, args...);
+            if constexpr (Index == C_GetTokenInfo_index) report_sessions(rv, args...);
             if constexpr (Index == C_Finalize_index) finalized(rv);
             return rv;
         }
