@@ -92,30 +92,39 @@ protected:
         return run_p11vault(args, options);
     }
 
+    // backup_through, which must succeed, and the module's stats of it (nullopt, with a
+    // failed expectation, when the run failed or left no stats). The run: last_.
+    std::optional<Stats> backed_up(const Env& env, const std::vector<std::string>& extra = {}) {
+        last_ = backup_through(env, extra);
+        EXPECT_EQ(last_.exit_code, 0) << describe(last_);
+        if (last_.exit_code != 0) return std::nullopt;
+        std::optional<Stats> stats = read_stats(stats_path());
+        EXPECT_TRUE(stats) << "no stats line in " << stats_path();
+        return stats;
+    }
+
     std::string out_path() const { return token_.dir() + "/latency.p12"; }
     std::string stats_path() const { return token_.dir() + "/latency.stats"; }
 
     TestToken token_;
+    RunResult last_;
 };
 
 TEST_F(LatencyModuleTest, P11vaultRunsThroughItAndItsStatsCountEveryCall) {
     // latency -> fault module (which logs every call but C_GetFunctionList) -> SoftHSM:
     // the calls the stats count are the lines of the fault module's log.
     const std::string log = token_.dir() + "/calls.log";
-    const RunResult run = backup_through({{"P11VAULT_LATENCY_MS", "0.5"},
-                                          {"P11VAULT_LATENCY_MODULE", kFaultModule},
-                                          {"P11VAULT_FAULT_MODULE", softhsm_module_path},
-                                          {"P11VAULT_FAULT_LOG", log}});
-    ASSERT_EQ(run.exit_code, 0) << describe(run);
+    const std::optional<Stats> stats = backed_up({{"P11VAULT_LATENCY_MS", "0.5"},
+                                                  {"P11VAULT_LATENCY_MODULE", kFaultModule},
+                                                  {"P11VAULT_FAULT_MODULE", softhsm_module_path},
+                                                  {"P11VAULT_FAULT_LOG", log}});
+    ASSERT_TRUE(stats);
     EXPECT_TRUE(file_exists(out_path()));
-    const std::optional<Stats> stats = read_stats(stats_path());
-    ASSERT_TRUE(stats) << "no stats line in " << stats_path() << ": "
-                       << (file_exists(stats_path()) ? read_text(stats_path()) : "(no file)");
     const std::vector<Call> calls = read_log(log);
     ASSERT_GT(calls.size(), 10u) << "the call log is implausibly short";
     EXPECT_EQ(stats->calls, calls.size()) << "the stats must count every call the module forwarded";
     EXPECT_GE(stats->max_in_flight, 1u);
-    const FaultedRun logged{run, calls};
+    const FaultedRun logged{last_, calls};
     EXPECT_GE(stats->sessions_max_open, 1u);
     EXPECT_LE(stats->sessions_max_open, logged.calls_of("C_OpenSession"));
 }
@@ -135,9 +144,7 @@ TEST_F(LatencyModuleTest, ASessionLimitOfZeroFailsTheRunNamingCkrSessionCount) {
 }
 
 TEST_F(LatencyModuleTest, ASessionLimitOfOneIsEnoughForABackup) {
-    const RunResult run = backup_through({{"P11VAULT_LATENCY_MAX_SESSIONS", "1"}});
-    ASSERT_EQ(run.exit_code, 0) << describe(run);
-    const std::optional<Stats> stats = read_stats(stats_path());
+    const std::optional<Stats> stats = backed_up({{"P11VAULT_LATENCY_MAX_SESSIONS", "1"}});
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->sessions_max_open, 1u);
 }
@@ -145,40 +152,31 @@ TEST_F(LatencyModuleTest, ASessionLimitOfOneIsEnoughForABackup) {
 // p11vault's parallel sessions (--jobs) seen from the module: the sessions it held at once
 // and whether calls overlapped. Counts, not times.
 TEST_F(LatencyModuleTest, DefaultJobsMakeCallsAtOnceAndJobsOneDoesNot) {
-    const RunResult parallel = backup_through({{"P11VAULT_LATENCY_MS", "2"}});
-    ASSERT_EQ(parallel.exit_code, 0) << describe(parallel);
-    const std::optional<Stats> many = read_stats(stats_path());
+    const std::optional<Stats> many = backed_up({{"P11VAULT_LATENCY_MS", "2"}});
     ASSERT_TRUE(many);
     EXPECT_GT(many->sessions_max_open, 1u);
     EXPECT_GT(many->max_in_flight, 1u) << "several sessions, yet no two calls at once";
-
-    const RunResult serial = backup_through({{"P11VAULT_LATENCY_MS", "2"}}, {"--jobs", "1"});
-    ASSERT_EQ(serial.exit_code, 0) << describe(serial);
-    const std::optional<Stats> one = read_stats(stats_path());
+    const std::optional<Stats> one = backed_up({{"P11VAULT_LATENCY_MS", "2"}}, {"--jobs", "1"});
     ASSERT_TRUE(one);
     EXPECT_EQ(one->sessions_max_open, 1u);
     EXPECT_EQ(one->max_in_flight, 1u);
 }
 
 TEST_F(LatencyModuleTest, AModuleThatCannotLockIsCalledFromOneThread) {
-    const RunResult run = backup_through({{"P11VAULT_LATENCY_NO_THREADS", "1"}, {"P11VAULT_LATENCY_MS", "1"}},
-                                         {"--jobs", "4"});
-    ASSERT_EQ(run.exit_code, 0) << describe(run);
-    EXPECT_NE(run.err.find("--jobs 4: the module cannot be called from several threads (C_Initialize: "
-                           "CKR_CANT_LOCK); one session was used"),
-              std::string::npos)
-        << run.err;
-    const std::optional<Stats> stats = read_stats(stats_path());
+    const std::optional<Stats> stats =
+        backed_up({{"P11VAULT_LATENCY_NO_THREADS", "1"}, {"P11VAULT_LATENCY_MS", "1"}}, {"--jobs", "4"});
     ASSERT_TRUE(stats);
+    EXPECT_NE(last_.err.find("--jobs 4: the module cannot be called from several threads (C_Initialize: "
+                             "CKR_CANT_LOCK); one session was used"),
+              std::string::npos)
+        << last_.err;
     EXPECT_EQ(stats->sessions_max_open, 1u);
     EXPECT_EQ(stats->max_in_flight, 1u);
 }
 
 // A token that allows fewer sessions than asked for: the run keeps to them.
 TEST_F(LatencyModuleTest, ARunKeepsToTheTokensSessionLimit) {
-    const RunResult run = backup_through({{"P11VAULT_LATENCY_MAX_SESSIONS", "2"}}, {"--jobs", "4"});
-    ASSERT_EQ(run.exit_code, 0) << describe(run);
-    const std::optional<Stats> stats = read_stats(stats_path());
+    const std::optional<Stats> stats = backed_up({{"P11VAULT_LATENCY_MAX_SESSIONS", "2"}}, {"--jobs", "4"});
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->sessions_max_open, 2u);
 }
