@@ -37,7 +37,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -64,18 +63,25 @@ struct Settings {
 };
 Settings settings;
 
-// Strict decimal: digits, and with `fraction` at most one '.' followed by digits.
+// Digits and, when `fraction`, at most one '.' between digits ("5", "0.5"). Computed here:
+// strtod would read the decimal point of whatever locale the host program has set.
 std::optional<double> parse_decimal(const char* text, bool fraction) {
-    const char* at = text;
-    bool digits = false;
+    const std::size_t length = std::strlen(text);
+    if (length == 0 || text[0] == '.' || text[length - 1] == '.') return std::nullopt;
+    double value = 0;
+    double scale = 1;
     bool point = false;
-    for (; *at != '\0'; ++at) {
-        if (*at >= '0' && *at <= '9') digits = true;
-        else if (*at == '.' && fraction && !point) point = true;
-        else return std::nullopt;
+    for (const char* at = text; *at != '\0'; ++at) {
+        if (*at >= '0' && *at <= '9') {
+            if (point) value += (*at - '0') * (scale /= 10);
+            else value = value * 10 + (*at - '0');
+        } else if (*at == '.' && fraction && !point) {
+            point = true;
+        } else {
+            return std::nullopt;
+        }
     }
-    if (!digits || text[std::strlen(text) - 1] == '.' || text[0] == '.') return std::nullopt;
-    return std::strtod(text, nullptr);
+    return value;
 }
 
 bool complain(const std::string& what) {
