@@ -45,7 +45,7 @@ const std::vector<std::string> kModuleVariables = {
     "P11VAULT_LATENCY_MAX_SESSIONS", "P11VAULT_LATENCY_NO_THREADS", "P11VAULT_LATENCY_STATS",
     "P11VAULT_FAULT_AT",             "P11VAULT_FAULT_FUNCTION",     "P11VAULT_FAULT_NTH",
     "P11VAULT_FAULT_RV",             "P11VAULT_FAULT_LOG",          "P11VAULT_FAULT_MODULE",
-    "P11VAULT_DEBUG",                "P11VAULT_MODULE"};
+    "P11VAULT_FAULT_SESSIONS",       "P11VAULT_DEBUG",              "P11VAULT_MODULE"};
 
 // The line the module writes at C_Finalize.
 struct Stats {
