@@ -85,9 +85,10 @@ int make_p12(int argc, char** argv) {
         ossl::Pkey key(i < rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048))
                                : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
         ossl::Cert cert = self_signed(key.get(), i + 1, tag);
-        pkcs12::EntryAttributes attributes{
-            pkcs12::Bytes{static_cast<std::uint8_t>(tag[0]), static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)},
-            tag + "-" + std::to_string(i + 1)};
+        pkcs12::EntryAttributes attributes;
+        attributes.local_key_id =
+            pkcs12::Bytes{static_cast<std::uint8_t>(tag[0]), static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+        attributes.friendly_name = tag + "-" + std::to_string(i + 1);
         writer.add_clear_key(keys::private_key_info_der(key.get()), attributes);
         writer.add_certificate(cert.get(), attributes);
     }
@@ -128,7 +129,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 int floor_restore(int argc, char** argv) {
     pkcs12::Bytes data = pkcs12::read_file(arg(argc, argv, "--in"), 1u << 30);
     SecretBytes password = env_secret("BENCH_PASSWORD");
-    pkcs12::Reader reader(std::move(data), password);
+    pkcs12::Limits limits;
+    limits.max_objects = limits.max_bags;  // the bench's own files, of up to thousands of keys
+    pkcs12::Reader reader(std::move(data), password, limits);
     auto opening = std::chrono::steady_clock::now();
     OpenedToken token = open(argc, argv);
     const double open_seconds = seconds_since(opening);

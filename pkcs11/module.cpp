@@ -21,6 +21,7 @@ namespace {
 struct Registration {
     std::string init_string;  // pReserved of C_Initialize points here until C_Finalize
     bool has_init_string = false;
+    bool thread_safe = false;  // C_Initialize took CKF_OS_LOCKING_OK
     int users = 0;
 };
 
@@ -176,6 +177,7 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
         }
         ++registration.users;
         module->registered_ = true;
+        module->thread_safe_ = registration.thread_safe;
         if (debug_logging()) {
             debug_log("C_Initialize: skipped, " + path + " is already initialized by p11vault in this process");
         }
@@ -191,6 +193,14 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
     args.flags = CKF_OS_LOCKING_OK;
     args.pReserved = init_string ? registration.init_string.data() : nullptr;
     CK_RV rv = module->functions_->C_Initialize(&args);
+    registration.thread_safe = rv == CKR_OK;
+    if (rv == CKR_CANT_LOCK) {
+        // The module cannot lock for several threads: it serves one, and p11vault then
+        // calls it from one (a run's --jobs is 1). flags 0 without mutex functions says so.
+        log_call(rv, "C_Initialize", "(CKF_OS_LOCKING_OK; again for one thread)");
+        args.flags = 0;
+        rv = module->functions_->C_Initialize(&args);
+    }
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         // Someone else in the process (libp11, an OpenSSL engine or provider) owns it:
         // use it, never finalize it.
@@ -207,6 +217,7 @@ std::shared_ptr<Module> Module::load(const std::string& path, const std::optiona
     registration.users = 1;
     module->registered_ = true;
     module->initialized_by_us_ = true;
+    module->thread_safe_ = registration.thread_safe;
     return module;
 }
 
@@ -269,6 +280,8 @@ TokenInfo Module::token_info(CK_SLOT_ID slot) const {
     out.flags = raw.flags;
     out.max_pin_len = raw.ulMaxPinLen;
     out.min_pin_len = raw.ulMinPinLen;
+    out.max_rw_session_count = raw.ulMaxRwSessionCount;
+    out.rw_session_count = raw.ulRwSessionCount;
     return out;
 }
 

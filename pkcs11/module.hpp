@@ -43,6 +43,10 @@ struct TokenInfo {
     CK_FLAGS flags = 0;
     CK_ULONG max_pin_len = 0;
     CK_ULONG min_pin_len = 0;
+    // Sessions: the most the token allows (CK_EFFECTIVELY_INFINITE: no limit;
+    // CK_UNAVAILABLE_INFORMATION: not said) and how many are open now.
+    CK_ULONG max_rw_session_count = CK_UNAVAILABLE_INFORMATION;
+    CK_ULONG rw_session_count = CK_UNAVAILABLE_INFORMATION;
     bool login_required() const { return (flags & CKF_LOGIN_REQUIRED) != 0; }
     bool token_initialized() const { return (flags & CKF_TOKEN_INITIALIZED) != 0; }
     bool user_pin_initialized() const { return (flags & CKF_USER_PIN_INITIALIZED) != 0; }
@@ -99,6 +103,10 @@ public:
     // The C_Initialize parameter string (--module-init; empty when none).
     const std::string& init_string() const noexcept { return init_string_; }
     bool owns_initialization() const noexcept { return initialized_by_us_; }
+    // Whether the module may be called from several threads at once: it took
+    // CKF_OS_LOCKING_OK. False when it answered CKR_CANT_LOCK (it was then initialized
+    // for one thread) or when another user of the process initialized it (how, unknown).
+    bool thread_safe() const noexcept { return thread_safe_; }
 
     ModuleInfo info() const;
     std::vector<CK_SLOT_ID> slots(bool with_token_only = true) const;
@@ -120,6 +128,7 @@ private:
     std::string path_;
     std::string init_string_;  // must outlive C_Initialize's use of pReserved
     bool initialized_by_us_ = false;
+    bool thread_safe_ = false;
     // Counted in the process-wide registry of modules p11vault initialized: the last
     // Module of a function list calls C_Finalize, whichever of them initialized it.
     bool registered_ = false;

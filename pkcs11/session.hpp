@@ -89,6 +89,7 @@ public:
     Session& operator=(const Session&) = delete;
 
     Module& module() const { return *module_; }
+    const std::shared_ptr<Module>& shared_module() const { return module_; }
     CK_SLOT_ID slot() const { return slot_; }
     CK_SESSION_HANDLE handle() const { return handle_; }
 
@@ -102,6 +103,9 @@ public:
     // does not change them while a session is open): every "does the token offer" asks here.
     const MechanismList& mechanisms();
     bool offers(CK_MECHANISM_TYPE type, CK_FLAGS flag) { return mechanisms().offers(type, flag); }
+    // Takes the list another session of the same slot read, instead of asking the token
+    // again (a parallel run's worker sessions: one C_GetMechanismInfo per mechanism each).
+    void adopt_mechanisms(const MechanismList& list) { mechanisms_ = list; }
 
     std::vector<CK_OBJECT_HANDLE> find(AttributeTemplate& match, std::size_t max_objects = 0);
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "p11vault/error.hpp"
@@ -19,6 +20,7 @@
 #include "src/secret_keys.hpp"
 #include "src/token_capability.hpp"
 #include "src/progress.hpp"
+#include "src/session_pool.hpp"
 
 namespace p11vault {
 
@@ -199,58 +201,109 @@ std::optional<std::string> unrestorable(TokenCapability& capability, const Token
     return std::nullopt;
 }
 
-BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, const Inventory& inventory,
+BackupResult run_backup(SessionPool& pool, const TokenQuirks& quirks, const Inventory& inventory,
                         const SecretBytes& password, const BackupOptions& options) {
+    pkcs11::Session& session = pool.session(0);
     std::vector<std::size_t> selected = select_private_keys(inventory, options.selection);
     if (!options.allow_duplicate_ids) refuse_duplicate_ids(inventory, selected);
+    const std::vector<std::size_t> secret_selected = select_secret_keys(inventory, options.selection);
     std::uint64_t iterations = options.iterations != 0 ? options.iterations
                                : pkcs12::uses_pbes2(options.profile) ? pkcs12::kModernIterations
                                                                      : pkcs12::kLegacyIterations;
     pkcs12::Writer writer(options.profile, password, iterations);
-    KeyExporter exporter(session, quirks, writer, options.token_wrap_only);
     TokenCapability capability(session);
+
+    // Every key's export, one task per key over the pool's sessions (each worker with its
+    // own exporter: its wrapping keys are objects of its session); the writer puts the
+    // bags in selection order. The report is then assembled in that order, as one session
+    // would have made it.
+    struct KeyExport {
+        const TokenObject* key = nullptr;
+        const TokenObject* certificate = nullptr;
+        const EVP_PKEY* public_key = nullptr;
+        pkcs12::EntryAttributes attributes;
+        KeyReport report;
+        std::optional<ExtractionPath> exported;
+        bool refused_before_export = false;
+    };
+    std::vector<KeyExport> exports(selected.size() + secret_selected.size());
+    for (std::size_t k = 0; k < exports.size(); ++k) {
+        const bool secret = k >= selected.size();
+        KeyExport& item = exports[k];
+        item.key = &inventory.objects[secret ? secret_selected[k - selected.size()] : selected[k]];
+        const TokenObject& key = *item.key;
+        item.report.id = key.id;
+        item.report.label = key.label;
+        if (!key.id.empty()) item.attributes.local_key_id = key.id;
+        if (!key.label.empty()) item.attributes.friendly_name = key.label;
+        item.attributes.order = k;
+        if (secret) {
+            auto type = secret_keys::token_type(key.key_type.value_or(CKK_VENDOR_DEFINED),
+                                                key.description ? key.description->bits / 8 : 0);
+            item.report.type = type ? type->name : "secret key";
+            item.report.secret_key = true;
+            continue;
+        }
+        item.report.type = key.description ? key.description->name() : "unknown";
+        item.certificate = key.paired_certificate ? &inventory.objects[*key.paired_certificate] : nullptr;
+        const TokenObject* public_object = key.paired_public_key ? &inventory.objects[*key.paired_public_key] : nullptr;
+        item.public_key = key.public_key                                     ? key.public_key.get()
+                          : item.certificate && item.certificate->public_key ? item.certificate->public_key.get()
+                          : public_object                                    ? public_object->public_key.get()
+                                                                             : nullptr;
+        if (auto why = unrestorable(capability, key, item.public_key)) {
+            item.report.notes.push_back(*why);
+            item.refused_before_export = true;
+        }
+    }
+    std::vector<std::unique_ptr<KeyExporter>> exporters(pool.size());
+    pool.for_each(
+        exports.size(),
+        [&](unsigned worker, std::size_t k) {
+            KeyExport& item = exports[k];
+            if (item.refused_before_export) return;
+            if (!exporters[worker])
+                exporters[worker] =
+                    std::make_unique<KeyExporter>(pool.session(worker), quirks, writer, options.token_wrap_only);
+            item.exported = item.report.secret_key
+                                ? exporters[worker]->export_secret_key(*item.key, item.attributes, item.report.notes)
+                                : exporters[worker]->export_key(*item.key, item.public_key, item.attributes,
+                                                                item.report.notes);
+        },
+        [&](std::size_t k) {
+            if (k < selected.size()) progress::report(k, selected.size(), describe_key(*exports[k].key));
+        });
+    exporters.clear();  // their session keys go before the pool's sessions do
 
     BackupResult result;
     std::vector<Refusal> refusals;
     std::vector<KeyReport> skipped;
     std::set<std::vector<std::uint8_t>> certificates_written;
     std::vector<std::pair<X509*, std::string>> chain;  // issuers to add after the keys
-
-    for (std::size_t done = 0; done < selected.size(); ++done) {
-        const TokenObject& key = inventory.objects[selected[done]];
-        progress::report(done, selected.size(), describe_key(key));
-        KeyReport report;
-        report.id = key.id;
-        report.label = key.label;
-        report.type = key.description ? key.description->name() : "unknown";
-        const TokenObject* certificate = key.paired_certificate ? &inventory.objects[*key.paired_certificate] : nullptr;
-        const TokenObject* public_object = key.paired_public_key ? &inventory.objects[*key.paired_public_key] : nullptr;
-        const EVP_PKEY* public_key = key.public_key ? key.public_key.get()
-                                     : certificate && certificate->public_key ? certificate->public_key.get()
-                                     : public_object ? public_object->public_key.get()
-                                                     : nullptr;
-        pkcs12::EntryAttributes attributes;
-        if (!key.id.empty()) attributes.local_key_id = key.id;
-        if (!key.label.empty()) attributes.friendly_name = key.label;
-        std::optional<ExtractionPath> exported;
-        if (auto why = unrestorable(capability, key, public_key)) report.notes.push_back(*why);
-        else exported = exporter.export_key(key, public_key, attributes, report.notes);
-        if (!exported) {
+    for (KeyExport& item : exports) {
+        const TokenObject& key = *item.key;
+        KeyReport& report = item.report;
+        if (!item.exported) {
             // The last note is the verdict; the ones before say what each path met.
             std::string reasons = report.notes.back();
-            if (report.notes.size() > 1)
+            if (!report.secret_key && report.notes.size() > 1)
                 reasons += fmt::format(" ({})", fmt::join(report.notes.begin(), report.notes.end() - 1, "; "));
-            refusals.push_back(refusal_of(key, "", reasons));
+            refusals.push_back(refusal_of(key, report.secret_key ? "secret " : "", reasons));
             report.status = "skipped-unsupported";
             skipped.push_back(std::move(report));
             continue;
         }
-        report.path = path_name(*exported);
-        if (public_key != nullptr) report.spki_sha256 = keys::spki_sha256(public_key);
-        if (certificate != nullptr && certificate->certificate) {
-            X509* cert = certificate->certificate.get();
-            pkcs12::EntryAttributes cert_attributes = attributes;
-            if (!certificate->label.empty()) cert_attributes.friendly_name = certificate->label;
+        report.path = path_name(*item.exported);
+        if (report.secret_key) {
+            result.keys.push_back(std::move(report));
+            continue;
+        }
+        if (item.public_key != nullptr) report.spki_sha256 = keys::spki_sha256(item.public_key);
+        if (item.certificate != nullptr && item.certificate->certificate) {
+            X509* cert = item.certificate->certificate.get();
+            pkcs12::EntryAttributes cert_attributes = item.attributes;
+            cert_attributes.order.reset();
+            if (!item.certificate->label.empty()) cert_attributes.friendly_name = item.certificate->label;
             auto der = ossl::cert_der(cert);
             if (certificates_written.insert(der).second) writer.add_certificate(cert, cert_attributes);
             report.certificate_sha256 = ossl::sha256(der.data(), der.size());
@@ -261,28 +314,6 @@ BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, con
             report.notes.push_back("no certificate on the token pairs with this key; the key is backed up alone");
             result.warnings.push_back(describe_key(key) + " has no certificate");
         }
-        result.keys.push_back(std::move(report));
-    }
-    for (std::size_t index : select_secret_keys(inventory, options.selection)) {
-        const TokenObject& key = inventory.objects[index];
-        KeyReport report;
-        report.id = key.id;
-        report.label = key.label;
-        auto type = secret_keys::token_type(key.key_type.value_or(CKK_VENDOR_DEFINED),
-                                            key.description ? key.description->bits / 8 : 0);
-        report.type = type ? type->name : "secret key";
-        report.secret_key = true;
-        pkcs12::EntryAttributes attributes;
-        if (!key.id.empty()) attributes.local_key_id = key.id;
-        if (!key.label.empty()) attributes.friendly_name = key.label;
-        auto exported = exporter.export_secret_key(key, attributes, report.notes);
-        if (!exported) {
-            refusals.push_back(refusal_of(key, "secret ", report.notes.back()));
-            report.status = "skipped-unsupported";
-            skipped.push_back(std::move(report));
-            continue;
-        }
-        report.path = path_name(*exported);
         result.keys.push_back(std::move(report));
     }
     progress::report(selected.size(), selected.size(), {});

@@ -36,6 +36,8 @@ struct BackupOptions {
     // Different keys under one CKA_ID go into the file as they are (migrate
     // --renumber-duplicate-ids, whose restore renumbers them); else Error(refused).
     bool allow_duplicate_ids = false;
+    // Sessions exporting at once (--jobs); 0: chosen from the token (choose_jobs).
+    unsigned jobs = 0;
 };
 
 struct BackupResult {
@@ -50,7 +52,9 @@ struct BackupResult {
 
 // Selects keys from `inventory` and exports them. Error(refused) naming every key that
 // cannot be exported (and why), before anything is produced.
-BackupResult run_backup(pkcs11::Session& session, const TokenQuirks& quirks, const Inventory& inventory,
+// The keys are exported over the sessions of `pool` (session 0 is the run's own).
+class SessionPool;
+BackupResult run_backup(SessionPool& pool, const TokenQuirks& quirks, const Inventory& inventory,
                         const SecretBytes& password, const BackupOptions& options);
 
 // The indexes (into inventory.objects) of the private keys the selection names.

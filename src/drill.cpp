@@ -5,6 +5,7 @@
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "src/quirks.hpp"
 #include "src/restore.hpp"
 #include "src/secret_random.hpp"
+#include "src/session_pool.hpp"
 #include "src/token.hpp"
 
 namespace p11vault {
@@ -164,7 +166,7 @@ bool signs_for(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE ty
 }
 
 std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
-                                   const std::string& softhsm_module, DrillEnvironment& environment) {
+                                   const std::string& softhsm_module, DrillEnvironment& environment, unsigned jobs) {
     std::string module_path = softhsm_module.empty() ? default_softhsm_module() : softhsm_module;
     if (module_path.empty() || !std::filesystem::exists(module_path))
         throw Error(ErrorKind::token, "--drill needs the SoftHSM2 module (apt-get install softhsm2)");
@@ -193,36 +195,44 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
 
         RestoreOptions options;
         options.skip_unsupported = true;
-        RestoreResult restored = run_restore(session, quirks_for(session), reader, options);
-        for (std::size_t i = 0; i < restored.keys.size() && i < verification.keys.size(); ++i) {
-            const KeyReport& report = restored.keys[i];
-            const VerifiedKey& key = verification.keys[i];
-            const std::string name = describe_object(report.id, report.label);
-            progress::report(i, restored.keys.size(), "drill: " + name);
-            DrillResult result;
-            result.id = report.id;
-            result.label = report.label;
-            result.type = key.type;
-            result.key = name + " " + key.type;
-            if (report.status != "restored") {
-                result.detail = "not restored: " + (report.notes.empty() ? report.status : report.notes.back());
-                results.push_back(std::move(result));
-                continue;
-            }
-            try {
-                pkcs11::AttributeTemplate match;
-                match.add_class(CKO_PRIVATE_KEY).add_bytes(CKA_ID, report.id);
-                auto handles = session.find(match, 2);
-                if (handles.size() != 1) throw Error(ErrorKind::failure, "the restored key is not found by its CKA_ID");
-                CK_KEY_TYPE type = session.get_ulong(handles.front(), CKA_KEY_TYPE).value_or(CKK_RSA);
-                result.detail = fmt::format("restored ({}), {}", report.path,
-                                            exercise_key(session, handles.front(), type, key.public_key.get()));
-                result.ok = true;
-            } catch (const Error& e) {
-                result.detail = e.what();
-            }
-            results.push_back(std::move(result));
-        }
+        options.jobs = jobs;
+        const TokenQuirks quirks = quirks_for(session);
+        RestoreResult restored = run_restore(session, quirks, reader, options);
+        const std::size_t count = std::min(restored.keys.size(), verification.keys.size());
+        results.resize(count);
+        std::vector<std::string> said_by_the_restore;
+        SessionPool pool(session, choose_jobs(session, quirks, jobs, said_by_the_restore), /*read_write=*/true);
+        const auto name_of = [&](std::size_t i) { return describe_object(restored.keys[i].id, restored.keys[i].label); };
+        pool.for_each(
+            count,
+            [&](unsigned worker, std::size_t i) {
+                const KeyReport& report = restored.keys[i];
+                const VerifiedKey& key = verification.keys[i];
+                DrillResult& result = results[i];
+                result.id = report.id;
+                result.label = report.label;
+                result.type = key.type;
+                result.key = name_of(i) + " " + key.type;
+                if (report.status != "restored") {
+                    result.detail = "not restored: " + (report.notes.empty() ? report.status : report.notes.back());
+                    return;
+                }
+                pkcs11::Session& worker_session = pool.session(worker);
+                try {
+                    pkcs11::AttributeTemplate match;
+                    match.add_class(CKO_PRIVATE_KEY).add_bytes(CKA_ID, report.id);
+                    auto handles = worker_session.find(match, 2);
+                    if (handles.size() != 1)
+                        throw Error(ErrorKind::failure, "the restored key is not found by its CKA_ID");
+                    CK_KEY_TYPE type = worker_session.get_ulong(handles.front(), CKA_KEY_TYPE).value_or(CKK_RSA);
+                    result.detail = fmt::format("restored ({}), {}", report.path,
+                                                exercise_key(worker_session, handles.front(), type, key.public_key.get()));
+                    result.ok = true;
+                } catch (const Error& e) {
+                    result.detail = e.what();
+                }
+            },
+            [&](std::size_t i) { progress::report(i, restored.keys.size(), "drill: " + name_of(i)); });
         session.logout();
     }
     return results;

@@ -32,7 +32,8 @@ struct DrillResult {
 // that cannot sign with it answers false.
 bool signs_for(pkcs11::Session& session, CK_OBJECT_HANDLE handle, CK_KEY_TYPE type, const EVP_PKEY* public_key);
 
+// `jobs`: sessions restoring and signing at once (0: chosen as for a restore).
 std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& verification,
-                                   const std::string& softhsm_module, DrillEnvironment& environment);
+                                   const std::string& softhsm_module, DrillEnvironment& environment, unsigned jobs = 0);
 
 }  // namespace p11vault

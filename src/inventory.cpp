@@ -16,6 +16,7 @@
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 #include "src/ec_curves.hpp"
+#include "src/session_pool.hpp"
 
 namespace p11vault {
 namespace {
@@ -393,30 +394,45 @@ std::vector<std::size_t> Inventory::indexes_of(CK_OBJECT_CLASS object_class) con
 }
 
 Inventory read_inventory(pkcs11::Session& session, PublicKeyObjects public_key_objects) {
+    SessionPool one(session, 1, /*read_write=*/false);
+    return read_inventory(one, public_key_objects);
+}
+
+Inventory read_inventory(SessionPool& pool, PublicKeyObjects public_key_objects) {
     Inventory inventory;
     const bool lazy = public_key_objects == PublicKeyObjects::when_needed;
-    std::vector<std::pair<std::size_t, pkcs11::Bytes>> rsa_keys_without_exponent;  // index, CKA_MODULUS
+    // The searches on one session, then the reads (two calls per object) spread over the
+    // pool: on a network HSM the reads are most of a backup's round trips.
+    std::vector<std::pair<CK_OBJECT_HANDLE, CK_OBJECT_CLASS>> found;
     for (CK_OBJECT_CLASS object_class : listed_classes) {
         pkcs11::AttributeTemplate match;
         match.add_class(object_class);
-        const auto types = attribute_types_for(object_class, lazy);
-        for (CK_OBJECT_HANDLE handle : session.find(match)) {
-            const pkcs11::AttributeValues values = session.get_attributes(handle, types);
-            inventory.objects.push_back(read_object(handle, object_class, values));
-            const TokenObject& object = inventory.objects.back();
-            const pkcs11::Bytes* modulus = values.bytes(CKA_MODULUS);
-            if (lazy && object_class == CKO_PRIVATE_KEY && object.key_type == CKK_RSA && modulus != nullptr)
-                rsa_keys_without_exponent.emplace_back(inventory.objects.size() - 1, *modulus);
-        }
+        for (CK_OBJECT_HANDLE handle : pool.session(0).find(match)) found.emplace_back(handle, object_class);
     }
+    std::vector<std::optional<pkcs11::Bytes>> moduli(found.size());  // RSA private keys read without the exponent
+    inventory.objects.resize(found.size());
+    pool.for_each(found.size(), [&](unsigned worker, std::size_t i) {
+        const auto [handle, object_class] = found[i];
+        const pkcs11::AttributeValues values =
+            pool.session(worker).get_attributes(handle, attribute_types_for(object_class, lazy));
+        inventory.objects[i] = read_object(handle, object_class, values);
+        const pkcs11::Bytes* modulus = values.bytes(CKA_MODULUS);
+        if (lazy && object_class == CKO_PRIVATE_KEY && inventory.objects[i].key_type == CKK_RSA && modulus != nullptr)
+            moduli[i] = *modulus;
+    });
     if (lazy) {
         // Private keys first: a public key object is read in full only for a private key
         // that is still without a public key. (Indexes of the unsorted list, used only here.)
+        // Each task changes only its own object and reads others of the phase before.
         const IdIndex ids(inventory.objects);
-        for (const auto& [index, modulus] : rsa_keys_without_exponent)
-            complete_rsa_private_key(session, inventory, ids, inventory.objects[index], modulus);
-        for (TokenObject& object : inventory.objects)
-            if (object.object_class == CKO_PUBLIC_KEY) complete_public_key_object(session, inventory, ids, object);
+        pool.for_each(found.size(), [&](unsigned worker, std::size_t i) {
+            if (moduli[i])
+                complete_rsa_private_key(pool.session(worker), inventory, ids, inventory.objects[i], *moduli[i]);
+        });
+        pool.for_each(found.size(), [&](unsigned worker, std::size_t i) {
+            if (inventory.objects[i].object_class == CKO_PUBLIC_KEY)
+                complete_public_key_object(pool.session(worker), inventory, ids, inventory.objects[i]);
+        });
     }
     std::stable_sort(inventory.objects.begin(), inventory.objects.end(), [](const auto& a, const auto& b) {
         const std::size_t rank_a = class_rank(a.object_class), rank_b = class_rank(b.object_class);

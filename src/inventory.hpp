@@ -58,5 +58,8 @@ struct Inventory {
 // CKA_PUBLIC_EXPONENT, ~2 ms each.
 enum class PublicKeyObjects { in_full, when_needed };
 Inventory read_inventory(pkcs11::Session& session, PublicKeyObjects public_key_objects = PublicKeyObjects::in_full);
+// The same, with the objects' reads spread over the sessions of `pool` (--jobs).
+class SessionPool;
+Inventory read_inventory(SessionPool& pool, PublicKeyObjects public_key_objects);
 
 }  // namespace p11vault

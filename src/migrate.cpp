@@ -12,6 +12,7 @@
 #include "src/object_text.hpp"
 #include "src/ossl.hpp"
 #include "src/secret_random.hpp"
+#include "src/session_pool.hpp"
 #include "src/token_lock.hpp"
 
 namespace p11vault {
@@ -44,8 +45,11 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
         // The source is read under its shared lock, released before the target's is
         // taken (source and target may be one token, whose locks would exclude each other).
         TokenLock source_lock(source, LockMode::shared, options.lock_wait);
-        Inventory source_inventory = read_inventory(source);
-        result.exported = run_backup(source, source_quirks, source_inventory, password, options);
+        std::vector<std::string> job_warnings;
+        SessionPool pool(source, choose_jobs(source, source_quirks, options.jobs, job_warnings), /*read_write=*/false);
+        Inventory source_inventory = read_inventory(pool, PublicKeyObjects::in_full);
+        result.exported = run_backup(pool, source_quirks, source_inventory, password, options);
+        result.exported.warnings.insert(result.exported.warnings.begin(), job_warnings.begin(), job_warnings.end());
     }
     {
         // The file is ciphertext under the random password above; the reader takes it and
@@ -63,7 +67,10 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
     if (restore_options.dry_run) return result;
 
     // Proof: every migrated key is on the target with the same CKA_ID and public key.
-    Inventory target_inventory = read_inventory(target);
+    std::vector<std::string> said_by_the_restore;  // its --jobs warning, if any, is in result.imported
+    SessionPool target_pool(target, choose_jobs(target, target_quirks, restore_options.jobs, said_by_the_restore),
+                            /*read_write=*/false);
+    Inventory target_inventory = read_inventory(target_pool, PublicKeyObjects::in_full);
     std::vector<std::string> problems;
     for (std::size_t k = 0; k < result.exported.keys.size(); ++k) {
         const KeyReport& exported = result.exported.keys[k];

@@ -37,6 +37,9 @@ struct TokenQuirks {
     // The token imports no private key through PKCS#11; its own tool's way, for the
     // message that refuses a restore (tpm2-pkcs11: tpm2_ptool import).
     const char* private_key_import = nullptr;
+    // Why the token must be used through one session at a time (a run's --jobs is 1);
+    // null when parallel sessions are fine.
+    const char* one_session_at_a_time = nullptr;
 };
 
 // The row for a token: matched on the token's manufacturer and model, or on the

@@ -7,6 +7,9 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
 
 #include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
@@ -17,6 +20,7 @@
 #include "src/pkcs12/pbe.hpp"
 #include "src/progress.hpp"
 #include "src/restore_plan.hpp"
+#include "src/session_pool.hpp"
 #include "src/transport.hpp"
 #include "src/write_check.hpp"
 
@@ -38,14 +42,20 @@ pkcs11::AttributeTemplate public_key_template(const PlannedKey& key) {
 class Rollback {
 public:
     explicit Rollback(pkcs11::Session& session) : session_(session) {}
-    void add(CK_OBJECT_HANDLE handle, std::string what) { created_.emplace_back(handle, std::move(what)); }
+    // From any worker: the objects of every session of the run are undone together.
+    void add(CK_OBJECT_HANDLE handle, std::string what) {
+        std::lock_guard lock(mutex_);
+        created_.emplace_back(handle, std::move(what));
+    }
     void commit() { created_.clear(); }
     std::vector<CK_OBJECT_HANDLE> handles() const {
+        std::lock_guard lock(mutex_);
         std::vector<CK_OBJECT_HANDLE> out;
         for (const auto& entry : created_) out.push_back(entry.first);
         return out;
     }
-    // Returns what could not be destroyed, for the error message.
+    // Returns what could not be destroyed, for the error message. Token objects are the
+    // application's, not a session's: the run's own session destroys what any worker made.
     std::vector<std::string> undo() {
         std::vector<std::string> left;
         for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
@@ -61,6 +71,7 @@ public:
 
 private:
     pkcs11::Session& session_;
+    mutable std::mutex mutex_;
     std::vector<std::pair<CK_OBJECT_HANDLE, std::string>> created_;
 };
 
@@ -178,68 +189,107 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
 
     // Ctrl-C, SIGTERM or SIGHUP while writing: stop before the next object and undo.
     InterruptGuard interrupts;
+    // The objects are written over a pool of sessions (--jobs), each worker with its own
+    // importer (its session keys are objects of its session); worker 0 is `session`.
+    SessionPool pool(session, choose_jobs(session, quirks, options.jobs, result.warnings), /*read_write=*/true);
+    std::vector<std::unique_ptr<KeyImporter>> worker_importers(pool.size());
+    const auto importer_of = [&](unsigned worker) -> KeyImporter& {
+        if (worker == 0) return importer;
+        if (!worker_importers[worker])
+            worker_importers[worker] =
+                std::make_unique<KeyImporter>(pool.session(worker), quirks, reader, options.extractable);
+        return *worker_importers[worker];
+    };
     Rollback rollback(session);
-    std::vector<CK_OBJECT_HANDLE> to_replace;
-    auto create_public_key = [&](const PlannedKey& key) {
+    // One write per task: the keys, then the secret keys, then the certificates, in file
+    // order. What a task finds (warnings, old objects to replace) is kept per task and
+    // joined in task order, so the output is the same whatever the number of sessions.
+    const std::size_t key_tasks = plan.keys.size(), secret_tasks = plan.secrets.size();
+    const std::size_t task_count = key_tasks + secret_tasks + plan.certificates.size();
+    std::vector<std::vector<std::string>> task_warnings(task_count);
+    std::vector<std::vector<CK_OBJECT_HANDLE>> task_replaces(task_count);
+    std::atomic<std::size_t> certificates_written{0};
+    const auto create_public_key = [&](pkcs11::Session& worker_session, const PlannedKey& key,
+                                       std::vector<std::string>& warnings) {
         const std::string public_name = name_of(key.id, key.label, "public key");
         pkcs11::AttributeTemplate public_template = public_key_template(key);
-        CK_OBJECT_HANDLE public_key = session.create_object(public_template);
+        CK_OBJECT_HANDLE public_key = worker_session.create_object(public_template);
         rollback.add(public_key, public_name);
-        check_and_warn(session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"},
-                       result.warnings);
+        check_and_warn(worker_session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"}, warnings);
+    };
+    const auto write_key = [&](unsigned worker, PlannedKey& key, std::vector<std::string>& warnings,
+                               std::vector<CK_OBJECT_HANDLE>& replaces) {
+        if (key.skip && !key.add_public_key) return;
+        throw_if_interrupted("the restore");
+        pkcs11::Session& worker_session = pool.session(worker);
+        if (key.skip) {  // the key is already there; only its public key object is missing
+            create_public_key(worker_session, key, warnings);
+            key.report.notes.push_back("the key was on the token already; its missing public key was added");
+            return;
+        }
+        KeyImporter& key_importer = importer_of(worker);
+        const std::string private_name = name_of(key.id, key.label, "private key");
+        CK_OBJECT_HANDLE private_key = key_importer.import_private_key(key);
+        rollback.add(private_key, private_name);
+        pkcs11::AttributeTemplate expected = key_importer.expected_private_attributes(key);
+        key.report.repaired = check_written_object(
+            worker_session, {private_key, &expected, key.public_key.get(), private_name, key_importer.created_by()});
+        if (!key.report.repaired.empty())
+            warnings.push_back(repair_warning(private_name, key_importer.created_by(), key.report.repaired));
+        create_public_key(worker_session, key, warnings);
+        key.report.status = key.replaces.empty() ? "restored" : "replaced";
+        replaces = key.replaces;
+    };
+    const auto write_secret = [&](unsigned worker, PlannedSecretKey& secret, std::vector<std::string>& warnings,
+                                  std::vector<CK_OBJECT_HANDLE>& replaces) {
+        if (secret.skip) return;
+        throw_if_interrupted("the restore");
+        pkcs11::Session& worker_session = pool.session(worker);
+        KeyImporter& key_importer = importer_of(worker);
+        const std::string secret_name = name_of(secret.id, secret.label, "secret key");
+        CK_OBJECT_HANDLE secret_key = key_importer.import_secret_key(secret);
+        rollback.add(secret_key, secret_name);
+        pkcs11::AttributeTemplate expected = key_importer.expected_secret_attributes(secret);
+        secret.report.repaired = check_written_object(
+            worker_session, {secret_key, &expected, nullptr, secret_name, key_importer.created_by()});
+        if (!secret.report.repaired.empty())
+            warnings.push_back(repair_warning(secret_name, key_importer.created_by(), secret.report.repaired));
+        if (auto note = check_secret_value(worker_session, secret_key, secret, secret_name))
+            secret.report.notes.push_back(*note);
+        secret.report.status = secret.replaces.empty() ? "restored" : "replaced";
+        replaces = secret.replaces;
+    };
+    const auto write_certificate = [&](unsigned worker, const PlannedCertificate& cert,
+                                       std::vector<std::string>& warnings, std::vector<CK_OBJECT_HANDLE>& replaces) {
+        if (cert.skip || cert.already_present) return;
+        throw_if_interrupted("the restore");
+        pkcs11::Session& worker_session = pool.session(worker);
+        pkcs11::AttributeTemplate t = certificate_object_template(cert.bag->certificate.get(), cert.id, cert.label);
+        const std::string cert_name = name_of(cert.id, cert.label, "certificate");
+        CK_OBJECT_HANDLE cert_object = worker_session.create_object(t);
+        rollback.add(cert_object, cert_name);
+        check_and_warn(worker_session, {cert_object, &t, nullptr, cert_name, "C_CreateObject"}, warnings);
+        replaces = cert.replaces;
+        ++certificates_written;
     };
     try {
-        for (std::size_t done = 0; done < plan.keys.size(); ++done) {
-            PlannedKey& key = plan.keys[done];
-            progress::report(done, plan.keys.size(), name_of(key.id, key.label, "key"));
-            if (key.skip && !key.add_public_key) continue;
-            throw_if_interrupted("the restore");
-            if (key.skip) {  // the key is already there; only its public key object is missing
-                create_public_key(key);
-                key.report.notes.push_back("the key was on the token already; its missing public key was added");
-                continue;
-            }
-            const std::string private_name = name_of(key.id, key.label, "private key");
-            CK_OBJECT_HANDLE private_key = importer.import_private_key(key);
-            rollback.add(private_key, private_name);
-            pkcs11::AttributeTemplate expected = importer.expected_private_attributes(key);
-            key.report.repaired = check_written_object(
-                session, {private_key, &expected, key.public_key.get(), private_name, importer.created_by()});
-            if (!key.report.repaired.empty())
-                result.warnings.push_back(repair_warning(private_name, importer.created_by(), key.report.repaired));
-
-            create_public_key(key);
-            key.report.status = key.replaces.empty() ? "restored" : "replaced";
-            to_replace.insert(to_replace.end(), key.replaces.begin(), key.replaces.end());
-        }
-        for (PlannedSecretKey& secret : plan.secrets) {
-            if (secret.skip) continue;
-            throw_if_interrupted("the restore");
-            const std::string secret_name = name_of(secret.id, secret.label, "secret key");
-            CK_OBJECT_HANDLE secret_key = importer.import_secret_key(secret);
-            rollback.add(secret_key, secret_name);
-            pkcs11::AttributeTemplate expected = importer.expected_secret_attributes(secret);
-            secret.report.repaired =
-                check_written_object(session, {secret_key, &expected, nullptr, secret_name, importer.created_by()});
-            if (!secret.report.repaired.empty())
-                result.warnings.push_back(repair_warning(secret_name, importer.created_by(), secret.report.repaired));
-            if (auto note = check_secret_value(session, secret_key, secret, secret_name))
-                secret.report.notes.push_back(*note);
-            secret.report.status = secret.replaces.empty() ? "restored" : "replaced";
-            to_replace.insert(to_replace.end(), secret.replaces.begin(), secret.replaces.end());
-        }
-        progress::report(plan.keys.size(), plan.keys.size(), {});
-        for (const PlannedCertificate& cert : plan.certificates) {
-            if (cert.skip || cert.already_present) continue;
-            throw_if_interrupted("the restore");
-            pkcs11::AttributeTemplate t = certificate_object_template(cert.bag->certificate.get(), cert.id, cert.label);
-            const std::string cert_name = name_of(cert.id, cert.label, "certificate");
-            CK_OBJECT_HANDLE cert_object = session.create_object(t);
-            rollback.add(cert_object, cert_name);
-            check_and_warn(session, {cert_object, &t, nullptr, cert_name, "C_CreateObject"}, result.warnings);
-            to_replace.insert(to_replace.end(), cert.replaces.begin(), cert.replaces.end());
-            ++result.certificates_written;
-        }
+        pool.for_each(
+            task_count,
+            [&](unsigned worker, std::size_t task) {
+                if (task < key_tasks)
+                    write_key(worker, plan.keys[task], task_warnings[task], task_replaces[task]);
+                else if (task < key_tasks + secret_tasks)
+                    write_secret(worker, plan.secrets[task - key_tasks], task_warnings[task], task_replaces[task]);
+                else
+                    write_certificate(worker, plan.certificates[task - key_tasks - secret_tasks], task_warnings[task],
+                                      task_replaces[task]);
+            },
+            [&](std::size_t task) {
+                if (task >= key_tasks) return;
+                const PlannedKey& key = plan.keys[task];
+                progress::report(task, key_tasks, name_of(key.id, key.label, "key"));
+            });
+        progress::report(key_tasks, key_tasks, {});
         throw_if_interrupted("the restore");
     } catch (const Error& e) {
         const std::size_t written = rollback.handles().size();
@@ -257,6 +307,12 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     } catch (...) {
         rollback.undo();
         throw;
+    }
+    result.certificates_written = certificates_written;
+    std::vector<CK_OBJECT_HANDLE> to_replace;
+    for (std::size_t task = 0; task < task_count; ++task) {
+        for (std::string& warning : task_warnings[task]) result.warnings.push_back(std::move(warning));
+        to_replace.insert(to_replace.end(), task_replaces[task].begin(), task_replaces[task].end());
     }
     std::vector<CK_OBJECT_HANDLE> created = rollback.handles();
     rollback.commit();

@@ -17,6 +17,8 @@ struct RestoreOptions {
     bool skip_unsupported = false; // restore the rest when a key type cannot go on the token
     // How long to wait for another run that holds the token's lock (src/token_lock.hpp).
     std::chrono::milliseconds lock_wait = kDefaultLockWait;
+    // Sessions writing at once (--jobs); 0: chosen from the token (choose_jobs).
+    unsigned jobs = 0;
     bool renumber_duplicate_ids = false;  // different keys under one id: each gets its SHA-1 id
 };
 

@@ -66,6 +66,9 @@ struct BackupSpec {
     bool token_wrap_only = false;               // refuse a key the token cannot wrap itself
     bool skip_unsupported = false;              // back up the others and report the rest as skipped
     std::chrono::milliseconds lock_wait{10'000};  // for another run writing to the token
+    // Sessions used at once for the per-key work (a network HSM answers each call after a
+    // round trip, and serves many sessions in parallel); 0: chosen from the token.
+    unsigned jobs = 0;
     EscrowSpec escrow;
     // Where the file goes, written atomically (complete or absent; mode 0600); empty:
     // nothing is written, the file is only in BackupReport::file. Messages name it --out.

@@ -41,6 +41,9 @@ struct MigrateSpec {
     bool skip_unsupported = false;
     std::size_t max_objects = 1'000;      // what may go onto the target (--max-objects)
     std::size_t max_label_length = 256;   // (--max-label-length)
+    // Sessions used at once for the per-key work (a network HSM answers each call after a
+    // round trip, and serves many sessions in parallel); 0: chosen from each token.
+    unsigned jobs = 0;
 };
 
 struct MigrateReport {

@@ -44,6 +44,9 @@ struct RestoreSpec {
     bool skip_unsupported = false;        // restore the others when the token cannot hold a key
     std::chrono::milliseconds lock_wait{10'000};
     bool renumber_duplicate_ids = false;  // different keys under one id: each gets its SHA-1 id
+    // Sessions used at once for the per-key work (a network HSM answers each call after a
+    // round trip, and serves many sessions in parallel); 0: chosen from the token.
+    unsigned jobs = 0;
 };
 
 struct RestoreReport {

@@ -65,6 +65,7 @@ struct VerifySpec {
     bool drill = false;
     std::string drill_module;             // SoftHSM2 for the drill; empty: Debian's path
     DrillEnvironment* drill_environment = nullptr;  // needed by a drill (Error(usage) without), not owned
+    unsigned drill_jobs = 0;              // sessions of the drill's restore and signatures; 0: chosen
 };
 
 struct FileKey {

@@ -19,6 +19,7 @@
 #include "src/new_secret_policy.hpp"
 #include "src/ossl.hpp"
 #include "src/progress.hpp"
+#include "src/session_pool.hpp"
 #include "src/token.hpp"
 #include "src/token_lock.hpp"
 
@@ -65,6 +66,7 @@ BackupReport backup(const BackupSpec& spec, SecretProvider& secrets, Events& eve
     options.token_wrap_only = spec.token_wrap_only;
     options.skip_unsupported = spec.skip_unsupported;
     options.lock_wait = spec.lock_wait;
+    options.jobs = spec.jobs;
     check_new_iterations(spec.iterations);
     if (!spec.out.empty()) check_out_path(spec.out);
     // Recovery officers' certificates are checked before the token is touched.
@@ -80,8 +82,12 @@ BackupReport backup(const BackupSpec& spec, SecretProvider& secrets, Events& eve
     if (token.uri.object_label) options.selection.labels.push_back(*token.uri.object_label);
     // Read under the token's shared lock: never in the middle of another run's writes.
     TokenLock lock(*token.session, LockMode::shared, options.lock_wait);
+    const TokenQuirks quirks = quirks_for(*token.session);
+    std::vector<std::string> job_warnings;
+    SessionPool pool(*token.session, choose_jobs(*token.session, quirks, options.jobs, job_warnings),
+                     /*read_write=*/false);
     // Selection problems are reported before the password is asked for.
-    Inventory inventory = read_inventory(*token.session, PublicKeyObjects::when_needed);
+    Inventory inventory = read_inventory(pool, PublicKeyObjects::when_needed);
     refuse_duplicate_ids(inventory, select_private_keys(inventory, options.selection));
     // Escrowed: the PKCS#12 inside has the fixed password of docs/escrow.md; the envelope
     // around it is the protection.
@@ -94,12 +100,13 @@ BackupReport backup(const BackupSpec& spec, SecretProvider& secrets, Events& eve
 
     BackupResult result = [&] {
         progress::Scope progress(events, "backup");
-        return run_backup(*token.session, quirks_for(*token.session), inventory, password, options);
+        return run_backup(pool, quirks, inventory, password, options);
     }();
     report.keys = api::key_results_of(result.keys);
     report.skipped = api::key_results_of(result.skipped);
     report.certificates = result.certificates;
     report.warnings = std::move(password_warnings);
+    report.warnings.insert(report.warnings.end(), job_warnings.begin(), job_warnings.end());
     report.warnings.insert(report.warnings.end(), result.warnings.begin(), result.warnings.end());
     report.file = std::move(result.file);
     if (!officers.empty()) {

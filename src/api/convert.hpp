@@ -35,6 +35,7 @@ RestoreOptions restore_options_of(const Spec& spec) {
     options.skip_unsupported = spec.skip_unsupported;
     options.lock_wait = spec.lock_wait;
     options.renumber_duplicate_ids = spec.renumber_duplicate_ids;
+    options.jobs = spec.jobs;
     return options;
 }
 

@@ -19,6 +19,7 @@ MigrateReport migrate(const MigrateSpec& spec, SecretProvider& secrets, Events& 
     backup.selection = spec.keys;
     backup.token_wrap_only = spec.token_wrap_only;
     backup.lock_wait = spec.lock_wait;
+    backup.jobs = spec.jobs;
     backup.allow_duplicate_ids = spec.renumber_duplicate_ids;  // renumbered on the target
     backup.skip_unsupported = spec.skip_unsupported;
     const RestoreOptions restore = api::restore_options_of(spec);

@@ -65,7 +65,7 @@ VerifyReport verify(const VerifySpec& spec, SecretProvider& secrets, Events& eve
     }
     if (spec.drill) {
         progress::Scope progress(events, "drill");
-        for (auto& result : run_drill(reader, verification, spec.drill_module, *spec.drill_environment))
+        for (auto& result : run_drill(reader, verification, spec.drill_module, *spec.drill_environment, spec.drill_jobs))
             report.drill.push_back({std::move(result.id), std::move(result.label), std::move(result.type),
                                     std::move(result.key), result.ok, std::move(result.detail)});
         report.drilled = true;

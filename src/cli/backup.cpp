@@ -32,6 +32,7 @@ struct BackupCommandOptions {
     bool skip_unsupported = false;
     bool force = false;
     double lock_wait = 10;
+    unsigned jobs = 0;
     std::vector<std::string> recipients;
     unsigned recipient_threshold = 1;
     bool recipient_allow_expired = false;
@@ -58,6 +59,7 @@ void run(const BackupCommandOptions& o) {
     spec.token_wrap_only = o.token_wrap_only;
     spec.skip_unsupported = o.skip_unsupported;
     spec.lock_wait = lock_wait_of(o.lock_wait);
+    spec.jobs = o.jobs;
     spec.escrow = {o.recipients, o.recipient_threshold, o.recipient_allow_expired};
     spec.out = o.out;
     spec.overwrite = o.force;
@@ -173,6 +175,7 @@ void add_backup_command(CLI::App& command) {
                      "use --recipient certificates that have expired or are not valid yet");
     command.add_flag("--force", options->force, "replace --out if it exists");
     add_lock_wait_option(command, options->lock_wait);
+    add_jobs_option(command, options->jobs);
     add_output_options(command, options->record, options->json);
     add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });

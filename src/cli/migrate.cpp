@@ -25,6 +25,7 @@ struct MigrateCommandOptions {
     bool extractable = false;
     bool dry_run = false;
     double lock_wait = 10;
+    unsigned jobs = 0;
     bool renumber_duplicate_ids = false;
     bool skip_unsupported = false;
     FileLimits limits;  // --max-objects, --max-label-length
@@ -60,6 +61,7 @@ void run(const MigrateCommandOptions& o) {
     spec.keys.labels = o.labels;
     spec.token_wrap_only = o.token_wrap_only;
     spec.lock_wait = lock_wait_of(o.lock_wait);
+    spec.jobs = o.jobs;
     spec.renumber_duplicate_ids = o.renumber_duplicate_ids;
     spec.skip_unsupported = o.skip_unsupported;
     spec.dry_run = o.dry_run;
@@ -127,6 +129,7 @@ void add_migrate_command(CLI::App& command) {
     command.add_flag("--extractable", options->extractable, "make the migrated keys extractable on the target");
     command.add_flag("--dry-run", options->dry_run, "check everything and write nothing to the target");
     add_lock_wait_option(command, options->lock_wait);
+    add_jobs_option(command, options->jobs);
     command.add_flag("--skip-unsupported", options->skip_unsupported,
                      "migrate the other keys when one cannot leave the source or go on the target");
     command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,

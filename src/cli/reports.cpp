@@ -41,6 +41,15 @@ void add_lock_wait_option(CLI::App& command, double& seconds) {
         ->check(CLI::Range(0.0, 86400.0));
 }
 
+void add_jobs_option(CLI::App& command, unsigned& jobs) {
+    command
+        .add_option("--jobs", jobs,
+                    "PKCS#11 sessions working at once, for tokens on the network (default: as many as the "
+                    "token allows, up to 16; 1 for a module that cannot be called from several threads)")
+        ->option_text("N")
+        ->check(CLI::Range(1u, 256u));
+}
+
 std::chrono::milliseconds lock_wait_of(double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }

@@ -26,6 +26,7 @@ struct RestoreCommandOptions {
     bool extractable = false;
     bool skip_unsupported = false;
     double lock_wait = 10;
+    unsigned jobs = 0;
     bool renumber_duplicate_ids = false;
     std::optional<std::string> record;
     bool json = false;
@@ -44,6 +45,7 @@ void run(const RestoreCommandOptions& o) {
     spec.extractable = o.extractable;
     spec.skip_unsupported = o.skip_unsupported;
     spec.lock_wait = lock_wait_of(o.lock_wait);
+    spec.jobs = o.jobs;
     spec.renumber_duplicate_ids = o.renumber_duplicate_ids;
     CommandRun command(o.dry_run ? "restore (dry run)" : "restore", o.quiet);
 
@@ -119,6 +121,7 @@ void add_restore_command(CLI::App& command) {
                      "restore the other keys when the token cannot hold a key's type, or the file holds a bag "
                      "p11vault cannot restore");
     add_lock_wait_option(command, options->lock_wait);
+    add_jobs_option(command, options->jobs);
     command.add_flag("--renumber-duplicate-ids", options->renumber_duplicate_ids,
                      "different keys sharing a localKeyID each get the SHA-1 of their public key as CKA_ID "
                      "(default: refuse the file)");

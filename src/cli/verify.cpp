@@ -27,6 +27,7 @@ struct VerifyCommandOptions {
     FileInputOptions file;
     EscrowInputOptions escrow;
     bool drill = false;
+    unsigned jobs = 0;
     std::optional<std::string> record;
     bool json = false;
     bool quiet = false;
@@ -151,6 +152,7 @@ void run(const VerifyCommandOptions& o) {
     spec.limits = o.file.limits;
     if (token_spec_of(o.token).selects_token()) spec.compare_with = token_spec_of(o.token);
     spec.drill = o.drill;
+    spec.drill_jobs = o.jobs;
     SoftHsmConfForDrill drill_environment;
     spec.drill_environment = &drill_environment;
     CommandRun command("verify", o.quiet);
@@ -245,6 +247,7 @@ void add_verify_command(CLI::App& command) {
     add_escrow_input_options(command, options->escrow, /*with_shares=*/true);
     command.add_flag("--drill", options->drill,
                      "also restore into a throw-away SoftHSM token and sign and verify with every key");
+    add_jobs_option(command, options->jobs);
     add_output_options(command, options->record, options->json);
     add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });

@@ -40,6 +40,7 @@ KeyDecoder::Context* KeyDecoder::context_for(const std::string& key_type) {
 }
 
 ossl::Pkey KeyDecoder::decode(const PKCS8_PRIV_KEY_INFO* info) {
+    std::lock_guard lock(mutex_);  // the contexts are reused, one caller at a time
     const ASN1_OBJECT* algorithm = nullptr;
     if (info == nullptr || PKCS8_pkey_get0(&algorithm, nullptr, nullptr, nullptr, info) != 1) return nullptr;
     char key_type[128] = {0};

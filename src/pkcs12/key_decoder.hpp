@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,7 @@ private:
     struct Context;
     Context* context_for(const std::string& key_type);
 
+    std::mutex mutex_;
     std::map<std::string, std::unique_ptr<Context>> contexts_;  // by algorithm OID
 };
 

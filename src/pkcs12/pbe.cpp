@@ -416,6 +416,9 @@ void Decryptor::adopt_prefetched() {
 }
 
 const SecretBytes& Decryptor::cached(const std::string& key, const std::function<SecretBytes()>& derive) {
+    // The workers of a parallel restore share one Decryptor: a key is derived once, the
+    // others wait for it. std::map's nodes never move, so the reference stays valid.
+    std::lock_guard lock(cache_mutex_);
     adopt_prefetched();
     auto it = cache_.find(key);
     if (it == cache_.end()) it = cache_.emplace(key, derive()).first;
@@ -423,6 +426,7 @@ const SecretBytes& Decryptor::cached(const std::string& key, const std::function
 }
 
 void Decryptor::note_quirk(const std::string& name) {
+    std::lock_guard lock(quirks_mutex_);
     for (const auto& q : quirks_used_)
         if (q == name) return;
     quirks_used_.push_back(name);

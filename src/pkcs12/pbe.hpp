@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -136,11 +137,13 @@ private:
     const SecretBytes& password_;
     PasswordForm pkcs12_form_;
     Limits limits_;
+    std::mutex cache_mutex_;   // cache_ and the prefetch: decrypt() may run on several threads
     std::map<std::string, SecretBytes> cache_;
     // The prefetch in flight: its cache key and the derivation (joined by adopt_prefetched
     // or, at the latest, by the future's destructor).
     std::string prefetch_key_;
     std::future<SecretBytes> prefetched_;
+    std::mutex quirks_mutex_;
     std::vector<std::string> quirks_used_;
 };
 

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <limits>
 #include <span>
 
@@ -252,7 +254,16 @@ void Writer::add_encrypted_key(BagEncryption encryption, const Bytes& encrypted_
     if (!bag) ossl::fail(ErrorKind::failure, "building a shrouded key bag");
     sig.release();  // owned by the bag now
     add_attributes(bag.get(), attributes);
-    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(ErrorKind::failure, "adding a key bag");
+    push_key_bag(std::move(bag), attributes, "adding a key bag");
+}
+
+void Writer::push_key_bag(ossl::SafeBag bag, const EntryAttributes& attributes, const char* what) {
+    std::lock_guard lock(key_bags_mutex_);
+    key_bag_order_.push_back(attributes.order.value_or(key_bag_order_.size()));
+    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) {
+        key_bag_order_.pop_back();
+        ossl::fail(ErrorKind::failure, what);
+    }
     bag.release();
 }
 
@@ -283,8 +294,7 @@ void Writer::add_secret_key(const SecretBytes& private_key_info, const EntryAttr
                                                    static_cast<int>(der.size())));
     if (!bag) ossl::fail(ErrorKind::failure, "building a secret bag");
     add_attributes(bag.get(), attributes);
-    if (sk_PKCS12_SAFEBAG_push(key_bags_.get(), bag.get()) <= 0) ossl::fail(ErrorKind::failure, "adding a secret bag");
-    bag.release();
+    push_key_bag(std::move(bag), attributes, "adding a secret bag");
 }
 
 void Writer::add_certificate(const X509* certificate, const EntryAttributes& attributes) {
@@ -316,6 +326,15 @@ Bytes Writer::finish() {
         safe.release();
     }
     if (sk_PKCS12_SAFEBAG_num(key_bags_.get()) > 0) {
+        // The bags in their order (stable: equal orders keep the order they came in). The
+        // stack owns them; only their places change.
+        std::vector<std::pair<std::size_t, PKCS12_SAFEBAG*>> ordered;
+        for (int i = 0; i < sk_PKCS12_SAFEBAG_num(key_bags_.get()); ++i)
+            ordered.emplace_back(key_bag_order_[static_cast<std::size_t>(i)], sk_PKCS12_SAFEBAG_value(key_bags_.get(), i));
+        std::stable_sort(ordered.begin(), ordered.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (std::size_t i = 0; i < ordered.size(); ++i)
+            sk_PKCS12_SAFEBAG_set(key_bags_.get(), static_cast<int>(i), ordered[i].second);
         ossl::Pkcs7 safe(PKCS12_pack_p7data(key_bags_.get()));
         if (!safe || sk_PKCS7_push(safes.get(), safe.get()) <= 0) ossl::fail(ErrorKind::failure, "building the key safe");
         safe.release();

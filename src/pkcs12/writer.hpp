@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +43,10 @@ constexpr std::uint64_t kLegacyIterations = 2'000;
 struct EntryAttributes {
     std::optional<Bytes> local_key_id;
     std::optional<std::string> friendly_name;
+    // Where a key or secret bag goes among the key bags: in `order` order, whatever order
+    // they are added in (a parallel backup adds them as its sessions finish). Unset: the
+    // count of key bags added before it. Not written to the file.
+    std::optional<std::size_t> order;
 };
 
 // How one bag is encrypted: the AlgorithmIdentifier to write and the key and IV it
@@ -104,7 +109,12 @@ private:
     SecretBytes shared_key_;     // modern, fips: PBKDF2(password, salt_, iterations_)
     Bytes mac_salt_;
     std::future<SecretBytes> mac_key_;  // derived on a second thread (see the constructor)
+    // Adds a key or secret bag (from any thread) at attributes.order.
+    void push_key_bag(ossl::SafeBag bag, const EntryAttributes& attributes, const char* what);
+
+    std::mutex key_bags_mutex_;
     ossl::BagStack key_bags_;
+    std::vector<std::size_t> key_bag_order_;  // of each bag of key_bags_, as pushed
     ossl::BagStack cert_bags_;
 };
 

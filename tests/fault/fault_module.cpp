@@ -23,6 +23,10 @@
 //   P11VAULT_FAULT_TOKEN_FLAGS  a number OR'ed into the flags C_GetTokenInfo returns
 //                            (e.g. 0x20000 CKF_USER_PIN_FINAL_TRY), to play a token whose
 //                            PIN is nearly or wholly used up.
+//   P11VAULT_FAULT_SESSIONS=N  the ulMaxSessionCount and ulMaxRwSessionCount C_GetTokenInfo
+//                            shows (default 1; 0: the real module's). One by default, so
+//                            that p11vault runs through one session and "the K-th call" is
+//                            the same call in every run; a test of parallel sessions sets more.
 //   P11VAULT_FAULT_BATCH=stop-at-refusal  play an older token whose C_GetAttributeValue,
 //                            on CKR_ATTRIBUTE_SENSITIVE or CKR_ATTRIBUTE_TYPE_INVALID,
 //                            leaves the entries after the first refused one as the caller
@@ -55,7 +59,6 @@
 //
 // A failed call does not reach the real module. A bad setting makes C_GetFunctionList
 // fail with CKR_ARGUMENTS_BAD after a line on stderr, so a typo cannot pass silently.
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <p11-kit/pkcs11.h>
 #include <signal.h>
@@ -70,40 +73,17 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "tests/support/forwarding_module.hpp"
+
 namespace {
 
-// Every member of CK_FUNCTION_LIST (2.40), in order.
-#define FAULT_FUNCTIONS(X)                                                                                   \
-    X(C_Initialize) X(C_Finalize) X(C_GetInfo) X(C_GetFunctionList) X(C_GetSlotList) X(C_GetSlotInfo)        \
-    X(C_GetTokenInfo) X(C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN) X(C_SetPIN)    \
-    X(C_OpenSession) X(C_CloseSession) X(C_CloseAllSessions) X(C_GetSessionInfo) X(C_GetOperationState)      \
-    X(C_SetOperationState) X(C_Login) X(C_Logout) X(C_CreateObject) X(C_CopyObject) X(C_DestroyObject)       \
-    X(C_GetObjectSize) X(C_GetAttributeValue) X(C_SetAttributeValue) X(C_FindObjectsInit) X(C_FindObjects)   \
-    X(C_FindObjectsFinal) X(C_EncryptInit) X(C_Encrypt) X(C_EncryptUpdate) X(C_EncryptFinal)                 \
-    X(C_DecryptInit) X(C_Decrypt) X(C_DecryptUpdate) X(C_DecryptFinal) X(C_DigestInit) X(C_Digest)           \
-    X(C_DigestUpdate) X(C_DigestKey) X(C_DigestFinal) X(C_SignInit) X(C_Sign) X(C_SignUpdate)                \
-    X(C_SignFinal) X(C_SignRecoverInit) X(C_SignRecover) X(C_VerifyInit) X(C_Verify) X(C_VerifyUpdate)       \
-    X(C_VerifyFinal) X(C_VerifyRecoverInit) X(C_VerifyRecover) X(C_DigestEncryptUpdate)                      \
-    X(C_DecryptDigestUpdate) X(C_SignEncryptUpdate) X(C_DecryptVerifyUpdate) X(C_GenerateKey)                \
-    X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey) X(C_DeriveKey) X(C_SeedRandom) X(C_GenerateRandom)      \
-    X(C_GetFunctionStatus) X(C_CancelFunction) X(C_WaitForSlotEvent)
+using namespace p11vault::forwarding;
 
-enum Function : int {
-#define FAULT_ENUM(name) name##_index,
-    FAULT_FUNCTIONS(FAULT_ENUM)
-#undef FAULT_ENUM
-    function_count
-};
-
-const char* const function_names[] = {
-#define FAULT_NAME(name) #name,
-    FAULT_FUNCTIONS(FAULT_NAME)
-#undef FAULT_NAME
-};
+struct FaultModule;
+using Forward = Forwarding<FaultModule>;
 
 bool counted(int function) {
     switch (function) {
@@ -162,13 +142,12 @@ std::optional<unsigned long> parse_number(const char* text) {
 
 struct Settings {
     bool valid = true;
-    std::string module = "/usr/lib/softhsm/libsofthsm2.so";
-    std::string entry = "C_GetFunctionList";
     unsigned long fail_at = 0;  // 0: off
     int fail_function = -1;     // -1: off
     unsigned long fail_nth = 0; // 0: every call of fail_function
     CK_RV rv = CKR_DEVICE_ERROR;
     CK_FLAGS token_flags = 0;
+    CK_ULONG sessions = 1;  // ulMaxSessionCount shown; 0: the real module's
     bool batch_stops_at_refusal = false;
     bool unprotect = false;
     int signal = 0;  // P11VAULT_FAULT_SIGNAL: 0 fails the chosen call instead
@@ -178,7 +157,6 @@ struct Settings {
 
 std::mutex state_mutex;
 Settings settings;
-CK_FUNCTION_LIST* real = nullptr;
 unsigned long counted_calls = 0;
 unsigned long calls_of[function_count] = {};
 
@@ -189,19 +167,15 @@ void complain(const std::string& what) {
 
 void read_hostile_settings();
 
-void read_settings() {
-    if (const char* module = std::getenv("P11VAULT_FAULT_MODULE"); module != nullptr && *module != '\0')
-        settings.module = module;
-    if (const char* entry = std::getenv("P11VAULT_FAULT_ENTRY"); entry != nullptr && *entry != '\0')
-        settings.entry = entry;
+bool read_fault_settings(RealModule& real) {
+    real.read("P11VAULT_FAULT_MODULE", "P11VAULT_FAULT_ENTRY");
     if (const char* at = std::getenv("P11VAULT_FAULT_AT"); at != nullptr && *at != '\0') {
         auto value = parse_number(at);
         if (!value || *value == 0) complain(std::string("P11VAULT_FAULT_AT must be a number >= 1, not ") + at);
         else settings.fail_at = *value;
     }
     if (const char* name = std::getenv("P11VAULT_FAULT_FUNCTION"); name != nullptr && *name != '\0') {
-        for (int i = 0; i < function_count; ++i)
-            if (std::strcmp(function_names[i], name) == 0) settings.fail_function = i;
+        settings.fail_function = function_index(name);
         if (settings.fail_function < 0) complain(std::string("P11VAULT_FAULT_FUNCTION: unknown function ") + name);
     }
     if (const char* nth = std::getenv("P11VAULT_FAULT_NTH"); nth != nullptr && *nth != '\0') {
@@ -229,6 +203,11 @@ void read_settings() {
         if (!value) complain(std::string("P11VAULT_FAULT_TOKEN_FLAGS must be a number, not ") + flags);
         else settings.token_flags = *value;
     }
+    if (const char* sessions = std::getenv("P11VAULT_FAULT_SESSIONS"); sessions != nullptr && *sessions != '\0') {
+        auto value = parse_number(sessions);
+        if (!value) complain(std::string("P11VAULT_FAULT_SESSIONS must be a number, not ") + sessions);
+        else settings.sessions = *value;
+    }
     if (const char* batch = std::getenv("P11VAULT_FAULT_BATCH"); batch != nullptr && *batch != '\0') {
         if (std::strcmp(batch, "stop-at-refusal") == 0) settings.batch_stops_at_refusal = true;
         else complain(std::string("P11VAULT_FAULT_BATCH must be stop-at-refusal, not ") + batch);
@@ -250,6 +229,7 @@ void read_settings() {
     }
     if (const char* log = std::getenv("P11VAULT_FAULT_LOG")) settings.log = log;
     read_hostile_settings();
+    return settings.valid;
 }
 
 void write_log(const std::string& line) {
@@ -320,7 +300,9 @@ std::string wrap_detail(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE wr
 }
 
 void add_token_flags(CK_SLOT_ID, CK_TOKEN_INFO_PTR info) {
-    if (info != nullptr) info->flags |= settings.token_flags;
+    if (info == nullptr) return;
+    info->flags |= settings.token_flags;
+    if (settings.sessions != 0) info->ulMaxSessionCount = info->ulMaxRwSessionCount = settings.sessions;
 }
 
 // P11VAULT_FAULT_BATCH=stop-at-refusal: the entries as the caller passed them (length and
@@ -370,17 +352,19 @@ std::vector<CK_ATTRIBUTE> unprotected(CK_ATTRIBUTE_PTR attributes, CK_ULONG coun
 CK_RV unwrap_forward(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE unwrapping_key,
                      CK_BYTE_PTR wrapped, CK_ULONG wrapped_length, CK_ATTRIBUTE_PTR attributes, CK_ULONG count,
                      CK_OBJECT_HANDLE_PTR key) {
+    constexpr auto unwrap = &CK_FUNCTION_LIST::C_UnwrapKey;
     if (!settings.unprotect)
-        return real->C_UnwrapKey(session, mechanism, unwrapping_key, wrapped, wrapped_length, attributes, count, key);
+        return Forward::forward<unwrap>(session, mechanism, unwrapping_key, wrapped, wrapped_length, attributes, count, key);
     std::vector<CK_ATTRIBUTE> copy = unprotected(attributes, count);
-    return real->C_UnwrapKey(session, mechanism, unwrapping_key, wrapped, wrapped_length, copy.data(), count, key);
+    return Forward::forward<unwrap>(session, mechanism, unwrapping_key, wrapped, wrapped_length, copy.data(), count, key);
 }
 
 CK_RV create_forward(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR attributes, CK_ULONG count,
                      CK_OBJECT_HANDLE_PTR object) {
-    if (!settings.unprotect) return real->C_CreateObject(session, attributes, count, object);
+    constexpr auto create = &CK_FUNCTION_LIST::C_CreateObject;
+    if (!settings.unprotect) return Forward::forward<create>(session, attributes, count, object);
     std::vector<CK_ATTRIBUTE> copy = unprotected(attributes, count);
-    return real->C_CreateObject(session, copy.data(), count, object);
+    return Forward::forward<create>(session, copy.data(), count, object);
 }
 
 // The hostile modes (P11VAULT_FAULT_HOSTILE, _NULL, _LIST_VERSION), in their own file;
@@ -388,12 +372,14 @@ CK_RV create_forward(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR attributes, CK_
 #include "hostile_modes.inc"
 
 
-// One forwarder per member of CK_FUNCTION_LIST, made from the member's own type.
-template <auto Member, int Index, typename Pointer>
-struct Forwarder;
+// The module: every call decided, maybe answered by a hostile mode, forwarded, logged.
+struct FaultModule {
+    static constexpr const char* name = "p11vault fault module";
 
-template <auto Member, int Index, typename... Args>
-struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
+    static bool read_settings(RealModule& real) { return read_fault_settings(real); }
+    static CK_FUNCTION_LIST* published(CK_FUNCTION_LIST* table) { return hostile_table(table); }
+
+    template <auto Member, int Index, typename... Args>
     static CK_RV call(Args... args) {
         unsigned long number = 0;
         std::optional<CK_RV> fault = decide(Index, number);
@@ -411,8 +397,7 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
             if (settings.batch_stops_at_refusal) passed = entries_passed(args...);
         }
         if (fault) rv = *fault;
-        else if (real == nullptr) rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-        else rv = forward(args...);
+        else rv = forward<Member, Index>(args...);
         if constexpr (Index == C_GetTokenInfo_index) {
             if (rv == CKR_OK) add_token_flags(args...);
         }
@@ -431,68 +416,16 @@ struct Forwarder<Member, Index, CK_RV (*)(Args...)> {
         return rv;
     }
 
+    template <auto Member, int Index, typename... Args>
     static CK_RV forward(Args... args) {
         if constexpr (Index == C_UnwrapKey_index) return unwrap_forward(args...);
         else if constexpr (Index == C_CreateObject_index) return create_forward(args...);
-        else return (real->*Member)(args...);
+        else return Forward::forward<Member>(args...);
     }
 };
-
-CK_RV get_function_list_entry(CK_FUNCTION_LIST_PTR_PTR list);
-
-CK_FUNCTION_LIST make_table() {
-    CK_FUNCTION_LIST table{};
-    table.version.major = 2;
-    table.version.minor = 40;
-#define FAULT_ENTRY(name)                                                                                   \
-    table.name = &Forwarder<&CK_FUNCTION_LIST::name, name##_index,                                          \
-                            std::remove_reference_t<decltype(std::declval<CK_FUNCTION_LIST&>().name)>>::call;
-    FAULT_FUNCTIONS(FAULT_ENTRY)
-#undef FAULT_ENTRY
-    table.C_GetFunctionList = &get_function_list_entry;
-    return table;
-}
-
-CK_FUNCTION_LIST table = make_table();
-
-CK_RV load() {
-    static std::once_flag once;
-    static CK_RV result = CKR_OK;
-    std::call_once(once, [] {
-        read_settings();
-        if (!settings.valid) {
-            result = CKR_ARGUMENTS_BAD;
-            return;
-        }
-        void* handle = dlopen(settings.module.c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (handle == nullptr) {
-            const char* reason = dlerror();
-            std::fprintf(stderr, "p11vault fault module: cannot load %s: %s\n", settings.module.c_str(),
-                         reason != nullptr ? reason : "?");
-            result = CKR_GENERAL_ERROR;
-            return;
-        }
-        auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, settings.entry.c_str()));
-        if (get == nullptr || get(&real) != CKR_OK || real == nullptr) {
-            std::fprintf(stderr, "p11vault fault module: %s has no usable %s\n", settings.module.c_str(),
-                         settings.entry.c_str());
-            real = nullptr;
-            result = CKR_GENERAL_ERROR;
-        }
-    });
-    return result;
-}
-
-CK_RV get_function_list_entry(CK_FUNCTION_LIST_PTR_PTR list) {
-    if (list == nullptr) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = load();
-    if (rv != CKR_OK) return rv;
-    *list = hostile_table(&table);
-    return CKR_OK;
-}
 
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list) {
-    return get_function_list_entry(list);
+    return Forward::get_function_list(list);
 }

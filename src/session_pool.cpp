@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "src/session_pool.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "pkcs11/error.hpp"
+
+namespace p11vault {
+
+namespace {
+
+// The sessions a token still lets this application open read-write, with the run's own
+// counted in; nullopt when the token does not say.
+std::optional<CK_ULONG> free_sessions(const pkcs11::TokenInfo& info) {
+    const CK_ULONG max = info.max_rw_session_count, open = info.rw_session_count;
+    if (max == CK_EFFECTIVELY_INFINITE || max == CK_UNAVAILABLE_INFORMATION || open == CK_UNAVAILABLE_INFORMATION)
+        return std::nullopt;
+    return max > open ? max - open + 1 : 1;
+}
+
+// Blocks the interrupt signals on the calling thread while it lives: threads started
+// meanwhile inherit the mask, so a signal reaches the thread that holds the InterruptGuard.
+class BlockedInterrupts {
+public:
+    BlockedInterrupts() {
+        sigset_t blocked;
+        sigemptyset(&blocked);
+        for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&blocked, signal);
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous_);
+    }
+    ~BlockedInterrupts() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+    BlockedInterrupts(const BlockedInterrupts&) = delete;
+    BlockedInterrupts& operator=(const BlockedInterrupts&) = delete;
+
+private:
+    sigset_t previous_;
+};
+
+}  // namespace
+
+unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsigned requested,
+                     std::vector<std::string>& warnings) {
+    const auto one = [&](const std::string& why) {
+        if (requested > 1) warnings.push_back(fmt::format("--jobs {}: {}; one session was used", requested, why));
+        pkcs11::debug_log("jobs: 1 (" + why + ")");
+        return 1u;
+    };
+    if (!session.module().thread_safe())
+        return one(session.module().owns_initialization()
+                       ? "the module cannot be called from several threads (C_Initialize: CKR_CANT_LOCK)"
+                       : "the module was initialized by another user of this process, not for several threads");
+    if (quirks.one_session_at_a_time != nullptr) return one(quirks.one_session_at_a_time);
+    unsigned jobs = requested != 0 ? requested : kDefaultJobsCap;
+    if (auto free = free_sessions(session.module().token_info(session.slot())); free && *free < jobs) {
+        if (requested != 0)
+            warnings.push_back(fmt::format("--jobs {}: the token allows {} more read-write session{}; {} were used",
+                                           requested, *free - 1, *free == 2 ? "" : "s", *free));
+        jobs = static_cast<unsigned>(*free);
+    }
+    pkcs11::debug_log(fmt::format("jobs: {}{}", jobs, requested != 0 ? " (--jobs)" : ""));
+    return jobs;
+}
+
+SessionPool::SessionPool(pkcs11::Session& main, unsigned jobs, bool read_write) : main_(main) {
+    if (jobs <= 1) return;
+    const pkcs11::MechanismList& mechanisms = main.mechanisms();
+    for (unsigned k = 1; k < jobs; ++k) {
+        try {
+            extra_.push_back(std::make_unique<pkcs11::Session>(main.shared_module(), main.slot(), read_write));
+        } catch (const pkcs11::Pkcs11Error& e) {
+            // A token may count sessions other applications hold: use what it gave.
+            if (e.rv() != CKR_SESSION_COUNT && e.rv() != CKR_DEVICE_MEMORY && e.rv() != CKR_HOST_MEMORY) throw;
+            pkcs11::debug_log(fmt::format("jobs: {} (the token refused session {}: {})", k, k + 1, e.what()));
+            break;
+        }
+        extra_.back()->adopt_mechanisms(mechanisms);
+    }
+}
+
+SessionPool::~SessionPool() {
+    for (auto& session : extra_)
+        for (std::string& failure : session->take_cleanup_failures()) main_.report_cleanup_failure(std::move(failure));
+}
+
+void SessionPool::for_each(std::size_t count, const Task& task, const std::function<void(std::size_t)>& started) {
+    if (size() == 1 || count <= 1) {
+        for (std::size_t index = 0; index < count; ++index) {
+            if (started) started(index);
+            task(0, index);
+        }
+        return;
+    }
+
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::size_t next = 0;                       // the next index to hand out
+    std::vector<std::size_t> newly_started;     // for `started`, on this thread
+    unsigned running = 0;
+    std::atomic<bool> stop{false};
+    std::optional<std::pair<std::size_t, std::exception_ptr>> failure;  // the lowest index
+
+    const auto work = [&](unsigned worker) {
+        for (;;) {
+            std::size_t index;
+            {
+                std::lock_guard lock(mutex);
+                if (stop || next == count) break;
+                index = next++;
+                newly_started.push_back(index);
+            }
+            changed.notify_all();
+            try {
+                task(worker, index);
+            } catch (...) {
+                std::lock_guard lock(mutex);
+                stop = true;
+                if (!failure || index < failure->first) failure.emplace(index, std::current_exception());
+            }
+        }
+        {
+            std::lock_guard lock(mutex);
+            --running;
+        }
+        changed.notify_all();
+    };
+
+    const unsigned workers = static_cast<unsigned>(std::min<std::size_t>(size(), count));
+    std::vector<std::thread> threads;
+    {
+        BlockedInterrupts blocked;
+        running = workers;
+        try {
+            for (unsigned worker = 0; worker < workers; ++worker) threads.emplace_back(work, worker);
+        } catch (...) {
+            // No thread could be started (std::system_error): the ones running finish alone.
+            std::lock_guard lock(mutex);
+            running -= workers - static_cast<unsigned>(threads.size());
+            if (threads.empty()) throw;
+        }
+    }
+    std::unique_lock lock(mutex);
+    for (;;) {
+        changed.wait(lock, [&] { return !newly_started.empty() || running == 0; });
+        std::vector<std::size_t> batch = std::exchange(newly_started, {});
+        const bool done = running == 0;
+        lock.unlock();
+        try {
+            if (started)
+                for (std::size_t index : batch) started(index);
+        } catch (...) {
+            // The workers must be joined before anything unwinds: stop them, then fail.
+            lock.lock();
+            stop = true;
+            if (!failure) failure.emplace(0, std::current_exception());
+            lock.unlock();
+        }
+        lock.lock();
+        if (done && newly_started.empty()) break;
+    }
+    lock.unlock();
+    for (std::thread& thread : threads) thread.join();
+    for (auto& session : extra_)
+        for (std::string& failure_text : session->take_cleanup_failures())
+            main_.report_cleanup_failure(std::move(failure_text));
+    if (failure) std::rethrow_exception(failure->second);
+}
+
+}  // namespace p11vault

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// Parallel sessions (--jobs): a token on the network answers each call after a round trip
+// of milliseconds but serves many sessions at once, so per-key work spread over sessions
+// costs the token's work rather than calls x round trip. One login serves them all (PKCS#11
+// login state belongs to the application, not the session); each worker thread has its own
+// session, and what one worker made (objects, session keys) is its own until the run joins
+// the workers. Results are put in file order by the caller: tasks are numbered.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pkcs11/session.hpp"
+#include "src/quirks.hpp"
+
+namespace p11vault {
+
+// The most sessions a run uses by default: enough to hide a 5 ms round trip behind the
+// token's work (measured in scripts/bench), few enough that the threads' memory stays small.
+inline constexpr unsigned kDefaultJobsCap = 16;
+
+// How many sessions a run on `session`'s token uses: `requested` (--jobs; 0 = choose),
+// else kDefaultJobsCap, never more than the token's free read-write sessions allow
+// (ulMaxRwSessionCount - ulRwSessionCount + this run's own session), and 1 when the module
+// took no CKF_OS_LOCKING_OK or the token's quirk row says it serves one session at a time.
+// A --jobs that cannot be had adds a warning saying what was used and why.
+unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsigned requested,
+                     std::vector<std::string>& warnings);
+
+class SessionPool {
+public:
+    // Worker 0 is `main` (the run's logged-in session); jobs - 1 more sessions are opened on
+    // its slot (read-write when `read_write`), sharing its mechanism list. A token that
+    // refuses a further session (CKR_SESSION_COUNT) leaves the pool smaller, never fails it.
+    SessionPool(pkcs11::Session& main, unsigned jobs, bool read_write);
+    ~SessionPool();
+    SessionPool(const SessionPool&) = delete;
+    SessionPool& operator=(const SessionPool&) = delete;
+
+    unsigned size() const { return static_cast<unsigned>(1 + extra_.size()); }
+    pkcs11::Session& session(unsigned worker) { return worker == 0 ? main_ : *extra_[worker - 1]; }
+
+    // Runs task(worker, index) for every index in [0, count), index order handed out one at
+    // a time; with one worker on the calling thread, else on size() threads (which block
+    // SIGINT, SIGTERM and SIGHUP: those reach the calling thread's InterruptGuard and the
+    // tasks ask throw_if_interrupted between keys). `started(index)`, when given, is called
+    // on the calling thread as each task starts (progress lines are per thread). After a
+    // failure no further task starts; once every worker stopped, the failure of the lowest
+    // index is rethrown. Failed cleanups of the worker sessions go to the main session.
+    using Task = std::function<void(unsigned worker, std::size_t index)>;
+    void for_each(std::size_t count, const Task& task, const std::function<void(std::size_t)>& started = {});
+
+private:
+    pkcs11::Session& main_;
+    std::vector<std::unique_ptr<pkcs11::Session>> extra_;
+};
+
+}  // namespace p11vault
