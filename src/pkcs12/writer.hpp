@@ -46,7 +46,7 @@ struct EntryAttributes {
     // Where a key or secret bag goes among the key bags: in `order` order, whatever order
     // they are added in (a parallel backup adds them as its sessions finish). Unset: the
     // count of key bags added before it. Not written to the file.
-    std::optional<std::size_t> order;
+    std::optional<std::size_t> order = std::nullopt;
 };
 
 // How one bag is encrypted: the AlgorithmIdentifier to write and the key and IV it
