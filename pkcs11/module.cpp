@@ -280,6 +280,8 @@ TokenInfo Module::token_info(CK_SLOT_ID slot) const {
     out.flags = raw.flags;
     out.max_pin_len = raw.ulMaxPinLen;
     out.min_pin_len = raw.ulMinPinLen;
+    out.max_session_count = raw.ulMaxSessionCount;
+    out.session_count = raw.ulSessionCount;
     out.max_rw_session_count = raw.ulMaxRwSessionCount;
     out.rw_session_count = raw.ulRwSessionCount;
     return out;

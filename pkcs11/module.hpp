@@ -45,6 +45,8 @@ struct TokenInfo {
     CK_ULONG min_pin_len = 0;
     // Sessions: the most the token allows (CK_EFFECTIVELY_INFINITE: no limit;
     // CK_UNAVAILABLE_INFORMATION: not said) and how many are open now.
+    CK_ULONG max_session_count = CK_UNAVAILABLE_INFORMATION;
+    CK_ULONG session_count = CK_UNAVAILABLE_INFORMATION;
     CK_ULONG max_rw_session_count = CK_UNAVAILABLE_INFORMATION;
     CK_ULONG rw_session_count = CK_UNAVAILABLE_INFORMATION;
     bool login_required() const { return (flags & CKF_LOGIN_REQUIRED) != 0; }

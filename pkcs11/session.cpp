@@ -127,7 +127,7 @@ std::optional<std::string> AttributeValues::text(CK_ATTRIBUTE_TYPE type) const {
 // ---- Session ---------------------------------------------------------------------------
 
 Session::Session(std::shared_ptr<Module> module, CK_SLOT_ID slot, bool read_write)
-    : module_(std::move(module)), f_(module_->functions()), slot_(slot) {
+    : module_(std::move(module)), f_(module_->functions()), slot_(slot), read_write_(read_write) {
     CK_FLAGS flags = CKF_SERIAL_SESSION | (read_write ? CKF_RW_SESSION : 0);
     check(f_->C_OpenSession(slot_, flags, nullptr, nullptr, &handle_), "C_OpenSession",
           "slot " + std::to_string(slot_) + (read_write ? " read-write" : " read-only"));

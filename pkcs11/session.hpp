@@ -92,6 +92,7 @@ public:
     const std::shared_ptr<Module>& shared_module() const { return module_; }
     CK_SLOT_ID slot() const { return slot_; }
     CK_SESSION_HANDLE handle() const { return handle_; }
+    bool read_write() const { return read_write_; }
 
     // CKR_USER_ALREADY_LOGGED_IN is success (another session of this process logged in).
     void login(const SecretBytes& pin, UserType who = UserType::user);
@@ -154,6 +155,7 @@ private:
     std::shared_ptr<Module> module_;
     CK_FUNCTION_LIST* f_;
     CK_SLOT_ID slot_;
+    bool read_write_;
     CK_SESSION_HANDLE handle_ = CK_INVALID_HANDLE;
     CleanupListener cleanup_listener_;
     std::vector<std::string> cleanup_failures_;

@@ -201,7 +201,7 @@ std::vector<DrillResult> run_drill(pkcs12::Reader& reader, const Verification& v
         const std::size_t count = std::min(restored.keys.size(), verification.keys.size());
         results.resize(count);
         std::vector<std::string> said_by_the_restore;
-        SessionPool pool(session, choose_jobs(session, quirks, jobs, said_by_the_restore), /*read_write=*/true);
+        SessionPool pool = SessionPool::for_token(session, quirks, jobs, /*read_write=*/true, said_by_the_restore);
         const auto name_of = [&](std::size_t i) { return describe_object(restored.keys[i].id, restored.keys[i].label); };
         pool.for_each(
             count,

@@ -46,7 +46,7 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
         // taken (source and target may be one token, whose locks would exclude each other).
         TokenLock source_lock(source, LockMode::shared, options.lock_wait);
         std::vector<std::string> job_warnings;
-        SessionPool pool(source, choose_jobs(source, source_quirks, options.jobs, job_warnings), /*read_write=*/false);
+        SessionPool pool = SessionPool::for_token(source, source_quirks, options.jobs, /*read_write=*/false, job_warnings);
         Inventory source_inventory = read_inventory(pool, PublicKeyObjects::in_full);
         result.exported = run_backup(pool, source_quirks, source_inventory, password, options);
         result.exported.warnings.insert(result.exported.warnings.begin(), job_warnings.begin(), job_warnings.end());
@@ -68,8 +68,8 @@ MigrateResult run_migrate(pkcs11::Session& source, const TokenQuirks& source_qui
 
     // Proof: every migrated key is on the target with the same CKA_ID and public key.
     std::vector<std::string> said_by_the_restore;  // its --jobs warning, if any, is in result.imported
-    SessionPool target_pool(target, choose_jobs(target, target_quirks, restore_options.jobs, said_by_the_restore),
-                            /*read_write=*/false);
+    SessionPool target_pool =
+        SessionPool::for_token(target, target_quirks, restore_options.jobs, /*read_write=*/false, said_by_the_restore);
     Inventory target_inventory = read_inventory(target_pool, PublicKeyObjects::in_full);
     std::vector<std::string> problems;
     for (std::size_t k = 0; k < result.exported.keys.size(); ++k) {

@@ -191,7 +191,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     InterruptGuard interrupts;
     // The objects are written over a pool of sessions (--jobs), each worker with its own
     // importer (its session keys are objects of its session); worker 0 is `session`.
-    SessionPool pool(session, choose_jobs(session, quirks, options.jobs, result.warnings), /*read_write=*/true);
+    SessionPool pool = SessionPool::for_token(session, quirks, options.jobs, /*read_write=*/true, result.warnings);
     std::vector<std::unique_ptr<KeyImporter>> worker_importers(pool.size());
     const auto importer_of = [&](unsigned worker) -> KeyImporter& {
         if (worker == 0) return importer;

@@ -20,13 +20,25 @@ namespace p11vault {
 
 namespace {
 
-// The sessions a token still lets this application open read-write, with the run's own
-// counted in; nullopt when the token does not say.
-std::optional<CK_ULONG> free_sessions(const pkcs11::TokenInfo& info) {
-    const CK_ULONG max = info.max_rw_session_count, open = info.rw_session_count;
-    if (max == CK_EFFECTIVELY_INFINITE || max == CK_UNAVAILABLE_INFORMATION || open == CK_UNAVAILABLE_INFORMATION)
-        return std::nullopt;
-    return max > open ? max - open + 1 : 1;
+// The sessions of one kind a token still lets this run have, its main session counted in
+// when it is of that kind; nullopt when the token sets no limit. A token that gives the
+// limit but not how many are open (SoftHSM says CK_UNAVAILABLE_INFORMATION) is taken to
+// have only this run's sessions open: the limit is the whole pool.
+std::optional<CK_ULONG> sessions_allowed(CK_ULONG max, CK_ULONG open, bool main_counted) {
+    if (max == CK_EFFECTIVELY_INFINITE || max == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
+    if (open == CK_UNAVAILABLE_INFORMATION) return max;
+    const CK_ULONG others = open - std::min<CK_ULONG>(open, main_counted ? 1 : 0);
+    return max > others ? max - others : 1;
+}
+
+// A pool of read-write sessions counts against both of the token's limits, a read-only
+// pool against the total only.
+std::optional<CK_ULONG> free_sessions(const pkcs11::Session& main, const pkcs11::TokenInfo& info, bool read_write) {
+    std::optional<CK_ULONG> allowed = sessions_allowed(info.max_session_count, info.session_count, true);
+    if (read_write)
+        if (auto rw = sessions_allowed(info.max_rw_session_count, info.rw_session_count, main.read_write()))
+            allowed = allowed ? std::min(*allowed, *rw) : *rw;
+    return allowed;
 }
 
 // Blocks the interrupt signals on the calling thread while it lives: threads started
@@ -49,11 +61,11 @@ private:
 
 }  // namespace
 
-unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsigned requested,
+unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsigned requested, bool read_write,
                      std::vector<std::string>& warnings) {
     const auto one = [&](const std::string& why) {
         if (requested > 1) warnings.push_back(fmt::format("--jobs {}: {}; one session was used", requested, why));
-        pkcs11::debug_log("jobs: 1 (" + why + ")");
+        if (pkcs11::debug_logging()) pkcs11::debug_log("jobs: 1 (" + why + ")");
         return 1u;
     };
     if (!session.module().thread_safe())
@@ -62,13 +74,16 @@ unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsign
                        : "the module was initialized by another user of this process, not for several threads");
     if (quirks.one_session_at_a_time != nullptr) return one(quirks.one_session_at_a_time);
     unsigned jobs = requested != 0 ? requested : kDefaultJobsCap;
-    if (auto free = free_sessions(session.module().token_info(session.slot())); free && *free < jobs) {
+    if (auto free = free_sessions(session, session.module().token_info(session.slot()), read_write);
+        free && *free < jobs) {
         if (requested != 0)
-            warnings.push_back(fmt::format("--jobs {}: the token allows {} more read-write session{}; {} were used",
-                                           requested, *free - 1, *free == 2 ? "" : "s", *free));
+            warnings.push_back(fmt::format("--jobs {}: the token allows this run {} {}session{}; {} used", requested,
+                                           *free, read_write ? "read-write " : "", *free == 1 ? "" : "s",
+                                           *free == 1 ? "one was" : fmt::format("{} were", *free)));
         jobs = static_cast<unsigned>(*free);
     }
-    pkcs11::debug_log(fmt::format("jobs: {}{}", jobs, requested != 0 ? " (--jobs)" : ""));
+    if (pkcs11::debug_logging())
+        pkcs11::debug_log(fmt::format("jobs: {}{}", jobs, requested != 0 ? " (--jobs)" : ""));
     return jobs;
 }
 
@@ -81,7 +96,8 @@ SessionPool::SessionPool(pkcs11::Session& main, unsigned jobs, bool read_write) 
         } catch (const pkcs11::Pkcs11Error& e) {
             // A token may count sessions other applications hold: use what it gave.
             if (e.rv() != CKR_SESSION_COUNT && e.rv() != CKR_DEVICE_MEMORY && e.rv() != CKR_HOST_MEMORY) throw;
-            pkcs11::debug_log(fmt::format("jobs: {} (the token refused session {}: {})", k, k + 1, e.what()));
+            if (pkcs11::debug_logging())
+                pkcs11::debug_log(fmt::format("jobs: {} (the token refused session {}: {})", k, k + 1, e.what()));
             break;
         }
         extra_.back()->adopt_mechanisms(mechanisms);

@@ -23,11 +23,12 @@ namespace p11vault {
 inline constexpr unsigned kDefaultJobsCap = 16;
 
 // How many sessions a run on `session`'s token uses: `requested` (--jobs; 0 = choose),
-// else kDefaultJobsCap, never more than the token's free read-write sessions allow
-// (ulMaxRwSessionCount - ulRwSessionCount + this run's own session), and 1 when the module
+// else kDefaultJobsCap, never more than the token's session limits leave this run
+// (ulMaxSessionCount, and ulMaxRwSessionCount for a `read_write` pool, less the sessions
+// open besides the run's own), and 1 when the module
 // took no CKF_OS_LOCKING_OK or the token's quirk row says it serves one session at a time.
 // A --jobs that cannot be had adds a warning saying what was used and why.
-unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsigned requested,
+unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsigned requested, bool read_write,
                      std::vector<std::string>& warnings);
 
 class SessionPool {
@@ -36,6 +37,11 @@ public:
     // its slot (read-write when `read_write`), sharing its mechanism list. A token that
     // refuses a further session (CKR_SESSION_COUNT) leaves the pool smaller, never fails it.
     SessionPool(pkcs11::Session& main, unsigned jobs, bool read_write);
+    // The pool a run on `main`'s token uses: choose_jobs(main, quirks, requested, ...) sessions.
+    static SessionPool for_token(pkcs11::Session& main, const TokenQuirks& quirks, unsigned requested,
+                                 bool read_write, std::vector<std::string>& warnings) {
+        return SessionPool(main, choose_jobs(main, quirks, requested, read_write, warnings), read_write);
+    }
     ~SessionPool();
     SessionPool(const SessionPool&) = delete;
     SessionPool& operator=(const SessionPool&) = delete;

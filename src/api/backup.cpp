@@ -84,8 +84,7 @@ BackupReport backup(const BackupSpec& spec, SecretProvider& secrets, Events& eve
     TokenLock lock(*token.session, LockMode::shared, options.lock_wait);
     const TokenQuirks quirks = quirks_for(*token.session);
     std::vector<std::string> job_warnings;
-    SessionPool pool(*token.session, choose_jobs(*token.session, quirks, options.jobs, job_warnings),
-                     /*read_write=*/false);
+    SessionPool pool = SessionPool::for_token(*token.session, quirks, options.jobs, /*read_write=*/false, job_warnings);
     // Selection problems are reported before the password is asked for.
     Inventory inventory = read_inventory(pool, PublicKeyObjects::when_needed);
     refuse_duplicate_ids(inventory, select_private_keys(inventory, options.selection));

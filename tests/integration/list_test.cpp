@@ -217,7 +217,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, ListTest, all_backends(), BackendParamName())
 // --- SoftHSM only: other tools' keys, selection rules ---------------------------------
 
 // Runs a tool with the token's environment; fails the test when it fails.
-void run_tool(const TestToken& token, const std::vector<std::string>& argv) {
+void run_tool_or_fail(const TestToken& token, const std::vector<std::string>& argv) {
     RunOptions options;
     add_env_entries(options, token.env_for_child());
     const RunResult result = run(argv, options);
@@ -227,8 +227,8 @@ void run_tool(const TestToken& token, const std::vector<std::string>& argv) {
 TEST(ListSoftHsmTest, ReportsKeysMadeByOtherTools) {
     TestToken token(Backend::softhsm);
     const std::string key_file = token.dir() + "/imported.pem";
-    run_tool(token, {"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", key_file});
-    run_tool(token, {"softhsm2-util", "--import", key_file, "--token", token.label(), "--id", "0a", "--label",
+    run_tool_or_fail(token, {"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", key_file});
+    run_tool_or_fail(token, {"softhsm2-util", "--import", key_file, "--token", token.label(), "--id", "0a", "--label",
                      "imported", "--pin", token.user_pin()});
     const std::vector<std::string> tool = {"pkcs11-tool", "--module", token.module_path(), "--token-label",
                                            token.label(), "--login", "--pin", token.user_pin()};
@@ -237,8 +237,8 @@ TEST(ListSoftHsmTest, ReportsKeysMadeByOtherTools) {
         argv.insert(argv.end(), more.begin(), more.end());
         return argv;
     };
-    run_tool(token, with({"--keypairgen", "--key-type", "rsa:2048", "--id", "0b", "--label", "tool-rsa", "--extractable"}));
-    run_tool(token, with({"--keypairgen", "--key-type", "EC:prime256v1", "--id", "0c", "--label", "tool-ec"}));
+    run_tool_or_fail(token, with({"--keypairgen", "--key-type", "rsa:2048", "--id", "0b", "--label", "tool-rsa", "--extractable"}));
+    run_tool_or_fail(token, with({"--keypairgen", "--key-type", "EC:prime256v1", "--id", "0c", "--label", "tool-ec"}));
     {
         auto session = token.open_session();
         if (!generate_ed25519(*session, {0x0d}, "our-ed25519")) GTEST_SKIP() << "no Ed25519 on this token";
