@@ -19,24 +19,24 @@ _p11vault_options_of() {
             echo "$_p11vault_token_options --json $common" ;;
         backup)
             echo "$_p11vault_token_options --out --password --id --label --all" \
-                 "--profile --chain --iter --token-wrap-only --skip-unsupported --force --lock-wait" \
+                 "--profile --chain --iter --token-wrap-only --skip-unsupported --force --lock-wait --jobs" \
                  "--recipient --recipient-threshold --recipient-allow-expired" \
                  "$_p11vault_output_options $common" ;;
         restore)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
-                 "--dry-run --on-conflict --extractable --skip-unsupported --lock-wait" \
+                 "--dry-run --on-conflict --extractable --skip-unsupported --lock-wait --jobs" \
                  "--renumber-duplicate-ids $_p11vault_escrow_input_options" \
                  "$_p11vault_output_options $common" ;;
         verify)
             echo "$_p11vault_token_options $_p11vault_file_input_options" \
-                 "--drill $_p11vault_escrow_input_options $_p11vault_output_options $common" ;;
+                 "--drill --jobs $_p11vault_escrow_input_options $_p11vault_output_options $common" ;;
         migrate)
             echo "--from-module --from-module-init --from-token" \
                  "--from-token-label --from-slot --from-pin" \
                  "--to-module --to-module-init --to-token" \
                  "--to-token-label --to-slot --to-pin" \
                  "--id --label --all --token-wrap-only --skip-unsupported --on-conflict" \
-                 "--extractable --dry-run --renumber-duplicate-ids --lock-wait" \
+                 "--extractable --dry-run --renumber-duplicate-ids --lock-wait --jobs" \
                  "--max-objects --max-label-length" \
                  "$_p11vault_output_options $common" ;;
         split)

@@ -41,8 +41,8 @@ void add_lock_wait_option(CLI::App& command, double& seconds) {
         ->check(CLI::Range(0.0, 86400.0));
 }
 
-void add_jobs_option(CLI::App& command, unsigned& jobs) {
-    command
+CLI::Option* add_jobs_option(CLI::App& command, unsigned& jobs) {
+    return command
         .add_option("--jobs", jobs,
                     "PKCS#11 sessions working at once, for tokens on the network (default: as many as the "
                     "token allows, up to 16; 1 for a module that cannot be called from several threads)")

@@ -41,7 +41,7 @@ void add_output_options(CLI::App& command, std::optional<std::string>& record, b
 // --lock-wait SECONDS: how long to wait for another run holding the token's lock.
 void add_lock_wait_option(CLI::App& command, double& seconds);
 // --jobs N (1..256): sessions working at once; unset leaves `jobs` 0 (chosen from the token).
-void add_jobs_option(CLI::App& command, unsigned& jobs);
+CLI::Option* add_jobs_option(CLI::App& command, unsigned& jobs);
 std::chrono::milliseconds lock_wait_of(double seconds);
 
 // How a key moved, as tables, --json documents and records say it: "token-wrap", or

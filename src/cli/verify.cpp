@@ -245,9 +245,10 @@ void add_verify_command(CLI::App& command) {
     add_token_options(command, options->token);
     add_file_input_options(command, options->file, "verify");
     add_escrow_input_options(command, options->escrow, /*with_shares=*/true);
-    command.add_flag("--drill", options->drill,
-                     "also restore into a throw-away SoftHSM token and sign and verify with every key");
-    add_jobs_option(command, options->jobs);
+    CLI::Option* drill = command.add_flag(
+        "--drill", options->drill, "also restore into a throw-away SoftHSM token and sign and verify with every key");
+    // The drill's sessions: verify without it makes no per-key token calls to spread.
+    add_jobs_option(command, options->jobs)->needs(drill);
     add_output_options(command, options->record, options->json);
     add_quiet_option(command, options->quiet);
     command.callback([options] { run(*options); });

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -47,6 +48,11 @@ struct FaultSpec {
     std::string signal;         // P11VAULT_FAULT_SIGNAL: signal instead of failing
     unsigned long delay_ms = 0; // P11VAULT_FAULT_DELAY_MS: delay instead of failing
     unsigned timeout_seconds = 0;  // kill -9 the run after this long (0: the default timeout)
+    unsigned sessions = 0;      // P11VAULT_FAULT_SESSIONS: the token's session limit (0: the module's 1)
+    // When set: the run goes through the latency module (tests/latency) in front of the
+    // fault module, 1 ms per call, which writes its stats (calls, calls at once, sessions
+    // open at once) here: proof that a parallel run used several sessions.
+    std::string latency_stats;
 };
 
 inline std::string describe(const FaultSpec& spec) {
@@ -93,6 +99,25 @@ inline std::vector<Call> read_log(const std::string& path) {
     return calls;
 }
 
+// The line the latency module (tests/latency) writes at C_Finalize.
+struct LatencyStats {
+    unsigned long calls = 0;
+    unsigned long max_in_flight = 0;
+    unsigned long sessions_max_open = 0;
+};
+
+inline std::optional<LatencyStats> read_latency_stats(const std::string& path) {
+    if (!file_exists(path)) return std::nullopt;
+    const std::string text = read_text(path);
+    LatencyStats stats;
+    int end = 0;
+    if (std::sscanf(text.c_str(), "calls=%lu max_in_flight=%lu sessions_max_open=%lu\n%n", &stats.calls,
+                    &stats.max_in_flight, &stats.sessions_max_open, &end) != 3 ||
+        static_cast<std::size_t>(end) != text.size() || text.back() != '\n')
+        return std::nullopt;
+    return stats;
+}
+
 // Runs `p11vault SUBCOMMAND --module <fault module> --token-label L --pin file:...
 // --password env:... ARGS...` with the fault module set up as `spec` says.
 inline FaultedRun run_faulted(const TestToken& token, const std::string& log_path, const std::string& subcommand,
@@ -102,7 +127,11 @@ inline FaultedRun run_faulted(const TestToken& token, const std::string& log_pat
     options.env["P11VAULT_FAULT_MODULE"] = softhsm_module_path;
     options.env["P11VAULT_FAULT_LOG"] = log_path;
     options.unset_env = {"P11VAULT_FAULT_AT", "P11VAULT_FAULT_FUNCTION", "P11VAULT_FAULT_NTH", "P11VAULT_FAULT_RV",
-                         "P11VAULT_FAULT_UNPROTECT", "P11VAULT_FAULT_SIGNAL", "P11VAULT_FAULT_DELAY_MS", "P11VAULT_DEBUG"};
+                         "P11VAULT_FAULT_UNPROTECT", "P11VAULT_FAULT_SIGNAL", "P11VAULT_FAULT_DELAY_MS", "P11VAULT_DEBUG",
+                         "P11VAULT_FAULT_SESSIONS", "P11VAULT_LATENCY_MODULE", "P11VAULT_LATENCY_ENTRY",
+                         "P11VAULT_LATENCY_MS", "P11VAULT_LATENCY_MAX_SESSIONS", "P11VAULT_LATENCY_NO_THREADS",
+                         "P11VAULT_LATENCY_STATS"};
+    std::string module = kFaultModule;
     if (spec) {
         if (spec->at != 0) options.env["P11VAULT_FAULT_AT"] = std::to_string(spec->at);
         if (!spec->function.empty()) options.env["P11VAULT_FAULT_FUNCTION"] = spec->function;
@@ -112,9 +141,17 @@ inline FaultedRun run_faulted(const TestToken& token, const std::string& log_pat
         if (!spec->signal.empty()) options.env["P11VAULT_FAULT_SIGNAL"] = spec->signal;
         if (spec->delay_ms != 0) options.env["P11VAULT_FAULT_DELAY_MS"] = std::to_string(spec->delay_ms);
         if (spec->timeout_seconds != 0) options.timeout = std::chrono::seconds(spec->timeout_seconds);
+        if (spec->sessions != 0) options.env["P11VAULT_FAULT_SESSIONS"] = std::to_string(spec->sessions);
+        if (!spec->latency_stats.empty()) {
+            std::filesystem::remove(spec->latency_stats);
+            module = P11VAULT_LATENCY_MODULE_PATH;
+            options.env["P11VAULT_LATENCY_MODULE"] = kFaultModule;
+            options.env["P11VAULT_LATENCY_MS"] = "1";
+            options.env["P11VAULT_LATENCY_STATS"] = spec->latency_stats;
+        }
     }
     FaultedRun run;
-    run.result = run_with_token_args(token, subcommand, {"--module", kFaultModule, "--token-label", token.label()},
+    run.result = run_with_token_args(token, subcommand, {"--module", module, "--token-label", token.label()},
                                      args, kTestPassword, options);
     run.calls = read_log(log_path);
     return run;

@@ -47,25 +47,6 @@ const std::vector<std::string> kModuleVariables = {
     "P11VAULT_FAULT_RV",             "P11VAULT_FAULT_LOG",          "P11VAULT_FAULT_MODULE",
     "P11VAULT_FAULT_SESSIONS",       "P11VAULT_DEBUG",              "P11VAULT_MODULE"};
 
-// The line the module writes at C_Finalize.
-struct Stats {
-    unsigned long calls = 0;
-    unsigned long max_in_flight = 0;
-    unsigned long sessions_max_open = 0;
-};
-
-std::optional<Stats> read_stats(const std::string& path) {
-    if (!file_exists(path)) return std::nullopt;
-    const std::string text = read_text(path);
-    Stats stats;
-    int end = 0;
-    if (std::sscanf(text.c_str(), "calls=%lu max_in_flight=%lu sessions_max_open=%lu\n%n", &stats.calls,
-                    &stats.max_in_flight, &stats.sessions_max_open, &end) != 3 ||
-        static_cast<std::size_t>(end) != text.size() || text.back() != '\n')
-        return std::nullopt;
-    return stats;
-}
-
 class LatencyModuleTest : public ::testing::Test {
 protected:
     LatencyModuleTest() : token_(Backend::softhsm, "latency") {
@@ -94,11 +75,11 @@ protected:
 
     // backup_through, which must succeed, and the module's stats of it (nullopt, with a
     // failed expectation, when the run failed or left no stats). The run: last_.
-    std::optional<Stats> backed_up(const Env& env, const std::vector<std::string>& extra = {}) {
+    std::optional<LatencyStats> backed_up(const Env& env, const std::vector<std::string>& extra = {}) {
         last_ = backup_through(env, extra);
         EXPECT_EQ(last_.exit_code, 0) << describe(last_);
         if (last_.exit_code != 0) return std::nullopt;
-        std::optional<Stats> stats = read_stats(stats_path());
+        std::optional<LatencyStats> stats = read_latency_stats(stats_path());
         EXPECT_TRUE(stats) << "no stats line in " << stats_path();
         return stats;
     }
@@ -114,7 +95,7 @@ TEST_F(LatencyModuleTest, P11vaultRunsThroughItAndItsStatsCountEveryCall) {
     // latency -> fault module (which logs every call but C_GetFunctionList) -> SoftHSM:
     // the calls the stats count are the lines of the fault module's log.
     const std::string log = token_.dir() + "/calls.log";
-    const std::optional<Stats> stats = backed_up({{"P11VAULT_LATENCY_MS", "0.5"},
+    const std::optional<LatencyStats> stats = backed_up({{"P11VAULT_LATENCY_MS", "0.5"},
                                                   {"P11VAULT_LATENCY_MODULE", kFaultModule},
                                                   {"P11VAULT_FAULT_MODULE", softhsm_module_path},
                                                   {"P11VAULT_FAULT_LOG", log}});
@@ -138,13 +119,13 @@ TEST_F(LatencyModuleTest, ASessionLimitOfZeroFailsTheRunNamingCkrSessionCount) {
     EXPECT_NE(lines[0].find("C_OpenSession"), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find("CKR_SESSION_COUNT"), std::string::npos) << lines[0];
     EXPECT_FALSE(file_exists(out_path()));
-    const std::optional<Stats> stats = read_stats(stats_path());
+    const std::optional<LatencyStats> stats = read_latency_stats(stats_path());
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->sessions_max_open, 0u);
 }
 
 TEST_F(LatencyModuleTest, ASessionLimitOfOneIsEnoughForABackup) {
-    const std::optional<Stats> stats = backed_up({{"P11VAULT_LATENCY_MAX_SESSIONS", "1"}});
+    const std::optional<LatencyStats> stats = backed_up({{"P11VAULT_LATENCY_MAX_SESSIONS", "1"}});
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->sessions_max_open, 1u);
 }
@@ -152,18 +133,18 @@ TEST_F(LatencyModuleTest, ASessionLimitOfOneIsEnoughForABackup) {
 // p11vault's parallel sessions (--jobs) seen from the module: the sessions it held at once
 // and whether calls overlapped. Counts, not times.
 TEST_F(LatencyModuleTest, DefaultJobsMakeCallsAtOnceAndJobsOneDoesNot) {
-    const std::optional<Stats> many = backed_up({{"P11VAULT_LATENCY_MS", "2"}});
+    const std::optional<LatencyStats> many = backed_up({{"P11VAULT_LATENCY_MS", "2"}});
     ASSERT_TRUE(many);
     EXPECT_GT(many->sessions_max_open, 1u);
     EXPECT_GT(many->max_in_flight, 1u) << "several sessions, yet no two calls at once";
-    const std::optional<Stats> one = backed_up({{"P11VAULT_LATENCY_MS", "2"}}, {"--jobs", "1"});
+    const std::optional<LatencyStats> one = backed_up({{"P11VAULT_LATENCY_MS", "2"}}, {"--jobs", "1"});
     ASSERT_TRUE(one);
     EXPECT_EQ(one->sessions_max_open, 1u);
     EXPECT_EQ(one->max_in_flight, 1u);
 }
 
 TEST_F(LatencyModuleTest, AModuleThatCannotLockIsCalledFromOneThread) {
-    const std::optional<Stats> stats =
+    const std::optional<LatencyStats> stats =
         backed_up({{"P11VAULT_LATENCY_NO_THREADS", "1"}, {"P11VAULT_LATENCY_MS", "1"}}, {"--jobs", "4"});
     ASSERT_TRUE(stats);
     EXPECT_NE(last_.err.find("--jobs 4: the module cannot be called from several threads (C_Initialize: "
@@ -176,7 +157,7 @@ TEST_F(LatencyModuleTest, AModuleThatCannotLockIsCalledFromOneThread) {
 
 // A token that allows fewer sessions than asked for: the run keeps to them.
 TEST_F(LatencyModuleTest, ARunKeepsToTheTokensSessionLimit) {
-    const std::optional<Stats> stats = backed_up({{"P11VAULT_LATENCY_MAX_SESSIONS", "2"}}, {"--jobs", "4"});
+    const std::optional<LatencyStats> stats = backed_up({{"P11VAULT_LATENCY_MAX_SESSIONS", "2"}}, {"--jobs", "4"});
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->sessions_max_open, 2u);
 }
