@@ -86,10 +86,12 @@ std::string repair_warning(const std::string& object, const char* created_by, co
                        repaired.size() == 1 ? "it" : "them");
 }
 
-// Public keys and certificates: a repair is worth a warning, there is no key report.
-void check_and_warn(pkcs11::Session& session, const WrittenObject& object, std::vector<std::string>& warnings) {
+// A repair is worth a warning; the attributes repaired go into the key's report, if any.
+std::vector<std::string> check_and_warn(pkcs11::Session& session, const WrittenObject& object,
+                                        std::vector<std::string>& warnings) {
     std::vector<std::string> repaired = check_written_object(session, object);
     if (!repaired.empty()) warnings.push_back(repair_warning(object.description, object.created_by.c_str(), repaired));
+    return repaired;
 }
 
 // The token's secret key is the file's: it computes what the file's key computes (a
@@ -232,10 +234,9 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         CK_OBJECT_HANDLE private_key = key_importer.import_private_key(key);
         rollback.add(private_key, private_name);
         pkcs11::AttributeTemplate expected = key_importer.expected_private_attributes(key);
-        key.report.repaired = check_written_object(
-            worker_session, {private_key, &expected, key.public_key.get(), private_name, key_importer.created_by()});
-        if (!key.report.repaired.empty())
-            warnings.push_back(repair_warning(private_name, key_importer.created_by(), key.report.repaired));
+        key.report.repaired = check_and_warn(
+            worker_session, {private_key, &expected, key.public_key.get(), private_name, key_importer.created_by()},
+            warnings);
         create_public_key(worker_session, key, warnings);
         key.report.status = key.replaces.empty() ? "restored" : "replaced";
         replaces = key.replaces;
@@ -250,10 +251,8 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         CK_OBJECT_HANDLE secret_key = key_importer.import_secret_key(secret);
         rollback.add(secret_key, secret_name);
         pkcs11::AttributeTemplate expected = key_importer.expected_secret_attributes(secret);
-        secret.report.repaired = check_written_object(
-            worker_session, {secret_key, &expected, nullptr, secret_name, key_importer.created_by()});
-        if (!secret.report.repaired.empty())
-            warnings.push_back(repair_warning(secret_name, key_importer.created_by(), secret.report.repaired));
+        secret.report.repaired = check_and_warn(
+            worker_session, {secret_key, &expected, nullptr, secret_name, key_importer.created_by()}, warnings);
         if (auto note = check_secret_value(worker_session, secret_key, secret, secret_name))
             secret.report.notes.push_back(*note);
         secret.report.status = secret.replaces.empty() ? "restored" : "replaced";

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "p11vault/error.hpp"
 #include "pkcs11/error.hpp"
 
 namespace p11vault {
@@ -61,6 +62,12 @@ private:
 
 }  // namespace
 
+void check_jobs(unsigned requested) {
+    if (requested > kMaxJobs)
+        throw Error(ErrorKind::usage,
+                    fmt::format("--jobs {}: at most {} sessions can work at once", requested, kMaxJobs));
+}
+
 unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsigned requested, bool read_write,
                      std::vector<std::string>& warnings) {
     const auto one = [&](const std::string& why) {
@@ -68,6 +75,7 @@ unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsign
         if (pkcs11::debug_logging()) pkcs11::debug_log("jobs: 1 (" + why + ")");
         return 1u;
     };
+    check_jobs(requested);
     if (!session.module().thread_safe())
         return one(session.module().owns_initialization()
                        ? "the module cannot be called from several threads (C_Initialize: CKR_CANT_LOCK)"
@@ -87,20 +95,23 @@ unsigned choose_jobs(pkcs11::Session& session, const TokenQuirks& quirks, unsign
     return jobs;
 }
 
-SessionPool::SessionPool(pkcs11::Session& main, unsigned jobs, bool read_write) : main_(main) {
-    if (jobs <= 1) return;
-    const pkcs11::MechanismList& mechanisms = main.mechanisms();
-    for (unsigned k = 1; k < jobs; ++k) {
+SessionPool::SessionPool(pkcs11::Session& main, unsigned jobs, bool read_write)
+    : main_(main), jobs_(std::max(jobs, 1u)), read_write_(read_write) {}
+
+void SessionPool::open_sessions(unsigned wanted) {
+    while (1 + extra_.size() < std::min(wanted, jobs_)) {
+        const unsigned k = static_cast<unsigned>(1 + extra_.size());
         try {
-            extra_.push_back(std::make_unique<pkcs11::Session>(main.shared_module(), main.slot(), read_write));
+            extra_.push_back(std::make_unique<pkcs11::Session>(main_.shared_module(), main_.slot(), read_write_));
         } catch (const pkcs11::Pkcs11Error& e) {
             // A token may count sessions other applications hold: use what it gave.
             if (e.rv() != CKR_SESSION_COUNT && e.rv() != CKR_DEVICE_MEMORY && e.rv() != CKR_HOST_MEMORY) throw;
             if (pkcs11::debug_logging())
                 pkcs11::debug_log(fmt::format("jobs: {} (the token refused session {}: {})", k, k + 1, e.what()));
-            break;
+            jobs_ = k;
+            return;
         }
-        extra_.back()->adopt_mechanisms(mechanisms);
+        extra_.back()->adopt_mechanisms(main_.mechanisms());
     }
 }
 
@@ -110,7 +121,8 @@ SessionPool::~SessionPool() {
 }
 
 void SessionPool::for_each(std::size_t count, const Task& task, const std::function<void(std::size_t)>& started) {
-    if (size() == 1 || count <= 1) {
+    if (count > 1) open_sessions(static_cast<unsigned>(std::min<std::size_t>(count, jobs_)));
+    if (extra_.empty() || count <= 1) {
         for (std::size_t index = 0; index < count; ++index) {
             if (started) started(index);
             task(0, index);
@@ -151,7 +163,7 @@ void SessionPool::for_each(std::size_t count, const Task& task, const std::funct
         changed.notify_all();
     };
 
-    const unsigned workers = static_cast<unsigned>(std::min<std::size_t>(size(), count));
+    const unsigned workers = static_cast<unsigned>(std::min<std::size_t>(1 + extra_.size(), count));
     std::vector<std::thread> threads;
     {
         BlockedInterrupts blocked;

@@ -25,6 +25,11 @@
 
 namespace p11vault {
 
+// The most sessions a run may be asked to use at once (the `jobs` of BackupSpec,
+// RestoreSpec, MigrateSpec; VerifySpec::drill_jobs): more is an Error(usage), raised before
+// any secret is asked for. A thread per session: a bound on what a typo can start.
+inline constexpr unsigned kMaxJobs = 256;
+
 struct TokenSpec {
     // A library path or a p11-kit module name ("softhsm2"); absent: the module of the URI,
     // else $P11VAULT_MODULE, else p11-kit's proxy.

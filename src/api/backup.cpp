@@ -67,6 +67,7 @@ BackupReport backup(const BackupSpec& spec, SecretProvider& secrets, Events& eve
     options.skip_unsupported = spec.skip_unsupported;
     options.lock_wait = spec.lock_wait;
     options.jobs = spec.jobs;
+    check_jobs(spec.jobs);
     check_new_iterations(spec.iterations);
     if (!spec.out.empty()) check_out_path(spec.out);
     // Recovery officers' certificates are checked before the token is touched.

@@ -12,6 +12,7 @@
 #include "src/pkcs12/writer.hpp"
 #include "src/report.hpp"
 #include "src/restore_options.hpp"
+#include "src/session_pool.hpp"
 
 namespace p11vault::api {
 
@@ -35,6 +36,7 @@ RestoreOptions restore_options_of(const Spec& spec) {
     options.skip_unsupported = spec.skip_unsupported;
     options.lock_wait = spec.lock_wait;
     options.renumber_duplicate_ids = spec.renumber_duplicate_ids;
+    check_jobs(spec.jobs);
     options.jobs = spec.jobs;
     return options;
 }

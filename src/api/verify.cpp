@@ -34,6 +34,7 @@ VerifyReport verify(const VerifySpec& spec, SecretProvider& secrets, Events& eve
     if (spec.drill && spec.drill_environment == nullptr)
         throw Error(ErrorKind::usage, "a drill needs VerifySpec::drill_environment: SoftHSM2 reads its configuration "
                                       "from SOFTHSM2_CONF, which the caller sets");
+    check_jobs(spec.drill_jobs);
     const SecretBytes password = secrets.provide({SecretPurpose::file_password, spec.file_name});
     pkcs12::Reader reader(spec.file, password, api::limits_of(spec.limits));
     const Verification verification = [&] {

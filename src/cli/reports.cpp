@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "p11vault/digest.hpp"
+#include "p11vault/token.hpp"
 #include "src/cli/common.hpp"
 
 namespace p11vault::cli {
@@ -47,7 +48,7 @@ CLI::Option* add_jobs_option(CLI::App& command, unsigned& jobs) {
                     "PKCS#11 sessions working at once, for tokens on the network (default: as many as the "
                     "token allows, up to 16; 1 for a module that cannot be called from several threads)")
         ->option_text("N")
-        ->check(CLI::Range(1u, 256u));
+        ->check(CLI::Range(1u, kMaxJobs));
 }
 
 std::chrono::milliseconds lock_wait_of(double seconds) {

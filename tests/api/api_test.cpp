@@ -262,6 +262,44 @@ TEST_F(ApiTest, AConflictIsRefusedAndLeavesTheTokenAsItWas) {
     EXPECT_EQ(target_.objects(), before);
 }
 
+// Parallel sessions through the library: the restored key signs for the source's public key.
+TEST_F(ApiTest, RestoreOverFourSessionsSignsAsTheSource) {
+    CountingSecrets secrets(source_.user_pin());
+    RecordingEvents events;
+    BackupSpec backup = backup_spec();
+    backup.jobs = 4;
+    RestoreSpec spec;
+    spec.token = spec_of(target_);
+    spec.file = p11vault::backup(backup, secrets, events).file;
+    spec.jobs = 4;
+    const RestoreReport restored = p11vault::restore(spec, secrets, events);
+    ASSERT_EQ(restored.keys.size(), 1u);
+    EXPECT_EQ(restored.keys[0].status, "restored");
+    EXPECT_TRUE(restored.warnings.empty()) << restored.warnings.front();
+    expect_signs_as_source(target_);
+}
+
+// More sessions than kMaxJobs is a usage error, raised before any secret is asked for.
+TEST_F(ApiTest, JobsOverTheLimitAreAUsageErrorBeforeAnythingIsAsked) {
+    const auto before = target_.objects();
+    CountingSecrets secrets(source_.user_pin());
+    RecordingEvents events;
+    BackupSpec backup = backup_spec();
+    backup.jobs = kMaxJobs + 1;
+    EXPECT_EQ(code_of([&] { p11vault::backup(backup, secrets, events); }), ErrorKind::usage);
+    RestoreSpec restore;
+    restore.token = spec_of(target_);
+    restore.file = {0x30, 0x00};
+    restore.jobs = kMaxJobs + 1;
+    EXPECT_EQ(code_of([&] { p11vault::restore(restore, secrets, events); }), ErrorKind::usage);
+    VerifySpec verify;
+    verify.file = restore.file;
+    verify.drill_jobs = kMaxJobs + 1;
+    EXPECT_EQ(code_of([&] { p11vault::verify(verify, secrets, events); }), ErrorKind::usage);
+    EXPECT_TRUE(secrets.asked.empty());
+    EXPECT_EQ(target_.objects(), before);
+}
+
 TEST_F(ApiTest, AMissingTokenIsATokenErrorAndAsksForNothing) {
     BackupSpec spec = backup_spec();
     spec.token.label = "no-such-token";
