@@ -145,9 +145,10 @@ void SessionPool::for_each(std::size_t count, const Task& task, const std::funct
                 std::lock_guard lock(mutex);
                 if (stop || next == count) break;
                 index = next++;
-                newly_started.push_back(index);
+                if (started) newly_started.push_back(index);
             }
-            changed.notify_all();
+            // Only the calling thread waits on `changed`: wake it for `started`, else when done.
+            if (started) changed.notify_one();
             try {
                 task(worker, index);
             } catch (...) {
@@ -160,7 +161,7 @@ void SessionPool::for_each(std::size_t count, const Task& task, const std::funct
             std::lock_guard lock(mutex);
             --running;
         }
-        changed.notify_all();
+        changed.notify_one();
     };
 
     const unsigned workers = static_cast<unsigned>(std::min<std::size_t>(1 + extra_.size(), count));
