@@ -26,6 +26,9 @@ inline std::string lower(std::string text) {
 }
 
 // `p11vault verify ARGS... --password env:P11VAULT_TEST_PW` with `password` in the variable.
+// A file of the corpus (tests/corpus/pkcs12/, MANIFEST.tsv).
+inline std::string corpus_file(const std::string& name) { return std::string(P11VAULT_CORPUS_DIR) + "/" + name; }
+
 inline RunResult verify(std::vector<std::string> args, const std::string& password, RunOptions options = {}) {
     options.env[kPasswordVariable] = password;
     args.insert(args.begin(), "verify");
