@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // `p11vault restore` (issue 5), run as an operator runs it against throw-away SoftHSM and
 // NSS softoken tokens: files made by OpenSSL in the test go onto the token with their
-// identity and the keys sign; wrong passwords, damaged files, conflicts and dry runs
-// leave the token exactly as it was; the --record log chains and holds no secret. Real
-// files of the corpus and unsupported key types: restore_corpus_test.cpp.
+// identity and the keys sign; wrong passwords, damaged files and dry runs leave the token
+// exactly as it was; the --record log chains and holds no secret. Conflicts:
+// restore_conflict_test.cpp; real files of the corpus and unsupported key types:
+// restore_corpus_test.cpp.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -16,91 +17,15 @@
 #include <tuple>
 #include <vector>
 
-#include "tests/support/cli_helpers.hpp"
-#include "tests/support/run.hpp"
-#include "tests/support/test_pfx.hpp"
-#include "tests/support/test_token.hpp"
+#include "tests/integration/restore_fixture.hpp"
 
 namespace p11vault::testing {
 namespace {
 
 using nlohmann::json;
 
-// The import path measured for a PBES2/AES file (docs/extraction.md).
-std::string expected_restore_path(Backend backend) { return backend == Backend::nss ? "token-unwrap" : "host-decrypt"; }
-
-// A PKCS#12 file made by `openssl pkcs12 -export` from a host key and a TestCa certificate.
-struct SourceFile {
-    std::string path;
-    HostCredential credential;
-    pkcs11::Bytes id;   // the localKeyID OpenSSL chose (SHA-1 of the certificate)
-    std::string label;  // -name
-};
-
-SourceFile openssl_file(const std::string& dir, const std::string& name, const std::string& algorithm,
-                        const std::vector<std::string>& extra = {}) {
-    SourceFile file;
-    file.credential = make_host_credential(dir, name, algorithm);
-    file.path = dir + "/" + name + ".p12";
-    file.label = name + " label";
-    std::vector<std::string> argv = {"openssl", "pkcs12", "-export", "-inkey", file.credential.key_path, "-in",
-                                     file.credential.cert_path, "-name", file.label, "-out", file.path, "-passout",
-                                     std::string("env:") + kPasswordVariable};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    const RunResult made = run_tool(argv);
-    if (made.exit_code != 0) throw std::runtime_error("openssl pkcs12 -export failed: " + made.err);
-    const P12File parsed = read_p12(file.path);
-    if (parsed.keys().size() != 1 || parsed.keys()[0]->local_key_ids.size() != 1)
-        throw std::runtime_error("unexpected openssl output");
-    file.id = parsed.keys()[0]->local_key_ids[0];
-    return file;
-}
-
-
-// A PKCS#12 file written in-process, for layouts the tools do not make: any key with any
-// certificate (even one that does not match), any localKeyID or none. Key bags PBES2
-// AES-256 (2048 iterations), certificate bags in the clear, SHA-256 MAC.
-using Entry = PfxEntry;
-
-void write_pfx(const std::string& path, const std::vector<Entry>& entries, const std::string& password = kTestPassword) {
-    write_test_pfx(path, entries, password);
-}
-
-class RestoreTest : public ::testing::TestWithParam<Backend> {
-protected:
-    RestoreTest() : token_(GetParam()) {}
-
-    std::string path(const std::string& name) const { return token_.dir() + "/" + name; }
-
-    // Something on the token before the run, so "unchanged" is not just "empty".
-    void add_bystander() {
-        auto session = token_.open_session();
-        const TestKey key = generate_ec(*session, "P-256", {0xbb}, "bystander");
-        certify(*session, key);
-    }
-
-    // The restored private key `id` signs what the certificate's public key verifies.
-    void expect_signs(const pkcs11::Bytes& id, const X509* cert) {
-        auto session = token_.open_session();
-        const auto keys = find_objects(*session, CKO_PRIVATE_KEY, id);
-        ASSERT_EQ(keys.size(), 1u) << "private keys with id " << hex(id);
-        EXPECT_TRUE(token_key_signs_for(*session, keys[0], X509_get0_pubkey(cert)))
-            << "the restored key " << hex(id) << " does not sign for its certificate";
-    }
-
-    // Every object class with id `id`, once each.
-    void expect_objects_once(const pkcs11::Bytes& id) {
-        auto session = token_.open_session();
-        EXPECT_EQ(find_objects(*session, CKO_PRIVATE_KEY, id).size(), 1u);
-        EXPECT_EQ(find_objects(*session, CKO_PUBLIC_KEY, id).size(), 1u);
-        EXPECT_EQ(find_objects(*session, CKO_CERTIFICATE, id).size(), 1u);
-    }
-
-    TestToken token_;
-};
-
 TEST_P(RestoreTest, RsaFileFromOpensslRestoresAndSigns) {
-    const SourceFile file = openssl_file(token_.dir(), "openssl-rsa", "RSA");
+    const SourceFile file = openssl_export(token_.dir(), "openssl-rsa", "RSA");
     const auto before = token_.objects();
     const RunResult result = restore(token_, file.path, {"--json"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -122,7 +47,7 @@ TEST_P(RestoreTest, RsaFileFromOpensslRestoresAndSigns) {
 }
 
 TEST_P(RestoreTest, EcFileFromOpensslRestoresAndSigns) {
-    const SourceFile file = openssl_file(token_.dir(), "openssl-ec", "EC");
+    const SourceFile file = openssl_export(token_.dir(), "openssl-ec", "EC");
     const RunResult result = restore(token_, file.path, {"--json"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     const json document = stdout_json(result);
@@ -136,7 +61,7 @@ TEST_P(RestoreTest, EcFileFromOpensslRestoresAndSigns) {
 // The text output ends with the summary, after the table and notes (issue 23): on a
 // terminal the last line is the one that stays on screen.
 TEST_P(RestoreTest, TextOutputEndsWithTheSummary) {
-    const SourceFile file = openssl_file(token_.dir(), "openssl-ec-text", "EC");
+    const SourceFile file = openssl_export(token_.dir(), "openssl-ec-text", "EC");
     const RunResult result = restore(token_, file.path, {});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     std::vector<std::string> lines;
@@ -154,8 +79,8 @@ TEST_P(RestoreTest, TextOutputEndsWithTheSummary) {
 
 TEST_P(RestoreTest, LegacyOpensslFileRestoresAndSigns) {
     // -legacy: RC2-40 certificate safe, 3DES key bag, SHA-1 MAC.
-    const SourceFile rsa = openssl_file(token_.dir(), "legacy-rsa", "RSA", {"-legacy"});
-    const SourceFile ec = openssl_file(token_.dir(), "legacy-ec", "EC", {"-legacy"});
+    const SourceFile rsa = openssl_export(token_.dir(), "legacy-rsa", "RSA", {"-legacy"});
+    const SourceFile ec = openssl_export(token_.dir(), "legacy-ec", "EC", {"-legacy"});
     for (const SourceFile* file : {&rsa, &ec}) {
         SCOPED_TRACE(file->path);
         const RunResult result = restore(token_, file->path, {"--json"});
@@ -170,7 +95,7 @@ TEST_P(RestoreTest, LegacyOpensslFileRestoresAndSigns) {
 }
 
 TEST_P(RestoreTest, RestoredObjectsCarryTheFilesIdentity) {
-    const SourceFile file = openssl_file(token_.dir(), "identity", "RSA");
+    const SourceFile file = openssl_export(token_.dir(), "identity", "RSA");
     ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
     auto session = token_.open_session();
     const CK_OBJECT_HANDLE key = find_one(*session, CKO_PRIVATE_KEY, file.id);
@@ -196,7 +121,7 @@ TEST_P(RestoreTest, RestoredObjectsCarryTheFilesIdentity) {
 }
 
 TEST_P(RestoreTest, ExtractableOptionMakesTheKeyExtractable) {
-    const SourceFile file = openssl_file(token_.dir(), "extractable", "EC");
+    const SourceFile file = openssl_export(token_.dir(), "extractable", "EC");
     ASSERT_EQ(restore(token_, file.path, {"--extractable"}).exit_code, 0);
     auto session = token_.open_session();
     const CK_OBJECT_HANDLE key = find_one(*session, CKO_PRIVATE_KEY, file.id);
@@ -206,7 +131,7 @@ TEST_P(RestoreTest, ExtractableOptionMakesTheKeyExtractable) {
 
 TEST_P(RestoreTest, WrongPasswordIsExit3AndChangesNothing) {
     add_bystander();
-    const SourceFile file = openssl_file(token_.dir(), "wrong-password", "RSA");
+    const SourceFile file = openssl_export(token_.dir(), "wrong-password", "RSA");
     const auto before = token_.objects();
     const RunResult result = restore(token_, file.path, {}, "not the password");
     EXPECT_EQ(result.exit_code, 3);
@@ -219,7 +144,7 @@ TEST_P(RestoreTest, WrongPasswordIsExit3AndChangesNothing) {
 
 TEST_P(RestoreTest, TruncatedFileIsExit4AndChangesNothing) {
     add_bystander();
-    const SourceFile file = openssl_file(token_.dir(), "truncated", "RSA");
+    const SourceFile file = openssl_export(token_.dir(), "truncated", "RSA");
     const std::string data = read_text(file.path);
     const auto before = token_.objects();
     for (std::size_t keep : {std::size_t{0}, std::size_t{10}, data.size() / 2, data.size() - 1}) {
@@ -235,7 +160,7 @@ TEST_P(RestoreTest, TruncatedFileIsExit4AndChangesNothing) {
 
 TEST_P(RestoreTest, CorruptedFileIsRefusedAndChangesNothing) {
     add_bystander();
-    const SourceFile file = openssl_file(token_.dir(), "corrupt", "RSA");
+    const SourceFile file = openssl_export(token_.dir(), "corrupt", "RSA");
     const std::string data = read_text(file.path);
     // Where the MAC value sits: a flip there is a MAC mismatch (exit 3).
     std::size_t mac_at = std::string::npos;
@@ -278,47 +203,9 @@ TEST_P(RestoreTest, CorruptedFileIsRefusedAndChangesNothing) {
     }
 }
 
-TEST_P(RestoreTest, RestoringTwiceConflictsWithExit6AndChangesNothing) {
-    const SourceFile file = openssl_file(token_.dir(), "twice", "RSA");
-    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
-    const auto before = token_.objects();
-    const RunResult result = restore(token_, file.path, {});
-    EXPECT_EQ(result.exit_code, 6);
-    ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
-    EXPECT_NE(result.err.find(hex(file.id)), std::string::npos) << "names the key: " << result.err;
-    EXPECT_NE(result.err.find("--on-conflict"), std::string::npos) << "says what to do: " << result.err;
-    EXPECT_EQ(token_.objects(), before);
-    expect_objects_once(file.id);
-}
-
-TEST_P(RestoreTest, OnConflictSkipWritesNothingNew) {
-    const SourceFile file = openssl_file(token_.dir(), "skip", "EC");
-    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
-    const auto before = token_.objects();
-    const RunResult result = restore(token_, file.path, {"--on-conflict", "skip", "--json"});
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    const json document = stdout_json(result);
-    EXPECT_EQ(document.at("keys")[0].at("status"), "skipped-conflict") << document.dump(2);
-    EXPECT_EQ(document.at("certificates_written"), 0);
-    EXPECT_EQ(token_.objects(), before);
-}
-
-TEST_P(RestoreTest, OnConflictReplaceLeavesEachObjectOnceAndTheKeySigns) {
-    add_bystander();
-    const SourceFile file = openssl_file(token_.dir(), "replace", "RSA");
-    ASSERT_EQ(restore(token_, file.path, {}).exit_code, 0);
-    const auto before = token_.objects();
-    const RunResult result = restore(token_, file.path, {"--on-conflict", "replace", "--json"});
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    EXPECT_EQ(stdout_json(result).at("keys")[0].at("status"), "replaced");
-    EXPECT_EQ(token_.objects(), before) << "the same objects, each once";
-    expect_objects_once(file.id);
-    expect_signs(file.id, file.credential.cert.get());
-}
-
 TEST_P(RestoreTest, DryRunWritesNothingButChecksEverything) {
     add_bystander();
-    const SourceFile file = openssl_file(token_.dir(), "dry", "RSA");
+    const SourceFile file = openssl_export(token_.dir(), "dry", "RSA");
     const auto before = token_.objects();
 
     RunResult result = restore(token_, file.path, {"--dry-run", "--json"});
@@ -340,7 +227,7 @@ TEST_P(RestoreTest, DryRunWritesNothingButChecksEverything) {
 }
 
 TEST_P(RestoreTest, RecordChainsRunsAndHoldsNoSecret) {
-    const SourceFile file = openssl_file(token_.dir(), "record", "EC");
+    const SourceFile file = openssl_export(token_.dir(), "record", "EC");
     const std::string record = path("ceremony.jsonl");
     EXPECT_EQ(restore(token_, file.path, {"--dry-run", "--record", record}).exit_code, 0);
     EXPECT_EQ(restore(token_, file.path, {"--record", record}).exit_code, 0);
@@ -383,7 +270,7 @@ TEST_P(RestoreTest, FailureOnTheSecondKeyRemovesWhatTheFirstCreated) {
     // The second key bag is paired (by localKeyID) with a certificate of another key:
     // found only when the key is on its way into the token, after the first is there.
     const std::string file = path("second-key-bad.p12");
-    write_pfx(file, {{good.key.get(), good.cert.get(), {0x01}, "good key"},
+    write_test_pfx(file, {{good.key.get(), good.cert.get(), {0x01}, "good key"},
                      {bad.key.get(), other.cert.get(), {0x02}, "mismatched key"}});
     const auto before = token_.objects();
     const RunResult result = restore(token_, file, {});
@@ -393,53 +280,10 @@ TEST_P(RestoreTest, FailureOnTheSecondKeyRemovesWhatTheFirstCreated) {
     EXPECT_EQ(token_.objects(), before) << "objects of the failed run are left on the token";
 }
 
-TEST_P(RestoreTest, SameLabelOfTheSameClassIsAConflict) {
-    {
-        auto session = token_.open_session();
-        certify(*session, generate_rsa(*session, 2048, {0x77}, "shared label"));
-    }
-    const HostCredential credential = make_host_credential(token_.dir(), "label-clash", "RSA");
-    const std::string file = path("label-clash.p12");
-    write_pfx(file, {{credential.key.get(), credential.cert.get(), {0x78}, "shared label"}});
-    const auto before = token_.objects();
-    const RunResult result = restore(token_, file, {});
-    EXPECT_EQ(result.exit_code, 6) << result.err;
-    ASSERT_EQ(result.err_lines().size(), 1u) << result.err;
-    EXPECT_NE(result.err.find("shared label"), std::string::npos) << result.err;
-    EXPECT_EQ(token_.objects(), before);
-}
-
-TEST_P(RestoreTest, OnConflictReplaceSwapsAnOlderKeyWithTheSameId) {
-    {
-        auto session = token_.open_session();
-        certify(*session, generate_rsa(*session, 2048, {0x42}, "old key"));
-    }
-    const HostCredential fresh = make_host_credential(token_.dir(), "fresh", "RSA");
-    const std::string file = path("replacement.p12");
-    write_pfx(file, {{fresh.key.get(), fresh.cert.get(), {0x42}, "new key"}});
-    const auto before = token_.objects();
-    EXPECT_EQ(restore(token_, file, {}).exit_code, 6);
-    EXPECT_EQ(token_.objects(), before);
-
-    const RunResult result = restore(token_, file, {"--on-conflict", "replace", "--json"});
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    EXPECT_EQ(stdout_json(result).at("keys")[0].at("status"), "replaced");
-    EXPECT_EQ(token_.objects().size(), before.size());
-    expect_objects_once({0x42});
-    auto session = token_.open_session();
-    const CK_OBJECT_HANDLE key = find_one(*session, CKO_PRIVATE_KEY, {0x42});
-    EXPECT_EQ(label_of(*session, key), "new key");
-    EXPECT_TRUE(token_key_signs_for(*session, key, X509_get0_pubkey(fresh.cert.get())));
-    const CK_OBJECT_HANDLE public_key = find_one(*session, CKO_PUBLIC_KEY, {0x42});
-    EXPECT_EQ(EVP_PKEY_eq(public_key_from_token(*session, public_key).get(), fresh.key.get()), 1);
-    const CK_OBJECT_HANDLE cert = find_one(*session, CKO_CERTIFICATE, {0x42});
-    EXPECT_EQ(X509_cmp(certificate_from_token(*session, cert).get(), fresh.cert.get()), 0);
-}
-
 TEST_P(RestoreTest, WithoutLocalKeyIdTheIdIsDerivedFromThePublicKey) {
     const HostCredential credential = make_host_credential(token_.dir(), "no-id", "RSA");
     const std::string file = path("no-local-key-id.p12");
-    write_pfx(file, {{credential.key.get(), credential.cert.get(), {}, "no id"}});
+    write_test_pfx(file, {{credential.key.get(), credential.cert.get(), {}, "no id"}});
     // SHA-1 of the modulus, as NSS and pkcs11-tool derive it.
     BIGNUM* n = nullptr;
     ASSERT_EQ(EVP_PKEY_get_bn_param(credential.key.get(), "n", &n), 1);
@@ -460,7 +304,7 @@ TEST_P(RestoreTest, WithoutLocalKeyIdTheIdIsDerivedFromThePublicKey) {
 
 TEST_P(RestoreTest, WrongPasswordOnAFileWithoutMacIsExit3AndChangesNothing) {
     add_bystander();
-    const SourceFile file = openssl_file(token_.dir(), "no-mac", "RSA", {"-nomac"});
+    const SourceFile file = openssl_export(token_.dir(), "no-mac", "RSA", {"-nomac"});
     const auto before = token_.objects();
     const RunResult result = restore(token_, file.path, {}, "not the password");
     EXPECT_EQ(result.exit_code, 3) << result.err;
@@ -476,7 +320,7 @@ TEST_P(RestoreTest, WrongPasswordOnAFileWithoutMacIsExit3AndChangesNothing) {
 TEST_P(RestoreTest, UnencryptedKeyBagRestoresAndSigns) {
     // `-keypbe NONE -certpbe NONE`: a plain keyBag, protected only by the MAC. It can only
     // take the host path.
-    const SourceFile file = openssl_file(token_.dir(), "plain-bags", "RSA", {"-keypbe", "NONE", "-certpbe", "NONE"});
+    const SourceFile file = openssl_export(token_.dir(), "plain-bags", "RSA", {"-keypbe", "NONE", "-certpbe", "NONE"});
     const RunResult result = restore(token_, file.path, {"--json"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     const json document = stdout_json(result);
@@ -487,7 +331,7 @@ TEST_P(RestoreTest, UnencryptedKeyBagRestoresAndSigns) {
 
 TEST_P(RestoreTest, WrongPinIsExit5AndChangesNothing) {
     add_bystander();
-    const SourceFile file = openssl_file(token_.dir(), "wrong-pin", "EC");
+    const SourceFile file = openssl_export(token_.dir(), "wrong-pin", "EC");
     const auto before = token_.objects();
     RunOptions options;
     add_env_entries(options, token_.env_for_child());
