@@ -7,7 +7,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -85,6 +84,9 @@ std::string repair_warning(const std::string& object, const char* created_by, co
                        object, fmt::join(repaired, ", "), created_by, repaired.size() == 1 ? "it" : "them",
                        repaired.size() == 1 ? "it" : "them");
 }
+
+// Whether a restore writes this certificate (not skipped, not on the token already).
+bool writes(const PlannedCertificate& cert) { return !cert.skip && !cert.already_present; }
 
 // A repair is worth a warning; the attributes repaired go into the key's report, if any.
 std::vector<std::string> check_and_warn(pkcs11::Session& session, const WrittenObject& object,
@@ -175,6 +177,9 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     }
     RestorePlan plan = plan_restore(session, reader, options, result.warnings, trial, secret_trial);
 
+    // The certificates this run writes (a dry run: would write); a failed run writes none.
+    result.certificates_written =
+        static_cast<std::size_t>(std::count_if(plan.certificates.begin(), plan.certificates.end(), writes));
     if (options.dry_run) {
         for (PlannedKey& key : plan.keys) {
             if (!key.skip) key.report.status = "would-restore";
@@ -184,8 +189,6 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
             if (!secret.skip) secret.report.status = "would-restore";
             result.keys.push_back(std::move(secret.report));
         }
-        for (const auto& cert : plan.certificates)
-            if (!cert.skip && !cert.already_present) ++result.certificates_written;
         return result;
     }
 
@@ -204,13 +207,11 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
     };
     Rollback rollback(session);
     // One write per task: the keys, then the secret keys, then the certificates, in file
-    // order. What a task finds (warnings, old objects to replace) is kept per task and
-    // joined in task order, so the output is the same whatever the number of sessions.
+    // order. A task's warnings are kept per task and joined in task order, so the output is
+    // the same whatever the number of sessions.
     const std::size_t key_tasks = plan.keys.size(), secret_tasks = plan.secrets.size();
     const std::size_t task_count = key_tasks + secret_tasks + plan.certificates.size();
     std::vector<std::vector<std::string>> task_warnings(task_count);
-    std::vector<std::vector<CK_OBJECT_HANDLE>> task_replaces(task_count);
-    std::atomic<std::size_t> certificates_written{0};
     const auto create_public_key = [&](pkcs11::Session& worker_session, const PlannedKey& key,
                                        std::vector<std::string>& warnings) {
         const std::string public_name = name_of(key.id, key.label, "public key");
@@ -219,8 +220,7 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         rollback.add(public_key, public_name);
         check_and_warn(worker_session, {public_key, &public_template, nullptr, public_name, "C_CreateObject"}, warnings);
     };
-    const auto write_key = [&](unsigned worker, PlannedKey& key, std::vector<std::string>& warnings,
-                               std::vector<CK_OBJECT_HANDLE>& replaces) {
+    const auto write_key = [&](unsigned worker, PlannedKey& key, std::vector<std::string>& warnings) {
         if (key.skip && !key.add_public_key) return;
         throw_if_interrupted("the restore");
         pkcs11::Session& worker_session = pool.session(worker);
@@ -239,10 +239,8 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
             warnings);
         create_public_key(worker_session, key, warnings);
         key.report.status = key.replaces.empty() ? "restored" : "replaced";
-        replaces = key.replaces;
     };
-    const auto write_secret = [&](unsigned worker, PlannedSecretKey& secret, std::vector<std::string>& warnings,
-                                  std::vector<CK_OBJECT_HANDLE>& replaces) {
+    const auto write_secret = [&](unsigned worker, PlannedSecretKey& secret, std::vector<std::string>& warnings) {
         if (secret.skip) return;
         throw_if_interrupted("the restore");
         pkcs11::Session& worker_session = pool.session(worker);
@@ -256,11 +254,10 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         if (auto note = check_secret_value(worker_session, secret_key, secret, secret_name))
             secret.report.notes.push_back(*note);
         secret.report.status = secret.replaces.empty() ? "restored" : "replaced";
-        replaces = secret.replaces;
     };
     const auto write_certificate = [&](unsigned worker, const PlannedCertificate& cert,
-                                       std::vector<std::string>& warnings, std::vector<CK_OBJECT_HANDLE>& replaces) {
-        if (cert.skip || cert.already_present) return;
+                                       std::vector<std::string>& warnings) {
+        if (!writes(cert)) return;
         throw_if_interrupted("the restore");
         pkcs11::Session& worker_session = pool.session(worker);
         pkcs11::AttributeTemplate t = certificate_object_template(cert.bag->certificate.get(), cert.id, cert.label);
@@ -268,20 +265,17 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         CK_OBJECT_HANDLE cert_object = worker_session.create_object(t);
         rollback.add(cert_object, cert_name);
         check_and_warn(worker_session, {cert_object, &t, nullptr, cert_name, "C_CreateObject"}, warnings);
-        replaces = cert.replaces;
-        ++certificates_written;
     };
     try {
         pool.for_each(
             task_count,
             [&](unsigned worker, std::size_t task) {
                 if (task < key_tasks)
-                    write_key(worker, plan.keys[task], task_warnings[task], task_replaces[task]);
+                    write_key(worker, plan.keys[task], task_warnings[task]);
                 else if (task < key_tasks + secret_tasks)
-                    write_secret(worker, plan.secrets[task - key_tasks], task_warnings[task], task_replaces[task]);
+                    write_secret(worker, plan.secrets[task - key_tasks], task_warnings[task]);
                 else
-                    write_certificate(worker, plan.certificates[task - key_tasks - secret_tasks], task_warnings[task],
-                                      task_replaces[task]);
+                    write_certificate(worker, plan.certificates[task - key_tasks - secret_tasks], task_warnings[task]);
             },
             [&](std::size_t task) {
                 if (task >= key_tasks) return;
@@ -307,12 +301,19 @@ RestoreResult run_restore(pkcs11::Session& session, const TokenQuirks& quirks, p
         rollback.undo();
         throw;
     }
-    result.certificates_written = certificates_written;
+    for (std::vector<std::string>& warnings : task_warnings)
+        for (std::string& warning : warnings) result.warnings.push_back(std::move(warning));
+    // Every task succeeded: what each written object replaces, in file order.
     std::vector<CK_OBJECT_HANDLE> to_replace;
-    for (std::size_t task = 0; task < task_count; ++task) {
-        for (std::string& warning : task_warnings[task]) result.warnings.push_back(std::move(warning));
-        to_replace.insert(to_replace.end(), task_replaces[task].begin(), task_replaces[task].end());
-    }
+    const auto replace = [&](const std::vector<CK_OBJECT_HANDLE>& old) {
+        to_replace.insert(to_replace.end(), old.begin(), old.end());
+    };
+    for (const PlannedKey& key : plan.keys)
+        if (!key.skip) replace(key.replaces);
+    for (const PlannedSecretKey& secret : plan.secrets)
+        if (!secret.skip) replace(secret.replaces);
+    for (const PlannedCertificate& cert : plan.certificates)
+        if (writes(cert)) replace(cert.replaces);
     std::vector<CK_OBJECT_HANDLE> created = rollback.handles();
     rollback.commit();
 
