@@ -99,7 +99,7 @@ SessionPool::SessionPool(pkcs11::Session& main, unsigned jobs, bool read_write)
     : main_(main), jobs_(std::max(jobs, 1u)), read_write_(read_write) {}
 
 void SessionPool::open_sessions(unsigned wanted) {
-    while (1 + extra_.size() < std::min(wanted, jobs_)) {
+    while (1 + extra_.size() < wanted) {
         const unsigned k = static_cast<unsigned>(1 + extra_.size());
         try {
             extra_.push_back(std::make_unique<pkcs11::Session>(main_.shared_module(), main_.slot(), read_write_));
@@ -115,7 +115,9 @@ void SessionPool::open_sessions(unsigned wanted) {
     }
 }
 
-SessionPool::~SessionPool() {
+SessionPool::~SessionPool() { forward_cleanup_failures(); }
+
+void SessionPool::forward_cleanup_failures() {
     for (auto& session : extra_)
         for (std::string& failure : session->take_cleanup_failures()) main_.report_cleanup_failure(std::move(failure));
 }
@@ -199,9 +201,7 @@ void SessionPool::for_each(std::size_t count, const Task& task, const std::funct
     }
     lock.unlock();
     for (std::thread& thread : threads) thread.join();
-    for (auto& session : extra_)
-        for (std::string& failure_text : session->take_cleanup_failures())
-            main_.report_cleanup_failure(std::move(failure_text));
+    forward_cleanup_failures();
     if (failure) std::rethrow_exception(failure->second);
 }
 

@@ -55,6 +55,8 @@ public:
 
     // The most workers a for_each uses: worker indices are below it.
     unsigned size() const { return jobs_; }
+    // The sessions open now, the main one counted (opened as a for_each needs them).
+    unsigned sessions_open() const { return static_cast<unsigned>(1 + extra_.size()); }
     // A worker's session, valid in the tasks of a for_each.
     pkcs11::Session& session(unsigned worker) { return worker == 0 ? main_ : *extra_[worker - 1]; }
 
@@ -70,9 +72,11 @@ public:
     void for_each(std::size_t count, const Task& task, const std::function<void(std::size_t)>& started = {});
 
 private:
-    // Opens sessions until `wanted` are open, the main one counted, or the token refuses one
-    // (then size() becomes what is open).
+    // Opens sessions until `wanted` (at most size()) are open, the main one counted, or the
+    // token refuses one (then size() becomes what is open).
     void open_sessions(unsigned wanted);
+    // What the worker sessions could not clean up (session keys), said by the main session.
+    void forward_cleanup_failures();
 
     pkcs11::Session& main_;
     unsigned jobs_;

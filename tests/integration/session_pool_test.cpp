@@ -55,6 +55,7 @@ TEST(SessionPoolTest, OpensSessionsForTheWorkThereIsAndGivesEachWorkerItsOwn) {
     auto session = token.open_session();
     SessionPool pool(*session, 8, /*read_write=*/false);
     EXPECT_EQ(pool.size(), 8u);
+    EXPECT_EQ(pool.sessions_open(), 1u) << "sessions opened before there was work for them";
     std::mutex mutex;
     std::set<unsigned> workers;
     std::set<CK_SESSION_HANDLE> handles;
@@ -64,13 +65,17 @@ TEST(SessionPoolTest, OpensSessionsForTheWorkThereIsAndGivesEachWorkerItsOwn) {
         handles.insert(pool.session(worker).handle());
         EXPECT_LT(worker, 3u) << "three tasks, yet a fourth worker";
     };
+    pool.for_each(1, [&](unsigned worker, std::size_t) { EXPECT_EQ(worker, 0u); });
+    EXPECT_EQ(pool.sessions_open(), 1u) << "one task needs no second session";
     pool.for_each(3, record);
+    EXPECT_EQ(pool.sessions_open(), 3u) << "three tasks, three sessions";
     EXPECT_LE(workers.size(), 3u);
     EXPECT_EQ(handles.size(), workers.size()) << "two workers shared a session";
-    // One task runs on the calling thread, in the main session.
+    // One task runs on the calling thread, in the main session; the pool keeps what it has.
     workers.clear();
     pool.for_each(1, [&](unsigned worker, std::size_t) { workers.insert(worker); });
     EXPECT_EQ(workers, std::set<unsigned>{0});
+    EXPECT_EQ(pool.sessions_open(), 3u);
 }
 
 TEST(SessionPoolTest, TheLowestFailingTaskIsRethrownAfterEveryWorkerStopped) {
